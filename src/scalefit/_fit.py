@@ -1,0 +1,229 @@
+"""``fit_law``: the one entry point from a runs table to a :class:`~scalefit.Fit`."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+
+import jax
+import numpy as np
+import pandas as pd
+
+from ._data import Runs, load_runs, require_fit_ready
+from ._errors import ScalefitError, ScalingWarning
+from ._identify import identifiability
+from ._laws import Law, Term, as_law
+from ._lsq import Objective, compiled, fit_data, grid_starts, random_starts
+from ._problem import Problem
+from ._result import Convergence, Fit, StartsReport
+
+METHODS = ("lsq",)
+TOP_STARTS = 10
+
+
+def _positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ScalefitError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def fit_law(
+    law: Law | Term,
+    runs: pd.DataFrame | str | os.PathLike | Runs,
+    *,
+    target: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    method: str = "lsq",
+    objective: str = "huber",
+    delta: float | None = None,
+    fix: Mapping[str, float] | None = None,
+    tie: Mapping[str, str] | None = None,
+    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    starts: int | Mapping[str, object] = 1000,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    explore_steps: int = 40,
+    polish: int = 32,
+    max_steps: int = 500,
+    gtol: float = 1e-10,
+    ftol: float = 1e-10,
+    xtol: float = 1e-7,
+    throw: bool = False,
+) -> Fit:
+    """Fit a law to a runs table.
+
+    Parameters
+    ----------
+    law : Law or term
+        A catalogue law (``scalefit.paper_error``) or one composed from terms.
+    runs : DataFrame, path to .csv/.parquet, or Runs
+        One row per training run.
+    target : str
+        Column to predict (e.g. ``"error"``). Taken from ``runs`` if it is a validated
+        :class:`Runs`.
+    mapping : dict, optional
+        ``{law variable: column}``, e.g. ``{"Dp": "pretrain_images"}``.
+    method : {"lsq"}
+        Least squares (multi-start Levenberg-Marquardt, vectorised with JAX).
+    objective : {"huber", "squared_log", "squared"}
+        ``"huber"``: Huber loss of log-residuals (threshold ``delta``, default 1e-3), as
+        Hoffmann et al. / Besiroglu et al.; ``"squared_log"``: squared log-residuals;
+        ``"squared"``: squared residuals. Summed over runs. Recorded in the result.
+    fix : dict, optional
+        Parameters held at a value (paper form), e.g. ``{"E_inf": 0.0}``.
+    tie : dict, optional
+        Parameters set equal to another, e.g. ``{"gamma_prime": "gamma"}``.
+    bounds : dict, optional
+        ``{name: (low, high)}`` in paper form, ``None`` for an open side. Exponents are
+        bounded below by 0 unless given other bounds.
+    starts : int or dict
+        Number of random starting points (default 1000), or a grid: ``{name: values}`` in
+        paper form for every free parameter (their Cartesian product is used). All starts
+        are optimised in one compiled, vectorised call: each for ``explore_steps``
+        Levenberg-Marquardt steps, then the ``polish`` best on to convergence.
+    bootstrap : int
+        Case-bootstrap replicates (default 1000; 0 for none), each refitted from the
+        optimum, all in one compiled call. They give the parameter intervals and the
+        confidence and prediction intervals of :meth:`Fit.predict`.
+    seed : int
+        Seed of the random starts and the bootstrap resamples.
+    explore_steps, polish
+        Steps every start takes (default 40) and how many of the best continue to
+        convergence (default 32).
+    max_steps, gtol, ftol, xtol
+        Optimiser limits: steps per polished start or bootstrap replicate; stop when the largest gradient component is
+        below ``gtol``, or when an accepted step changes the objective by less than
+        ``ftol`` (relative) and the parameters by less than ``xtol``.
+    throw : bool
+        Raise if the best start did not converge (otherwise: a warning).
+
+    Returns
+    -------
+    Fit
+
+    Examples
+    --------
+    >>> import scalefit
+    >>> runs = scalefit.example_runs()
+    >>> fit = scalefit.fit_law(scalefit.paper_error, runs, target="error", starts=200, bootstrap=0)
+    >>> round(fit.params["alpha"], 2)
+    0.4
+    """
+    law = as_law(law)
+    if method not in METHODS:
+        raise ScalefitError(f"method must be one of {list(METHODS)}, got {method!r}")
+    obj = Objective.make(objective, delta)
+    starts_n = None if isinstance(starts, Mapping) else _positive_int(starts, "starts")
+    bootstrap = _positive_int(bootstrap, "bootstrap", 0)
+    max_steps = _positive_int(max_steps, "max_steps")
+    explore_steps = _positive_int(explore_steps, "explore_steps")
+    polish = _positive_int(polish, "polish")
+    if isinstance(runs, Runs) and runs.law == law and target in (None, runs.target) and mapping is None:
+        data = runs
+    else:
+        if isinstance(runs, Runs) and runs.law is not None:
+            target = runs.target if target is None else target
+            mapping = runs.mapping if mapping is None else mapping
+        data = load_runs(runs, law, target=target, mapping=mapping)
+    problem = Problem.build(law, fix, tie, bounds)
+    require_fit_ready(data, len(problem.free), obj.log)
+
+    rng = np.random.default_rng(seed)
+    theta0 = grid_starts(problem, starts) if starts_n is None else random_starts(problem, data.x, data.y, starts_n, rng)
+    u0 = problem.u_from_theta(theta0)
+    with jax.enable_x64(True):
+        multi_start, boot, jacobian, residual_fn = compiled(problem, obj, gtol, ftol, xtol)
+        logx, tgt = fit_data(data.x, data.y, obj)
+        n = len(data)
+        explored, chosen, sol = multi_start(
+            u0,
+            logx,
+            tgt,
+            np.ones(n),
+            explore_steps=explore_steps,
+            n_polish=min(polish, len(u0)),
+            max_steps=max_steps,
+        )
+        f = np.asarray(sol.f)
+        f = np.where(np.isfinite(f), f, np.inf)
+        if not np.isfinite(f).any():
+            raise ScalefitError(
+                "the objective is not finite at any starting point; check that the target and "
+                "variables are on the scale the law expects, or pass starts= explicitly"
+            )
+        order = np.argsort(f, kind="stable")
+        best = int(order[0])
+        u_best = np.asarray(sol.u[best])
+        theta_best = np.asarray(problem.theta_from_u(u_best))
+        status = Convergence(int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps)
+
+        thetas = np.asarray(jax.vmap(problem.theta_from_u)(sol.u))
+        tol = 1e-6 * abs(f[best]) + 1e-12
+        at_best = np.flatnonzero(f <= f[best] + tol)
+        paper_at_best = problem.paper(thetas[at_best])
+        spread = {}
+        for name in problem.free:
+            vals = np.asarray(paper_at_best[name], dtype=float)
+            ref = max(abs(float(vals[0])), 1e-300)
+            spread[name] = float((vals.max() - vals.min()) / ref) if len(vals) > 1 else 0.0
+        converged = np.isin(np.asarray(sol.status), (1, 2))
+        starts_report = StartsReport(
+            n_starts=len(u0),
+            n_polished=len(f),
+            n_converged=int(converged.sum()),
+            n_at_best=len(at_best),
+            best_values=[float(v) for v in f[order[:TOP_STARTS]]],
+            spread=spread,
+        )
+
+        J = np.asarray(jacobian(theta_best, logx, tgt))
+        residuals = np.asarray(residual_fn(theta_best, logx, tgt))
+        ident = identifiability(law, problem.free, J, {v: float(np.mean(np.log(a))) for v, a in data.x.items()})
+
+        draws, boot_conv = None, None
+        if bootstrap:
+            counts = rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float)
+            bsol = boot(u_best, logx, tgt, counts, max_steps=max_steps)
+            btheta = np.asarray(jax.vmap(problem.theta_from_u)(bsol.u))
+            boot_conv = float(np.isin(np.asarray(bsol.status), (1, 2)).mean())
+            draws = pd.DataFrame(problem.paper(btheta), columns=list(law.parameters))
+
+    params = {k: float(v) for k, v in problem.paper(theta_best).items()}
+    notes = []
+    if not status.converged:
+        notes.append(status.message)
+    if not starts_report.unique:
+        notes.append(str(starts_report))
+    if boot_conv is not None and boot_conv < 0.9:
+        notes.append(
+            f"only {boot_conv:.0%} of bootstrap replicates converged; intervals may be too narrow — raise max_steps"
+        )
+    fit = Fit(
+        law=law,
+        method=method,
+        objective=obj,
+        target=data.target,
+        mapping=dict(data.mapping),
+        problem=problem,
+        params=params,
+        value=float(f[best]),
+        status=status,
+        starts=starts_report,
+        identifiability=ident,
+        residuals=residuals,
+        ranges={v: (float(a.min()), float(a.max())) for v, a in data.x.items()},
+        n_runs=n,
+        draws=draws,
+        bootstrap_converged=boot_conv,
+        seed=seed,
+        source=data.source,
+        notes=tuple(notes),
+    )
+    if not status.converged:
+        if throw:
+            raise ScalefitError(f"fit of law {law.name!r} did not converge: {status.message}")
+        warnings.warn(f"fit of law {law.name!r} did not converge: {status.message}", ScalingWarning, stacklevel=2)
+    for msg in notes[1 if not status.converged else 0 :]:
+        warnings.warn(msg, ScalingWarning, stacklevel=2)
+    return fit

@@ -1,0 +1,182 @@
+"""Least-squares fitting: every start and every bootstrap replicate in one compiled call.
+
+The objective is a sum over runs of a loss of the residuals, chosen explicitly:
+
+* ``"huber"`` (default) — Huber loss (``delta = 1e-3``) of log-residuals
+  ``log f(x) - log y``, as Hoffmann et al. 2022 and Besiroglu et al. 2024 fit Chinchilla;
+* ``"squared_log"`` — sum of squared log-residuals;
+* ``"squared"`` — sum of squared residuals ``f(x) - y`` (use for targets that can be 0).
+
+The law is evaluated as a log-sum-exp of log-terms in its internal parameterisation
+(log-amplitudes, positive exponents), and :mod:`scalefit._optim`'s Levenberg-Marquardt
+solver is ``vmap``-ed over all starting points, then over the bootstrap's case weights.
+Compiled solvers are cached per law, problem and shape, so a second fit is fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import ScalefitError
+from ._optim import huber_loss, make_solver, square_loss
+from ._problem import Problem
+
+OBJECTIVES = ("huber", "squared_log", "squared")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The loss that was minimised: its name and Huber ``delta`` (``None`` otherwise)."""
+
+    name: str
+    delta: float | None = None
+
+    @classmethod
+    def make(cls, name: str, delta: float | None) -> Objective:
+        if name not in OBJECTIVES:
+            raise ScalefitError(f"objective must be one of {list(OBJECTIVES)}, got {name!r}")
+        if name == "huber":
+            d = 1e-3 if delta is None else float(delta)
+            if not d > 0:
+                raise ScalefitError(f"delta (the Huber threshold) must be > 0, got {delta!r}")
+            return cls(name, d)
+        return cls(name, None)
+
+    @property
+    def log(self) -> bool:
+        """Whether residuals are taken on log values."""
+        return self.name != "squared"
+
+    def __str__(self) -> str:
+        if self.name == "huber":
+            return f"Huber(delta={self.delta:g}) on log-residuals, summed"
+        if self.name == "squared_log":
+            return "squared log-residuals, summed"
+        return "squared residuals, summed"
+
+
+def _residual(problem: Problem, objective: Objective):
+    law = problem.law
+
+    def residual(theta_free, logx, target):
+        logpred = law.log_evaluate(problem.theta_dict(theta_free), logx)
+        return logpred - target if objective.log else jnp.exp(logpred) - target
+
+    return residual
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, xtol: float):
+    problem = _PROBLEMS[problem_key]
+    residual = _residual(problem, objective)
+    loss = huber_loss(objective.delta) if objective.name == "huber" else square_loss()
+
+    def solver(logx, target):
+        res = lambda u: residual(problem.theta_from_u(u), logx, target)  # noqa: E731
+        return make_solver(res, loss, gtol=gtol, ftol=ftol, xtol=xtol)
+
+    @functools.partial(jax.jit, static_argnames=("explore_steps", "n_polish", "max_steps"))
+    def multi_start(u0s, logx, target, w, *, explore_steps, n_polish, max_steps):
+        """Every start for ``explore_steps``; the ``n_polish`` best on to convergence."""
+        solve = jax.vmap(solver(logx, target), in_axes=(0, None, None))
+        explored = solve(u0s, w, explore_steps)
+        f = jnp.where(jnp.isfinite(explored.f), explored.f, jnp.inf)
+        best = jnp.argsort(f)[:n_polish]
+        polished = solve(explored.u[best], w, max_steps)
+        return explored, best, polished
+
+    @functools.partial(jax.jit, static_argnames=("max_steps",))
+    def bootstrap(u0, logx, target, W, *, max_steps):
+        return jax.vmap(solver(logx, target), in_axes=(None, 0, None))(u0, W, max_steps)
+
+    @jax.jit
+    def jacobian(theta_free, logx, target):
+        return jax.jacfwd(residual)(theta_free, logx, target)
+
+    @jax.jit
+    def residuals(theta_free, logx, target):
+        return residual(theta_free, logx, target)
+
+    return multi_start, bootstrap, jacobian, residuals
+
+
+_PROBLEMS: dict[str, Problem] = {}
+
+
+def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, xtol: float):
+    """Jitted (multi_start, bootstrap, jacobian, residuals) functions for this problem, cached."""
+    key = json.dumps([problem.law.to_dict(), problem.to_dict()], sort_keys=True)
+    _PROBLEMS[key] = problem
+    return _compiled(key, objective, gtol, ftol, xtol)
+
+
+def fit_data(x: Mapping[str, np.ndarray], y: np.ndarray, objective: Objective):
+    """``(logx, target)`` arrays the compiled functions take."""
+    logx = {v: jnp.asarray(np.log(a)) for v, a in x.items()}
+    target = jnp.asarray(np.log(y) if objective.log else y)
+    return logx, target
+
+
+def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, n: int, rng) -> np.ndarray:
+    """``n`` starting points (internal form, free parameters) spread over plausible values.
+
+    Exponents are drawn from U(0.02, 2.5). A power term's log-amplitude is drawn so that
+    the term, at the median of its variable, lies between ``e^-4 * min(y)`` and
+    ``e^2 * max(y)``; a constant's log lies in ``[log min(y) - 6, log min(y)]``. Draws are
+    clipped inside the parameter's bounds (uniform between them when both are finite).
+    """
+    law = problem.law
+    k = len(problem.free)
+    out = np.empty((n, k))
+    ylo, yhi = np.log(np.min(y[y > 0])) if np.any(y > 0) else -5.0, np.log(np.max(np.abs(y)) + 1e-300)
+    index = {name: i for i, name in enumerate(problem.free)}
+    exps = {}
+    for i, name in enumerate(problem.free):
+        if law.specs[name].role == "exponent":
+            out[:, i] = rng.uniform(0.02, 2.5, n)
+    for p in law.powers():
+        e = p.exponent
+        if e in index:
+            exps[p.coefficient] = out[:, index[e]]
+        else:
+            val = problem.fixed.get(e)
+            if val is None:  # tied to a free one
+                val = out[:, index[problem.tied[e]]] if problem.tied[e] in index else problem.fixed[problem.tied[e]]
+            exps[p.coefficient] = np.broadcast_to(val, (n,))
+    for i, name in enumerate(problem.free):
+        spec = law.specs[name]
+        if spec.role == "constant":
+            out[:, i] = ylo + rng.uniform(-6.0, 0.0, n)
+        elif spec.role in ("amplitude", "scale"):
+            med = np.median(np.log(x[spec.variable]))
+            out[:, i] = rng.uniform(ylo - 4.0, yhi + 2.0, n) + exps[name] * med
+        lo, hi = problem.lo[i], problem.hi[i]
+        if np.isfinite(lo) and np.isfinite(hi):
+            out[:, i] = rng.uniform(lo, hi, n)
+        else:
+            out[:, i] = np.clip(out[:, i], lo, hi)
+    return out
+
+
+def grid_starts(problem: Problem, grid: Mapping[str, object]) -> np.ndarray:
+    """Cartesian product of paper-form start values, one list per free parameter."""
+    missing = [n for n in problem.free if n not in grid]
+    extra = [n for n in grid if n not in problem.free]
+    if missing or extra:
+        raise ScalefitError(
+            f"starts= grid must list values for exactly the free parameters {list(problem.free)}; "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"not free (unknown, fixed or tied): {extra}" if extra else "")
+        )
+    levels = [np.atleast_1d(np.asarray(grid[n], dtype=float)) for n in problem.free]
+    rows = [problem.free_theta(dict(zip(problem.free, combo, strict=True))) for combo in itertools.product(*levels)]
+    return np.array(rows)

@@ -1,0 +1,199 @@
+"""Which parameters are free, fixed, tied or bounded, and the maps between their forms.
+
+Three forms of a parameter vector appear in fitting:
+
+* *paper form* — what users read and write (``lambda_p = 0.1``);
+* *internal form* ``theta`` — log-amplitudes and exponents (``Law.to_internal``);
+* *unconstrained* ``u`` — what the optimiser moves: ``theta = lo + exp(u)`` under a lower
+  bound (exponents are bounded below by 0 by default), ``hi - exp(u)`` under an upper one,
+  ``lo + (hi - lo) * sigmoid(u)`` between two, ``theta = u`` when unbounded.
+
+A :class:`Problem` holds that bookkeeping once, so the least-squares fitter, the
+bootstrap, the identifiability report and (later) the Bayesian fitter share it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import ScalefitError
+from ._laws import Law
+
+_FREE, _LOWER, _UPPER, _BOTH = 0, 1, 2, 3
+
+
+def _internal_value(law: Law, name: str, value: float, what: str) -> float:
+    spec = law.specs[name]
+    value = float(value)
+    if not math.isfinite(value):
+        raise ScalefitError(f"{what} for {name!r} must be finite, got {value}")
+    if spec.role == "exponent":
+        return value
+    if value < 0 or (value == 0 and spec.role != "constant"):
+        raise ScalefitError(
+            f"{what} for {name!r} must be > 0 ({name} is a {spec.role}; its paper-form value is positive), got {value}"
+        )
+    with np.errstate(divide="ignore"):
+        return float(-np.log(value) if spec.role == "scale" else np.log(value))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Free/fixed/tied/bounded parameters of a law, and ``u <-> theta <-> paper`` maps."""
+
+    law: Law
+    free: tuple[str, ...]
+    fixed: dict[str, float]  # name -> paper-form value
+    tied: dict[str, str]  # name -> free or fixed name it equals
+    lo: np.ndarray  # internal lower bounds of free parameters (-inf: none)
+    hi: np.ndarray  # internal upper bounds of free parameters (+inf: none)
+
+    @classmethod
+    def build(
+        cls,
+        law: Law,
+        fix: Mapping[str, float] | None = None,
+        tie: Mapping[str, str] | None = None,
+        bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    ) -> Problem:
+        """Validate ``fix``/``tie``/``bounds`` (all in paper form) against ``law``."""
+        fix, tie, bounds = dict(fix or {}), dict(tie or {}), dict(bounds or {})
+        names = law.parameters
+        for arg, d in (("fix", fix), ("tie", tie), ("bounds", bounds)):
+            unknown = [n for n in d if n not in names]
+            if unknown:
+                raise ScalefitError(
+                    f"{arg}= names {unknown}, which law {law.name!r} does not have; its parameters are {list(names)}"
+                )
+        both = sorted(set(fix) & set(tie))
+        if both:
+            raise ScalefitError(f"{both[0]!r} is both fixed and tied; give it one of fix= or tie=")
+        for n, v in fix.items():
+            _internal_value(law, n, v, "fix= value")
+        fixed = {n: float(v) for n, v in fix.items()}
+        for n, target in tie.items():
+            if target not in names:
+                raise ScalefitError(
+                    f"tie={{{n!r}: {target!r}}}: {target!r} is not a parameter of law "
+                    f"{law.name!r}; its parameters are {list(names)}"
+                )
+            if target in tie:
+                raise ScalefitError(
+                    f"tie={{{n!r}: {target!r}}}: {target!r} is itself tied; tie both to the same "
+                    "free parameter instead of chaining ties"
+                )
+            ra, rb = law.specs[n].role, law.specs[target].role
+            same = {ra, rb} <= {"amplitude", "constant"} or ra == rb
+            if not same:
+                raise ScalefitError(
+                    f"tie={{{n!r}: {target!r}}} ties a {ra} to a {rb}; only parameters of the "
+                    "same kind (exponent with exponent, scale with scale) can be tied"
+                )
+            if n in bounds:
+                raise ScalefitError(f"{n!r} is tied to {target!r}; put its bounds on {target!r}")
+        free = tuple(n for n in names if n not in fixed and n not in tie)
+        if not free:
+            raise ScalefitError("every parameter is fixed or tied; leave at least one free to fit")
+        lo = np.full(len(free), -np.inf)
+        hi = np.full(len(free), np.inf)
+        for i, n in enumerate(free):
+            spec = law.specs[n]
+            if spec.role == "exponent":
+                lo[i] = 0.0
+            if n not in bounds:
+                continue
+            b = bounds[n]
+            if not isinstance(b, tuple | list) or len(b) != 2:
+                raise ScalefitError(f"bounds[{n!r}] must be a (low, high) pair (None for open), got {b!r}")
+            blo, bhi = b
+            if blo is not None and bhi is not None and not float(blo) < float(bhi):
+                raise ScalefitError(
+                    f"bounds[{n!r}] = ({blo}, {bhi}): low must be below high; write ({bhi}, {blo}) "
+                    "if that is what you meant (scalefit does not swap them for you)"
+                )
+            if spec.role != "exponent" and blo is not None and float(blo) == 0.0:
+                blo = None  # a lower bound of 0 on a positive parameter is no bound
+            if spec.role == "scale":  # theta = -log(lambda) reverses the order
+                ilo = -np.inf if bhi is None else _internal_value(law, n, bhi, "bounds high")
+                ihi = np.inf if blo is None else _internal_value(law, n, blo, "bounds low")
+            else:
+                ilo = -np.inf if blo is None else _internal_value(law, n, blo, "bounds low")
+                ihi = np.inf if bhi is None else _internal_value(law, n, bhi, "bounds high")
+            lo[i], hi[i] = ilo, ihi
+        return cls(law, free, fixed, tie, lo, hi)
+
+    # -- u <-> theta_free ------------------------------------------------------------
+    @property
+    def _codes(self) -> np.ndarray:
+        has_lo, has_hi = np.isfinite(self.lo), np.isfinite(self.hi)
+        return np.where(has_lo & has_hi, _BOTH, np.where(has_lo, _LOWER, np.where(has_hi, _UPPER, _FREE)))
+
+    def theta_from_u(self, u):
+        """Free internal parameters from unconstrained ``u`` (JAX, differentiable)."""
+        codes = self._codes
+        lo = jnp.asarray(np.where(np.isfinite(self.lo), self.lo, 0.0))
+        hi = jnp.asarray(np.where(np.isfinite(self.hi), self.hi, 0.0))
+        e = jnp.exp(jnp.where(codes == _FREE, 0.0, u))
+        sig = 1.0 / (1.0 + jnp.exp(-u))
+        return jnp.select(
+            [codes == _FREE, codes == _LOWER, codes == _UPPER],
+            [u, lo + e, hi - e],
+            lo + (hi - lo) * sig,
+        )
+
+    def u_from_theta(self, theta: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`theta_from_u` (numpy), clipped just inside the bounds."""
+        theta = np.asarray(theta, dtype=float)
+        codes = self._codes
+        width = np.where(codes == _BOTH, self.hi - self.lo, 1.0)
+        eps = 1e-9 * np.where(np.isfinite(width), width, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lo_gap = np.maximum(theta - self.lo, 1e-12)
+            hi_gap = np.maximum(self.hi - theta, 1e-12)
+            frac = np.clip((theta - self.lo) / width, eps / width, 1 - eps / width)
+            return np.select(
+                [codes == _FREE, codes == _LOWER, codes == _UPPER],
+                [theta, np.log(lo_gap), np.log(hi_gap)],
+                np.log(frac) - np.log1p(-frac),
+            )
+
+    # -- theta_free -> all parameters ------------------------------------------------
+    def theta_dict(self, theta_free) -> dict:
+        """Internal value of every law parameter from the free ones (JAX or numpy, batched last axis)."""
+        out = {n: theta_free[..., i] for i, n in enumerate(self.free)}
+        for n, v in self.fixed.items():
+            out[n] = _internal_value(self.law, n, v, "fix= value") + 0.0 * theta_free[..., 0]
+        for n, t in self.tied.items():
+            out[n] = out[t]
+        return {n: out[n] for n in self.law.parameters}
+
+    def paper(self, theta_free: np.ndarray) -> dict[str, np.ndarray]:
+        """Paper-form value of every parameter (numpy; batched over leading axes)."""
+        theta_free = np.asarray(theta_free, dtype=float)
+        with np.errstate(over="ignore"):
+            return self.law.from_internal(self.theta_dict(theta_free))
+
+    def free_theta(self, params: Mapping[str, float]) -> np.ndarray:
+        """Internal values of the free parameters from a paper-form mapping of them."""
+        return np.array([_internal_value(self.law, n, params[n], "start value") for n in self.free])
+
+    def to_dict(self) -> dict:
+        return {
+            "free": list(self.free),
+            "fixed": dict(self.fixed),
+            "tied": dict(self.tied),
+            "lo": [None if not np.isfinite(v) else float(v) for v in self.lo],
+            "hi": [None if not np.isfinite(v) else float(v) for v in self.hi],
+        }
+
+    @classmethod
+    def from_dict(cls, law: Law, d: Mapping) -> Problem:
+        fixed = {n: float(v) for n, v in d["fixed"].items()}
+        lo = np.array([-np.inf if v is None else v for v in d["lo"]], dtype=float)
+        hi = np.array([np.inf if v is None else v for v in d["hi"]], dtype=float)
+        return cls(law, tuple(d["free"]), fixed, dict(d["tied"]), lo, hi)

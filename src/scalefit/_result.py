@@ -1,0 +1,351 @@
+"""The fit result: parameters, uncertainty, diagnostics, predictions; immutable; saves as JSON.
+
+One parameter dictionary (the law's names, paper form) is the source of truth for
+``.params``, ``.summary()``, ``.draws`` and JSON. Saved fits are plain JSON — no pickles —
+and load into an equal :class:`Fit`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._errors import ScalefitError
+from ._identify import Identifiability
+from ._laws import Law
+from ._lsq import Objective
+from ._optim import CONVERGED_GRADIENT, CONVERGED_STEP, STATUS_TEXT
+from ._problem import Problem
+
+FORMAT = "scalefit.fit/1"
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """How the optimiser stopped for the chosen optimum, with advice when it did not converge."""
+
+    code: int
+    steps: int
+    grad_norm: float
+    max_steps: int
+
+    @property
+    def converged(self) -> bool:
+        return self.code in (CONVERGED_GRADIENT, CONVERGED_STEP)
+
+    @property
+    def message(self) -> str:
+        text = f"{STATUS_TEXT[self.code]} after {self.steps} steps (gradient norm {self.grad_norm:.2g})"
+        if not self.converged:
+            text += (
+                f"; increase max_steps (now {self.max_steps}), or check the identifiability "
+                "report: a flat direction keeps the optimiser crawling"
+            )
+        return text
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "steps": self.steps, "grad_norm": self.grad_norm, "max_steps": self.max_steps}
+
+
+@dataclass(frozen=True)
+class StartsReport:
+    """What the multi-start search found: is the best optimum unique?
+
+    Every start takes a few steps; the ``n_polished`` best continue to convergence.
+    ``best_values`` are the lowest objective values over distinct starts; ``spread`` is,
+    for each parameter, the relative range ``(max - min) / |best|`` among the starts whose
+    objective is within ``rtol`` of the best. A large spread at equal objective means the
+    optimum is not unique (a flat valley), whatever the chosen point says.
+    """
+
+    n_starts: int
+    n_polished: int
+    n_converged: int
+    n_at_best: int
+    best_values: list[float]
+    spread: dict[str, float]
+    rtol: float = 1e-6
+
+    @property
+    def unique(self) -> bool:
+        return all(v < 1e-3 for v in self.spread.values())
+
+    def __str__(self) -> str:
+        worst = max(self.spread, key=self.spread.get) if self.spread else None
+        text = (
+            f"{self.n_starts} starts, the best {self.n_polished} polished: {self.n_converged} "
+            f"converged, {self.n_at_best} reached the best objective (within rtol {self.rtol:g})"
+        )
+        if worst is None or self.unique:
+            return text + "; optimum unique"
+        return text + (
+            f"; NOT unique: at equal objective {worst} varies by {self.spread[worst]:.1%} — "
+            "see the identifiability report"
+        )
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _quantiles(a: np.ndarray, interval: float, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    tail = (1.0 - interval) / 2.0
+    return np.quantile(a, tail, axis=axis), np.quantile(a, 1.0 - tail, axis=axis)
+
+
+def _check_interval(interval: float) -> float:
+    if not isinstance(interval, int | float) or not 0.0 < float(interval) < 1.0:
+        raise ScalefitError(f"interval must be a probability in (0, 1) such as 0.9, got {interval!r}")
+    return float(interval)
+
+
+@dataclass(frozen=True, repr=False)
+class Fit:
+    """A fitted law. Immutable; build one with :func:`scalefit.fit_law`.
+
+    Attributes
+    ----------
+    law : Law
+    params : dict
+        Best-fit parameters, paper form (``lambda_p``, not ``log A``).
+    value : float
+        Objective at ``params``.
+    objective : Objective
+        What was minimised (recorded, so fits with different losses are not confused).
+    status : Convergence
+        How the optimiser stopped for the chosen optimum.
+    starts : StartsReport
+        Multi-start summary: how many starts reached the best objective, and whether the
+        parameters agree among them.
+    identifiability : Identifiability
+        Condition number, trade-offs and flat directions at the optimum, in plain words.
+    draws : DataFrame or None
+        Bootstrap replicates of every parameter (paper form), one row per replicate.
+    residuals : ndarray
+        Residuals at the optimum (log-residuals for log objectives), per run.
+    """
+
+    law: Law
+    method: str
+    objective: Objective
+    target: str
+    mapping: dict[str, str]
+    problem: Problem
+    params: dict[str, float]
+    value: float
+    status: Convergence
+    starts: StartsReport
+    identifiability: Identifiability
+    residuals: np.ndarray
+    ranges: dict[str, tuple[float, float]]
+    n_runs: int
+    draws: pd.DataFrame | None = None
+    bootstrap_converged: float | None = None
+    seed: int = 0
+    source: str = "<DataFrame>"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    # -- tables ------------------------------------------------------------------------
+    def summary(self, interval: float = 0.95) -> pd.DataFrame:
+        """One row per parameter: estimate, bootstrap interval and std, and how it was fitted."""
+        interval = _check_interval(interval)
+        rows = []
+        for name in self.law.parameters:
+            if name in self.problem.fixed:
+                how = "fixed"
+            elif name in self.problem.tied:
+                how = f"tied to {self.problem.tied[name]}"
+            else:
+                how = "free"
+            row = {"parameter": name, "estimate": self.params[name], "how": how}
+            if self.draws is not None:
+                lo, hi = _quantiles(self.draws[name].to_numpy(), interval)
+                row.update(lower=float(lo), upper=float(hi), std=float(self.draws[name].std(ddof=1)))
+            rows.append(row)
+        df = pd.DataFrame(rows).set_index("parameter")
+        df.attrs["interval"] = interval
+        return df
+
+    def _variables(self, data) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        if isinstance(data, Mapping) and not isinstance(data, pd.DataFrame):
+            data = pd.DataFrame({k: np.atleast_1d(v) for k, v in data.items()})
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(
+                f"predict() takes a DataFrame or a mapping of variable -> values, got {type(data).__name__}"
+            )
+        x = {}
+        for v in self.law.variables:
+            col = v if v in data.columns else self.mapping.get(v)
+            if col not in data.columns:
+                alt = f" or {self.mapping[v]!r}" if self.mapping.get(v, v) != v else ""
+                raise ScalefitError(
+                    f"predict() needs a column {v!r}{alt} for law variable {v}; got columns {list(data.columns)}"
+                )
+            arr = pd.to_numeric(data[col], errors="coerce").to_numpy(dtype=float)
+            bad = ~np.isfinite(arr) | (arr <= 0)
+            if bad.any():
+                raise ScalefitError(
+                    f"predict(): column {col!r} has missing, non-numeric or non-positive values in "
+                    f"rows {list(data.index[bad])[:8]}; law variables must be finite and > 0"
+                )
+            x[v] = arr
+        return data, x
+
+    def predict(self, data, interval: float | None = 0.9, *, seed: int = 0) -> pd.DataFrame:
+        """Predictions for new configurations, with intervals.
+
+        Parameters
+        ----------
+        data : DataFrame or mapping
+            Values of the law's variables (by variable name or by the column they were
+            mapped from), e.g. ``{"Dp": [2e6], "M": [8.6e7], "Df": [5e4]}``.
+        interval : float or None
+            Central probability of the intervals; ``None`` for the point estimate only.
+
+        Returns
+        -------
+        DataFrame
+            The variables, ``estimate`` (the law at the best fit), ``ci_lower``/``ci_upper``
+            (confidence interval of the mean law, from the bootstrap replicates),
+            ``pi_lower``/``pi_upper`` (prediction interval of a new run: each replicate's
+            mean plus a residual resampled from the fit) and ``extrapolated`` (outside the
+            range of the fitted runs in some variable).
+        """
+        frame, x = self._variables(data)
+        out = pd.DataFrame({v: x[v] for v in self.law.variables}, index=frame.index)
+        out["estimate"] = np.asarray(self.law.evaluate(self.params, x), dtype=float)
+        if interval is not None:
+            interval = _check_interval(interval)
+            if self.draws is None:
+                raise ScalefitError(
+                    "this fit has no bootstrap replicates, so it has no intervals; refit with "
+                    "bootstrap=1000, or call predict(..., interval=None)"
+                )
+            boot = {n: self.draws[n].to_numpy()[:, None] for n in self.law.parameters}
+            with np.errstate(over="ignore", under="ignore"):
+                means = np.asarray(self.law.evaluate(boot, x), dtype=float)  # (B, m)
+            out["ci_lower"], out["ci_upper"] = _quantiles(means, interval)
+            rng = np.random.default_rng(seed)
+            reps = max(1, 10_000 // means.shape[0])
+            r = rng.choice(self.residuals, size=(reps,) + means.shape)
+            # residual = log(pred) - log(y) for log objectives, pred - y otherwise
+            new = means[None] * np.exp(-r) if self.objective.log else means[None] - r
+            out["pi_lower"], out["pi_upper"] = _quantiles(new.reshape(-1, means.shape[1]), interval)
+        out["extrapolated"] = np.any([(x[v] < lo) | (x[v] > hi) for v, (lo, hi) in self.ranges.items()], axis=0)
+        out.attrs["interval"] = interval
+        return out
+
+    # -- persistence -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        from . import __version__
+
+        return {
+            "format": FORMAT,
+            "scalefit_version": __version__,
+            "law": self.law.to_dict(),
+            "method": self.method,
+            "objective": {"name": self.objective.name, "delta": self.objective.delta},
+            "target": self.target,
+            "mapping": self.mapping,
+            "problem": self.problem.to_dict(),
+            "params": self.params,
+            "value": self.value,
+            "status": self.status.to_dict(),
+            "starts": self.starts.to_dict(),
+            "identifiability": self.identifiability.to_dict(),
+            "residuals": self.residuals.tolist(),
+            "ranges": {k: list(v) for k, v in self.ranges.items()},
+            "n_runs": self.n_runs,
+            "draws": None if self.draws is None else {k: v.tolist() for k, v in self.draws.items()},
+            "bootstrap_converged": self.bootstrap_converged,
+            "seed": self.seed,
+            "source": self.source,
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, path: str | os.PathLike | None = None, indent: int | None = 1) -> str:
+        """JSON text of the whole fit (draws included); also written to ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            path = Path(path)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Fit:
+        if d.get("format") != FORMAT:
+            raise ScalefitError(f"not a scalefit fit file (format {d.get('format')!r}, expected {FORMAT!r})")
+        law = Law.from_dict(d["law"])
+        draws = d.get("draws")
+        return cls(
+            law=law,
+            method=d["method"],
+            objective=Objective(d["objective"]["name"], d["objective"]["delta"]),
+            target=d["target"],
+            mapping=dict(d["mapping"]),
+            problem=Problem.from_dict(law, d["problem"]),
+            params={k: float(v) for k, v in d["params"].items()},
+            value=float(d["value"]),
+            status=Convergence(**d["status"]),
+            starts=StartsReport(**d["starts"]),
+            identifiability=Identifiability.from_dict(d["identifiability"]),
+            residuals=np.asarray(d["residuals"], dtype=float),
+            ranges={k: (float(a), float(b)) for k, (a, b) in d["ranges"].items()},
+            n_runs=int(d["n_runs"]),
+            draws=None if draws is None else pd.DataFrame(draws, columns=list(law.parameters)),
+            bootstrap_converged=d.get("bootstrap_converged"),
+            seed=int(d.get("seed", 0)),
+            source=d.get("source", ""),
+            notes=tuple(d.get("notes", ())),
+        )
+
+    # -- display -----------------------------------------------------------------------
+    def __repr__(self) -> str:
+        lines = [
+            f"Fit of law {self.law.name!r}: {self.target} = {self.law.formula()}",
+            f"  method {self.method}, objective {self.objective} = {self.value:.6g}, "
+            f"{self.n_runs} runs from {self.source}",
+        ]
+        table = self.summary() if self.draws is not None else None
+        for name in self.law.parameters:
+            text = f"    {name:>16} = {self.params[name]:.6g}"
+            if table is not None:
+                text += f"   95% [{table.loc[name, 'lower']:.4g}, {table.loc[name, 'upper']:.4g}]"
+            how = "free" if table is None else table.loc[name, "how"]
+            if how != "free":
+                text += f"   ({how})"
+            lines.append(text)
+        lines.append(f"  status: {self.status.message}")
+        lines.append(f"  starts: {self.starts}")
+        if self.draws is not None:
+            lines.append(
+                f"  bootstrap: {len(self.draws)} case-resampling replicates, {self.bootstrap_converged:.0%} converged"
+            )
+        lines.append(f"  identifiability: {self.identifiability}")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+
+def load_fit(source: str | os.PathLike) -> Fit:
+    """Load a fit saved by :meth:`Fit.to_json` (a path, or the JSON text itself)."""
+    text = str(source)
+    if not text.lstrip().startswith("{"):
+        path = Path(source)
+        if not path.exists():
+            raise ScalefitError(f"fit file {str(path)!r} does not exist; save one with fit.to_json(path)")
+        text = path.read_text()
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScalefitError(f"fit file is not valid JSON ({exc}); was it written by fit.to_json()?") from exc
+    return Fit.from_dict(d)
