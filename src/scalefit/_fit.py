@@ -14,7 +14,8 @@ from ._data import Runs, load_runs, require_fit_ready
 from ._errors import ScalefitError, ScalingWarning
 from ._identify import identifiability
 from ._laws import Law, Term, as_law
-from ._lsq import Objective, compiled, fit_data, grid_starts, random_starts
+from ._lsq import Objective, compiled, fit_data, given_starts, random_starts
+from ._optim import CONVERGED
 from ._problem import Problem
 from ._result import Convergence, Fit, StartsReport
 
@@ -40,7 +41,7 @@ def fit_law(
     fix: Mapping[str, float] | None = None,
     tie: Mapping[str, str] | None = None,
     bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
-    starts: int | Mapping[str, object] = 1000,
+    starts: int | Mapping[str, object] | pd.DataFrame = 1000,
     bootstrap: int = 1000,
     seed: int = 0,
     explore_steps: int = 40,
@@ -77,9 +78,10 @@ def fit_law(
     bounds : dict, optional
         ``{name: (low, high)}`` in paper form, ``None`` for an open side. Exponents are
         bounded below by 0 unless given other bounds.
-    starts : int or dict
-        Number of random starting points (default 1000), or a grid: ``{name: values}`` in
-        paper form for every free parameter (their Cartesian product is used). All starts
+    starts : int, dict or DataFrame
+        Number of random starting points (default 1000); or a grid, ``{name: values}`` in
+        paper form for every free parameter (their Cartesian product is used); or a
+        DataFrame with one start per row and a column per free parameter. All starts
         are optimised in one compiled, vectorised call: each for ``explore_steps``
         Levenberg-Marquardt steps, then the ``polish`` best on to convergence.
     bootstrap : int
@@ -114,7 +116,7 @@ def fit_law(
     if method not in METHODS:
         raise ScalefitError(f"method must be one of {list(METHODS)}, got {method!r}")
     obj = Objective.make(objective, delta)
-    starts_n = None if isinstance(starts, Mapping) else _positive_int(starts, "starts")
+    starts_n = None if isinstance(starts, Mapping | pd.DataFrame) else _positive_int(starts, "starts")
     bootstrap = _positive_int(bootstrap, "bootstrap", 0)
     max_steps = _positive_int(max_steps, "max_steps")
     explore_steps = _positive_int(explore_steps, "explore_steps")
@@ -130,7 +132,9 @@ def fit_law(
     require_fit_ready(data, len(problem.free), obj.log)
 
     rng = np.random.default_rng(seed)
-    theta0 = grid_starts(problem, starts) if starts_n is None else random_starts(problem, data.x, data.y, starts_n, rng)
+    theta0 = (
+        given_starts(problem, starts) if starts_n is None else random_starts(problem, data.x, data.y, starts_n, rng)
+    )
     u0 = problem.u_from_theta(theta0)
     with jax.enable_x64(True):
         multi_start, boot, jacobian, residual_fn = compiled(problem, obj, gtol, ftol, xtol)
@@ -167,7 +171,7 @@ def fit_law(
             vals = np.asarray(paper_at_best[name], dtype=float)
             ref = max(abs(float(vals[0])), 1e-300)
             spread[name] = float((vals.max() - vals.min()) / ref) if len(vals) > 1 else 0.0
-        converged = np.isin(np.asarray(sol.status), (1, 2))
+        converged = np.isin(np.asarray(sol.status), CONVERGED)
         starts_report = StartsReport(
             n_starts=len(u0),
             n_polished=len(f),
@@ -186,7 +190,7 @@ def fit_law(
             counts = rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float)
             bsol = boot(u_best, logx, tgt, counts, max_steps=max_steps)
             btheta = np.asarray(jax.vmap(problem.theta_from_u)(bsol.u))
-            boot_conv = float(np.isin(np.asarray(bsol.status), (1, 2)).mean())
+            boot_conv = float(np.isin(np.asarray(bsol.status), CONVERGED).mean())
             draws = pd.DataFrame(problem.paper(btheta), columns=list(law.parameters))
 
     params = {k: float(v) for k, v in problem.paper(theta_best).items()}

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from ._errors import ScalefitError
 from ._optim import huber_loss, make_solver, square_loss
@@ -166,17 +167,27 @@ def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, 
     return out
 
 
-def grid_starts(problem: Problem, grid: Mapping[str, object]) -> np.ndarray:
-    """Cartesian product of paper-form start values, one list per free parameter."""
-    missing = [n for n in problem.free if n not in grid]
-    extra = [n for n in grid if n not in problem.free]
+def given_starts(problem: Problem, starts: Mapping[str, object] | pd.DataFrame) -> np.ndarray:
+    """Internal-form starts from paper-form values of every free parameter.
+
+    A DataFrame gives one start per row; a mapping ``{name: values}`` gives the Cartesian
+    product of the values (a grid).
+    """
+    names = list(starts.columns) if isinstance(starts, pd.DataFrame) else list(starts)
+    missing = [n for n in problem.free if n not in names]
+    extra = [n for n in names if n not in problem.free]
     if missing or extra:
         raise ScalefitError(
-            f"starts= grid must list values for exactly the free parameters {list(problem.free)}; "
+            f"starts= must give values for exactly the free parameters {list(problem.free)}; "
             + (f"missing {missing}" if missing else "")
             + ("; " if missing and extra else "")
             + (f"not free (unknown, fixed or tied): {extra}" if extra else "")
         )
-    levels = [np.atleast_1d(np.asarray(grid[n], dtype=float)) for n in problem.free]
-    rows = [problem.free_theta(dict(zip(problem.free, combo, strict=True))) for combo in itertools.product(*levels)]
+    if isinstance(starts, pd.DataFrame):
+        combos = starts[list(problem.free)].itertuples(index=False)
+    else:
+        combos = itertools.product(*(np.atleast_1d(np.asarray(starts[n], dtype=float)) for n in problem.free))
+    rows = [problem.free_theta(dict(zip(problem.free, combo, strict=True))) for combo in combos]
+    if not rows:
+        raise ScalefitError("starts= gives no starting points; give at least one value per free parameter")
     return np.array(rows)

@@ -8,8 +8,10 @@ The objective is ``f(u) = sum_i w_i * rho(r_i(u))`` for residuals ``r(u)``, case
 — Gauss-Newton for squares and the iteratively reweighted (IRLS) curvature for Huber,
 which is positive semi-definite where the exact Hessian of a Huber loss is not. Steps
 that do not lower ``f`` are rejected and the damping raised (Nielsen's update), so every
-accepted step is a descent step. The loop is a ``lax.while_loop``; ``jax.vmap`` over
-starting points (or over bootstrap weights) runs them all in one compiled call.
+accepted step is a descent step. When no step can lower ``f`` in floating point and the
+gradient is below ``1e-6 * max(1, f)``, the point counts as converged at machine
+precision. The loop is a ``lax.while_loop``; ``jax.vmap`` over starting points (or over
+bootstrap weights) runs them all in one compiled call.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-RUNNING, CONVERGED_GRADIENT, CONVERGED_STEP, MAX_STEPS, STALLED, NONFINITE = range(6)
+RUNNING, CONVERGED_GRADIENT, CONVERGED_STEP, MAX_STEPS, STALLED, NONFINITE, CONVERGED_PRECISION = range(7)
+CONVERGED = (CONVERGED_GRADIENT, CONVERGED_STEP, CONVERGED_PRECISION)
+STALL_GTOL = 1e-6
 
 STATUS_TEXT = {
     RUNNING: "running",
@@ -29,6 +33,7 @@ STATUS_TEXT = {
     MAX_STEPS: "stopped: max_steps exhausted before convergence",
     STALLED: "stopped: no step lowers the objective any more (damping exceeded 1e16)",
     NONFINITE: "stopped: the objective is not finite at the start",
+    CONVERGED_PRECISION: "converged: no step lowers the objective at machine precision, gradient ~ 0",
 }
 
 
@@ -132,10 +137,11 @@ def make_solver(
                 [
                     jnp.max(jnp.abs(g2)) <= gtol,
                     small_f & small_x,
+                    (mu2 > 1e16) & (jnp.max(jnp.abs(g2)) <= STALL_GTOL * jnp.maximum(1.0, f2)),
                     mu2 > 1e16,
                     step2 >= max_steps,
                 ],
-                [CONVERGED_GRADIENT, CONVERGED_STEP, STALLED, MAX_STEPS],
+                [CONVERGED_GRADIENT, CONVERGED_STEP, CONVERGED_PRECISION, STALLED, MAX_STEPS],
                 RUNNING,
             )
             return (u2, f2, g2, H2, mu2, nu2, step2, status)

@@ -176,7 +176,10 @@ class Problem:
         """Paper-form value of every parameter (numpy; batched over leading axes)."""
         theta_free = np.asarray(theta_free, dtype=float)
         with np.errstate(over="ignore"):
-            return self.law.from_internal(self.theta_dict(theta_free))
+            out = self.law.from_internal(self.theta_dict(theta_free))
+        for n, v in self.fixed.items():  # exactly the value given, not exp(log(value))
+            out[n] = np.full(theta_free.shape[:-1], v)
+        return out
 
     def free_theta(self, params: Mapping[str, float]) -> np.ndarray:
         """Internal values of the free parameters from a paper-form mapping of them."""

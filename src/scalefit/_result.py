@@ -21,7 +21,7 @@ from ._errors import ScalefitError
 from ._identify import Identifiability
 from ._laws import Law
 from ._lsq import Objective
-from ._optim import CONVERGED_GRADIENT, CONVERGED_STEP, STATUS_TEXT
+from ._optim import CONVERGED, STATUS_TEXT
 from ._problem import Problem
 
 FORMAT = "scalefit.fit/1"
@@ -38,7 +38,7 @@ class Convergence:
 
     @property
     def converged(self) -> bool:
-        return self.code in (CONVERGED_GRADIENT, CONVERGED_STEP)
+        return self.code in CONVERGED
 
     @property
     def message(self) -> str:

@@ -1,0 +1,65 @@
+"""The command line: laws, fit, predict, demo; errors are one line and exit status 2."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+
+import scalefit
+from scalefit.cli import main
+
+
+def test_laws_lists_catalogue_with_formulas(capsys):
+    assert main(["laws"]) == 0
+    out = capsys.readouterr().out
+    for name, law in scalefit.list_laws().items():
+        assert name in out and law.formula() in out
+
+
+def test_fit_then_predict(tmp_path, capsys):
+    runs = scalefit.example_runs().rename(columns={"Dp": "pretrain_images"})
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    fit_path = tmp_path / "fit.json"
+    code = main(
+        ["fit", str(tmp_path / "runs.csv"), "--law", "paper_error", "--target", "error",
+         "--map", "Dp=pretrain_images", "--starts", "64", "--bootstrap", "100", "--out", str(fit_path)]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "saved fit" in out and "95%" in out
+    saved = json.loads(fit_path.read_text())
+    assert saved["mapping"]["Dp"] == "pretrain_images" and len(saved["draws"]["alpha"]) == 100
+
+    assert main(["predict", str(fit_path), "--at", "Dp=2e6,M=5e7,Df=5e4", "--at", "Dp=1e5,M=1e7,Df=1e4"]) == 0
+    out = capsys.readouterr().out
+    assert "pi_upper" in out and len(out.strip().splitlines()) == 3
+
+    configs = pd.DataFrame({"pretrain_images": [2e6], "M": [5e7], "Df": [5e4]})
+    configs.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(fit_path), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    table = pd.read_csv(tmp_path / "p.csv")
+    assert table.loc[0, "ci_lower"] < table.loc[0, "estimate"] < table.loc[0, "ci_upper"]
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    cases = [
+        ["fit", str(tmp_path / "none.csv"), "--law", "paper_error", "--target", "error"],
+        ["fit", str(tmp_path / "none.csv"), "--law", "nope", "--target", "error"],
+        ["predict", str(tmp_path / "none.json"), "--at", "Dp=1"],
+    ]
+    for argv in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("scalefit: error:")
+    scalefit.example_runs().to_csv(tmp_path / "r.csv", index=False)
+    assert main(["fit", str(tmp_path / "r.csv"), "--law", "paper_error", "--target", "error", "--map", "Dp"]) == 2
+    assert "--map expects NAME=VALUE" in capsys.readouterr().err
+
+
+def test_demo_runs_as_a_program():
+    proc = subprocess.run(
+        [sys.executable, "-m", "scalefit.cli", "demo", "--bootstrap", "50"], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "SYNTHETIC" in out and "truth" in out and "pi_upper" in out and "lambda_p" in out

@@ -1,0 +1,213 @@
+"""Least-squares fitting: known answers, published fits, options, results, persistence."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalefit
+from scalefit import Constant, Power, ScalefitError, ScalingWarning, fit_law, load_fit
+
+FAST = dict(starts=100, bootstrap=0)
+
+
+def test_noise_free_eq1_recovered_to_1e4(noise_free_runs, truth):
+    fit = fit_law(scalefit.paper_error, noise_free_runs, target="error", **FAST)
+    assert fit.status.converged, fit.status.message
+    for name, value in truth.items():
+        assert fit.params[name] == pytest.approx(value, rel=1e-4), name
+    assert fit.value < 1e-20
+
+
+def test_chinchilla_reproduces_epoch_grid_replication(chinchilla_runs):
+    """Besiroglu et al. 2024 (arXiv:2404.10102), grid-start replication on 240 points:
+    A 477.84, B 2143.86, E 1.8172, alpha 0.34731, beta 0.36718; Huber 1e-3 on log-residuals."""
+    epoch = dict(A=477.84, B=2143.86, E=1.8172, alpha=0.34731, beta=0.36718)
+    assert len(chinchilla_runs) == 240
+    fit = fit_law(scalefit.chinchilla, chinchilla_runs, target="loss", bootstrap=0)
+    assert fit.objective.name == "huber" and fit.objective.delta == 1e-3
+    for name, value in epoch.items():
+        assert fit.params[name] == pytest.approx(value, rel=0.01), name
+    r = np.log(scalefit.chinchilla.evaluate(epoch, chinchilla_runs)) - np.log(chinchilla_runs["loss"])
+    a = np.abs(r)
+    theirs = np.sum(np.where(a <= 1e-3, 0.5 * r * r, 1e-3 * (a - 0.5e-3)))
+    assert theirs == pytest.approx(1.01827e-3, rel=1e-4)  # the objective Epoch report
+    assert fit.value <= theirs * (1 + 1e-12)
+
+
+def test_multi_start_report_and_status(runs):
+    fit = fit_law(scalefit.paper_error, runs, target="error", starts=300, bootstrap=0)
+    assert fit.starts.n_starts == 300 and fit.starts.n_polished == 32
+    assert fit.starts.unique and fit.starts.n_at_best >= 2
+    assert fit.starts.best_values[0] == pytest.approx(fit.value)
+    assert fit.status.converged and "converged" in fit.status.message
+
+
+def test_non_unique_optimum_is_reported():
+    x = np.geomspace(10, 1e5, 30)
+    runs = pd.DataFrame({"x": x, "y": 0.3 + 2.0 * x**-0.5})
+    law = Constant("E1") + Constant("E2") + Power("x", "a", amplitude="A")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        fit = fit_law(law, runs, target="y", starts=64, bootstrap=0)
+    assert not fit.starts.unique
+    assert "NOT unique" in str(fit.starts)
+    assert any("E1" in m and "E2" in m for m in fit.identifiability.messages)
+
+
+def test_identifiability_flags_unbent_curve():
+    """Runs only at small Dp: the floor and the Dp term cannot be told apart."""
+    dp = np.geomspace(1e3, 3e3, 12)
+    runs = pd.DataFrame({"Dp": dp, "error": 0.2 + dp**-0.3})
+    law = Constant("E_inf") + Power("Dp", "alpha", amplitude="A")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        fit = fit_law(law, runs, target="error", starts=64, bootstrap=0, objective="squared_log")
+    assert not fit.identifiability.ok
+    assert any("add runs at larger Dp" in m for m in fit.identifiability.messages)
+
+
+def test_fix_tie_and_bounds(noise_free_runs, truth):
+    law = scalefit.paper_error
+    fixed = fit_law(law, noise_free_runs, target="error", fix={"E_inf": truth["E_inf"]}, **FAST)
+    assert fixed.params["E_inf"] == truth["E_inf"]
+    assert fixed.summary().loc["E_inf", "how"] == "fixed"
+    assert fixed.params["alpha"] == pytest.approx(truth["alpha"], rel=1e-4)
+
+    tied = fit_law(law, noise_free_runs, target="error", tie={"gamma": "alpha"}, **FAST)
+    assert tied.params["gamma"] == tied.params["alpha"]
+    assert tied.summary().loc["gamma", "how"] == "tied to alpha"
+
+    bounded = fit_law(law, noise_free_runs, target="error", bounds={"alpha": (0.1, 0.3)}, **FAST)
+    assert 0.1 < bounded.params["alpha"] <= 0.3
+    assert bounded.params["alpha"] == pytest.approx(0.3, abs=1e-3)  # truth 0.4 lies outside
+
+    scale_bounded = fit_law(law, noise_free_runs, target="error", bounds={"lambda_p": (0.2, 5.0)}, **FAST)
+    assert 0.2 <= scale_bounded.params["lambda_p"] <= 5.0
+
+
+def test_objectives_are_recorded_and_differ(runs):
+    fits = {
+        o: fit_law(scalefit.paper_error, runs, target="error", objective=o, **FAST) for o in scalefit._lsq.OBJECTIVES
+    }
+    assert {f.objective.name for f in fits.values()} == {"huber", "squared_log", "squared"}
+    assert "Huber(delta=0.001)" in repr(fits["huber"])
+    assert fits["squared"].params["alpha"] != fits["huber"].params["alpha"]
+    for f in fits.values():
+        assert f.params["alpha"] == pytest.approx(0.4, abs=0.1)
+
+
+def test_grid_and_dataframe_starts(noise_free_runs, truth):
+    law = scalefit.chinchilla
+    runs = pd.DataFrame({"N": noise_free_runs["M"], "D": noise_free_runs["Dp"]})
+    p = dict(E=1.8, A=400.0, alpha=0.34, B=2000.0, beta=0.37)
+    runs["loss"] = law.evaluate(p, runs)
+    grid = {"E": [1.0, 2.0], "alpha": [0.2, 0.6], "A": [10.0, 1000.0], "beta": [0.2, 0.6], "B": [10.0, 1e4]}
+    fit = fit_law(law, runs, target="loss", starts=grid, bootstrap=0)
+    assert fit.starts.n_starts == 32
+    assert fit.params["beta"] == pytest.approx(0.37, rel=1e-4)
+    frame = pd.DataFrame([p])
+    assert fit_law(law, runs, target="loss", starts=frame, bootstrap=0).starts.n_starts == 1
+    with pytest.raises(ScalefitError, match=r"missing \['B'\]"):
+        fit_law(law, runs, target="loss", starts={k: v for k, v in grid.items() if k != "B"})
+
+
+def test_not_converged_is_loud(runs):
+    with pytest.warns(ScalingWarning, match="max_steps"):
+        fit = fit_law(scalefit.paper_error, runs, target="error", starts=8, polish=2, max_steps=2, bootstrap=0)
+    assert not fit.status.converged
+    assert "increase max_steps" in fit.status.message
+    with pytest.raises(ScalefitError, match="did not converge"):
+        fit_law(scalefit.paper_error, runs, target="error", starts=8, polish=2, max_steps=2, bootstrap=0, throw=True)
+
+
+@pytest.fixture(scope="module")
+def boot_fit():
+    return fit_law(scalefit.paper_error, scalefit.example_runs(), target="error", starts=200, bootstrap=400)
+
+
+def test_bootstrap_intervals(boot_fit, truth):
+    s = boot_fit.summary(interval=0.95)
+    assert list(s.columns) == ["estimate", "how", "lower", "upper", "std"]
+    assert len(boot_fit.draws) == 400 and boot_fit.bootstrap_converged > 0.9
+    for name, value in truth.items():
+        assert s.loc[name, "lower"] <= value <= s.loc[name, "upper"], name
+    narrow = boot_fit.summary(interval=0.5)
+    assert (narrow["upper"] - narrow["lower"] < s["upper"] - s["lower"]).all()
+
+
+def test_predict_intervals(boot_fit, truth):
+    new = pd.DataFrame({"Dp": [2.56e6, 2e5], "M": [86.6e6, 10e6], "Df": [5e4, 1e4]})
+    pred = boot_fit.predict(new, interval=0.9)
+    cols = ["Dp", "M", "Df", "estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "extrapolated"]
+    assert list(pred.columns) == cols
+    assert (pred.ci_lower < pred.estimate).all() and (pred.estimate < pred.ci_upper).all()
+    assert (pred.pi_lower < pred.ci_lower).all() and (pred.pi_upper > pred.ci_upper).all()
+    assert pred.extrapolated.tolist() == [True, False]
+    true_mean = scalefit.paper_error.evaluate(truth, new)
+    assert ((pred.ci_lower < true_mean) & (true_mean < pred.ci_upper)).all()
+    # width grows under extrapolation
+    width = (pred.ci_upper - pred.ci_lower) / pred.estimate
+    assert width[0] > width[1]
+    assert list(boot_fit.predict(new, interval=None).columns) == ["Dp", "M", "Df", "estimate", "extrapolated"]
+
+
+def test_predict_errors(boot_fit):
+    with pytest.raises(ScalefitError, match="needs a column 'Df'"):
+        boot_fit.predict({"Dp": [1e6], "M": [1e7]})
+    with pytest.raises(ScalefitError, match="non-positive"):
+        boot_fit.predict({"Dp": [-1.0], "M": [1e7], "Df": [1e4]})
+    with pytest.raises(ScalefitError, match="interval"):
+        boot_fit.predict({"Dp": [1e6], "M": [1e7], "Df": [1e4]}, interval=90)
+
+
+def test_json_round_trip(boot_fit, tmp_path):
+    path = tmp_path / "fit.json"
+    text = boot_fit.to_json(path)
+    assert "pickle" not in text and path.read_text() == text
+    again = load_fit(path)
+    assert again.params == boot_fit.params and again.law == boot_fit.law
+    assert again.objective == boot_fit.objective and again.problem.free == boot_fit.problem.free
+    pd.testing.assert_frame_equal(again.draws, boot_fit.draws)
+    new = {"Dp": [3e6], "M": [5e7], "Df": [2e4]}
+    pd.testing.assert_frame_equal(again.predict(new), boot_fit.predict(new))
+    assert repr(again) == repr(boot_fit)
+    assert load_fit(text).params == boot_fit.params
+
+
+def test_result_is_immutable_and_readable(boot_fit):
+    with pytest.raises(AttributeError):
+        boot_fit.value = 0.0
+    text = repr(boot_fit)
+    for needle in ("paper_error", "lambda_p", "95% [", "status: converged", "starts:", "bootstrap:", "identifiability"):
+        assert needle in text
+
+
+def test_load_fit_errors(tmp_path):
+    with pytest.raises(ScalefitError, match="does not exist"):
+        load_fit(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something else"}')
+    with pytest.raises(ScalefitError, match="not a scalefit fit file"):
+        load_fit(bad)
+
+
+def test_bad_options_are_named(runs):
+    law = scalefit.paper_error
+    cases = [
+        (dict(method="mcmc"), "method must be one of"),
+        (dict(objective="l1"), "objective must be one of"),
+        (dict(delta=0.0), "delta"),
+        (dict(starts=0), "starts must be an integer >= 1"),
+        (dict(bootstrap=-1), "bootstrap must be an integer >= 0"),
+        (dict(fix={"alpha_x": 1.0}), r"fix= names \['alpha_x'\]"),
+        (dict(fix={"lambda_p": -1.0}), "must be > 0"),
+        (dict(tie={"alpha": "nope"}), "'nope' is not a parameter"),
+        (dict(tie={"alpha": "lambda_p"}), "only parameters of the same kind"),
+        (dict(bounds={"alpha": (2.0, 1.0)}), "low must be below high"),
+        (dict(fix={"alpha": 0.3}, tie={"alpha": "beta"}), "both fixed and tied"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ScalefitError, match=message):
+            fit_law(law, runs, target="error", **kwargs)
