@@ -38,7 +38,7 @@ def test_fit_then_predict(tmp_path, capsys):
     configs.to_csv(tmp_path / "new.csv", index=False)
     assert main(["predict", str(fit_path), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 0
     table = pd.read_csv(tmp_path / "p.csv")
-    assert table.loc[0, "ci_lower"] < table.loc[0, "estimate"] < table.loc[0, "ci_upper"]
+    assert table.loc[0, "ci_lower"] < table.loc[0, "mean"] < table.loc[0, "ci_upper"]
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

@@ -136,3 +136,14 @@ def test_file_problems(tmp_path):
         load_runs(tmp_path / "r.xlsx")
     with pytest.raises(TypeError, match="DataFrame or a path"):
         load_runs([1, 2, 3])
+
+
+def test_cli_prints_the_levels_warning_and_still_fits(tmp_path, capsys):
+    t = small_table()
+    t["M"] = np.tile([1e6, 1e7], 6)
+    t.to_csv(tmp_path / "r.csv", index=False)
+    argv = ["fit", str(tmp_path / "r.csv"), "--law", "paper_error", "--target", "error"]
+    code = main([*argv, "--map", "Dp=pretrain_images", "--starts", "4", "--bootstrap", "0"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "scalefit: warning: law variable 'M' (column 'M') has only 2 distinct value" in err

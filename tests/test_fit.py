@@ -140,17 +140,17 @@ def test_bootstrap_intervals(boot_fit, truth):
 def test_predict_intervals(boot_fit, truth):
     new = pd.DataFrame({"Dp": [2.56e6, 2e5], "M": [86.6e6, 10e6], "Df": [5e4, 1e4]})
     pred = boot_fit.predict(new, interval=0.9)
-    cols = ["Dp", "M", "Df", "estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "extrapolated"]
+    cols = ["Dp", "M", "Df", "mean", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "extrapolated"]
     assert list(pred.columns) == cols
-    assert (pred.ci_lower < pred.estimate).all() and (pred.estimate < pred.ci_upper).all()
+    assert (pred.ci_lower < pred["mean"]).all() and (pred["mean"] < pred.ci_upper).all()
     assert (pred.pi_lower < pred.ci_lower).all() and (pred.pi_upper > pred.ci_upper).all()
     assert pred.extrapolated.tolist() == [True, False]
     true_mean = scalefit.paper_error.evaluate(truth, new)
     assert ((pred.ci_lower < true_mean) & (true_mean < pred.ci_upper)).all()
     # width grows under extrapolation
-    width = (pred.ci_upper - pred.ci_lower) / pred.estimate
+    width = (pred.ci_upper - pred.ci_lower) / pred["mean"]
     assert width[0] > width[1]
-    assert list(boot_fit.predict(new, interval=None).columns) == ["Dp", "M", "Df", "estimate", "extrapolated"]
+    assert list(boot_fit.predict(new, interval=None).columns) == ["Dp", "M", "Df", "mean", "extrapolated"]
 
 
 def test_predict_errors(boot_fit):

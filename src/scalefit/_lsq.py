@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ScalefitError
+from ._laws import Law
 from ._optim import huber_loss, make_solver, square_loss
 from ._problem import Problem
 
@@ -76,7 +77,8 @@ def _residual(problem: Problem, objective: Objective):
 
 @functools.lru_cache(maxsize=32)
 def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, xtol: float):
-    problem = _PROBLEMS[problem_key]
+    law_dict, problem_dict = json.loads(problem_key)
+    problem = Problem.from_dict(Law.from_dict(law_dict), problem_dict)
     residual = _residual(problem, objective)
     loss = huber_loss(objective.delta) if objective.name == "huber" else square_loss()
 
@@ -109,13 +111,9 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
     return multi_start, bootstrap, jacobian, residuals
 
 
-_PROBLEMS: dict[str, Problem] = {}
-
-
 def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, xtol: float):
     """Jitted (multi_start, bootstrap, jacobian, residuals) functions for this problem, cached."""
     key = json.dumps([problem.law.to_dict(), problem.to_dict()], sort_keys=True)
-    _PROBLEMS[key] = problem
     return _compiled(key, objective, gtol, ftol, xtol)
 
 

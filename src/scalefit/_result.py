@@ -211,7 +211,7 @@ class Fit:
         Returns
         -------
         DataFrame
-            The variables, ``estimate`` (the law at the best fit), ``ci_lower``/``ci_upper``
+            The variables, ``mean`` (the law at the best fit: the fitted mean), ``ci_lower``/``ci_upper``
             (confidence interval of the mean law, from the bootstrap replicates),
             ``pi_lower``/``pi_upper`` (prediction interval of a new run: each replicate's
             mean plus a residual resampled from the fit) and ``extrapolated`` (outside the
@@ -219,7 +219,7 @@ class Fit:
         """
         frame, x = self._variables(data)
         out = pd.DataFrame({v: x[v] for v in self.law.variables}, index=frame.index)
-        out["estimate"] = np.asarray(self.law.evaluate(self.params, x), dtype=float)
+        out["mean"] = np.asarray(self.law.evaluate(self.params, x), dtype=float)
         if interval is not None:
             interval = _check_interval(interval)
             if self.draws is None:
