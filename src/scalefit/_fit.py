@@ -159,10 +159,10 @@ def fit_law(
         order = np.argsort(f, kind="stable")
         best = int(order[0])
         u_best = np.asarray(sol.u[best])
-        theta_best = np.asarray(problem.theta_from_u(u_best))
+        theta_best = problem.theta_from_u(u_best)
         status = Convergence(int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps)
 
-        thetas = np.asarray(jax.vmap(problem.theta_from_u)(sol.u))
+        thetas = problem.theta_from_u(np.asarray(sol.u))
         tol = 1e-6 * abs(f[best]) + 1e-12
         at_best = np.flatnonzero(f <= f[best] + tol)
         paper_at_best = problem.paper(thetas[at_best])
@@ -189,7 +189,7 @@ def fit_law(
         if bootstrap:
             counts = rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float)
             bsol = boot(u_best, logx, tgt, counts, max_steps=max_steps)
-            btheta = np.asarray(jax.vmap(problem.theta_from_u)(bsol.u))
+            btheta = problem.theta_from_u(np.asarray(bsol.u))
             boot_conv = float(np.isin(np.asarray(bsol.status), CONVERGED).mean())
             draws = pd.DataFrame(problem.paper(btheta), columns=list(law.parameters))
 

@@ -28,10 +28,11 @@ import pandas as pd
 
 from ._errors import ScalefitError
 from ._laws import Law
-from ._optim import huber_loss, make_solver, square_loss
+from ._optim import CONVERGED, NONFINITE, Solution, huber_loss, make_solver, square_loss
 from ._problem import Problem
 
 OBJECTIVES = ("huber", "squared_log", "squared")
+BOOT_FIRST_STEPS = 150
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,14 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
     loss = huber_loss(objective.delta) if objective.name == "huber" else square_loss()
 
     def solver(logx, target):
-        res = lambda u: residual(problem.theta_from_u(u), logx, target)  # noqa: E731
-        return make_solver(res, loss, gtol=gtol, ftol=ftol, xtol=xtol)
+        return make_solver(
+            lambda theta: residual(theta, logx, target),
+            loss,
+            to_theta=problem.theta_and_slope,
+            gtol=gtol,
+            ftol=ftol,
+            xtol=xtol,
+        )
 
     @functools.partial(jax.jit, static_argnames=("explore_steps", "n_polish", "max_steps"))
     def multi_start(u0s, logx, target, w, *, explore_steps, n_polish, max_steps):
@@ -98,7 +105,36 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
 
     @functools.partial(jax.jit, static_argnames=("max_steps",))
     def bootstrap(u0, logx, target, W, *, max_steps):
-        return jax.vmap(solver(logx, target), in_axes=(None, 0, None))(u0, W, max_steps)
+        """Every replicate from ``u0``; then the unfinished ones again, in a smaller batch.
+
+        A vmapped loop runs until its slowest lane is done, so the few replicates that
+        need many steps would hold all of them. After a first round of at most
+        ``BOOT_FIRST_STEPS`` steps, up to a quarter of the replicates — the unfinished
+        ones — continue with the rest of their ``max_steps``.
+        """
+        solve = jax.vmap(solver(logx, target), in_axes=(0, 0, None))
+        n = W.shape[0]
+        first = min(max_steps, BOOT_FIRST_STEPS)
+        sol = solve(jnp.broadcast_to(u0, (n, u0.shape[0])), W, first)
+        if max_steps > first:
+            size = -(-n // 4)
+            pending = ~jnp.isin(sol.status, jnp.asarray(CONVERGED)) & (sol.status != NONFINITE)
+            idx = jnp.argsort(~pending, stable=True)[:size]  # unfinished first
+            more = solve(sol.u[idx], W[idx], max_steps - first)
+            take = pending[idx]
+
+            def merge(old, new):
+                mask = take.reshape(take.shape + (1,) * (new.ndim - 1))
+                return old.at[idx].set(jnp.where(mask, new, old[idx]))
+
+            sol = Solution(
+                u=merge(sol.u, more.u),
+                f=merge(sol.f, more.f),
+                grad_norm=merge(sol.grad_norm, more.grad_norm),
+                steps=merge(sol.steps, sol.steps[idx] + more.steps),
+                status=merge(sol.status, more.status),
+            )
+        return sol
 
     @jax.jit
     def jacobian(theta_free, logx, target):

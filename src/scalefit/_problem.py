@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -133,18 +134,27 @@ class Problem:
         has_lo, has_hi = np.isfinite(self.lo), np.isfinite(self.hi)
         return np.where(has_lo & has_hi, _BOTH, np.where(has_lo, _LOWER, np.where(has_hi, _UPPER, _FREE)))
 
-    def theta_from_u(self, u):
-        """Free internal parameters from unconstrained ``u`` (JAX, differentiable)."""
+    def theta_and_slope(self, u):
+        """Free internal parameters from unconstrained ``u``, and ``d theta / d u``.
+
+        JAX in, JAX out (for the solver); numpy in, numpy out (for results, with no JAX
+        dispatch). Batched over leading axes.
+        """
+        xp = jnp if isinstance(u, jax.Array) else np
         codes = self._codes
-        lo = jnp.asarray(np.where(np.isfinite(self.lo), self.lo, 0.0))
-        hi = jnp.asarray(np.where(np.isfinite(self.hi), self.hi, 0.0))
-        e = jnp.exp(jnp.where(codes == _FREE, 0.0, u))
-        sig = 1.0 / (1.0 + jnp.exp(-u))
-        return jnp.select(
-            [codes == _FREE, codes == _LOWER, codes == _UPPER],
-            [u, lo + e, hi - e],
-            lo + (hi - lo) * sig,
-        )
+        lo = np.where(np.isfinite(self.lo), self.lo, 0.0)
+        hi = np.where(np.isfinite(self.hi), self.hi, 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # branches not taken may overflow
+            e = xp.exp(xp.where(codes == _FREE, 0.0, u))
+            sig = 1.0 / (1.0 + xp.exp(-u))
+            cases = [codes == _FREE, codes == _LOWER, codes == _UPPER]
+            theta = xp.select(cases, [u, lo + e, hi - e], lo + (hi - lo) * sig)
+            slope = xp.select(cases, [xp.ones_like(u), e, -e], (hi - lo) * sig * (1.0 - sig))
+        return theta, slope
+
+    def theta_from_u(self, u):
+        """Free internal parameters from unconstrained ``u`` (JAX or numpy)."""
+        return self.theta_and_slope(u)[0]
 
     def u_from_theta(self, theta: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`theta_from_u` (numpy), clipped just inside the bounds."""
