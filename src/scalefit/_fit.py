@@ -136,50 +136,24 @@ def fit_law(
         given_starts(problem, starts) if starts_n is None else random_starts(problem, data.x, data.y, starts_n, rng)
     )
     u0 = problem.u_from_theta(theta0)
+    n = len(data)
     with jax.enable_x64(True):
         multi_start, boot, jacobian, residual_fn = compiled(problem, obj, gtol, ftol, xtol)
         logx, tgt = fit_data(data.x, data.y, obj)
-        n = len(data)
-        explored, chosen, sol = multi_start(
-            u0,
-            logx,
-            tgt,
-            np.ones(n),
-            explore_steps=explore_steps,
-            n_polish=min(polish, len(u0)),
-            max_steps=max_steps,
+        sol = multi_start(
+            u0, logx, tgt, np.ones(n), explore_steps=explore_steps, n_polish=min(polish, len(u0)), max_steps=max_steps
         )
-        f = np.asarray(sol.f)
-        f = np.where(np.isfinite(f), f, np.inf)
+        f = np.where(np.isfinite(np.asarray(sol.f)), np.asarray(sol.f), np.inf)
         if not np.isfinite(f).any():
             raise ScalefitError(
                 "the objective is not finite at any starting point; check that the target and "
                 "variables are on the scale the law expects, or pass starts= explicitly"
             )
-        order = np.argsort(f, kind="stable")
-        best = int(order[0])
+        best = int(np.argmin(f))
         u_best = np.asarray(sol.u[best])
         theta_best = problem.theta_from_u(u_best)
         status = Convergence(int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps)
-
-        thetas = problem.theta_from_u(np.asarray(sol.u))
-        tol = 1e-6 * abs(f[best]) + 1e-12
-        at_best = np.flatnonzero(f <= f[best] + tol)
-        paper_at_best = problem.paper(thetas[at_best])
-        spread = {}
-        for name in problem.free:
-            vals = np.asarray(paper_at_best[name], dtype=float)
-            ref = max(abs(float(vals[0])), 1e-300)
-            spread[name] = float((vals.max() - vals.min()) / ref) if len(vals) > 1 else 0.0
-        converged = np.isin(np.asarray(sol.status), CONVERGED)
-        starts_report = StartsReport(
-            n_starts=len(u0),
-            n_polished=len(f),
-            n_converged=int(converged.sum()),
-            n_at_best=len(at_best),
-            best_values=[float(v) for v in f[order[:TOP_STARTS]]],
-            spread=spread,
-        )
+        starts_report = _starts_report(problem, sol, f, len(u0))
 
         J = np.asarray(jacobian(theta_best, logx, tgt))
         residuals = np.asarray(residual_fn(theta_best, logx, tgt))
@@ -189,14 +163,15 @@ def fit_law(
         if bootstrap:
             counts = rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float)
             bsol = boot(u_best, logx, tgt, counts, max_steps=max_steps)
-            btheta = problem.theta_from_u(np.asarray(bsol.u))
             boot_conv = float(np.isin(np.asarray(bsol.status), CONVERGED).mean())
-            draws = pd.DataFrame(problem.paper(btheta), columns=list(law.parameters))
+            draws = pd.DataFrame(problem.paper(problem.theta_from_u(np.asarray(bsol.u))), columns=list(law.parameters))
 
     params = {k: float(v) for k, v in problem.paper(theta_best).items()}
     notes = []
     if not status.converged:
-        notes.append(status.message)
+        notes.append(f"fit of law {law.name!r} did not converge: {status.message}")
+        if throw:
+            raise ScalefitError(notes[0])
     if not starts_report.unique:
         notes.append(str(starts_report))
     if boot_conv is not None and boot_conv < 0.9:
@@ -224,10 +199,26 @@ def fit_law(
         source=data.source,
         notes=tuple(notes),
     )
-    if not status.converged:
-        if throw:
-            raise ScalefitError(f"fit of law {law.name!r} did not converge: {status.message}")
-        warnings.warn(f"fit of law {law.name!r} did not converge: {status.message}", ScalingWarning, stacklevel=2)
-    for msg in notes[1 if not status.converged else 0 :]:
-        warnings.warn(msg, ScalingWarning, stacklevel=2)
+    for note in notes:
+        warnings.warn(note, ScalingWarning, stacklevel=2)
     return fit
+
+
+def _starts_report(problem: Problem, sol, f: np.ndarray, n_starts: int) -> StartsReport:
+    """How many polished starts reached the best objective, and how much they disagree."""
+    order = np.argsort(f, kind="stable")
+    best = order[0]
+    at_best = np.flatnonzero(f <= f[best] + StartsReport.rtol * abs(f[best]) + 1e-12)
+    paper = problem.paper(problem.theta_from_u(np.asarray(sol.u)[at_best]))
+    spread = {}
+    for name in problem.free:
+        vals = np.asarray(paper[name], dtype=float)
+        spread[name] = float((vals.max() - vals.min()) / max(abs(float(vals[0])), 1e-300))
+    return StartsReport(
+        n_starts=n_starts,
+        n_polished=len(f),
+        n_converged=int(np.isin(np.asarray(sol.status), CONVERGED).sum()),
+        n_at_best=len(at_best),
+        best_values=[float(v) for v in f[order[:TOP_STARTS]]],
+        spread=spread,
+    )

@@ -100,8 +100,7 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
         explored = solve(u0s, w, explore_steps)
         f = jnp.where(jnp.isfinite(explored.f), explored.f, jnp.inf)
         best = jnp.argsort(f)[:n_polish]
-        polished = solve(explored.u[best], w, max_steps)
-        return explored, best, polished
+        return solve(explored.u[best], w, max_steps)
 
     @functools.partial(jax.jit, static_argnames=("max_steps",))
     def bootstrap(u0, logx, target, W, *, max_steps):
