@@ -63,3 +63,18 @@ def test_demo_runs_as_a_program():
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "SYNTHETIC" in out and "truth" in out and "pi_upper" in out and "lambda_p" in out
+
+
+def test_fit_with_bounds_and_fix_from_the_command_line(tmp_path, capsys):
+    scalefit.example_runs().to_csv(tmp_path / "r.csv", index=False)
+    out = tmp_path / "f.json"
+    argv = ["fit", str(tmp_path / "r.csv"), "--law", "paper_error", "--target", "error", "--starts", "32"]
+    code = main([*argv, "--bootstrap", "0", "--bound", "alpha=0.1:0.3", "--fix", "E_inf=0.05", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    fit = scalefit.load_fit(out)
+    assert 0.1 <= fit.params["alpha"] <= 0.3 and fit.params["E_inf"] == 0.05
+    assert main(["predict", str(out), "--at", "Dp=1e6,M=1e7,Df=1e4"]) == 0
+    captured = capsys.readouterr()
+    assert "no bootstrap replicates" in captured.err and "mean" in captured.out
+    assert main([*argv, "--bound", "alpha=0.3"]) == 2
+    assert "NAME=LOW:HIGH" in capsys.readouterr().err

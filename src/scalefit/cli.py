@@ -35,6 +35,19 @@ def _pairs(items: Sequence[str] | None, flag: str, convert=str) -> dict:
     return out
 
 
+def _bounds(items: Sequence[str] | None) -> dict:
+    out = {}
+    for name, text in _pairs(items, "--bound").items():
+        if ":" not in text:
+            raise ScalefitError(f"--bound expects NAME=LOW:HIGH (either side may be empty), got {name}={text!r}")
+        try:
+            low, high = (float(v) if v.strip() else None for v in text.split(":", 1))
+        except ValueError:
+            raise ScalefitError(f"--bound {name}={text!r}: LOW and HIGH must be numbers or empty") from None
+        out[name] = (low, high)
+    return out
+
+
 def _cmd_laws(args) -> None:
     for name, law in CATALOGUE.items():
         print(f"{name}  [{law.metric or 'any metric'}]")
@@ -63,6 +76,7 @@ def _cmd_fit(args) -> None:
         delta=args.delta,
         fix=_pairs(args.fix, "--fix", float) or None,
         tie=_pairs(args.tie, "--tie") or None,
+        bounds=_bounds(args.bound) or None,
         starts=args.starts,
         bootstrap=args.bootstrap,
         seed=args.seed,
@@ -89,6 +103,8 @@ def _cmd_predict(args) -> None:
         from ._data import read_table
 
         data, _ = read_table(args.csv)
+    if fit.draws is None:
+        print("scalefit: note: this fit has no bootstrap replicates, so no intervals are shown", file=sys.stderr)
     table = fit.predict(data, interval=args.interval if fit.draws is not None else None)
     _print_predictions(table)
     if args.out:
@@ -145,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delta", type=float, default=None, help="Huber threshold (default 1e-3)")
     p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter at a value")
     p.add_argument("--tie", action="append", metavar="NAME=OTHER", help="set a parameter equal to another")
+    p.add_argument("--bound", action="append", metavar="NAME=LOW:HIGH", help="bound a parameter (paper form)")
     p.add_argument("--starts", type=int, default=1000, help="random starting points (default 1000)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000; 0: none)")
     p.add_argument("--seed", type=int, default=0)
