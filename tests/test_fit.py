@@ -75,6 +75,9 @@ def test_fix_tie_and_bounds(noise_free_runs, truth):
     assert fixed.summary().loc["E_inf", "how"] == "fixed"
     assert fixed.params["alpha"] == pytest.approx(truth["alpha"], rel=1e-4)
 
+    zero = fit_law(law, noise_free_runs, target="error", fix={"E_inf": 0.0}, **FAST)
+    assert zero.params["E_inf"] == 0.0 and zero.status.converged and zero.value > fixed.value
+
     tied = fit_law(law, noise_free_runs, target="error", tie={"gamma": "alpha"}, **FAST)
     assert tied.params["gamma"] == tied.params["alpha"]
     assert tied.summary().loc["gamma", "how"] == "tied to alpha"
@@ -201,6 +204,7 @@ def test_bad_options_are_named(runs):
         (dict(delta=0.0), "delta"),
         (dict(starts=0), "starts must be an integer >= 1"),
         (dict(bootstrap=-1), "bootstrap must be an integer >= 0"),
+        (dict(seed="x"), "seed must be an integer >= 0"),
         (dict(fix={"alpha_x": 1.0}), r"fix= names \['alpha_x'\]"),
         (dict(fix={"lambda_p": -1.0}), "must be > 0"),
         (dict(tie={"alpha": "nope"}), "'nope' is not a parameter"),

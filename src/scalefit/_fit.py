@@ -118,6 +118,7 @@ def fit_law(
     obj = Objective.make(objective, delta)
     starts_n = None if isinstance(starts, Mapping | pd.DataFrame) else _positive_int(starts, "starts")
     bootstrap = _positive_int(bootstrap, "bootstrap", 0)
+    seed = _positive_int(seed, "seed", 0)
     max_steps = _positive_int(max_steps, "max_steps")
     explore_steps = _positive_int(explore_steps, "explore_steps")
     polish = _positive_int(polish, "polish")

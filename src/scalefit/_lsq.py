@@ -168,35 +168,29 @@ def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, 
     clipped inside the parameter's bounds (uniform between them when both are finite).
     """
     law = problem.law
-    k = len(problem.free)
-    out = np.empty((n, k))
-    ylo, yhi = np.log(np.min(y[y > 0])) if np.any(y > 0) else -5.0, np.log(np.max(np.abs(y)) + 1e-300)
-    index = {name: i for i, name in enumerate(problem.free)}
-    exps = {}
-    for i, name in enumerate(problem.free):
-        if law.specs[name].role == "exponent":
-            out[:, i] = rng.uniform(0.02, 2.5, n)
-    for p in law.powers():
-        e = p.exponent
-        if e in index:
-            exps[p.coefficient] = out[:, index[e]]
-        else:
-            val = problem.fixed.get(e)
-            if val is None:  # tied to a free one
-                val = out[:, index[problem.tied[e]]] if problem.tied[e] in index else problem.fixed[problem.tied[e]]
-            exps[p.coefficient] = np.broadcast_to(val, (n,))
-    for i, name in enumerate(problem.free):
-        spec = law.specs[name]
-        if spec.role == "constant":
-            out[:, i] = ylo + rng.uniform(-6.0, 0.0, n)
-        elif spec.role in ("amplitude", "scale"):
-            med = np.median(np.log(x[spec.variable]))
-            out[:, i] = rng.uniform(ylo - 4.0, yhi + 2.0, n) + exps[name] * med
+    out = np.zeros((n, len(problem.free)))
+    ylo = np.log(np.min(y[y > 0])) if np.any(y > 0) else -5.0
+    yhi = np.log(np.max(np.abs(y)) + 1e-300)
+
+    def draw(i, low, high, shift=0.0):
         lo, hi = problem.lo[i], problem.hi[i]
         if np.isfinite(lo) and np.isfinite(hi):
             out[:, i] = rng.uniform(lo, hi, n)
         else:
-            out[:, i] = np.clip(out[:, i], lo, hi)
+            out[:, i] = np.clip(rng.uniform(low, high, n) + shift, lo, hi)
+
+    roles = [law.specs[name].role for name in problem.free]
+    for i, role in enumerate(roles):
+        if role == "exponent":
+            draw(i, 0.02, 2.5)
+    theta = problem.theta_dict(out)  # exponents of every term, fixed and tied ones included
+    exponent_of = {p.coefficient: p.exponent for p in law.powers()}
+    for i, (name, role) in enumerate(zip(problem.free, roles, strict=True)):
+        if role == "constant":
+            draw(i, ylo - 6.0, ylo)
+        elif role in ("amplitude", "scale"):
+            centre = theta[exponent_of[name]] * np.median(np.log(x[law.specs[name].variable]))
+            draw(i, ylo - 4.0, yhi + 2.0, shift=centre)
     return out
 
 
