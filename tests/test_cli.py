@@ -62,7 +62,13 @@ def test_demo_runs_as_a_program():
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "SYNTHETIC" in out and "truth" in out and "pi_upper" in out and "lambda_p" in out
+    assert (
+        "SYNTHETIC" in out
+        and "runs from the embedded SYNTHETIC table" in out
+        and "truth" in out
+        and "pi_upper" in out
+        and "lambda_p" in out
+    )
 
 
 def test_fit_with_bounds_and_fix_from_the_command_line(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """Slow statistical check: bootstrap intervals cover the truth as often as they claim.
 
-Run with ``python -m pytest -m slow tests/test_coverage.py -s`` (about 15 minutes on 2 cores);
+Run with ``python -m pytest -m slow tests/test_coverage.py -s`` (about 5 minutes on 2 cores);
 the measured coverage is printed and recorded in benchmarks/RESULTS.md.
 """
 
