@@ -192,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         args.func(args)
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        sys.stderr.close()
+        return 0
     except (ScalefitError, TypeError, OSError) as exc:
         print(f"scalefit: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,28 @@
+"""Docstring examples run, and the README's test command is exactly what CI runs."""
+
+import doctest
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = ["scalefit", "scalefit._laws", "scalefit._fit", "scalefit._catalogue"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    setup = readme.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.+?)\n```", setup, flags=re.S)
+    assert len(commands) == 2
+    demo, test = commands
+    assert demo.endswith("scalefit demo") and "venv" in demo
+    assert "pytest" in test and "venv" in test
+    assert test in (ROOT / ".ci" / "run").read_text().splitlines()
