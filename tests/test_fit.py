@@ -194,6 +194,12 @@ def test_load_fit_errors(tmp_path):
     bad.write_text('{"format": "something else"}')
     with pytest.raises(ScalefitError, match="not a scalefit fit file"):
         load_fit(bad)
+    bad.write_text('{"format": "scalefit.fit/1", "law": {}}')
+    with pytest.raises(ScalefitError, match="damaged or from an incompatible"):
+        load_fit(bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(ScalefitError, match="not a fit"):
+        load_fit(bad)
 
 
 def test_bad_options_are_named(runs):

@@ -348,4 +348,14 @@ def load_fit(source: str | os.PathLike) -> Fit:
         d = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ScalefitError(f"fit file is not valid JSON ({exc}); was it written by fit.to_json()?") from exc
-    return Fit.from_dict(d)
+    if not isinstance(d, dict):
+        raise ScalefitError("fit file holds JSON but not a fit; was it written by fit.to_json()?")
+    try:
+        return Fit.from_dict(d)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ScalefitError):
+            raise
+        raise ScalefitError(
+            f"fit file is damaged or from an incompatible scalefit version ({type(exc).__name__}: {exc}); "
+            "refit and save it again with fit.to_json()"
+        ) from exc
