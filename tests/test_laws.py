@@ -173,3 +173,9 @@ def test_missing_params_and_variables_are_named():
 def test_unknown_catalogue_name_lists_the_catalogue():
     with pytest.raises(ScalefitError, match="paper_error"):
         scalefit.get_law("paper_eror")
+
+
+def test_replace_gives_a_new_law():
+    law = scalefit.transfer_gap.replace(metric="error_rate", name="transfer_gap_error")
+    assert law.metric == "error_rate" and scalefit.transfer_gap.metric is None
+    assert law.expr == scalefit.transfer_gap.expr

@@ -50,11 +50,6 @@ class ParamSpec:
     role: Role
     variable: str | None = None
 
-    @property
-    def positive(self) -> bool:
-        """Whether the paper-form value must be > 0 (all but exponents)."""
-        return self.role != "exponent"
-
 
 def _namespace(*values: Any):
     """``jax.numpy`` if any value is a JAX array (or tracer), else ``numpy``."""
