@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Mapping
@@ -10,8 +11,19 @@ import jax
 import numpy as np
 import pandas as pd
 
+from ._bayes import (
+    CentredAmplitude,
+    check_noise,
+    default_priors,
+    describe,
+    diagnostic_notes,
+    diagnostics,
+    noise_sites,
+    resolve_priors,
+    sample,
+)
 from ._data import Runs, load_runs, require_fit_ready
-from ._errors import ScalefitError, ScalingWarning
+from ._errors import ScalefitError, ScalingWarning, format_rows
 from ._identify import identifiability
 from ._laws import Law, Term, as_law
 from ._lsq import Objective, compiled, fit_data, given_starts, random_starts
@@ -19,7 +31,7 @@ from ._optim import CONVERGED
 from ._problem import Problem
 from ._result import Convergence, Fit, StartsReport
 
-METHODS = ("lsq",)
+METHODS = ("lsq", "bayes")
 TOP_STARTS = 10
 
 
@@ -51,6 +63,14 @@ def fit_law(
     ftol: float = 1e-10,
     xtol: float = 1e-7,
     throw: bool = False,
+    weights: str | np.ndarray | None = None,
+    noise: str = "lognormal",
+    priors: Mapping[str, object] | None = None,
+    noise_scale: str | np.ndarray | None = None,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    progress: bool = False,
 ) -> Fit:
     """Fit a law to a runs table.
 
@@ -65,8 +85,11 @@ def fit_law(
         :class:`Runs`.
     mapping : dict, optional
         ``{law variable: column}``, e.g. ``{"Dp": "pretrain_images"}``.
-    method : {"lsq"}
-        Least squares (multi-start Levenberg-Marquardt, vectorised with JAX).
+    method : {"lsq", "bayes"}
+        ``"lsq"``: least squares (multi-start Levenberg-Marquardt, vectorised with JAX,
+        case-bootstrap intervals). ``"bayes"``: NumPyro NUTS from the least-squares
+        optimum; the result holds posterior draws and diagnostics (see
+        :mod:`scalefit._bayes` for the default priors).
     objective : {"huber", "squared_log", "squared"}
         ``"huber"``: Huber loss of log-residuals (threshold ``delta``, default 1e-3), as
         Hoffmann et al. / Besiroglu et al.; ``"squared_log"``: squared log-residuals;
@@ -99,6 +122,20 @@ def fit_law(
         ``ftol`` (relative) and the parameters by less than ``xtol``.
     throw : bool
         Raise if the best start did not converge (otherwise: a warning).
+    weights : str or array, optional
+        Per-run weights (a column name or an array): each run's term of the objective
+        (``lsq``) or of the log-likelihood (``bayes``) is multiplied by its weight.
+    noise : {"lognormal", "normal", "student_t"}
+        ``bayes`` only: multiplicative, additive or robust (Student-t on log values) noise.
+    priors : dict, optional
+        ``bayes`` only: ``{site: numpyro distribution}`` overriding default priors.
+    noise_scale : str or array, optional
+        ``bayes`` only: known per-run noise standard deviation (on the scale of the noise
+        model, e.g. log scale for ``"lognormal"``), replacing the fitted ``sigma``.
+    chains, draws, warmup : int
+        ``bayes`` only: NUTS chains (vectorised), kept draws and warm-up steps per chain.
+    progress : bool
+        ``bayes`` only: show NumPyro's progress bar while sampling.
 
     Returns
     -------
@@ -130,19 +167,80 @@ def fit_law(
             mapping = runs.mapping if mapping is None else mapping
         data = load_runs(runs, law, target=target, mapping=mapping)
     problem = Problem.build(law, fix, tie, bounds)
-    require_fit_ready(data, len(problem.free), obj.log)
+    require_fit_ready(data, len(problem.free), obj.log or method == "bayes")
+    w = per_run(data, weights, "weights")
+    search = dict(explore_steps=explore_steps, polish=polish, max_steps=max_steps, gtol=gtol, ftol=ftol, xtol=xtol)
+    if method == "lsq":
+        if noise_scale is not None or priors is not None:
+            raise ScalefitError("noise_scale= and priors= apply to method='bayes'; least squares has neither")
+        fit = _least_squares(data, problem, obj, starts_n, starts, bootstrap, seed, w, search, throw)
+    else:
+        if bounds:
+            raise ScalefitError("bounds= apply to method='lsq'; with method='bayes' express them as priors=")
+        bayes = dict(
+            noise=check_noise(noise),
+            priors=priors,
+            noise_scale=per_run(data, noise_scale, "noise_scale"),
+            chains=_positive_int(chains, "chains"),
+            draws=_positive_int(draws, "draws"),
+            warmup=_positive_int(warmup, "warmup"),
+            progress=progress,
+        )
+        init = _least_squares(data, problem, obj, starts_n, starts, 0, seed, w, search, throw)
+        fit = _bayesian(init, data, problem, w, seed, **bayes)
+    for note in fit.notes:
+        warnings.warn(note, ScalingWarning, stacklevel=2)
+    return fit
 
+
+def per_run(data: Runs, value, name: str) -> np.ndarray | None:
+    """A per-run array from a column name or an array, checked finite and > 0."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in data.frame.columns:
+            raise ScalefitError(
+                f"{name}={value!r} is not a column of the runs table; columns: {list(data.frame.columns)}"
+            )
+        arr = pd.to_numeric(data.frame[value], errors="coerce").to_numpy(dtype=float)
+        what = f"column {value!r} ({name})"
+    else:
+        arr = np.asarray(value, dtype=float)
+        what = name
+        if arr.shape != (len(data),):
+            raise ScalefitError(f"{name} must have one value per run ({len(data)}), got shape {arr.shape}")
+    bad = ~np.isfinite(arr) | (arr <= 0)
+    if bad.any():
+        raise ScalefitError(
+            f"{what} has missing, non-finite or non-positive values in {format_rows(data.frame.index[bad])}; "
+            f"{name} must be > 0 for every run"
+        )
+    return arr
+
+
+def _least_squares(data, problem, obj, starts_n, starts, bootstrap, seed, w, search, throw) -> Fit:
+    law = problem.law
+    max_steps = search["max_steps"]
     rng = np.random.default_rng(seed)
     theta0 = (
         given_starts(problem, starts) if starts_n is None else random_starts(problem, data.x, data.y, starts_n, rng)
     )
     u0 = problem.u_from_theta(theta0)
     n = len(data)
+    case_w = np.ones(n) if w is None else w
     with jax.enable_x64(True):
-        multi_start, boot, jacobian, residual_fn = compiled(problem, obj, gtol, ftol, xtol)
+        multi_start, boot, jacobian, residual_fn = compiled(
+            problem, obj, search["gtol"], search["ftol"], search["xtol"]
+        )
         logx, tgt = fit_data(data.x, data.y, obj)
         sol = multi_start(
-            u0, logx, tgt, np.ones(n), explore_steps=explore_steps, n_polish=min(polish, len(u0)), max_steps=max_steps
+            u0,
+            logx,
+            tgt,
+            case_w,
+            explore_steps=search["explore_steps"],
+            n_polish=min(search["polish"], len(u0)),
+            max_steps=max_steps,
         )
         f = np.where(np.isfinite(np.asarray(sol.f)), np.asarray(sol.f), np.inf)
         if not np.isfinite(f).any():
@@ -162,12 +260,11 @@ def fit_law(
 
         draws, boot_conv = None, None
         if bootstrap:
-            counts = rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float)
+            counts = rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float) * case_w
             bsol = boot(u_best, logx, tgt, counts, max_steps=max_steps)
             boot_conv = float(np.isin(np.asarray(bsol.status), CONVERGED).mean())
             draws = pd.DataFrame(problem.paper(problem.theta_from_u(np.asarray(bsol.u))), columns=list(law.parameters))
 
-    params = {k: float(v) for k, v in problem.paper(theta_best).items()}
     notes = []
     if not status.converged:
         notes.append(f"fit of law {law.name!r} did not converge: {status.message}")
@@ -179,14 +276,14 @@ def fit_law(
         notes.append(
             f"only {boot_conv:.0%} of bootstrap replicates converged; intervals may be too narrow — raise max_steps"
         )
-    fit = Fit(
+    return Fit(
         law=law,
-        method=method,
+        method="lsq",
         objective=obj,
         target=data.target,
         mapping=dict(data.mapping),
         problem=problem,
-        params=params,
+        params={k: float(v) for k, v in problem.paper(theta_best).items()},
         value=float(f[best]),
         status=status,
         starts=starts_report,
@@ -200,9 +297,54 @@ def fit_law(
         source=data.source,
         notes=tuple(notes),
     )
-    for note in notes:
-        warnings.warn(note, ScalingWarning, stacklevel=2)
-    return fit
+
+
+def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, noise, priors, noise_scale, **run) -> Fit:
+    law = problem.law
+    known = noise_scale is not None
+    defaults = default_priors(law, problem, data.x, data.y, noise, known)
+    resolved = resolve_priors(defaults, priors, problem)
+    start = {**init.params}
+    if not known:
+        mean = np.asarray(law.evaluate(init.params, data.x), dtype=float)
+        r = data.y - mean if noise == "normal" else np.log(data.y) - np.log(mean)
+        start["sigma"] = float(np.std(r)) or 1e-3
+    if noise == "student_t":
+        start["nu"] = 10.0
+    for name in problem.free:
+        if isinstance(resolved[name], CentredAmplitude):
+            continue
+        if not bool(resolved[name].support(start[name])):
+            raise ScalefitError(
+                f"the prior of {name!r} ({type(resolved[name]).__name__}) gives zero probability to the "
+                f"least-squares value {start[name]:.4g}: the prior contradicts the data — widen it"
+            )
+    with jax.enable_x64(True):
+        draws, stats = sample(
+            law, problem, data.x, data.y, noise=noise, priors=resolved, init=start,
+            weights=weights, noise_scale=noise_scale, seed=seed, **run,
+        )  # fmt: skip
+    frame = pd.DataFrame(draws)
+    diag = diagnostics(frame, run["chains"], [*problem.free, *noise_sites(noise, known)], stats)
+    notes = list(diagnostic_notes(diag))
+    notes += [n for n in init.notes if "did not converge" in n]
+    return dataclasses.replace(
+        init,
+        method="bayes",
+        params={n: float(np.median(frame[n])) for n in law.parameters},
+        draws=frame,
+        bootstrap_converged=None,
+        chains=run["chains"],
+        noise=noise,
+        diagnostics=diag,
+        data={
+            "x": {v: a.tolist() for v, a in data.x.items()},
+            "y": data.y.tolist(),
+            "noise_scale": None if noise_scale is None else noise_scale.tolist(),
+        },
+        priors={n: describe(d) for n, d in resolved.items()},
+        notes=tuple(notes),
+    )
 
 
 def _starts_report(problem: Problem, sol, f: np.ndarray, n_starts: int) -> StartsReport:

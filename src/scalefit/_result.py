@@ -126,7 +126,11 @@ class Fit:
     identifiability : Identifiability
         Condition number, trade-offs and flat directions at the optimum, in plain words.
     draws : DataFrame or None
-        Bootstrap replicates of every parameter (paper form), one row per replicate.
+        ``lsq``: bootstrap replicates of every parameter (paper form), one row per
+        replicate. ``bayes``: posterior draws, chain-major, with ``sigma`` (and ``nu``).
+    noise, chains, diagnostics, priors, data
+        ``bayes`` only: the noise model, the number of chains, R-hat/ESS/divergences,
+        the priors used (as text) and the runs fitted (for log-likelihoods and ArviZ).
     residuals : ndarray
         Residuals at the optimum (log-residuals for log objectives), per run.
     """
@@ -150,23 +154,44 @@ class Fit:
     seed: int = 0
     source: str = "<DataFrame>"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    chains: int = 1
+    noise: str | None = None
+    diagnostics: dict | None = None
+    data: dict | None = None
+    priors: dict | None = None
 
     # -- tables ------------------------------------------------------------------------
+    @property
+    def sites(self) -> list[str]:
+        """Parameters in the draws: the law's, then the noise model's (``sigma``, ``nu``)."""
+        extra = [] if self.draws is None else [c for c in ("sigma", "nu") if c in self.draws.columns]
+        return [*self.law.parameters, *extra]
+
     def summary(self, interval: float = 0.95) -> pd.DataFrame:
-        """One row per parameter: estimate, bootstrap interval and std, and how it was fitted."""
+        """One row per parameter: estimate, interval and std, and how it was fitted.
+
+        ``lsq``: best fit with case-bootstrap percentile intervals. ``bayes``: posterior
+        median with central credible intervals, plus ``r_hat``, ``ess_bulk``, ``ess_tail``.
+        """
         interval = _check_interval(interval)
         rows = []
-        for name in self.law.parameters:
-            if name in self.problem.fixed:
+        for name in self.sites:
+            if name not in self.law.parameters:
+                how = f"noise ({self.noise})"
+            elif name in self.problem.fixed:
                 how = "fixed"
             elif name in self.problem.tied:
                 how = f"tied to {self.problem.tied[name]}"
             else:
                 how = "free"
-            row = {"parameter": name, "estimate": self.params[name], "how": how}
+            estimate = self.params[name] if name in self.params else float(np.median(self.draws[name]))
+            row = {"parameter": name, "estimate": estimate, "how": how}
             if self.draws is not None:
                 lo, hi = _quantiles(self.draws[name].to_numpy(), interval)
                 row.update(lower=float(lo), upper=float(hi), std=float(self.draws[name].std(ddof=1)))
+            if self.diagnostics is not None:
+                for key in ("r_hat", "ess_bulk", "ess_tail"):
+                    row[key] = self.diagnostics[key].get(name, np.nan)
             rows.append(row)
         df = pd.DataFrame(rows).set_index("parameter")
         df.attrs["interval"] = interval
@@ -231,15 +256,58 @@ class Fit:
             with np.errstate(over="ignore", under="ignore"):
                 means = np.asarray(self.law.evaluate(boot, x), dtype=float)  # (B, m)
             out["ci_lower"], out["ci_upper"] = _quantiles(means, interval)
-            rng = np.random.default_rng(seed)
-            reps = max(1, 10_000 // means.shape[0])
-            r = rng.choice(self.residuals, size=(reps,) + means.shape)
-            # residual = log(pred) - log(y) for log objectives, pred - y otherwise
-            new = means[None] * np.exp(-r) if self.objective.log else means[None] - r
+            new = self._new_runs(means, np.random.default_rng(seed))
             out["pi_lower"], out["pi_upper"] = _quantiles(new.reshape(-1, means.shape[1]), interval)
         out["extrapolated"] = np.any([(x[v] < lo) | (x[v] > hi) for v, (lo, hi) in self.ranges.items()], axis=0)
         out.attrs["interval"] = interval
         return out
+
+    def _new_runs(self, means: np.ndarray, rng) -> np.ndarray:
+        """Simulated targets of new runs around each draw's mean law, (reps, draws, configs).
+
+        ``bayes``: the posterior predictive — each draw's noise model (its ``sigma``, ``nu``).
+        ``lsq``: each replicate's mean plus a residual resampled from the fit.
+        """
+        reps = max(1, 10_000 // means.shape[0])
+        shape = (reps,) + means.shape
+        if self.noise is None:
+            r = rng.choice(self.residuals, size=shape)  # log(pred) - log(y), or pred - y
+            return means[None] * np.exp(-r) if self.objective.log else means[None] - r
+        if "sigma" not in self.draws:
+            raise ScalefitError(
+                "this fit used a known per-run noise_scale, which is unknown for new runs; "
+                "use the credible interval of the mean (ci_lower/ci_upper)"
+            )
+        sigma = self.draws["sigma"].to_numpy()[None, :, None]
+        if self.noise == "normal":
+            return means[None] + sigma * rng.standard_normal(shape)
+        if self.noise == "lognormal":
+            return means[None] * np.exp(sigma * rng.standard_normal(shape))
+        nu = self.draws["nu"].to_numpy()[None, :, None]
+        return means[None] * np.exp(sigma * rng.standard_t(np.broadcast_to(nu, shape)))
+
+    def log_likelihood(self) -> np.ndarray:
+        """Pointwise log-density of each fitted run under each posterior draw (draws, runs)."""
+        self._require_bayes("log_likelihood()")
+        from ._bayes import log_likelihood
+
+        x = {v: np.asarray(a) for v, a in self.data["x"].items()}
+        scale = self.data.get("noise_scale")
+        frame = {c: self.draws[c].to_numpy() for c in self.draws.columns}
+        return log_likelihood(self.law, self.problem, self.noise, frame, x, np.asarray(self.data["y"]), scale)
+
+    def to_arviz(self):
+        """ArviZ InferenceData: posterior (chain, draw) of every sampled site, the pointwise
+        log-likelihood and the observed targets."""
+        self._require_bayes("to_arviz()")
+        from ._bayes import to_inference_data
+
+        names = [n for n in self.sites if n not in self.problem.fixed and n not in self.problem.tied]
+        return to_inference_data(self.draws, self.chains, names, self.log_likelihood(), np.asarray(self.data["y"]))
+
+    def _require_bayes(self, what: str) -> None:
+        if self.method != "bayes":
+            raise ScalefitError(f"{what} needs posterior draws; fit with method='bayes'")
 
     # -- persistence -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -267,6 +335,11 @@ class Fit:
             "seed": self.seed,
             "source": self.source,
             "notes": list(self.notes),
+            "chains": self.chains,
+            "noise": self.noise,
+            "diagnostics": self.diagnostics,
+            "data": self.data,
+            "priors": self.priors,
         }
 
     def to_json(self, path: str | os.PathLike | None = None, indent: int | None = 1) -> str:
@@ -300,11 +373,16 @@ class Fit:
             residuals=np.asarray(d["residuals"], dtype=float),
             ranges={k: (float(a), float(b)) for k, (a, b) in d["ranges"].items()},
             n_runs=int(d["n_runs"]),
-            draws=None if draws is None else pd.DataFrame(draws, columns=list(law.parameters)),
+            draws=None if draws is None else pd.DataFrame(draws),
             bootstrap_converged=d.get("bootstrap_converged"),
             seed=int(d.get("seed", 0)),
             source=d.get("source", ""),
             notes=tuple(d.get("notes", ())),
+            chains=int(d.get("chains", 1)),
+            noise=d.get("noise"),
+            diagnostics=d.get("diagnostics"),
+            data=d.get("data"),
+            priors=d.get("priors"),
         )
 
     # -- display -----------------------------------------------------------------------
@@ -315,17 +393,28 @@ class Fit:
             f"{self.n_runs} runs from {self.source}",
         ]
         table = self.summary() if self.draws is not None else None
-        for name in self.law.parameters:
-            text = f"    {name:>16} = {self.params[name]:.6g}"
+        label = "posterior median, 95% credible" if self.method == "bayes" else "best fit, 95% bootstrap"
+        if table is not None:
+            lines.append(f"  parameters ({label}):")
+        for name in self.sites:
+            value = table.loc[name, "estimate"] if table is not None else self.params[name]
+            text = f"    {name:>16} = {value:.6g}"
             if table is not None:
-                text += f"   95% [{table.loc[name, 'lower']:.4g}, {table.loc[name, 'upper']:.4g}]"
+                text += f"   [{table.loc[name, 'lower']:.4g}, {table.loc[name, 'upper']:.4g}]"
             how = "free" if table is None else table.loc[name, "how"]
             if how != "free":
                 text += f"   ({how})"
             lines.append(text)
         lines.append(f"  status: {self.status.message}")
         lines.append(f"  starts: {self.starts}")
-        if self.draws is not None:
+        if self.method == "bayes":
+            d = self.diagnostics
+            lines.append(
+                f"  NUTS: {d['chains']} chains x {d['draws_per_chain']} draws, noise {self.noise}; "
+                f"max R-hat {max(d['r_hat'].values()):.3f}, min bulk ESS {min(d['ess_bulk'].values()):.0f}, "
+                f"{d['divergences']} divergences (initialised at the least-squares optimum below)"
+            )
+        elif self.draws is not None:
             lines.append(
                 f"  bootstrap: {len(self.draws)} case-resampling replicates, {self.bootstrap_converged:.0%} converged"
             )
