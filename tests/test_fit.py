@@ -183,7 +183,15 @@ def test_result_is_immutable_and_readable(boot_fit):
     with pytest.raises(AttributeError):
         boot_fit.value = 0.0
     text = repr(boot_fit)
-    for needle in ("paper_error", "lambda_p", "best fit, 95% bootstrap", "status: converged", "starts:", "bootstrap:", "identifiability"):
+    for needle in (
+        "paper_error",
+        "lambda_p",
+        "best fit, 95% bootstrap",
+        "status: converged",
+        "starts:",
+        "bootstrap:",
+        "identifiability",
+    ):
         assert needle in text
 
 

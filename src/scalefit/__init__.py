@@ -19,6 +19,7 @@ from ._catalogue import (
     paper_loss,
     transfer_gap,
 )
+from ._compare import compare_laws
 from ._data import Runs, load_runs
 from ._errors import ScalefitError, ScalingWarning
 from ._fit import fit_law
@@ -53,6 +54,7 @@ __all__ = [
     "__version__",
     "as_law",
     "chinchilla",
+    "compare_laws",
     "example_runs",
     "fit_law",
     "get_law",

@@ -326,8 +326,13 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
         )  # fmt: skip
     frame = pd.DataFrame(draws)
     diag = diagnostics(frame, run["chains"], [*problem.free, *noise_sites(noise, known)], stats)
-    notes = list(diagnostic_notes(diag))
-    notes += [n for n in init.notes if "did not converge" in n]
+    notes = list(init.notes) + list(diagnostic_notes(diag))
+    ident = init.identifiability
+    if ident.flat or any("does not affect" in m for m in ident.messages):
+        notes.append(
+            "some parameters are not identified by these runs — their posterior is their prior: "
+            + "; ".join(ident.messages)
+        )
     return dataclasses.replace(
         init,
         method="bayes",

@@ -62,7 +62,8 @@ def _print_fit(fit) -> None:
     print(fit)
     if fit.draws is not None:
         with pd.option_context("display.width", 120, "display.float_format", "{:.5g}".format):
-            print("\nparameters (95% case-bootstrap percentile intervals):")
+            kind = "credible" if fit.method == "bayes" else "case-bootstrap percentile"
+            print(f"\nparameters (95% {kind} intervals):")
             print(fit.summary())
 
 
@@ -81,6 +82,12 @@ def _cmd_fit(args) -> None:
         starts=args.starts,
         bootstrap=args.bootstrap,
         seed=args.seed,
+        method=args.method,
+        noise=args.noise,
+        chains=args.chains,
+        draws=args.draws,
+        warmup=args.warmup,
+        progress=args.method == "bayes",
     )
     _print_fit(fit)
     if args.out:
@@ -165,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--starts", type=int, default=1000, help="random starting points (default 1000)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000; 0: none)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="lsq", help="lsq (default) or bayes (NumPyro NUTS)")
+    p.add_argument("--noise", default="lognormal", help="bayes: lognormal (default), normal or student_t")
+    p.add_argument("--chains", type=int, default=4, help="bayes: chains (default 4)")
+    p.add_argument("--draws", type=int, default=1000, help="bayes: draws per chain (default 1000)")
+    p.add_argument("--warmup", type=int, default=1000, help="bayes: warm-up steps per chain (default 1000)")
     p.add_argument("--out", help="save the fit as JSON here")
     p.set_defaults(func=_cmd_fit)
 

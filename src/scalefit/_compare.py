@@ -1,0 +1,80 @@
+"""Compare Bayesian fits of different laws to the same runs by PSIS-LOO (ArviZ)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ._errors import ScalefitError, ScalingWarning, format_rows
+from ._result import Fit
+
+PARETO_K_LIMIT = 0.7
+
+
+def compare_laws(fits: Mapping[str, Fit]) -> pd.DataFrame:
+    """Rank laws by expected log predictive density, estimated by PSIS-LOO.
+
+    Parameters
+    ----------
+    fits : dict
+        ``{name: fit}`` — Bayesian fits (``method="bayes"``) of different laws (or noise
+        models) to the same runs and target.
+
+    Returns
+    -------
+    DataFrame
+        ArviZ's comparison table, best first: ``rank``, ``elpd_loo``, ``p_loo``,
+        ``elpd_diff`` (to the best), ``weight``, ``se``, ``dse`` (standard error of the
+        difference to the best), ``warning``; plus ``pareto_k_bad``, the number of runs
+        whose Pareto k exceeds 0.7 (their LOO estimate is unreliable). Log densities are of
+        the target itself (not its log), so log-normal and normal noise compare fairly.
+
+    Warns
+    -----
+    ScalingWarning
+        For each fit with runs whose Pareto k exceeds 0.7, naming the runs.
+    """
+    import arviz as az
+
+    if not isinstance(fits, Mapping) or len(fits) < 2:
+        raise ScalefitError("compare_laws() needs a dict of at least two fits, e.g. {'eq1': fit_a, 'gap': fit_b}")
+    for name, fit in fits.items():
+        if not isinstance(fit, Fit):
+            raise TypeError(f"compare_laws(): {name!r} is a {type(fit).__name__}, not a scalefit Fit")
+        if fit.method != "bayes":
+            raise ScalefitError(
+                f"compare_laws(): fit {name!r} was fitted with method={fit.method!r}; LOO needs posterior draws — "
+                "refit it with method='bayes'"
+            )
+    names = list(fits)
+    first = fits[names[0]]
+    for name in names[1:]:
+        fit = fits[name]
+        same = fit.target == first.target and np.array_equal(np.asarray(fit.data["y"]), np.asarray(first.data["y"]))
+        if not same:
+            raise ScalefitError(
+                f"compare_laws(): fits {names[0]!r} and {name!r} were fitted to different runs or targets "
+                f"({first.target!r} vs {fit.target!r}); compare laws only on the same runs table"
+            )
+    idatas = {name: fit.to_arviz() for name, fit in fits.items()}
+    bad = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ArviZ's own Pareto-k warning is replaced by ours, with the runs
+        for name, idata in idatas.items():
+            k = np.asarray(az.loo(idata, pointwise=True).pareto_k)
+            bad[name] = np.flatnonzero(k > PARETO_K_LIMIT)
+        table = az.compare(idatas, ic="loo")
+    for name, rows in bad.items():
+        if len(rows):
+            warnings.warn(
+                f"law {name!r}: Pareto k > {PARETO_K_LIMIT} for {len(rows)} runs ({format_rows(rows)}): their LOO "
+                "estimates are unreliable — those runs are influential; check them, or compare by K-fold "
+                "cross-validation",
+                ScalingWarning,
+                stacklevel=2,
+            )
+    table["pareto_k_bad"] = [len(bad[name]) for name in table.index]
+    return table

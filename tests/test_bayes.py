@@ -1,0 +1,166 @@
+"""Bayesian fitting: the model, priors, noise models, results, diagnostics, comparison."""
+
+import warnings
+
+import numpy as np
+import numpyro.distributions as dist
+import pandas as pd
+import pytest
+
+import scalefit
+from scalefit import Constant, Law, Power, ScalefitError, ScalingWarning, compare_laws, fit_law, load_fit
+from scalefit.cli import main
+
+SMALL = dict(method="bayes", chains=2, draws=300, warmup=300, starts=100)
+NO_MODEL_TERM = Law(
+    Constant("E_inf") + Power("Dp", "alpha", scale="lambda_p") + Power("Df", "gamma", scale="lambda_f"),
+    name="eq1_without_M",
+)
+
+
+@pytest.fixture(scope="module")
+def bayes_fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        return fit_law(scalefit.paper_error, scalefit.example_runs(), target="error", **SMALL)
+
+
+def test_result_holds_posterior(bayes_fit, truth):
+    fit = bayes_fit
+    assert fit.method == "bayes" and fit.noise == "lognormal" and fit.chains == 2
+    assert list(fit.draws.columns) == [*scalefit.paper_error.parameters, "sigma"]
+    assert len(fit.draws) == 600
+    for name in scalefit.paper_error.parameters:
+        assert fit.params[name] == pytest.approx(np.median(fit.draws[name]))
+    s = fit.summary(interval=0.95)
+    assert {"r_hat", "ess_bulk", "ess_tail"} <= set(s.columns)
+    assert s.loc["sigma", "how"] == "noise (lognormal)"
+    assert 0.015 < s.loc["sigma", "estimate"] < 0.03  # the table was made with sigma = 0.02
+    for name, value in truth.items():
+        assert s.loc[name, "lower"] <= value <= s.loc[name, "upper"], name
+    assert "NUTS: 2 chains x 300 draws" in repr(fit) and "posterior median" in repr(fit)
+    assert fit.priors["alpha"].startswith("LogNormal") and "centred" in fit.priors["lambda_p"]
+
+
+def test_predict_credible_and_predictive_intervals(bayes_fit):
+    new = pd.DataFrame({"Dp": [2.56e6, 2e5], "M": [86.6e6, 1e7], "Df": [5e4, 1e4]})
+    p = bayes_fit.predict(new, interval=0.9)
+    assert (p.pi_lower < p.ci_lower).all() and (p.ci_upper < p.pi_upper).all()
+    assert (p.ci_lower < p["mean"]).all() and (p["mean"] < p.ci_upper).all()
+    # predictive width ~ the noise: 90% of a 2% log-normal is about +-3.3%
+    rel = (p.pi_upper - p.pi_lower) / p["mean"]
+    assert ((rel > 0.05) & (rel < 0.2)).all()
+
+
+def test_arviz_and_json(bayes_fit, tmp_path):
+    idata = bayes_fit.to_arviz()
+    assert set(idata.groups()) >= {"posterior", "log_likelihood", "observed_data"}
+    assert idata.posterior["alpha"].shape == (2, 300)
+    assert idata.log_likelihood["y"].shape == (2, 300, 196)
+    again = load_fit(bayes_fit.to_json(tmp_path / "b.json"))
+    pd.testing.assert_frame_equal(again.draws, bayes_fit.draws)
+    assert again.diagnostics == bayes_fit.diagnostics and again.noise == "lognormal"
+    new = {"Dp": [3e6], "M": [5e7], "Df": [2e4]}
+    pd.testing.assert_frame_equal(again.predict(new), bayes_fit.predict(new))
+    assert again.to_arviz().posterior["alpha"].shape == (2, 300)
+
+
+def test_lsq_fit_has_no_posterior(runs):
+    fit = fit_law(scalefit.paper_error, runs, target="error", starts=50, bootstrap=0)
+    with pytest.raises(ScalefitError, match="method='bayes'"):
+        fit.to_arviz()
+
+
+@pytest.mark.parametrize("noise", ["normal", "student_t"])
+def test_other_noise_models(noise, runs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        fit = fit_law(scalefit.paper_error, runs, target="error", noise=noise, **{**SMALL, "chains": 1})
+    assert fit.noise == noise
+    assert ("nu" in fit.draws) == (noise == "student_t")
+    assert fit.params["alpha"] == pytest.approx(0.4, abs=0.1)
+    assert fit.predict({"Dp": [1e6], "M": [1e7], "Df": [1e4]}).pi_upper.notna().all()
+
+
+def test_prior_override_and_errors(runs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        fit = fit_law(scalefit.paper_error, runs, target="error", priors={"alpha": dist.Uniform(0.38, 0.41)}, **SMALL)
+    assert fit.draws["alpha"].between(0.38, 0.41).all()
+    assert fit.priors["alpha"] == "Uniform(low=0.38, high=0.41)"
+    cases = [
+        (dict(priors={"alpha_x": dist.Uniform(0, 1)}), ScalefitError, "not a sampled parameter"),
+        (dict(priors={"alpha": 0.3}), TypeError, "numpyro distribution"),
+        (dict(priors={"alpha": dist.Uniform(2.0, 3.0)}), ScalefitError, "contradicts the data"),
+        (dict(noise="gaussian"), ScalefitError, "noise must be one of"),
+        (dict(bounds={"alpha": (0, 1)}), ScalefitError, "express them as priors"),
+        (dict(chains=0), ScalefitError, "chains must be an integer >= 1"),
+    ]
+    for kwargs, exc, message in cases:
+        with pytest.raises(exc, match=message):
+            fit_law(scalefit.paper_error, runs, target="error", **{**SMALL, **kwargs})
+    with pytest.raises(ScalefitError, match="apply to method='bayes'"):
+        fit_law(scalefit.paper_error, runs, target="error", noise_scale=np.full(len(runs), 0.02), bootstrap=0)
+
+
+def test_unidentified_law_is_flagged():
+    x = np.geomspace(10, 1e5, 30)
+    runs = pd.DataFrame({"x": x, "y": (0.3 + 2.0 * x**-0.5) * np.exp(np.random.default_rng(0).normal(0, 0.01, 30))})
+    law = Constant("E1") + Constant("E2") + Power("x", "a", amplitude="A")
+    with pytest.warns(ScalingWarning) as record:
+        fit_law(law, runs, target="y", **{**SMALL, "chains": 1})
+    text = " ".join(str(w.message) for w in record)
+    assert "not identified" in text and "E1" in text and "E2" in text
+
+
+def test_weights_and_known_noise(runs):
+    plain = fit_law(scalefit.paper_error, runs, target="error", starts=100, bootstrap=0)
+    doubled = fit_law(scalefit.paper_error, runs, target="error", starts=100, bootstrap=0, weights=np.full(196, 2.0))
+    assert doubled.value == pytest.approx(2 * plain.value, rel=1e-6)
+    assert doubled.params["alpha"] == pytest.approx(plain.params["alpha"], rel=1e-4)
+    frame = runs.assign(seed_sd=0.02)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        known = fit_law(scalefit.paper_error, frame, target="error", noise_scale="seed_sd", **{**SMALL, "chains": 1})
+    assert "sigma" not in known.draws
+    with pytest.raises(ScalefitError, match="noise_scale"):
+        known.predict({"Dp": [1e6], "M": [1e7], "Df": [1e4]})
+    assert known.predict({"Dp": [1e6], "M": [1e7], "Df": [1e4]}, interval=None)["mean"].notna().all()
+    with pytest.raises(ScalefitError, match="weights.*row 3"):
+        fit_law(scalefit.paper_error, runs.assign(w=[1.0, 1.0, 1.0, -1.0] + [1.0] * 192), target="error", weights="w")
+
+
+def test_compare_laws_ranks_generating_law_first(bayes_fit, runs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        other = fit_law(NO_MODEL_TERM, runs, target="error", **SMALL)
+    table = compare_laws({"without M": other, "eq1": bayes_fit})
+    assert table.index[0] == "eq1"
+    assert {"elpd_loo", "elpd_diff", "dse", "weight", "pareto_k_bad"} <= set(table.columns)
+    assert table.loc["without M", "elpd_diff"] > 5 * table.loc["without M", "dse"]
+
+
+def test_compare_laws_errors(bayes_fit, runs):
+    lsq = fit_law(scalefit.paper_error, runs, target="error", starts=50, bootstrap=0)
+    with pytest.raises(ScalefitError, match="at least two"):
+        compare_laws({"a": bayes_fit})
+    with pytest.raises(ScalefitError, match="method='bayes'"):
+        compare_laws({"a": bayes_fit, "b": lsq})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        noise_free = fit_law(scalefit.paper_error, runs, target="error_noise_free", **{**SMALL, "chains": 1})
+    with pytest.raises(ScalefitError, match="different runs or targets"):
+        compare_laws({"a": bayes_fit, "b": noise_free})
+
+
+def test_cli_bayes(tmp_path, capsys):
+    scalefit.example_runs().to_csv(tmp_path / "r.csv", index=False)
+    out = tmp_path / "b.json"
+    argv = ["fit", str(tmp_path / "r.csv"), "--law", "paper_error", "--target", "error", "--method", "bayes"]
+    assert main([*argv, "--chains", "1", "--draws", "200", "--warmup", "200", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "credible" in captured.out and "NUTS" in captured.out
+    assert main(["predict", str(out), "--at", "Dp=1e6,M=1e7,Df=1e4"]) == 0
+    assert "pi_upper" in capsys.readouterr().out
+    assert main([*argv, "--noise", "cauchy"]) == 2
+    assert "noise must be one of" in capsys.readouterr().err
