@@ -43,4 +43,6 @@ def main(bootstrap: int = 1000):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", type=int, default=1000)
-    main(ap.parse_args().bootstrap)
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    args = ap.parse_args()
+    main(50 if args.quick else args.bootstrap)

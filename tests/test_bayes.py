@@ -164,3 +164,16 @@ def test_cli_bayes(tmp_path, capsys):
     assert "pi_upper" in capsys.readouterr().out
     assert main([*argv, "--noise", "cauchy"]) == 2
     assert "noise must be one of" in capsys.readouterr().err
+
+
+def test_chinchilla_posterior_medians_inside_epoch_intervals(chinchilla_runs):
+    """Besiroglu et al. 2024 (arXiv:2404.10102) bootstrap intervals: A 285-744, B 1042-5810,
+    E 1.769-1.871, alpha 0.317-0.373, beta 0.331-0.415."""
+    epoch = {"A": (285, 744), "B": (1042, 5810), "E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        fit = fit_law(
+            scalefit.chinchilla, chinchilla_runs, target="loss", method="bayes", chains=2, draws=500, warmup=500
+        )
+    for name, (lo, hi) in epoch.items():
+        assert lo <= fit.params[name] <= hi, (name, fit.params[name])

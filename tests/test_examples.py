@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 @pytest.mark.parametrize("script", sorted(EXAMPLES.glob("*.py")), ids=lambda p: p.name)
 def test_example_runs(script, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", [str(script), "--bootstrap", "50"])
+    monkeypatch.setattr(sys, "argv", [str(script), "--quick"])
     runpy.run_path(str(script), run_name="__main__")
     assert capsys.readouterr().out
 

@@ -1,0 +1,92 @@
+"""Slow statistical checks of the Bayesian fitter: calibration and law comparison.
+
+Run with ``python -m pytest -m slow tests/test_calibration.py -s``; measured numbers are
+printed and recorded in benchmarks/RESULTS.md.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalefit
+from scalefit import Constant, Law, Power, ScalingWarning, compare_laws, fit_law
+from scalefit.datasets.make_synthetic import grid
+
+from .conftest import noisy_runs
+
+DATASETS = 60
+SIGMA = 0.03
+LEVEL = 0.9
+SAMPLING = dict(method="bayes", chains=2, draws=500, warmup=500, starts=200)
+
+
+def held_out(rng, n=10):
+    return pd.DataFrame(
+        {"Dp": np.exp(rng.uniform(np.log(6e4), np.log(4e6), n)), "M": np.exp(rng.uniform(np.log(2e6), np.log(9e7), n)),
+         "Df": np.exp(rng.uniform(np.log(2e3), np.log(1.5e5), n))}
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_credible_intervals_are_calibrated(truth):
+    hits = {name: [] for name in truth}
+    mean_hits, new_hits = [], []
+    for rep in range(DATASETS):
+        rng = np.random.default_rng(5000 + rep)
+        runs = noisy_runs(truth, SIGMA, seed=5000 + rep)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScalingWarning)
+            fit = fit_law(scalefit.paper_error, runs, target="error", seed=rep, **SAMPLING)
+        table = fit.summary(interval=LEVEL)
+        for name, value in truth.items():
+            hits[name].append(table.loc[name, "lower"] <= value <= table.loc[name, "upper"])
+        new = held_out(rng)
+        true_mean = scalefit.paper_error.evaluate(truth, new)
+        observed = true_mean * np.exp(rng.normal(0, SIGMA, len(new)))
+        pred = fit.predict(new, interval=LEVEL, seed=rep)
+        mean_hits.extend((pred.ci_lower <= true_mean) & (true_mean <= pred.ci_upper))
+        new_hits.extend((pred.pi_lower <= observed) & (observed <= pred.pi_upper))
+    per_param = {name: float(np.mean(h)) for name, h in hits.items()}
+    pooled = float(np.mean([x for h in hits.values() for x in h]))
+    print(f"\n{LEVEL:.0%} credible-interval coverage over {DATASETS} data sets (sigma={SIGMA}):")
+    for name, c in per_param.items():
+        print(f"  {name:>10}: {c:.3f}")
+    print(f"  parameters pooled: {pooled:.3f}")
+    print(f"  held-out mean law (credible): {np.mean(mean_hits):.3f}")
+    print(f"  held-out new runs (posterior predictive): {np.mean(new_hits):.3f}")
+    assert 0.85 <= pooled <= 0.95
+    assert 0.85 <= np.mean(mean_hits) <= 0.95
+    assert 0.85 <= np.mean(new_hits) <= 0.95
+
+
+CANDIDATES = {
+    "eq1": scalefit.paper_error,
+    "eq1_without_M": Law(
+        Constant("E_inf") + Power("Dp", "alpha", scale="lambda_p") + Power("Df", "gamma", scale="lambda_f")
+    ),
+    "transfer_gap": Law(Constant("E") + (Power("Dp", "alpha", amplitude="A") + Constant("G")) * Power("Df", "beta")),
+}
+TRUTHS = {
+    "eq1": None,  # the embedded truth
+    "eq1_without_M": dict(E_inf=0.05, alpha=0.4, lambda_p=0.1, gamma=0.35, lambda_f=0.25),
+    "transfer_gap": dict(E=0.05, A=30.0, alpha=0.4, G=0.6, beta=0.3),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("generating", list(CANDIDATES))
+def test_compare_laws_ranks_the_generating_law_first(generating, truth):
+    params = TRUTHS[generating] or truth
+    runs = grid()
+    rng = np.random.default_rng(7)
+    runs["error"] = CANDIDATES[generating].evaluate(params, runs) * np.exp(rng.normal(0, SIGMA, len(runs)))
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        for name, law in CANDIDATES.items():
+            fits[name] = fit_law(law, runs, target="error", **SAMPLING)
+    table = compare_laws(fits)
+    print(f"\ndata from {generating}:\n{table[['rank', 'elpd_loo', 'elpd_diff', 'dse', 'pareto_k_bad']]}")
+    assert table.index[0] == generating
