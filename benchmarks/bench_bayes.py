@@ -68,7 +68,7 @@ def report(name, seconds, idata_or_diag, divergences):
     else:
         ess = min(float(az.ess(idata_or_diag, method="bulk")[p]) for p in PARAMS)
         rhat = max(float(az.rhat(idata_or_diag)[p]) for p in PARAMS)
-    print(f"{name:34}{seconds:9.1f}{ess:11.0f}{ess / seconds:10.1f}{divergences:8d}{rhat:9.4f}")
+    print(f"{name:34}{seconds:9.1f}{ess:11.0f}{ess / seconds:10.1f}{divergences:9d}{rhat:11.4f}")
     return ess / seconds
 
 
@@ -80,7 +80,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"versions: scalefit {scalefit.__version__}, jax {jax.__version__}, numpyro {numpyro.__version__}")
     print(f"problem: paper Eq. 1, {len(y)} runs, {CHAINS} chains x ({WARMUP} warm-up + {DRAWS} draws)\n")
-    print(f"{'':34}{'wall s':>9}{'min ESS':>11}{'ESS/s':>10}{'diverg.':>8}{'max R-hat':>9}")
+    print(f"{'':34}{'wall s':>9}{'min ESS':>11}{'ESS/s':>10}{'diverg.':>9}{'max R-hat':>11}")
 
     t0 = time.perf_counter()
     with jax.enable_x64(True):
