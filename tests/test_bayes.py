@@ -177,3 +177,13 @@ def test_chinchilla_posterior_medians_inside_epoch_intervals(chinchilla_runs):
         )
     for name, (lo, hi) in epoch.items():
         assert lo <= fit.params[name] <= hi, (name, fit.params[name])
+
+
+def test_embedded_example_converges_with_default_settings(runs):
+    """Issue 3, check 2: 4 chains x (1000 + 1000) on the embedded table — R-hat <= 1.01, no divergences."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScalingWarning)  # any diagnostic warning fails the test
+        fit = fit_law(scalefit.paper_error, runs, target="error", method="bayes")
+    d = fit.diagnostics
+    assert d["chains"] == 4 and d["draws_per_chain"] == 1000
+    assert max(d["r_hat"].values()) <= 1.01 and d["divergences"] == 0
