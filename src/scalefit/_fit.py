@@ -153,7 +153,8 @@ def fit_law(
     if method not in METHODS:
         raise ScalefitError(f"method must be one of {list(METHODS)}, got {method!r}")
     obj = Objective.make(objective, delta)
-    starts_n = None if isinstance(starts, Mapping | pd.DataFrame) else _positive_int(starts, "starts")
+    if not isinstance(starts, Mapping | pd.DataFrame):
+        starts = _positive_int(starts, "starts")
     bootstrap = _positive_int(bootstrap, "bootstrap", 0)
     seed = _positive_int(seed, "seed", 0)
     max_steps = _positive_int(max_steps, "max_steps")
@@ -173,7 +174,7 @@ def fit_law(
     if method == "lsq":
         if noise_scale is not None or priors is not None:
             raise ScalefitError("noise_scale= and priors= apply to method='bayes'; least squares has neither")
-        fit = _least_squares(data, problem, obj, starts_n, starts, bootstrap, seed, w, search, throw)
+        fit = _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw)
     else:
         if bounds:
             raise ScalefitError("bounds= apply to method='lsq'; with method='bayes' express them as priors=")
@@ -186,7 +187,7 @@ def fit_law(
             warmup=_positive_int(warmup, "warmup"),
             progress=progress,
         )
-        init = _least_squares(data, problem, obj, starts_n, starts, 0, seed, w, search, throw)
+        init = _least_squares(data, problem, obj, starts, 0, seed, w, search, throw)
         fit = _bayesian(init, data, problem, w, seed, **bayes)
     for note in fit.notes:
         warnings.warn(note, ScalingWarning, stacklevel=2)
@@ -218,12 +219,14 @@ def per_run(data: Runs, value, name: str) -> np.ndarray | None:
     return arr
 
 
-def _least_squares(data, problem, obj, starts_n, starts, bootstrap, seed, w, search, throw) -> Fit:
+def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw) -> Fit:
     law = problem.law
     max_steps = search["max_steps"]
     rng = np.random.default_rng(seed)
     theta0 = (
-        given_starts(problem, starts) if starts_n is None else random_starts(problem, data.x, data.y, starts_n, rng)
+        random_starts(problem, data.x, data.y, starts, rng)
+        if isinstance(starts, int)
+        else given_starts(problem, starts)
     )
     u0 = problem.u_from_theta(theta0)
     n = len(data)
