@@ -9,6 +9,7 @@ a larger one stops paying.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._boundary import Condition, Crossover, DistillationBoundary, Regime, crossover, distillation_boundary
 from ._catalogue import (
     CATALOGUE,
     chinchilla,
@@ -36,6 +37,10 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "CATALOGUE",
+    "Condition",
+    "Crossover",
+    "DistillationBoundary",
+    "Regime",
     "Constant",
     "Convergence",
     "Fit",
@@ -55,6 +60,8 @@ __all__ = [
     "as_law",
     "chinchilla",
     "compare_laws",
+    "crossover",
+    "distillation_boundary",
     "example_runs",
     "fit_law",
     "get_law",

@@ -160,6 +160,37 @@ class Fit:
     data: dict | None = None
     priors: dict | None = None
 
+    @classmethod
+    def from_params(
+        cls, law: Law, params: Mapping[str, float], *, target: str | None = None, draws: pd.DataFrame | None = None
+    ) -> Fit:
+        """A "fit" holding given parameters (``method="given"``) — a published law, or a
+        known truth — usable wherever a fit is: ``predict``, crossovers, boundaries.
+
+        ``draws`` (one column per parameter) stand in for bootstrap or posterior draws.
+        """
+        law.evaluate(params, {v: 1.0 for v in law.variables})  # checks every parameter is given
+        problem = Problem.build(law)
+        params = {n: float(params[n]) for n in law.parameters}
+        return cls(
+            law=law,
+            method="given",
+            objective=Objective("huber", 1e-3),
+            target=target or law.metric or "target",
+            mapping={v: v for v in law.variables},
+            problem=problem,
+            params=params,
+            value=float("nan"),
+            status=Convergence(0, 0, float("nan"), 0),
+            starts=StartsReport(0, 0, 0, 0, [], {}),
+            identifiability=Identifiability(float("nan"), []),
+            residuals=np.zeros(1),
+            ranges={},
+            n_runs=0,
+            draws=None if draws is None else pd.DataFrame(draws)[list(law.parameters)].reset_index(drop=True),
+            source="given parameters",
+        )
+
     # -- tables ------------------------------------------------------------------------
     @property
     def sites(self) -> list[str]:
