@@ -9,6 +9,7 @@ a larger one stops paying.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._allocate import Allocation, allocate
 from ._boundary import Condition, Crossover, DistillationBoundary, Regime, crossover, distillation_boundary
 from ._catalogue import (
     CATALOGUE,
@@ -36,6 +37,7 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
 __all__ = [
+    "Allocation",
     "CATALOGUE",
     "Condition",
     "Crossover",
@@ -57,6 +59,7 @@ __all__ = [
     "Sum",
     "Term",
     "__version__",
+    "allocate",
     "as_law",
     "chinchilla",
     "compare_laws",
