@@ -84,3 +84,25 @@ def test_fit_with_bounds_and_fix_from_the_command_line(tmp_path, capsys):
     assert "no bootstrap replicates" in captured.err and "mean" in captured.out
     assert main([*argv, "--bound", "alpha=0.3"]) == 2
     assert "NAME=LOW:HIGH" in capsys.readouterr().err
+
+
+def test_boundary_command(tmp_path, capsys):
+    plain = scalefit.Fit.from_params(
+        scalefit.paper_error,
+        dict(E_inf=0.05, alpha=0.4, lambda_p=0.1, beta=0.5, lambda_m=0.006, gamma=0.35, lambda_f=0.25),
+    )
+    distilled = scalefit.Fit.from_params(
+        scalefit.paper_distilled,
+        dict(E_inf_prime=0.05, alpha_prime=0.7, lambda_p_prime=0.005, beta_prime=0.5, lambda_m_prime=0.006,
+             gamma_prime=0.35, lambda_f_prime=0.25, eta_prime=0.5, delta_prime=1e4),
+    )  # fmt: skip
+    plain.to_json(tmp_path / "p.json")
+    distilled.to_json(tmp_path / "d.json")
+    argv = ["boundary", str(tmp_path / "p.json"), str(tmp_path / "d.json"), "--at", "M=22e6,Df=5e4,Mt=1e7"]
+    assert main([*argv, "--domain", "1e2:1e10"]) == 0
+    out = capsys.readouterr().out
+    assert "stationary point(s)" in out and "distill wins" in out and "closed form" in out
+    assert main([*argv, "--domain", "1e8:1e4"]) == 2
+    assert "0 < low < high" in capsys.readouterr().err
+    assert main(["boundary", str(tmp_path / "p.json"), str(tmp_path / "d.json"), "--at", "M=22e6,Df=5e4"]) == 2
+    assert "at= is missing ['Mt']" in capsys.readouterr().err

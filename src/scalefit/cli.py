@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ._boundary import distillation_boundary
 from ._catalogue import CATALOGUE, get_law
 from ._data import Runs, read_table
 from ._errors import ScalefitError
@@ -118,6 +119,25 @@ def _cmd_predict(args) -> None:
         print(f"saved predictions to {args.out}")
 
 
+def _domain(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise ScalefitError(f"--domain expects LOW:HIGH, e.g. --domain 1e4:1e8, got {text!r}") from None
+    return lo, hi
+
+
+def _cmd_boundary(args) -> None:
+    plain, distilled = load_fit(args.plain), load_fit(args.distilled)
+    at = _pairs(args.at, "--at", float)
+    b = distillation_boundary(plain, distilled, at=at, domain=_domain(args.domain))
+    print(b)
+    if b.draws is not None:
+        with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
+            print(f"\n{args.interval:.0%} intervals over pairs of draws:")
+            print(b.intervals(args.interval))
+
+
 def _cmd_demo(args) -> None:
     from .datasets import example_provenance, example_runs
 
@@ -187,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=0.9, help="interval probability (default 0.9)")
     p.add_argument("--out", help="save predictions as CSV here")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("boundary", help="where distillation stops (or starts) paying, from two saved fits")
+    p.add_argument("plain", help="fit JSON of the plain law (e.g. paper_error)")
+    p.add_argument("distilled", help="fit JSON of the distilled law (e.g. paper_distilled)")
+    p.add_argument("--at", action="append", required=True, metavar="M=..,Df=..,Mt=..", help="the other variables")
+    p.add_argument("--domain", default="1e3:1e9", help="range of Dp to search, LOW:HIGH (default 1e3:1e9)")
+    p.add_argument("--interval", type=float, default=0.9, help="interval probability (default 0.9)")
+    p.set_defaults(func=_cmd_boundary)
 
     p = sub.add_parser("demo", help="fit the embedded (synthetic) example table and predict unseen runs")
     p.add_argument("--bootstrap", type=int, default=1000)
