@@ -90,3 +90,38 @@ def test_compare_laws_ranks_the_generating_law_first(generating, truth):
     table = compare_laws(fits)
     print(f"\ndata from {generating}:\n{table[['rank', 'elpd_loo', 'elpd_diff', 'dse', 'pareto_k_bad']]}")
     assert table.index[0] == generating
+
+
+BOUNDARY_REPS = 40
+
+
+@pytest.mark.slow
+def test_crossing_intervals_cover_the_true_boundary():
+    """Issue 4, check 3: the 90% interval of each crossing covers the true value in >= 85% of
+    repetitions (plain and distilled laws fitted with a case bootstrap to fresh SYNTHETIC runs)."""
+    import runpy
+    from pathlib import Path
+
+    from scalefit import Fit, distillation_boundary
+
+    ex = runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "distillation_boundary.py"))
+    at, plain_p, dist_p = ex["AT"], ex["PLAIN"], ex["DISTILLED"]
+    truth = distillation_boundary(
+        Fit.from_params(scalefit.paper_error, plain_p), Fit.from_params(scalefit.paper_distilled, dist_p),
+        at=at, domain=(1e4, 1e8),
+    )  # fmt: skip
+    hits = np.zeros(2)
+    for rep in range(BOUNDARY_REPS):
+        table = ex["runs"](np.random.default_rng(100 + rep))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScalingWarning)
+            kw = dict(starts=200, bootstrap=300, seed=rep)
+            plain = fit_law(scalefit.paper_error, table, target="plain_error", **kw)
+            dist = fit_law(scalefit.paper_distilled, table, target="distilled_error", **kw)
+        iv = distillation_boundary(plain, dist, at=at, domain=(1e4, 1e8)).intervals(0.9)
+        for i, x in enumerate(truth.crossings):
+            q = f"crossing_{i + 1}"
+            hits[i] += q in iv.index and iv.loc[q, "lower"] <= x <= iv.loc[q, "upper"]
+    coverage = hits / BOUNDARY_REPS
+    print(f"\n90% interval coverage of the crossings over {BOUNDARY_REPS} repetitions: {coverage.round(3).tolist()}")
+    assert (coverage >= 0.85).all()
