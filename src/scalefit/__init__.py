@@ -28,6 +28,7 @@ from ._fit import fit_law
 from ._identify import Identifiability
 from ._laws import Constant, Law, ParamSpec, Power, Product, Sum, Term, as_law
 from ._lsq import Objective
+from ._plot import plot_boundary, plot_difference, plot_fit
 from ._result import Convergence, Fit, StartsReport, load_fit
 from .datasets import example_runs
 
@@ -74,5 +75,8 @@ __all__ = [
     "paper_distilled",
     "paper_error",
     "paper_loss",
+    "plot_boundary",
+    "plot_difference",
+    "plot_fit",
     "transfer_gap",
 ]

@@ -138,6 +138,22 @@ def _cmd_boundary(args) -> None:
             print(b.intervals(args.interval))
 
 
+def _cmd_plot(args) -> None:
+    from ._plot import plot_boundary, plot_difference, plot_fit
+
+    fits = [load_fit(f) for f in args.fits]
+    if len(fits) == 1:
+        at = _pairs(args.at, "--at", float) or None
+        fig = plot_fit(fits[0], args.runs, x=args.x, by=args.by, at=at)
+    elif len(fits) == 2:
+        b = distillation_boundary(fits[0], fits[1], at=_pairs(args.at, "--at", float), domain=_domain(args.domain))
+        fig = plot_difference(b) if args.difference else plot_boundary(b)
+    else:
+        raise ScalefitError("scalefit plot takes one fit (against its runs) or two (plain and distilled)")
+    fig.savefig(args.out, dpi=150)
+    print(f"saved {args.out}")
+
+
 def _cmd_demo(args) -> None:
     from .datasets import example_provenance, example_runs
 
@@ -215,6 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", default="1e3:1e9", help="range of Dp to search, LOW:HIGH (default 1e3:1e9)")
     p.add_argument("--interval", type=float, default=0.9, help="interval probability (default 0.9)")
     p.set_defaults(func=_cmd_boundary)
+
+    p = sub.add_parser("plot", help="plot a fit against its runs, or a distillation boundary from two fits")
+    p.add_argument("fits", nargs="+", help="one fit JSON (with --runs), or plain and distilled fit JSONs")
+    p.add_argument("--runs", help="runs table the fit was made from (needed for least-squares fits)")
+    p.add_argument("--x", help="variable on the horizontal axis (default: the law's first)")
+    p.add_argument("--by", help="one curve per value of this variable")
+    p.add_argument("--at", action="append", metavar="VAR=VALUE,...", help="values of the other variables")
+    p.add_argument("--domain", default="1e3:1e9", help="boundary plots: range of Dp, LOW:HIGH")
+    p.add_argument("--difference", action="store_true", help="boundary plots: plot the difference curve")
+    p.add_argument("--out", required=True, help="image file to write (.png, .pdf, .svg)")
+    p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("demo", help="fit the embedded (synthetic) example table and predict unseen runs")
     p.add_argument("--bootstrap", type=int, default=1000)
