@@ -188,3 +188,11 @@ def test_boundary_from_real_bootstrap_fits():
     for i, x in enumerate(truth.crossings, start=1):
         assert table.loc[f"crossing_{i}", "lower"] <= x <= table.loc[f"crossing_{i}", "upper"]
     assert b.p_crossing > 0.9
+
+
+def test_given_parameters_are_labelled_as_such():
+    f = Fit.from_params(scalefit.chinchilla, dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28))
+    assert "given parameters (not fitted to runs)" in repr(f) and "max_steps" not in repr(f)
+    assert f.predict({"N": [70e9], "D": [1.4e12]}, interval=None)["mean"][0] == pytest.approx(1.9366, abs=1e-4)
+    with pytest.raises(ScalefitError, match=r"missing \['B'\]"):
+        Fit.from_params(scalefit.chinchilla, dict(E=1.69, A=406.4, alpha=0.34, beta=0.28))

@@ -418,6 +418,10 @@ class Fit:
 
     # -- display -----------------------------------------------------------------------
     def __repr__(self) -> str:
+        if self.method == "given":
+            params = ", ".join(f"{n}={v:.6g}" for n, v in self.params.items())
+            draws = "" if self.draws is None else f"; {len(self.draws)} draws"
+            return f"Fit of law {self.law.name!r} with given parameters (not fitted to runs{draws}): {params}"
         lines = [
             f"Fit of law {self.law.name!r}: {self.target} = {self.law.formula()}",
             f"  method {self.method}, objective {self.objective} = {self.value:.6g}, "
