@@ -152,9 +152,9 @@ class DistillationBoundary(Crossover):
     ``F > 0`` (the ``distill`` regime) means distillation gives the lower error.
     """
 
-    @property
-    def p_distill_wins(self):
-        return self.probability_b_wins
+    def p_distill_wins(self, dp) -> np.ndarray:
+        """Probability over draws that distillation gives the lower error at each ``dp``."""
+        return self.probability_b_wins(dp)
 
 
 # -- evaluation -------------------------------------------------------------------------
