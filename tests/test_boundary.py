@@ -135,6 +135,10 @@ def test_uncertainty_from_draws():
     dist = Fit.from_params(scalefit.paper_distilled, dist.params, draws=dd)
     b = distillation_boundary(plain, dist, at=AT, domain=(1e2, 1e10))
     assert len(b.draws) == 300 and 0 < b.p_crossing <= 1
+    by_name = {c.name: c for c in b.conditions}
+    assert by_name["alpha - alpha' in (-1, 0)"].probability == 1.0  # -0.3 +- 0.5% jitter
+    assert 0.2 < by_name["gamma > gamma'"].probability < 0.8  # equal gammas: a coin flip
+    assert "of draws" in repr(b)
     table = b.intervals(0.9)
     assert table.loc["stationary", "lower"] < b.stationary[0] < table.loc["stationary", "upper"]
     assert table.loc["crossing_1", "lower"] < b.crossings[0] < table.loc["crossing_1", "upper"]

@@ -52,6 +52,7 @@ class Condition:
     name: str
     holds: bool
     detail: str
+    probability: float | None = None  # share of pairs of draws where it holds
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,12 @@ class Crossover:
             lines.append(f"  {fmt(r.low)} .. {fmt(r.high)}: {r.winner} wins (lower target)")
         if self.draws is not None:
             lines.append(f"  P(a crossing lies in the domain) = {self.p_crossing:.2f} over {len(self.draws)} draws")
-        lines.extend(f"  condition {'holds' if c.holds else 'FAILS'}: {c.name} ({c.detail})" for c in self.conditions)
+        lines.extend(
+            f"  condition {'holds' if c.holds else 'FAILS'}: {c.name} ({c.detail}"
+            + ("" if c.probability is None else f"; holds in {c.probability:.0%} of draws")
+            + ")"
+            for c in self.conditions
+        )
         return "\n".join(lines)
 
 
@@ -334,32 +340,35 @@ def crossover(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], domain
     return _build(Crossover, fit_a, fit_b, axis, at, domain, names)
 
 
-def _conditions(plain: Fit, distilled: Fit, rtol_ratio: float = 2.0) -> list[Condition]:
+RATIO = 2.0  # "lambda ~ lambda'" is read as a ratio within this factor; the paper gives no tolerance
+EQ6 = (
+    ("E_inf < E_inf'", lambda p, d: p["E_inf"] < d["E_inf_prime"],
+     lambda p, d: f"{p['E_inf']:.4g} vs {d['E_inf_prime']:.4g}"),
+    ("gamma > gamma'", lambda p, d: p["gamma"] > d["gamma_prime"],
+     lambda p, d: f"{p['gamma']:.4g} vs {d['gamma_prime']:.4g}"),
+    ("beta < beta'", lambda p, d: p["beta"] < d["beta_prime"],
+     lambda p, d: f"{p['beta']:.4g} vs {d['beta_prime']:.4g}"),
+    ("alpha - alpha' in (-1, 0)", lambda p, d: np.abs(p["alpha"] - d["alpha_prime"] + 0.5) < 0.5,
+     lambda p, d: f"alpha - alpha' = {p['alpha'] - d['alpha_prime']:.4g}"),
+    *(
+        (f"{n} ~ {n}'", lambda p, d, n=n: (p[n] / d[f"{n}_prime"] >= 1 / RATIO) & (p[n] / d[f"{n}_prime"] <= RATIO),
+         lambda p, d, n=n: f"ratio {p[n] / d[f'{n}_prime']:.3g} (within x{RATIO:g})")
+        for n in ("lambda_m", "lambda_f")
+    ),
+)  # fmt: skip
+
+
+def _conditions(plain: Fit, distilled: Fit) -> list[Condition]:
+    """The paper's Eq. 6 on the best fits, and how often each holds over pairs of draws."""
     p, d = plain.params, distilled.params
     need_p = {"E_inf", "alpha", "beta", "gamma", "lambda_m", "lambda_f"}
-    need_d = {"E_inf_prime", "alpha_prime", "beta_prime", "gamma_prime", "lambda_m_prime", "lambda_f_prime"}
-    if not need_p <= set(p) or not need_d <= set(d):
+    if not need_p <= set(p) or not {f"{n}_prime" for n in need_p} <= set(d):
         return []
-    out = [
-        Condition("E_inf < E_inf'", p["E_inf"] < d["E_inf_prime"], f"{p['E_inf']:.4g} vs {d['E_inf_prime']:.4g}"),
-        Condition("gamma > gamma'", p["gamma"] > d["gamma_prime"], f"{p['gamma']:.4g} vs {d['gamma_prime']:.4g}"),
-        Condition("beta < beta'", p["beta"] < d["beta_prime"], f"{p['beta']:.4g} vs {d['beta_prime']:.4g}"),
-        Condition(
-            "alpha - alpha' in (-1, 0)",
-            -1 < p["alpha"] - d["alpha_prime"] < 0,
-            f"alpha - alpha' = {p['alpha'] - d['alpha_prime']:.4g}",
-        ),
+    draws = _paired_draws(plain, distilled) if plain.draws is not None and distilled.draws is not None else None
+    return [
+        Condition(name, bool(test(p, d)), detail(p, d), None if draws is None else float(np.mean(test(*draws))))
+        for name, test, detail in EQ6
     ]
-    for name in ("lambda_m", "lambda_f"):
-        ratio = p[name] / d[f"{name}_prime"]
-        out.append(
-            Condition(
-                f"{name} ~ {name}'",
-                1 / rtol_ratio <= ratio <= rtol_ratio,
-                f"ratio {ratio:.3g} (within x{rtol_ratio:g})",
-            )
-        )
-    return out
 
 
 def distillation_boundary(
