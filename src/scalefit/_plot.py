@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._boundary import Crossover
+from ._data import read_table
 from ._errors import ScalefitError
 from ._result import Fit
 
@@ -38,7 +39,7 @@ def _runs_frame(fit: Fit, runs) -> pd.DataFrame:
         frame = pd.DataFrame(fit.data["x"])
         frame[fit.target] = fit.data["y"]
         return frame
-    frame = runs if isinstance(runs, pd.DataFrame) else pd.read_csv(runs)
+    frame, _ = read_table(runs)
     renamed = {col: var for var, col in fit.mapping.items() if col in frame.columns and col != var}
     frame = frame.rename(columns=renamed)
     missing = [c for c in (*fit.law.variables, fit.target) if c not in frame.columns]

@@ -169,7 +169,7 @@ class Fit:
 
         ``draws`` (one column per parameter) stand in for bootstrap or posterior draws.
         """
-        law.evaluate(params, {v: 1.0 for v in law.variables})  # checks every parameter is given
+        law._check_params(params)
         problem = Problem.build(law)
         params = {n: float(params[n]) for n in law.parameters}
         return cls(
