@@ -264,3 +264,28 @@ def require_fit_ready(runs: Runs, n_free: int, log_target: bool) -> None:
             f"parameters; add runs (at least {n_free}, many more for intervals) or fix parameters "
             "with fix={name: value}"
         )
+
+
+def per_run(data: Runs, value, name: str) -> np.ndarray | None:
+    """A per-run array from a column name or an array, checked finite and > 0."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in data.frame.columns:
+            raise ScalefitError(
+                f"{name}={value!r} is not a column of the runs table; columns: {list(data.frame.columns)}"
+            )
+        arr = pd.to_numeric(data.frame[value], errors="coerce").to_numpy(dtype=float)
+        what = f"column {value!r} ({name})"
+    else:
+        arr = np.asarray(value, dtype=float)
+        what = name
+        if arr.shape != (len(data),):
+            raise ScalefitError(f"{name} must have one value per run ({len(data)}), got shape {arr.shape}")
+    bad = ~np.isfinite(arr) | (arr <= 0)
+    if bad.any():
+        raise ScalefitError(
+            f"{what} has missing, non-finite or non-positive values in {format_rows(data.frame.index[bad])}; "
+            f"{name} must be > 0 for every run"
+        )
+    return arr

@@ -22,8 +22,8 @@ from ._bayes import (
     resolve_priors,
     sample,
 )
-from ._data import Runs, load_runs, require_fit_ready
-from ._errors import ScalefitError, ScalingWarning, format_rows
+from ._data import Runs, load_runs, per_run, require_fit_ready
+from ._errors import ScalefitError, ScalingWarning
 from ._identify import identifiability
 from ._laws import Law, Term, as_law
 from ._lsq import Objective, compiled, fit_data, given_starts, random_starts
@@ -192,31 +192,6 @@ def fit_law(
     for note in fit.notes:
         warnings.warn(note, ScalingWarning, stacklevel=2)
     return fit
-
-
-def per_run(data: Runs, value, name: str) -> np.ndarray | None:
-    """A per-run array from a column name or an array, checked finite and > 0."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value not in data.frame.columns:
-            raise ScalefitError(
-                f"{name}={value!r} is not a column of the runs table; columns: {list(data.frame.columns)}"
-            )
-        arr = pd.to_numeric(data.frame[value], errors="coerce").to_numpy(dtype=float)
-        what = f"column {value!r} ({name})"
-    else:
-        arr = np.asarray(value, dtype=float)
-        what = name
-        if arr.shape != (len(data),):
-            raise ScalefitError(f"{name} must have one value per run ({len(data)}), got shape {arr.shape}")
-    bad = ~np.isfinite(arr) | (arr <= 0)
-    if bad.any():
-        raise ScalefitError(
-            f"{what} has missing, non-finite or non-positive values in {format_rows(data.frame.index[bad])}; "
-            f"{name} must be > 0 for every run"
-        )
-    return arr
 
 
 def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw) -> Fit:
