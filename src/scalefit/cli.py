@@ -1,4 +1,4 @@
-"""The ``scalefit`` command: ``laws``, ``fit``, ``predict``, ``demo``.
+"""The ``scalefit`` command: ``laws``, ``fit``, ``predict``, ``boundary``, ``plot``, ``collect``, ``demo``.
 
 A thin layer over the Python API. Every error is one line on stderr and exit status 2;
 warnings are one line each, prefixed ``scalefit: warning:``.
@@ -187,6 +187,49 @@ def _cmd_demo(args) -> None:
     print(f"\nfit + {args.bootstrap} bootstrap replicates took {elapsed:.1f} s")
 
 
+def _cmd_collect(args) -> None:
+    from . import collect as sc
+
+    grid = sc.load_grid(args.grid)
+    if args.dry_run:
+        done = 0
+        if args.out:
+            work = sc.WorkDir.for_table(args.out, args.work)
+            done = sum(
+                1 for j in sc.expand(grid) if (work.has_row(j.run_id) if j.evaluated else work.has_checkpoint(j.run_id))
+            )
+        try:
+            rows = sc.estimate(grid)
+        except ScalefitError:  # no size hints in the grid: read the data (decoded once, cached)
+            rows = sc.estimate(grid, sizes=sc.data_sizes(grid, args.cache))
+        print(sc.describe_plan(grid, rows, args.tflops, done))
+        return
+    if not args.out:
+        raise ScalefitError("scalefit collect needs --out runs.parquet (or .csv), or --dry-run to only see the plan")
+    slurm = {
+        k: v
+        for k, v in (
+            ("slurm_partition", args.partition),
+            ("timeout_min", args.timeout_min),
+            ("gpus_per_node", args.gpus_per_node),
+        )
+        if v is not None
+    }
+    t0 = time.perf_counter()
+    table = sc.collect(
+        grid,
+        args.out,
+        work=args.work,
+        device=args.device,
+        executor=args.executor,
+        cache_dir=args.cache,
+        progress=not args.no_progress,
+        slurm=slurm,
+        limit=args.limit,
+    )
+    print(f"{len(table)} evaluated runs in {args.out} ({time.perf_counter() - t0:.0f} s this call)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scalefit", description="Fit scaling laws of transfer learning to tables of training runs."
@@ -242,6 +285,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--difference", action="store_true", help="boundary plots: plot the difference curve")
     p.add_argument("--out", required=True, help="image file to write (.png, .pdf, .svg)")
     p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("collect", help="train a grid of DeiT runs and write the runs table (needs scalefit[collect])")
+    p.add_argument("grid", help="grid TOML file, or a preset: tiny, paper, fmnist-mnist")
+    p.add_argument("--out", help="runs table to write: .parquet or .csv (re-run the same command to resume)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (runs, FLOPs, GPU-hours) and stop")
+    p.add_argument("--tflops", type=float, default=100.0, help="dry run: sustained TFLOP/s for GPU-hours (100)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--executor", default="local", help="local (default), submitit-local or slurm")
+    p.add_argument("--work", help="work directory (default: --out with suffix .collect)")
+    p.add_argument("--cache", help="decoded-image cache directory (default: <work>/cache)")
+    p.add_argument("--limit", type=int, help="run at most this many pending runs, then stop")
+    p.add_argument("--no-progress", action="store_true", help="one line per run instead of progress bars")
+    p.add_argument("--partition", help="slurm: partition")
+    p.add_argument("--timeout-min", type=int, help="slurm/submitit: time limit per run in minutes (default 60)")
+    p.add_argument("--gpus-per-node", type=int, help="slurm: GPUs per job (1 for one run per GPU)")
+    p.set_defaults(func=_cmd_collect)
 
     p = sub.add_parser("demo", help="fit the embedded (synthetic) example table and predict unseen runs")
     p.add_argument("--bootstrap", type=int, default=1000)

