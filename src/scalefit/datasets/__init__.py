@@ -1,8 +1,12 @@
 """Example runs tables shipped with scalefit.
 
-``synthetic_eq1`` is SYNTHETIC (generated from paper Eq. 1 with known parameters; see
-:mod:`scalefit.datasets.make_synthetic`); its provenance, true parameters included, is
-``example_provenance("synthetic_eq1")``.
+``fmnist_mnist`` is REAL: 190 training runs collected on a 2-core CPU with
+``scalefit collect fmnist-mnist`` (DeiTs pre-trained on Fashion-MNIST fractions, fine-tuned
+— plainly, distilled, or with label smoothing — on MNIST digits); the file is
+``examples/data/fmnist_mnist_runs.csv`` in the repository, whose README gives the command,
+machine, date and versions. ``synthetic_eq1`` is SYNTHETIC (generated from paper Eq. 1 with
+known parameters; see :mod:`scalefit.datasets.make_synthetic`); its provenance, true
+parameters included, is ``example_provenance("synthetic_eq1")``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import pandas as pd
 from .._errors import ScalefitError
 
 HERE = Path(__file__).resolve().parent
-EXAMPLES = ("synthetic_eq1",)
+EXAMPLES = ("synthetic_eq1", "fmnist_mnist")
 
 
 def _check(name: str) -> None:
@@ -24,12 +28,12 @@ def _check(name: str) -> None:
 
 
 def example_runs(name: str = "synthetic_eq1") -> pd.DataFrame:
-    """An embedded runs table (a copy; changing it changes nothing on disk)."""
+    """An embedded runs table (a copy; changing it changes nothing on disk): ``synthetic_eq1`` or ``fmnist_mnist``."""
     _check(name)
     return pd.read_csv(HERE / f"{name}.csv")
 
 
 def example_provenance(name: str = "synthetic_eq1") -> dict:
-    """Where an example table came from: generator, seed, noise and (if synthetic) the truth."""
+    """Where an example table came from: command, machine, versions; for synthetic ones seed, noise and truth."""
     _check(name)
     return json.loads((HERE / f"{name}.json").read_text())
