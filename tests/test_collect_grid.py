@@ -139,3 +139,17 @@ def test_collect_cli_errors(capsys, tmp_path):
 
 def test_hparams_steps():
     assert HParams(epochs=3, batch_size=32).steps(100) == 3 * 4
+
+
+def test_core_and_planning_never_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, scalefit, scalefit.collect as c\n"
+        "c.estimate(c.preset('paper'))\n"
+        "bad = [m for m in ('torch', 'timm', 'submitit') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -222,3 +222,14 @@ def test_missing_teacher_checkpoint_is_a_clear_error(micro_table, tmp_path):
 def test_tiny_preset_file_is_what_the_docs_say():
     assert "minutes" in (PRESETS_DIR / "tiny.toml").read_text()
     assert runner.EXECUTORS == ("local", "submitit-local", "slurm")
+
+
+def test_submitit_worker_requeues_itself_with_the_same_run():
+    """On preemption or time-out submitit calls ``checkpoint`` and requeues what it returns: the same
+    run, which on restart skips whatever finished. (submitit 1.5's local executor cannot deliver a
+    preemption signal to its task, so this is checked on the worker rather than end to end.)"""
+    submitit = pytest.importorskip("submitit")
+    worker = runner._worker()
+    assert isinstance(worker, submitit.helpers.Checkpointable)
+    delayed = worker.checkpoint("/work/runs.collect", "0123456789abcdef")
+    assert delayed.function is worker and delayed.args == ("/work/runs.collect", "0123456789abcdef")
