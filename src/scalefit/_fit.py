@@ -230,7 +230,7 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
         u_best = np.asarray(sol.u[best])
         theta_best = problem.theta_from_u(u_best)
         status = Convergence(int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps)
-        starts_report = _starts_report(problem, sol, f, len(u0))
+        starts_report = _starts_report(problem, sol, f, len(u0), float(np.median(np.abs(data.y))))
 
         J = np.asarray(jacobian(theta_best, logx, tgt))
         residuals = np.asarray(residual_fn(theta_best, logx, tgt))
@@ -330,8 +330,13 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
     )
 
 
-def _starts_report(problem: Problem, sol, f: np.ndarray, n_starts: int) -> StartsReport:
-    """How many polished starts reached the best objective, and how much they disagree."""
+def _starts_report(problem: Problem, sol, f: np.ndarray, n_starts: int, y_scale: float) -> StartsReport:
+    """How many polished starts reached the best objective, and how much they disagree.
+
+    Spreads are relative to the best value, except for additive constants (``E_inf``), whose
+    spread is also measured against ``y_scale`` (the target's median): a floor that every
+    start drives to ~0 (1e-20 here, 1e-60 there) changes no prediction and is not "non-unique".
+    """
     order = np.argsort(f, kind="stable")
     best = order[0]
     at_best = np.flatnonzero(f <= f[best] + StartsReport.rtol * abs(f[best]) + 1e-12)
@@ -339,7 +344,10 @@ def _starts_report(problem: Problem, sol, f: np.ndarray, n_starts: int) -> Start
     spread = {}
     for name in problem.free:
         vals = np.asarray(paper[name], dtype=float)
-        spread[name] = float((vals.max() - vals.min()) / max(abs(float(vals[0])), 1e-300))
+        ref = abs(float(vals[0]))
+        if problem.law.specs[name].role == "constant":
+            ref = max(ref, 1e-6 * y_scale)
+        spread[name] = float((vals.max() - vals.min()) / max(ref, 1e-300))
     return StartsReport(
         n_starts=n_starts,
         n_polished=len(f),
