@@ -267,7 +267,9 @@ class Fit:
         Returns
         -------
         DataFrame
-            The variables, ``mean`` (the law at the best fit: the fitted mean), ``ci_lower``/``ci_upper``
+            The variables, ``mean`` (least squares: the law at the best fit; Bayes: the
+            posterior median of the law at each configuration — not the law at the parameters'
+            medians, which can fall outside the credible interval when extrapolating), ``ci_lower``/``ci_upper``
             (confidence interval of the mean law, from the bootstrap replicates),
             ``pi_lower``/``pi_upper`` (prediction interval of a new run: each replicate's
             mean plus a residual resampled from the fit) and ``extrapolated`` (outside the
@@ -276,6 +278,10 @@ class Fit:
         frame, x = self._variables(data)
         out = pd.DataFrame({v: x[v] for v in self.law.variables}, index=frame.index)
         out["mean"] = np.asarray(self.law.evaluate(self.params, x), dtype=float)
+        if self.method == "bayes" and self.draws is not None:
+            posterior = {n: self.draws[n].to_numpy()[:, None] for n in self.law.parameters}
+            with np.errstate(over="ignore", under="ignore"):
+                out["mean"] = np.median(np.asarray(self.law.evaluate(posterior, x), dtype=float), axis=0)
         if interval is not None:
             interval = _check_interval(interval)
             if self.draws is None:
