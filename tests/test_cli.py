@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 
 import scalefit
@@ -58,8 +59,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 def test_demo_runs_as_a_program():
     proc = subprocess.run(
-        [sys.executable, "-m", "scalefit.cli", "demo", "--bootstrap", "50"], capture_output=True, text=True, timeout=300
-    )
+        [sys.executable, "-m", "scalefit.cli", "demo", "--synthetic", "--bootstrap", "50"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert (
@@ -69,6 +71,30 @@ def test_demo_runs_as_a_program():
         and "pi_upper" in out
         and "lambda_p" in out
     )
+
+
+def test_demo_fits_the_real_runs(capsys):
+    assert main(["demo", "--bootstrap", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "REAL training runs" in out and "scalefit collect fmnist-mnist" in out
+    assert "Eq. 1 on the 100 plain fine-tuning runs" in out
+    assert "extrapolation check" in out and "distillation beat plain fine-tuning" in out
+
+
+def test_fit_where_filters_rows(tmp_path, capsys):
+    table = scalefit.example_runs()
+    table["stage"] = np.where(np.arange(len(table)) % 2, "finetune", "other")
+    table.to_csv(tmp_path / "r.csv", index=False)
+    assert main(["fit", str(tmp_path / "r.csv"), "--law", "paper_error", "--target", "error", "--bootstrap", "0",
+                 "--starts", "50", "--where", "stage == 'finetune'"]) == 0  # fmt: skip
+    assert f"{(table.stage == 'finetune').sum()} runs" in capsys.readouterr().out
+    assert main(["fit", str(tmp_path / "r.csv"), "--law", "paper_error", "--target", "error",
+                 "--where", "stag == 1"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--where" in err and "columns:" in err
+    assert main(["fit", str(tmp_path / "r.csv"), "--law", "paper_error", "--target", "error",
+                 "--where", "stage == 'none'"]) == 2  # fmt: skip
+    assert "keeps no rows" in capsys.readouterr().err
 
 
 def test_fit_with_bounds_and_fix_from_the_command_line(tmp_path, capsys):

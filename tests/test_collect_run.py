@@ -233,3 +233,22 @@ def test_submitit_worker_requeues_itself_with_the_same_run():
     assert isinstance(worker, submitit.helpers.Checkpointable)
     delayed = worker.checkpoint("/work/runs.collect", "0123456789abcdef")
     assert delayed.function is worker and delayed.args == ("/work/runs.collect", "0123456789abcdef")
+
+
+def test_a_failing_run_names_itself_and_keeps_finished_work(tmp_path, monkeypatch):
+    from scalefit.collect import stages
+
+    real, calls = stages.run_job, []
+
+    def flaky(job, *args, **kwargs):
+        calls.append(job.run_id)
+        if job.stage == "finetune":
+            raise RuntimeError("CUDA error: device-side assert triggered")
+        return real(job, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "run_job", flaky)
+    grid = _nano()
+    with pytest.raises(scalefit.ScalefitError, match=r"run finetune 1h .* failed: RuntimeError: CUDA error.*re-run"):
+        collect(grid, tmp_path / "r.parquet", device="cpu", progress=False)
+    checkpoints = {p.stem for p in (tmp_path / "r.collect" / "checkpoints").glob("*.pt")}
+    assert checkpoints == {j.run_id for j in expand(grid) if j.stage == "pretrain"}  # both pre-trainings kept

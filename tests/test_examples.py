@@ -25,3 +25,21 @@ def test_embedded_table_is_reproduced_by_its_script():
     pd.testing.assert_frame_equal(runs, example_runs(), check_exact=False, rtol=1e-12)
     assert provenance == example_provenance()
     assert provenance["synthetic"] is True
+
+
+def test_real_table_is_the_fmnist_mnist_grid_it_claims():
+    """Every run id of the committed real table is an evaluated job of the `fmnist-mnist` preset, and
+    the table holds all of them: it was collected by exactly the command its README gives."""
+    from scalefit.collect import expand, preset
+
+    runs = example_runs("fmnist_mnist")
+    jobs = [j for j in expand(preset("fmnist-mnist")) if j.evaluated]
+    assert list(runs["run_id"]) == [j.run_id for j in jobs]
+    assert runs["stage"].value_counts().to_dict() == {"finetune": 100, "distill": 45, "control": 45}
+    assert runs[["Dp", "M", "Df", "error", "loss"]].notna().all().all()
+    assert sorted(runs["Dp"].unique()) == [3000, 6000, 15000, 30000, 60000]
+    assert sorted(runs["Df"].unique()) == [200, 400, 1000, 2000, 4000]
+    readme = (EXAMPLES / "data" / "README.md").read_text()
+    assert "scalefit collect fmnist-mnist --out examples/data/fmnist_mnist_runs.csv" in readme
+    prov = example_provenance("fmnist_mnist")
+    assert prov["command"] in readme and prov["versions"]["torch"] == runs["torch"].iloc[0]

@@ -226,7 +226,8 @@ def _solve(law_a, pa, law_b, pb, axis, at, domain, shapes) -> tuple[list[float],
         def g(u):
             return delta + ca * np.exp(-ea * u) - cb * np.exp(-eb * u)
 
-        s = np.log(closed_form_stationary(ta, pa, tb, pb))
+        with np.errstate(divide="ignore", invalid="ignore"):  # no stationary point: 0, inf or nan, dropped below
+            s = np.log(closed_form_stationary(ta, pa, tb, pb))
         stationary = [float(s)] if np.isfinite(s) and lo < s < hi else []
         splits = stationary
     else:

@@ -72,7 +72,8 @@ def real_demo(bootstrap: int, seed: int) -> None:
     )
     print(f"Eq. 1 on the {len(plain)} plain fine-tuning runs:")
     print(fit)
-    _show(fit.summary())
+    resid = np.log(plain["error"].to_numpy() / np.asarray(fit.law.evaluate(fit.params, plain)))
+    print(f"  rms log residual {np.sqrt(np.mean(resid**2)):.2f}: a loose fit (where and why: {prov['readme']})")
 
     top = plain["Dp"].max()
     train, held = plain[plain.Dp < top], plain[plain.Dp == top]

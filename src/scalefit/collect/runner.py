@@ -133,6 +133,13 @@ def _run_local(grid, jobs, pending, wd, device, cache_dir, out, ids, progress) -
 
         try:
             run_job(job, wd, data, device, keep_checkpoint=job.run_id in keep, on_step=on_step)
+        except ScalefitError:
+            raise
+        except Exception as exc:  # torch/timm failures: say which run, and that finished work is kept
+            raise ScalefitError(
+                f"run {job.label} ({job.run_id}) failed: {type(exc).__name__}: {exc}; the {n - 1} runs finished "
+                f"in this call are kept in {wd.root} — fix the cause and re-run the same command to resume"
+            ) from exc
         finally:
             inner.close()
         bar.update(cost[job.run_id] / 1e9)
