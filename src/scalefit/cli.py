@@ -178,15 +178,14 @@ def _cmd_demo(args) -> None:
 
 def _cmd_collect(args) -> None:
     from . import collect as sc
+    from .collect.runner import finished
 
     grid = sc.load_grid(args.grid)
     if args.dry_run:
         done = 0
         if args.out:
             work = sc.WorkDir.for_table(args.out, args.work)
-            done = sum(
-                1 for j in sc.expand(grid) if (work.has_row(j.run_id) if j.evaluated else work.has_checkpoint(j.run_id))
-            )
+            done = sum(finished(j, work) for j in sc.expand(grid))
         try:
             rows = sc.estimate(grid)
         except ScalefitError:  # no size hints in the grid: read the data (decoded once, cached)

@@ -47,11 +47,16 @@ def teacher_ids(jobs: list[Job]) -> set[str]:
     return {t for j in jobs if j.stage == "distill" for t in j.needs[1:]}
 
 
-def data_sizes(grid: Grid, cache_dir: str | None) -> dict:
-    """``name -> (n_train, n_test, num_classes)`` read from the data (through the cache)."""
+def data_sizes(grid: Grid, cache) -> dict:
+    """``name -> (n_train, n_test, num_classes)`` read from the data.
+
+    ``cache`` is a :class:`~scalefit.collect.stages.DataCache` (reused: each set is decoded once
+    per process) or the directory of the on-disk cache (``None``: none).
+    """
     from .stages import DataCache
 
-    cache = DataCache(cache_dir)
+    if not isinstance(cache, DataCache):
+        cache = DataCache(None if cache is None else str(cache))
     out = {}
     for d in (grid.upstream, *grid.downstream):
         train, test = cache.get(d.identity(), "train"), cache.get(d.identity(), "test")
@@ -119,7 +124,7 @@ def _run_local(grid, jobs, pending, wd, device, cache_dir, out, ids, progress) -
     keep = teacher_ids(jobs)
     if not pending:
         return
-    sizes = data_sizes(grid, cache_dir)
+    sizes = data_sizes(grid, data)
     cost = {j.run_id: estimate(grid, [j], sizes)[0].flops for j in pending}
     bar = _bar(sum(cost.values()) / 1e9, "collect", "GFLOP", progress)
     t0 = time.perf_counter()

@@ -82,6 +82,14 @@ def _load(work: WorkDir, run_id: str, what: str):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def _save(model, spec: ModelSpec, data: dict, num_classes: int, path, **extra) -> None:
+    """Weights plus what rebuilding the model needs (and its size), written atomically."""
+    meta = {"model": spec.to_dict(), "img_size": data["size"], "in_chans": data["channels"],
+            "num_classes": num_classes, "params": count_params(spec, data["size"], data["channels"], num_classes),
+            **extra}  # fmt: skip
+    atomic_save({"state": model.cpu().state_dict(), "meta": meta}, path)
+
+
 def _model_from(ckpt: dict):
     meta = ckpt["meta"]
     model = build_model(ModelSpec(**meta["model"]), meta["img_size"], meta["in_chans"], meta["num_classes"])
@@ -104,17 +112,8 @@ def run_job(
         subset = data.subset(cfg["data"], cfg["fraction"], cfg["subset_seed"])
         model = build_model(spec, cfg["data"]["size"], cfg["data"]["channels"], subset.num_classes).to(device)
         stats = train(model, *to_device(subset.images, subset.labels, device), hp, seed=cfg["seed"], on_step=on_step)
-        meta = {
-            "model": spec.to_dict(),
-            "img_size": cfg["data"]["size"],
-            "in_chans": cfg["data"]["channels"],
-            "num_classes": subset.num_classes,
-            "n_train": len(subset),
-            "wall_s": time.perf_counter() - start,
-            "params": sum(p.numel() for p in model.parameters()),
-            **stats,
-        }
-        atomic_save({"state": model.cpu().state_dict(), "meta": meta}, work.checkpoint_path(job.run_id))
+        _save(model, spec, cfg["data"], subset.num_classes, work.checkpoint_path(job.run_id),
+              n_train=len(subset), wall_s=time.perf_counter() - start, **stats)  # fmt: skip
         return None
 
     pre_cfg = cfg["pretrain"]
@@ -137,15 +136,8 @@ def run_job(
     metrics = evaluate(model, *to_device(test.images, test.labels, device))
     wall = time.perf_counter() - start
     params = count_params(spec, d["size"], d["channels"], subset.num_classes)
-    if keep_checkpoint:
-        meta = {
-            "model": spec.to_dict(),
-            "img_size": d["size"],
-            "in_chans": d["channels"],
-            "num_classes": subset.num_classes,
-            "params": params,
-        }
-        atomic_save({"state": model.cpu().state_dict(), "meta": meta}, work.checkpoint_path(job.run_id))
+    if keep_checkpoint:  # a teacher of a distillation run
+        _save(model, spec, d, subset.num_classes, work.checkpoint_path(job.run_id))
     row = {
         "run_id": job.run_id,
         "stage": job.stage,
