@@ -23,7 +23,7 @@ import pandas as pd
 
 from .._errors import ScalefitError
 from .grid import Grid, Job, estimate, expand
-from .store import WorkDir, build_table, write_table
+from .store import WorkDir, build_table, table_from_rows, write_table
 
 EXECUTORS = ("local", "submitit-local", "slurm")
 
@@ -125,6 +125,7 @@ def _run_local(grid, jobs, pending, wd, device, cache_dir, out, ids, progress) -
     if not pending:
         return
     sizes = data_sizes(grid, data)
+    rows = {r: wd.read_row(r) for r in ids if wd.has_row(r)}  # the table so far, read once
     cost = {j.run_id: estimate(grid, [j], sizes)[0].flops for j in pending}
     bar = _bar(sum(cost.values()) / 1e9, "collect", "GFLOP", progress)
     t0 = time.perf_counter()
@@ -137,7 +138,7 @@ def _run_local(grid, jobs, pending, wd, device, cache_dir, out, ids, progress) -
             inner.set_postfix(loss=f"{loss:.3f}", refresh=False)
 
         try:
-            run_job(job, wd, data, device, keep_checkpoint=job.run_id in keep, on_step=on_step)
+            row = run_job(job, wd, data, device, keep_checkpoint=job.run_id in keep, on_step=on_step)
         except ScalefitError:
             raise
         except Exception as exc:  # torch/timm failures: say which run, and that finished work is kept
@@ -149,7 +150,8 @@ def _run_local(grid, jobs, pending, wd, device, cache_dir, out, ids, progress) -
             inner.close()
         bar.update(cost[job.run_id] / 1e9)
         if job.evaluated:
-            write_table(build_table(wd, ids), out)
+            rows[job.run_id] = row
+            write_table(table_from_rows([rows[r] for r in ids if r in rows]), out)
         if not progress:
             print(f"[{n}/{len(pending)}] {job.label} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     bar.close()

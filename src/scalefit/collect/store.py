@@ -106,7 +106,11 @@ class WorkDir:
 
 def build_table(work: WorkDir, run_ids: Iterable[str]) -> pd.DataFrame:
     """The runs table (one row per finished, evaluated run, in plan order), law columns first."""
-    rows = [work.read_row(r) for r in run_ids if work.has_row(r)]
+    return table_from_rows([work.read_row(r) for r in run_ids if work.has_row(r)])
+
+
+def table_from_rows(rows: list[dict]) -> pd.DataFrame:
+    """Rows (dicts, in order) as the runs table, law columns first."""
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
