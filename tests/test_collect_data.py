@@ -266,3 +266,24 @@ def test_subsets_properties(counts, fractions, seed):
     for idx in subsets.values():
         assert np.unique(labels[idx]).size == len(counts)
         assert np.unique(idx).size == idx.size
+
+
+def test_tiny_imagenet_layout_with_annotated_validation(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "tiny-imagenet-200"
+    write_folder(root / "train", classes=("n01", "n02"), per_class=2)
+    (root / "val" / "images").mkdir(parents=True)
+    lines = []
+    for i, cls in enumerate(["n02", "n01", "n02"]):
+        Image.fromarray(np.full((12, 12, 3), 40 * i, np.uint8)).save(root / "val" / "images" / f"val_{i}.JPEG")
+        lines.append(f"val_{i}.JPEG\t{cls}\t0\t0\t11\t11")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    kw = dict(format="imagefolder", root=str(root), size=8, channels=3)
+    train, test = read_images(split="train", **kw), read_images(split="test", **kw)
+    assert train.classes == test.classes == ("n01", "n02") and len(train) == 4
+    np.testing.assert_array_equal(test.labels, [1, 0, 1])
+    assert (test.images[2] == 80).all()
+    (root / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn99\t0\t0\t1\t1\n")
+    with pytest.raises(ScalefitError, match="line 1.*training class"):
+        read_images(split="test", **kw)

@@ -30,6 +30,7 @@ from .grid import (
 from .images import (
     ImageSet,
     load_images,
+    read_annotated_folder,
     read_cifar,
     read_idx,
     read_image_folder,
@@ -75,6 +76,7 @@ __all__ = [
     "nested_subsets",
     "preset",
     "presets",
+    "read_annotated_folder",
     "read_cifar",
     "read_idx",
     "read_image_folder",

