@@ -63,13 +63,13 @@ def real_demo(bootstrap: int, seed: int) -> None:
     )
     plain = runs[runs.stage == "finetune"]
     t0 = time.perf_counter()
-    fit = fit_law(
-        get_law("paper_error"),
-        Runs(plain, source="fmnist_mnist (stage finetune)"),
-        target="error",
-        bootstrap=bootstrap,
-        seed=seed,
-    )
+
+    def eq1(frame, source):
+        return fit_law(
+            get_law("paper_error"), Runs(frame, source=source), target="error", bootstrap=bootstrap, seed=seed
+        )
+
+    fit = eq1(plain, "fmnist_mnist (stage finetune)")
     print(f"Eq. 1 on the {len(plain)} plain fine-tuning runs:")
     print(fit)
     resid = np.log(plain["error"].to_numpy() / np.asarray(fit.law.evaluate(fit.params, plain)))
@@ -79,13 +79,7 @@ def real_demo(bootstrap: int, seed: int) -> None:
     train, held = plain[plain.Dp < top], plain[plain.Dp == top]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        part = fit_law(
-            get_law("paper_error"),
-            Runs(train, source="Dp below its largest value"),
-            target="error",
-            bootstrap=bootstrap,
-            seed=seed,
-        )
+        part = eq1(train, "Dp below its largest value")
     pred = part.predict(held[["Dp", "M", "Df"]], interval=0.9)
     rel = np.abs(pred["mean"].to_numpy() / held["error"].to_numpy() - 1)
     inside = (held["error"].to_numpy() >= pred["pi_lower"].to_numpy()) & (

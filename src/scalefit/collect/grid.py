@@ -293,6 +293,19 @@ def _pct(f: float) -> str:
     return f"{100 * f:g}%"
 
 
+def _tuning_config(stage: str, pre: Job, data: DataSpec, fraction: float, hparams: dict, grid: Grid) -> dict:
+    """Config of a fine-tuning-like run (plain or control) on one (pre-trained model, Df) cell."""
+    return {
+        "stage": stage,
+        "pretrain": pre.config,
+        "data": data.identity(),
+        "fraction": fraction,
+        "subset_seed": grid.subset_seed,
+        "hparams": hparams,
+        "seed": grid.seed,
+    }
+
+
 def expand(grid: Grid) -> list[Job]:
     """All jobs of a grid in an order where every job comes after the jobs it needs."""
     jobs: list[Job] = []
@@ -316,15 +329,7 @@ def expand(grid: Grid) -> list[Job]:
         for p in grid.upstream.fractions:
             for h in grid.heads:
                 for f in d.fractions:
-                    cfg = {
-                        "stage": "finetune",
-                        "pretrain": pre[p, h].config,
-                        "data": d.identity(),
-                        "fraction": f,
-                        "subset_seed": grid.subset_seed,
-                        "hparams": grid.finetune_hparams(d).to_dict(),
-                        "seed": grid.seed,
-                    }
+                    cfg = _tuning_config("finetune", pre[p, h], d, f, grid.finetune_hparams(d).to_dict(), grid)
                     job = Job(
                         "finetune",
                         cfg,
@@ -367,15 +372,7 @@ def expand(grid: Grid) -> list[Job]:
                                 **grid.finetune_hparams(d).to_dict(),
                                 "label_smoothing": grid.distill.control_smoothing,
                             }
-                            cfg = {
-                                "stage": "control",
-                                "pretrain": pre[p, s].config,
-                                "data": d.identity(),
-                                "fraction": f,
-                                "subset_seed": grid.subset_seed,
-                                "hparams": hp,
-                                "seed": grid.seed,
-                            }
+                            cfg = _tuning_config("control", pre[p, s], d, f, hp, grid)
                             jobs.append(
                                 Job(
                                     "control",
