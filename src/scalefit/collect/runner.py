@@ -174,7 +174,6 @@ def _bar(total, desc, unit, enabled, leave=True):
 
 def run_one(work_root: str, run_id: str) -> str:
     """Run one job of the plan in ``work_root`` (what a submitit worker calls); skip it if finished."""
-    from .grid import Job
     from .stages import DataCache, run_job
 
     wd = WorkDir(work_root)
