@@ -38,8 +38,11 @@ def test_plot_fit(fit, tmp_path):
     ax = fig.axes[0]
     assert len(ax.get_lines()) == 4  # one curve per model size
     assert len(ax.collections) >= 8  # points and interval bands
+    again = plot_fit(fit)  # the fit keeps its runs: the same points without runs=
+    assert len(again.axes[0].collections) == len(ax.collections)
+    given = scalefit.Fit.from_params(fit.law, fit.params)
     with pytest.raises(scalefit.ScalefitError, match="needs runs="):
-        plot_fit(fit)
+        plot_fit(given)
 
 
 def test_plot_boundary_and_difference(tmp_path):

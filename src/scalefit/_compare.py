@@ -8,20 +8,28 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ._bayes import diagnostics_ok
 from ._errors import ScalefitError, ScalingWarning, format_rows
 from ._result import Fit
 
 PARETO_K_LIMIT = 0.7
 
 
-def compare_laws(fits: Mapping[str, Fit]) -> pd.DataFrame:
+def compare_laws(fits: Mapping[str, Fit], *, force: bool = False) -> pd.DataFrame:
     """Rank laws by expected log predictive density, estimated by PSIS-LOO.
+
+    LOO is only as good as the posterior draws it is computed from, so every fit must have
+    converged (:func:`scalefit._bayes.diagnostics_ok`, recomputed from the stored numbers:
+    at least 2 chains of at least 100 draws, R-hat <= 1.01 and bulk/tail ESS >=
+    ``max(400, 100 * chains)`` for every site, no divergent transitions).
 
     Parameters
     ----------
     fits : dict
         ``{name: fit}`` — Bayesian fits (``method="bayes"``) of different laws (or noise
         models) to the same runs and target.
+    force : bool
+        Rank fits that did not converge anyway (with a warning) instead of raising.
 
     Returns
     -------
@@ -29,13 +37,21 @@ def compare_laws(fits: Mapping[str, Fit]) -> pd.DataFrame:
         ArviZ's comparison table, best first: ``rank``, ``elpd_loo``, ``p_loo``,
         ``elpd_diff`` (to the best), ``weight``, ``se``, ``dse`` (standard error of the
         difference to the best), ``warning``; plus ``pareto_k_bad``, the number of runs
-        whose Pareto k exceeds 0.7 (their LOO estimate is unreliable). Log densities are of
-        the target itself (not its log), so log-normal and normal noise compare fairly.
+        whose Pareto k exceeds 0.7 (their LOO estimate is unreliable), and ``converged``,
+        whether that fit's sampler diagnostics are all in bounds (always True unless
+        ``force=True``). Log densities are of the target itself (not its log), so
+        log-normal and normal noise compare fairly.
+
+    Raises
+    ------
+    ScalefitError
+        If a fit did not converge (and ``force`` is False), naming the fit and its problems.
 
     Warns
     -----
     ScalingWarning
-        For each fit with runs whose Pareto k exceeds 0.7, naming the runs.
+        For each fit with runs whose Pareto k exceeds 0.7, naming the runs; with
+        ``force=True``, once, naming every fit that did not converge and its problems.
     """
     import arviz as az
 
@@ -59,6 +75,25 @@ def compare_laws(fits: Mapping[str, Fit]) -> pd.DataFrame:
                 f"compare_laws(): fits {names[0]!r} and {name!r} were fitted to different runs or targets "
                 f"({first.target!r} vs {fit.target!r}); compare laws only on the same runs table"
             )
+    converged = {}
+    failed = []
+    for name, fit in fits.items():
+        converged[name], problems = diagnostics_ok(fit.diagnostics)
+        if not converged[name]:
+            failed.append(f"fit {name!r} did not converge ({', '.join(problems)})")
+    if failed:
+        its = "its LOO is" if len(failed) == 1 else "their LOO estimates are"
+        if not force:
+            raise ScalefitError(
+                f"compare_laws(): {'; '.join(failed)}: {its} not reliable; refit with more warmup/draws "
+                "(and chains>=2), or pass force=True to compare anyway"
+            )
+        warnings.warn(
+            f"compare_laws(force=True): {'; '.join(failed)}: {its} not reliable — the ranking may be wrong; "
+            "see the 'converged' column",
+            ScalingWarning,
+            stacklevel=2,
+        )
     idatas = {name: fit.to_arviz() for name, fit in fits.items()}
     bad = {}
     with warnings.catch_warnings():
@@ -77,4 +112,5 @@ def compare_laws(fits: Mapping[str, Fit]) -> pd.DataFrame:
                 stacklevel=2,
             )
     table["pareto_k_bad"] = [len(bad[name]) for name in table.index]
+    table["converged"] = [bool(converged[name]) for name in table.index]
     return table

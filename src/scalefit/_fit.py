@@ -24,7 +24,17 @@ from ._bayes import (
 )
 from ._data import Runs, load_runs, per_run, require_fit_ready
 from ._errors import ScalefitError, ScalingWarning
-from ._identify import identifiability
+from ._identify import identifiability, structural_redundancy
+from ._intervals import (
+    MIN_CONVERGED,
+    MIN_REPLICATES,
+    at_bounds,
+    misfit,
+    misfit_text,
+    profile_bounds,
+    released,
+    valid_replicates,
+)
 from ._laws import Law, Term, as_law
 from ._lsq import Objective, compiled, fit_data, given_starts, random_starts
 from ._optim import CONVERGED
@@ -167,7 +177,8 @@ def fit_law(
             target = runs.target if target is None else target
             mapping = runs.mapping if mapping is None else mapping
         data = load_runs(runs, law, target=target, mapping=mapping)
-    problem = Problem.build(law, fix, tie, bounds)
+    problem = Problem.build(law, fix, tie, bounds, x=data.x, user_units=tuple(priors or ()))
+    _warn_redundant(law, problem)
     require_fit_ready(data, len(problem.free), obj.log or method == "bayes")
     w = per_run(data, weights, "weights")
     search = dict(explore_steps=explore_steps, polish=polish, max_steps=max_steps, gtol=gtol, ftol=ftol, xtol=xtol)
@@ -207,10 +218,10 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
     n = len(data)
     case_w = np.ones(n) if w is None else w
     with jax.enable_x64(True):
-        multi_start, boot, jacobian, residual_fn = compiled(
+        multi_start, boot, jacobian, residual_fn, profile_fn = compiled(
             problem, obj, search["gtol"], search["ftol"], search["xtol"]
         )
-        logx, tgt = fit_data(data.x, data.y, obj)
+        logx, tgt = fit_data(problem, data.x, data.y, obj)
         sol = multi_start(
             u0,
             logx,
@@ -229,31 +240,44 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
         best = int(np.argmin(f))
         u_best = np.asarray(sol.u[best])
         theta_best = problem.theta_from_u(u_best)
+        params = {k: float(v) for k, v in problem.paper(theta_best).items()}
         status = Convergence(int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps)
         starts_report = _starts_report(problem, sol, f, len(u0), float(np.median(np.abs(data.y))))
 
         J = np.asarray(jacobian(theta_best, logx, tgt))
         residuals = np.asarray(residual_fn(theta_best, logx, tgt))
-        ident = identifiability(law, problem.free, J, {v: float(np.mean(np.log(a))) for v, a in data.x.items()})
+        pred = np.asarray(law.evaluate(params, data.x), dtype=float)
+        bounds = at_bounds(problem, theta_best, J, obj.log, pred)
+        log_means = {v: float(np.mean(a)) for v, a in logx.items()}
+        ident = identifiability(
+            law, problem.free, J, log_means, skip=tuple(bounds), params=params, x=data.x
+        )
 
+        profiles = dict(
+            profile_bounds(
+                problem, profile_fn, u_best, float(f[best]), bounds, J, obj, pred, residuals,
+                (logx, tgt, case_w), max_steps,
+            )
+        )  # fmt: skip
         draws, boot_conv = None, None
         if bootstrap:
             counts = rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float) * case_w
-            bsol = boot(u_best, logx, tgt, counts, max_steps=max_steps)
-            boot_conv = float(np.isin(np.asarray(bsol.status), CONVERGED).mean())
-            draws = pd.DataFrame(problem.paper(problem.theta_from_u(np.asarray(bsol.u))), columns=list(law.parameters))
+            draws, boot_conv = _bootstrap(boot, problem, u_best, logx, tgt, counts, max_steps, bounds, J, obj, pred)
 
     notes = []
     if not status.converged:
         notes.append(f"fit of law {law.name!r} did not converge: {status.message}")
         if throw:
             raise ScalefitError(notes[0])
-    if not starts_report.unique:
+    if not starts_report.unique and not ident.flat:
         notes.append(str(starts_report))
-    if boot_conv is not None and boot_conv < 0.9:
-        notes.append(
-            f"only {boot_conv:.0%} of bootstrap replicates converged; intervals may be too narrow — raise max_steps"
-        )
+    notes.extend(
+        f"{b.text}; its interval is one-sided, from the bound to where the profile likelihood rises by the "
+        "chi2 one-sided critical value" for b in bounds.values()
+    )
+    notes.extend(_bootstrap_notes(bootstrap, draws, boot_conv))
+    fit_misfit = misfit(residuals, data.x, obj.log)
+    notes.extend(misfit_text(fit_misfit)[1:])
     return Fit(
         law=law,
         method="lsq",
@@ -261,7 +285,7 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
         target=data.target,
         mapping=dict(data.mapping),
         problem=problem,
-        params={k: float(v) for k, v in problem.paper(theta_best).items()},
+        params=params,
         value=float(f[best]),
         status=status,
         starts=starts_report,
@@ -274,7 +298,67 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
         seed=seed,
         source=data.source,
         notes=tuple(notes),
+        data={"x": {v: a.tolist() for v, a in data.x.items()}, "y": data.y.tolist(), "noise_scale": None},
+        bounds={k: {**b.to_dict(), "profile": profiles[k]} for k, b in bounds.items()},
+        misfit=fit_misfit,
+        bootstrap_requested=bootstrap or None,
     )
+
+
+def _bootstrap(boot, problem, u_best, logx, tgt, counts, max_steps, bounds, J, obj, pred):
+    """Case-bootstrap replicates; the valid ones (paper form) and the share that converged.
+
+    Every replicate starts at the optimum; when a parameter sits at a bound it also starts
+    from a released point (that parameter moved well inside its range, where its gradient
+    is not ~0) and keeps the better of its two optima — so a replicate can leave the bound
+    when its resample says so. Replicates that did not converge, or converged to non-finite
+    values, are dropped (and counted).
+    """
+    law = problem.law
+    starts = [u_best]
+    if bounds:
+        theta = problem.theta_from_u(u_best)
+        starts.append(problem.u_from_theta(released(problem, theta, J, obj.log, pred, bounds)))
+    best_u, best_f, best_ok = None, None, None
+    for u0 in starts:
+        bsol = boot(jax.numpy.asarray(u0), logx, tgt, counts, max_steps=max_steps)
+        u = np.asarray(bsol.u)
+        fv = np.asarray(bsol.f)
+        paper = problem.paper(problem.theta_from_u(u))
+        ok = valid_replicates(paper, fv, np.isin(np.asarray(bsol.status), CONVERGED))
+        fv = np.where(ok, fv, np.inf)
+        if best_u is None:
+            best_u, best_f, best_ok = u, fv, ok
+        else:
+            better = fv < best_f
+            best_u = np.where(better[:, None], u, best_u)
+            best_f = np.where(better, fv, best_f)
+            best_ok = best_ok | ok
+    paper = problem.paper(problem.theta_from_u(best_u))
+    draws = pd.DataFrame(paper, columns=list(law.parameters))[best_ok].reset_index(drop=True)
+    return draws, float(best_ok.mean())
+
+
+def _bootstrap_notes(requested: int, draws, share):
+    if not requested:
+        return
+    if requested < MIN_REPLICATES:
+        yield (
+            f"only {requested} bootstrap replicates: intervals from so few are noise (the 2.5% and 97.5% "
+            f"points need hundreds); use bootstrap={max(1000, MIN_REPLICATES)}"
+        )
+    kept = 0 if draws is None else len(draws)
+    if kept == 0:
+        yield (
+            "no bootstrap replicate converged, so the fit has no intervals (they are NaN): raise max_steps, "
+            "or simplify the law (see the identifiability report)"
+        )
+    elif share < MIN_CONVERGED:
+        yield (
+            f"only {share:.0%} of bootstrap replicates converged ({kept} of {requested} kept; the others "
+            "diverged or stopped early and are excluded): intervals from the rest may be too narrow — raise "
+            "max_steps, or fix weakly identified parameters (see the identifiability report)"
+        )
 
 
 def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, noise, priors, noise_scale, **run) -> Fit:
@@ -302,8 +386,11 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
             law, problem, data.x, data.y, noise=noise, priors=resolved, init=start,
             weights=weights, noise_scale=noise_scale, seed=seed, **run,
         )  # fmt: skip
-    frame = pd.DataFrame(draws)
-    diag = diagnostics(frame, run["chains"], [*problem.free, *noise_sites(noise, known)], stats)
+    # diagnostics of the sampled (normalised) sites; draws reported in the user's units
+    diag = diagnostics(pd.DataFrame(draws), run["chains"], [*problem.free, *noise_sites(noise, known)], stats)
+    user = problem.paper_from_normalised({n: draws[n] for n in law.parameters})
+    user.update({n: np.full_like(draws[n], v) for n, v in problem.fixed.items()})
+    frame = pd.DataFrame({**draws, **{n: np.asarray(user[n], dtype=float) for n in law.parameters}})
     notes = list(init.notes) + list(diagnostic_notes(diag))
     ident = init.identifiability
     if ident.flat or any("does not affect" in m for m in ident.messages):
@@ -317,6 +404,7 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
         params={n: float(np.median(frame[n])) for n in law.parameters},
         draws=frame,
         bootstrap_converged=None,
+        bootstrap_requested=None,
         chains=run["chains"],
         noise=noise,
         diagnostics=diag,
@@ -328,6 +416,20 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
         priors={n: describe(d) for n, d in resolved.items()},
         notes=tuple(notes),
     )
+
+
+def _warn_redundant(law: Law, problem: Problem) -> None:
+    """Warn, before fitting, of parameters of which the law can only ever determine a combination."""
+    for group in structural_redundancy(law):
+        free = [n for n in group if n in problem.free]
+        if len(free) > 1:
+            warnings.warn(
+                f"law {law.name!r}: {', '.join(free)} are redundant — whatever the runs, only their "
+                f"{'sum' if all(law.specs[n].role == 'constant' for n in free) else 'product'} is determined; "
+                f"fix all but one of them (fix={{{free[1]!r}: ...}}) or drop a term",
+                ScalingWarning,
+                stacklevel=3,
+            )
 
 
 def _starts_report(problem: Problem, sol, f: np.ndarray, n_starts: int, y_scale: float) -> StartsReport:

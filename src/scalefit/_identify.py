@@ -11,6 +11,7 @@ and turns them into plain advice: which parameters trade off and which runs to a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,28 +19,45 @@ import numpy as np
 from ._laws import Law
 
 CORRELATION_LIMIT = 0.99
-FLAT_LIMIT = 1e-8
+FLAT_LIMIT = 1e-8  # eigenvalue of the correlation-scaled curvature below this share of the largest
+SMALL_EXPONENT = 0.05
 
 
 @dataclass(frozen=True)
 class Identifiability:
-    """Curvature of the objective at the optimum, and what it means for the user."""
+    """Curvature of the objective at the optimum, and what it means for the user.
+
+    ``condition_number`` is that of the curvature with every parameter scaled to unit
+    curvature (so it measures trade-offs, not units), over the parameters not at a bound;
+    a flat direction is an eigenvalue below ``FLAT_LIMIT`` of the largest, so ``ok`` is
+    False whenever the condition number exceeds ``1 / FLAT_LIMIT``. ``not_identified`` are
+    the parameters in flat directions; ``combinations`` the combinations of them that are
+    determined (``{"members": [...], "kind": "sum" | "product"}``).
+    """
 
     condition_number: float
     eigenvalues: list[float]
     correlated: list[tuple[str, str, float]] = field(default_factory=list)
     flat: list[list[str]] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    combinations: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.messages
+        return not self.messages and not (self.condition_number > 1.0 / FLAT_LIMIT)
+
+    @property
+    def not_identified(self) -> list[str]:
+        return sorted({n for names in self.flat for n in names})
 
     def __str__(self) -> str:
-        head = f"condition number {self.condition_number:.3g}"
+        head = f"scaled condition number {self.condition_number:.3g}"
         if self.ok:
             return f"identified ({head}; no parameter pair correlated beyond {CORRELATION_LIMIT})"
-        return f"weakly identified ({head}):\n" + "\n".join(f"  - {m}" for m in self.messages)
+        if not self.messages:
+            return f"not identified ({head})"
+        label = "not identified" if self.flat else "weakly identified"
+        return f"{label} ({head}):\n" + "\n".join(f"  - {m}" for m in self.messages)
 
     def to_dict(self) -> dict:
         return {
@@ -48,6 +66,7 @@ class Identifiability:
             "correlated": [list(c) for c in self.correlated],
             "flat": self.flat,
             "messages": self.messages,
+            "combinations": self.combinations,
         }
 
     @classmethod
@@ -58,20 +77,125 @@ class Identifiability:
             [(a, b, c) for a, b, c in d["correlated"]],
             d["flat"],
             d["messages"],
+            list(d.get("combinations", [])),
         )
 
 
-def _advice(law: Law, a: str, b: str) -> str:
+def _spans(x: Mapping[str, np.ndarray] | None) -> dict[str, tuple[int, float]]:
+    """Levels and decades spanned by each variable over the runs."""
+    if x is None:
+        return {}
+    out = {}
+    for v, a in x.items():
+        a = np.asarray(a, dtype=float)
+        out[v] = (len(np.unique(a)), float(np.log10(a.max() / a.min())))
+    return out
+
+
+def _advice(law: Law, a: str, b: str, params: Mapping[str, float], x: Mapping[str, np.ndarray] | None) -> str:
+    """Why ``a`` and ``b`` trade off, judged against the runs actually given."""
     va, vb = law.specs[a].variable, law.specs[b].variable
+    spans = _spans(x)
     if va is not None and va == vb:
-        return f"the runs span too little of {va} to pin its power law; add runs at larger {va}"
+        levels, decades = spans.get(va, (0, 0.0))
+        if decades < 1.0:
+            return f"the runs span {decades:.2g} decades of {va}, too little to pin its power law; add runs at larger {va}"
+        return (
+            f"the runs span {decades:.2g} decades of {va} ({levels} levels) and still do not pin its power law: "
+            f"the error may not follow a single power of {va} (check the lack-of-fit report along {va})"
+        )
     if va is None or vb is None:
         v = va or vb
+        exponent = next((p.exponent for p in law.powers() if v in p.variables()), None)
+        slope = params.get(exponent) if exponent else None
+        if slope is not None and slope < SMALL_EXPONENT:
+            return (
+                f"{exponent} = {slope:.3g}: the {v} term is nearly constant over the runs, so it and the "
+                f"constant explain the same data — the runs show little dependence on {v}; fix {exponent} "
+                f"or drop the {v} term"
+            )
         return (
             f"the error has not yet flattened towards its floor along {v}, so the floor and the "
             f"{v} term explain the same data; add runs at larger {v}"
         )
+    if x is not None and va in x and vb in x:
+        la, lb = np.log(np.asarray(x[va], dtype=float)), np.log(np.asarray(x[vb], dtype=float))
+        r = float(np.corrcoef(la, lb)[0, 1]) if la.std() > 0 and lb.std() > 0 else 1.0
+        if abs(r) < 0.5 and spans[va][0] >= 3 and spans[vb][0] >= 3:
+            return (
+                f"the runs already vary {va} and {vb} independently (correlation of their logs {r:+.2f}), "
+                f"yet the law cannot separate their effects: one of the terms is small over these runs, or the "
+                "law does not describe them (check the lack-of-fit report)"
+            )
     return f"the effects of {va} and {vb} are confounded; add runs that vary {va} and {vb} independently"
+
+
+def _combination(law: Law, names: list[str]) -> dict | None:
+    """The combination of a flat direction's members that the runs do determine, if simple."""
+    roles = {law.specs[n].role for n in names}
+    if len(names) < 2 or "exponent" in roles:
+        return None
+    if roles == {"constant"} and _same_sum(law, names):
+        return {"members": list(names), "kind": "sum", "text": " + ".join(names)}
+    inverse = [n for n in names if law.specs[n].role == "scale"]
+    text = " * ".join(f"(1/{n})" if n in inverse else n for n in names)
+    return {"members": list(names), "kind": "product", "text": text, "inverse": inverse}
+
+
+def _same_sum(law: Law, names: list[str]) -> bool:
+    def walk(t):
+        kids = getattr(t, "terms", ())
+        if type(t).__name__ == "Sum" and set(names) <= {getattr(k, "name", None) for k in kids}:
+            return True
+        return any(walk(k) for k in kids)
+
+    return walk(law.expr)
+
+
+def combination_values(combo: Mapping, values: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Value of a determined combination from parameter values (paper form; arrays or floats)."""
+    members = combo["members"]
+    if combo["kind"] == "sum":
+        return sum(np.asarray(values[n], dtype=float) for n in members)
+    out = 1.0
+    for n in members:
+        v = np.asarray(values[n], dtype=float)
+        out = out * (1.0 / v if n in combo.get("inverse", []) else v)
+    return out
+
+
+def structural_redundancy(law: Law) -> list[list[str]]:
+    """Groups of parameters of which only a combination can ever be determined, whatever the
+    runs: constants added at the same level, or two scale factors multiplied together."""
+    groups: list[list[str]] = []
+
+    def scaling(t) -> list[str] | None:  # parameters of a pure-scale factor of a product
+        if type(t).__name__ == "Constant":
+            return [t.name]
+        return None
+
+    def walk(t):
+        kids = getattr(t, "terms", ())
+        kind = type(t).__name__
+        if kind == "Sum":
+            consts = [k.name for k in kids if type(k).__name__ == "Constant"]
+            if len(consts) > 1:
+                groups.append(consts)
+        elif kind == "Product":
+            carriers = []
+            for k in kids:
+                c = scaling(k)
+                if c:
+                    carriers.extend(c)
+                elif type(k).__name__ == "Power" and k.coefficient is not None:
+                    carriers.append(k.coefficient)
+            if len(carriers) > 1:
+                groups.append(carriers)
+        for k in kids:
+            walk(k)
+
+    walk(law.expr)
+    return groups
 
 
 def centre(law: Law, free: tuple[str, ...], J: np.ndarray, log_means: dict[str, float]) -> np.ndarray:
@@ -85,13 +209,29 @@ def centre(law: Law, free: tuple[str, ...], J: np.ndarray, log_means: dict[str, 
     return J
 
 
-def identifiability(law: Law, free: tuple[str, ...], J: np.ndarray, log_means: dict[str, float]) -> Identifiability:
+def identifiability(
+    law: Law,
+    free: tuple[str, ...],
+    J: np.ndarray,
+    log_means: dict[str, float],
+    *,
+    skip: tuple[str, ...] = (),
+    params: Mapping[str, float] | None = None,
+    x: Mapping[str, np.ndarray] | None = None,
+) -> Identifiability:
     """Report from the residual Jacobian ``J`` (runs x free parameters, internal form) and
-    the mean log of each variable over the runs."""
+    the mean log of each variable over the runs (as the fit saw them).
+
+    Parameters in ``skip`` (at a bound: their column is ~0) are left out — the fit reports
+    them separately. ``params`` (paper form) and ``x`` (the runs) let the advice be checked
+    against the fitted values and the design.
+    """
+    params = dict(params or {})
     J = centre(law, free, J, log_means)
+    keep = [i for i, n in enumerate(free) if n not in skip]
+    free = tuple(free[i] for i in keep)
+    J = J[:, keep]
     F = J.T @ J
-    eig = np.linalg.eigvalsh(F)
-    cond = float(eig[-1] / eig[0]) if eig[0] > 0 else float("inf")
     messages: list[str] = []
     d = np.sqrt(np.diag(F))
     dead = [n for n, di in zip(free, d, strict=True) if not di > 0]
@@ -100,24 +240,37 @@ def identifiability(law: Law, free: tuple[str, ...], J: np.ndarray, log_means: d
     live = [i for i, di in enumerate(d) if di > 0]
     correlated: list[tuple[str, str, float]] = []
     flat: list[list[str]] = []
-    if len(live) >= 2:
+    combos: list[dict] = []
+    eig = np.array([1.0])
+    if live:
         Fl = F[np.ix_(live, live)] / np.outer(d[live], d[live])
-        w, V = np.linalg.eigh(Fl)
-        for j in np.flatnonzero(w < FLAT_LIMIT * w[-1]):
+        eig, V = np.linalg.eigh(Fl)
+    cond = float(eig[-1] / eig[0]) if eig[0] > 0 else float("inf")
+    if len(live) >= 2:
+        for j in np.flatnonzero(eig < FLAT_LIMIT * eig[-1]):
             names = [free[live[i]] for i in np.flatnonzero(np.abs(V[:, j]) > 0.3)]
             flat.append(names)
         cov = np.linalg.pinv(Fl)
         s = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
         corr = cov / np.outer(s, s)
+        in_flat = {n for names in flat for n in names}
         for i in range(len(live)):
             for j in range(i + 1, len(live)):
-                if abs(corr[i, j]) > CORRELATION_LIMIT:
-                    a, b = free[live[i]], free[live[j]]
+                a, b = free[live[i]], free[live[j]]
+                if abs(corr[i, j]) > CORRELATION_LIMIT and not {a, b} <= in_flat:
                     correlated.append((a, b, float(corr[i, j])))
-                    messages.append(f"{a} and {b} trade off (correlation {corr[i, j]:+.3f}): {_advice(law, a, b)}")
+                    messages.append(f"{a} and {b} trade off (correlation {corr[i, j]:+.3f}): {_advice(law, a, b, params, x)}")
         for names in flat:
-            messages.append(
-                f"flat direction in ({', '.join(names)}): the data do not determine this combination; "
-                "fix one of them or add runs that separate them"
-            )
-    return Identifiability(cond, [float(e) for e in eig], correlated, flat, messages)
+            combo = _combination(law, names)
+            if combo is not None:
+                combos.append(combo)
+                messages.append(
+                    f"{', '.join(names)} are not identified separately — only {combo['text']} is determined by "
+                    "these runs; fix all but one of them (or tie them)"
+                )
+            else:
+                messages.append(
+                    f"flat direction in ({', '.join(names)}): the data do not determine this combination; "
+                    "fix one of them or add runs that separate them"
+                )
+    return Identifiability(cond, [float(e) for e in eig], correlated, flat, messages, combos)

@@ -135,6 +135,12 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
             )
         return sol
 
+    @functools.partial(jax.jit, static_argnames=("max_steps",))
+    def profile(u0s, masks, logx, target, w, *, max_steps):
+        """Every ``(start, mask)`` pair to convergence, masked coordinates held fixed."""
+        solve = solver(logx, target)
+        return jax.vmap(lambda u, m: solve(u, w, max_steps, m))(u0s, masks)
+
     @jax.jit
     def jacobian(theta_free, logx, target):
         return jax.jacfwd(residual)(theta_free, logx, target)
@@ -143,24 +149,24 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
     def residuals(theta_free, logx, target):
         return residual(theta_free, logx, target)
 
-    return multi_start, bootstrap, jacobian, residuals
+    return multi_start, bootstrap, jacobian, residuals, profile
 
 
 def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, xtol: float):
-    """Jitted (multi_start, bootstrap, jacobian, residuals) functions for this problem, cached."""
-    key = json.dumps([problem.law.to_dict(), problem.to_dict()], sort_keys=True)
+    """Jitted (multi_start, bootstrap, jacobian, residuals, profile) functions for this problem, cached."""
+    key = json.dumps([problem.law.to_dict(), problem.to_dict(structure_only=True)], sort_keys=True)
     return _compiled(key, objective, gtol, ftol, xtol)
 
 
-def fit_data(x: Mapping[str, np.ndarray], y: np.ndarray, objective: Objective):
-    """``(logx, target)`` arrays the compiled functions take."""
-    logx = {v: jnp.asarray(np.log(a)) for v, a in x.items()}
+def fit_data(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, objective: Objective):
+    """``(logx, target)`` arrays the compiled functions take (variables normalised)."""
+    logx = {v: jnp.asarray(a) for v, a in problem.centre_logx({v: np.log(a) for v, a in x.items()}).items()}
     target = jnp.asarray(np.log(y) if objective.log else y)
     return logx, target
 
 
 def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, n: int, rng) -> np.ndarray:
-    """``n`` starting points (internal form, free parameters) spread over plausible values.
+    """``n`` starting points (normalised internal form, free parameters) spread over plausible values.
 
     Exponents are drawn from U(0.02, 2.5). A power term's log-amplitude is drawn so that
     the term, at the median of its variable, lies between ``e^-4 * min(y)`` and
@@ -185,11 +191,12 @@ def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, 
             draw(i, 0.02, 2.5)
     theta = problem.theta_dict(out)  # exponents of every term, fixed and tied ones included
     exponent_of = {p.coefficient: p.exponent for p in law.powers()}
+    logx = problem.centre_logx({v: np.log(a) for v, a in x.items()})
     for i, (name, role) in enumerate(zip(problem.free, roles, strict=True)):
         if role == "constant":
             draw(i, ylo - 6.0, ylo)
         elif role in ("amplitude", "scale"):
-            centre = theta[exponent_of[name]] * np.median(np.log(x[law.specs[name].variable]))
+            centre = theta[exponent_of[name]] * np.median(logx[law.specs[name].variable])
             draw(i, ylo - 4.0, yhi + 2.0, shift=centre)
     return out
 

@@ -85,7 +85,8 @@ def make_solver(
     ftol: float,
     xtol: float,
 ) -> Callable[[jax.Array, jax.Array, jax.Array], Solution]:
-    """``solve(u0, w, max_steps) -> Solution`` for one start ``u0`` and case weights ``w``.
+    """``solve(u0, w, max_steps, mask=None) -> Solution`` for one start ``u0`` and case weights ``w``;
+    coordinates where ``mask`` is 0 are held at their start (a profile likelihood).
 
     ``residuals(theta)`` maps the free parameters to the residual vector, and
     ``to_theta(u) -> (theta, dtheta/du)`` maps the unconstrained variables to them
@@ -97,8 +98,9 @@ def make_solver(
     def objective(r, w):
         return jnp.sum(w * loss.rho(r))
 
-    def linearise(u, w):
+    def linearise(u, w, mask):
         theta, slope = to_theta(u)
+        slope = slope * mask  # a masked coordinate has no gradient and no curvature: it stays put
         r, jvp_fn = jax.linearize(residuals, theta)
         J = jax.vmap(jvp_fn, out_axes=1)(jnp.eye(u.shape[0], dtype=u.dtype)) * slope
         f = objective(r, w)
@@ -106,8 +108,9 @@ def make_solver(
         H = (J * (w * loss.curv(r))[:, None]).T @ J
         return f, g, H
 
-    def solve(u0, w, max_steps):
-        f0, g0, H0 = linearise(u0, w)
+    def solve(u0, w, max_steps, mask=None):
+        mask = jnp.ones_like(u0) if mask is None else mask
+        f0, g0, H0 = linearise(u0, w, mask)
         k = u0.shape[0]
         eye = jnp.eye(k, dtype=u0.dtype)
         mu0 = jnp.asarray(1e-3, u0.dtype)
@@ -123,7 +126,7 @@ def make_solver(
             A = H + mu * jnp.diag(scale) + 1e-14 * jnp.trace(H) * eye / k
             d = -jnp.linalg.solve(A, g)
             u_new = u + d
-            f_new, g_new, H_new = linearise(u_new, w)
+            f_new, g_new, H_new = linearise(u_new, w, mask)
             predicted = -(g @ d + 0.5 * d @ (H @ d))
             actual = f - f_new
             ok = jnp.isfinite(f_new) & (actual > 0) & (predicted > 0) & jnp.all(jnp.isfinite(d))

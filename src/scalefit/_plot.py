@@ -35,7 +35,7 @@ def _has_display() -> bool:
 def _runs_frame(fit: Fit, runs) -> pd.DataFrame:
     if runs is None:
         if fit.data is None:
-            raise ScalefitError("plot_fit() needs runs= (the table the law was fitted to) for a least-squares fit")
+            raise ScalefitError("plot_fit() needs runs= (the table the law was fitted to): this fit holds no runs")
         frame = pd.DataFrame(fit.data["x"])
         frame[fit.target] = fit.data["y"]
         return frame

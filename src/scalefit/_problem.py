@@ -4,6 +4,15 @@ Three forms of a parameter vector appear in fitting:
 
 * *paper form* — what users read and write (``lambda_p = 0.1``);
 * *internal form* ``theta`` — log-amplitudes and exponents (``Law.to_internal``);
+* *normalised internal form* — the internal form with every variable divided by a
+  reference (its geometric mean over the runs): ``A * x^-a = (A * ref^-a) * (x / ref)^-a``,
+  so the optimiser, the bootstrap, the identifiability report and the sampler work with
+  amplitudes near O(1) whatever units the runs use. Only log-amplitudes change (the shift
+  ``a * log ref`` goes to the parameter that carries the power's units: its own amplitude,
+  or, for a bare ``x^-a`` inside a product, the other factor's amplitudes and constants);
+  exponents and top-level constants are the same in both forms. A variable stays in the
+  user's units when a parameter carrying its units is fixed, tied, bounded or given a prior
+  by the user (those are statements in the user's units);
 * *unconstrained* ``u`` — what the optimiser moves: ``theta = lo + exp(u)`` under a lower
   bound (exponents are bounded below by 0 by default), ``hi - exp(u)`` under an upper one,
   ``lo + (hi - lo) * sigmoid(u)`` between two, ``theta = u`` when unbounded.
@@ -16,14 +25,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._errors import ScalefitError
-from ._laws import Law
+from ._laws import Constant, Law, Power, Product, Sum, Term
 
 _FREE, _LOWER, _UPPER, _BOTH = 0, 1, 2, 3
 
@@ -43,6 +52,45 @@ def _internal_value(law: Law, name: str, value: float, what: str) -> float:
         return float(-np.log(value) if spec.role == "scale" else np.log(value))
 
 
+def _carriers(term: Term) -> list[str] | None:
+    """Parameters that shift ``log term`` by a constant when each is shifted by it
+    (log-amplitudes, log-constants), or ``None`` if the term has none."""
+    if isinstance(term, Constant):
+        return [term.name]
+    if isinstance(term, Power):
+        return None if term.coefficient is None else [term.coefficient]
+    if isinstance(term, Sum):
+        parts = [_carriers(t) for t in term.terms]
+        return None if any(p is None for p in parts) else [n for p in parts for n in p]
+    if isinstance(term, Product):
+        for t in term.terms:
+            found = _carriers(t)
+            if found is not None:
+                return found
+    return None
+
+
+def unit_carriers(law: Law) -> list[tuple[str, str, list[str] | None]]:
+    """For each power term: ``(variable, exponent, carriers)`` — the parameters that absorb a
+    change of the variable's unit (``None``: nothing can, the variable cannot be normalised)."""
+    out = []
+
+    def walk(term: Term, siblings: tuple[Term, ...]):
+        if isinstance(term, Power):
+            if term.coefficient is not None:
+                out.append((term.variable, term.exponent, [term.coefficient]))
+            else:
+                found = next((c for c in map(_carriers, siblings) if c is not None), None)
+                out.append((term.variable, term.exponent, found))
+            return
+        for t in getattr(term, "terms", ()):
+            others = tuple(o for o in term.terms if o is not t) if isinstance(term, Product) else ()
+            walk(t, others)
+
+    walk(law.expr, ())
+    return out
+
+
 @dataclass(frozen=True)
 class Problem:
     """Free/fixed/tied/bounded parameters of a law, and ``u <-> theta <-> paper`` maps."""
@@ -53,6 +101,7 @@ class Problem:
     tied: dict[str, str]  # name -> free or fixed name it equals
     lo: np.ndarray  # internal lower bounds of free parameters (-inf: none)
     hi: np.ndarray  # internal upper bounds of free parameters (+inf: none)
+    centres: dict[str, float] = field(default_factory=dict)  # variable -> log reference (normalised form)
 
     @classmethod
     def build(
@@ -61,8 +110,15 @@ class Problem:
         fix: Mapping[str, float] | None = None,
         tie: Mapping[str, str] | None = None,
         bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+        x: Mapping[str, np.ndarray] | None = None,
+        user_units: tuple[str, ...] = (),
     ) -> Problem:
-        """Validate ``fix``/``tie``/``bounds`` (all in paper form) against ``law``."""
+        """Validate ``fix``/``tie``/``bounds`` (all in paper form) against ``law``.
+
+        With the runs' variables ``x``, each variable whose unit-carrying parameters are all
+        free, untied, unbounded and not in ``user_units`` (e.g. parameters given a prior) is
+        normalised by its geometric mean over the runs (see the module docstring).
+        """
         fix, tie, bounds = dict(fix or {}), dict(tie or {}), dict(bounds or {})
         names = law.parameters
         for arg, d in (("fix", fix), ("tie", tie), ("bounds", bounds)):
@@ -126,7 +182,50 @@ class Problem:
                 ilo = -np.inf if blo is None else _internal_value(law, n, blo, "bounds low")
                 ihi = np.inf if bhi is None else _internal_value(law, n, bhi, "bounds high")
             lo[i], hi[i] = ilo, ihi
-        return cls(law, free, fixed, tie, lo, hi)
+        centres = {}
+        if x is not None:
+            pinned = set(fixed) | set(tie) | set(tie.values()) | set(bounds) | set(user_units)
+            plans = unit_carriers(law)
+            for v in law.variables:
+                mine = [c for var, _, c in plans if var == v]
+                if all(c is not None and not pinned & set(c) for c in mine):
+                    centres[v] = float(np.mean(np.log(np.asarray(x[v], dtype=float))))
+        return cls(law, free, fixed, tie, lo, hi, centres)
+
+    # -- normalised <-> user internal form -------------------------------------------
+    def _shifts(self, theta: Mapping[str, object]) -> dict[str, object]:
+        """Log-shift of each carrier parameter: user = normalised + shift."""
+        out: dict[str, object] = {}
+        for v, exponent, carriers in unit_carriers(self.law):
+            c = self.centres.get(v)
+            if not c:
+                continue
+            for n in carriers:
+                out[n] = out.get(n, 0.0) + theta[exponent] * c
+        return out
+
+    def to_user(self, theta: Mapping[str, object]) -> dict[str, object]:
+        """Every internal parameter, normalised form -> the user's units."""
+        shift = self._shifts(theta)
+        return {n: (v + shift[n] if n in shift else v) for n, v in theta.items()}
+
+    def to_normalised(self, theta: Mapping[str, object]) -> dict[str, object]:
+        """Every internal parameter, the user's units -> normalised form."""
+        shift = self._shifts(theta)  # exponents are the same in both forms
+        return {n: (v - shift[n] if n in shift else v) for n, v in theta.items()}
+
+    def centre_logx(self, logx: Mapping[str, object]) -> dict[str, object]:
+        """``log(x / ref)`` for normalised variables, ``log x`` for the others."""
+        return {v: a - self.centres.get(v, 0.0) for v, a in logx.items()}
+
+    def paper_normalised(self, params: Mapping[str, float]) -> dict[str, float]:
+        """Paper-form parameters in the user's units -> paper form in normalised units."""
+        return self.law.from_internal(self.to_normalised(self.law.to_internal(params)))
+
+    def paper_from_normalised(self, params: Mapping[str, object]) -> dict[str, object]:
+        """Paper form in normalised units -> the user's units (numpy, batched)."""
+        with np.errstate(over="ignore", divide="ignore"):
+            return self.law.from_internal(self.to_user(self.law.to_internal(params)))
 
     # -- u <-> theta_free ------------------------------------------------------------
     @property
@@ -174,7 +273,9 @@ class Problem:
 
     # -- theta_free -> all parameters ------------------------------------------------
     def theta_dict(self, theta_free) -> dict:
-        """Internal value of every law parameter from the free ones (JAX or numpy, batched last axis)."""
+        """Internal value (normalised form) of every law parameter from the free ones (JAX or
+        numpy, batched last axis). Fixed and tied values are never unit carriers of a
+        normalised variable, so they are the same in both forms."""
         out = {n: theta_free[..., i] for i, n in enumerate(self.free)}
         for n, v in self.fixed.items():
             out[n] = _internal_value(self.law, n, v, "fix= value") + 0.0 * theta_free[..., 0]
@@ -186,27 +287,36 @@ class Problem:
         """Paper-form value of every parameter (numpy; batched over leading axes)."""
         theta_free = np.asarray(theta_free, dtype=float)
         with np.errstate(over="ignore"):
-            out = self.law.from_internal(self.theta_dict(theta_free))
+            out = self.law.from_internal(self.to_user(self.theta_dict(theta_free)))
         for n, v in self.fixed.items():  # exactly the value given, not exp(log(value))
             out[n] = np.full(theta_free.shape[:-1], v)
         return out
 
     def free_theta(self, params: Mapping[str, float]) -> np.ndarray:
-        """Internal values of the free parameters from a paper-form mapping of them."""
-        return np.array([_internal_value(self.law, n, params[n], "start value") for n in self.free])
+        """Internal values (normalised form) of the free parameters from a paper-form
+        mapping of them in the user's units."""
+        user = np.array([_internal_value(self.law, n, params[n], "start value") for n in self.free])
+        norm = self.to_normalised(self.theta_dict(user))
+        return np.array([float(norm[n]) for n in self.free])
 
-    def to_dict(self) -> dict:
-        return {
+    def to_dict(self, structure_only: bool = False) -> dict:
+        """JSON-ready form; ``structure_only`` leaves out the data-dependent ``centres``
+        (compiled code depends on the structure only: variables arrive already centred)."""
+        out = {
             "free": list(self.free),
             "fixed": dict(self.fixed),
             "tied": dict(self.tied),
             "lo": [None if not np.isfinite(v) else float(v) for v in self.lo],
             "hi": [None if not np.isfinite(v) else float(v) for v in self.hi],
         }
+        if not structure_only:
+            out["centres"] = dict(self.centres)
+        return out
 
     @classmethod
     def from_dict(cls, law: Law, d: Mapping) -> Problem:
         fixed = {n: float(v) for n, v in d["fixed"].items()}
         lo = np.array([-np.inf if v is None else v for v in d["lo"]], dtype=float)
         hi = np.array([np.inf if v is None else v for v in d["hi"]], dtype=float)
-        return cls(law, tuple(d["free"]), fixed, dict(d["tied"]), lo, hi)
+        centres = {str(k): float(v) for k, v in d.get("centres", {}).items()}
+        return cls(law, tuple(d["free"]), fixed, dict(d["tied"]), lo, hi, centres)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._errors import ScalefitError
+from ._bayes import diagnostics_ok
+from ._errors import ScalefitError, ScalingWarning
 from ._identify import Identifiability
 from ._laws import Law
 from ._lsq import Objective
@@ -95,8 +97,33 @@ class StartsReport:
 
 
 def _quantiles(a: np.ndarray, interval: float, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Central quantiles over finite values only (NaN where there are none: the caller warns)."""
     tail = (1.0 - interval) / 2.0
-    return np.quantile(a, tail, axis=axis), np.quantile(a, 1.0 - tail, axis=axis)
+    a = np.where(np.isfinite(a), a, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: reported by _warn_nonfinite
+        return np.nanquantile(a, tail, axis=axis), np.nanquantile(a, 1.0 - tail, axis=axis)
+
+
+def _worst(values, pick) -> float:
+    """``max``/``min`` of diagnostics, NaN if any is NaN (a NaN R-hat is a failure, not skipped)."""
+    values = [float("nan") if v is None else float(v) for v in values]
+    return float("nan") if any(np.isnan(values)) else pick(values)
+
+
+def _warn_nonfinite(means: np.ndarray, index) -> None:
+    """Warn when replicate/draw predictions overflow for some configurations."""
+    bad = np.mean(~np.isfinite(means), axis=0)
+    if np.any(bad > 0):
+        worst = int(np.argmax(bad))
+        what = "have no interval (NaN)" if np.any(bad == 1) else "have intervals from the finite ones only"
+        warnings.warn(
+            f"predict(): the law overflows or is undefined for {bad[worst]:.0%} of the replicates/draws at "
+            f"row {index[worst]} ({int(np.sum(bad > 0))} configurations affected); those configurations {what} — "
+            "they are far outside the runs, where some replicates diverge",
+            ScalingWarning,
+            stacklevel=3,
+        )
 
 
 def _check_interval(interval: float) -> float:
@@ -159,6 +186,9 @@ class Fit:
     diagnostics: dict | None = None
     data: dict | None = None
     priors: dict | None = None
+    bounds: dict[str, dict] = field(default_factory=dict)
+    misfit: dict | None = None
+    bootstrap_requested: int | None = None
 
     @classmethod
     def from_params(
@@ -203,30 +233,93 @@ class Fit:
 
         ``lsq``: best fit with case-bootstrap percentile intervals. ``bayes``: posterior
         median with central credible intervals, plus ``r_hat``, ``ess_bulk``, ``ess_tail``.
+
+        A parameter at a bound of its range (a floor driven to 0, an exponent at 0, a
+        user's bound) gets a one-sided interval from the bound, ``[0, q]`` with ``q`` the
+        replicates' ``interval`` quantile, and ``how`` says so. Parameters the runs do not
+        determine separately (a flat direction) get no interval (NaN, ``how`` = "not
+        identified"); the combination that is determined gets a row of its own
+        (``E1 + E2``, ``how`` = "determined combination"). Every interval contains its
+        estimate. ``df.attrs`` holds the residual scale and any lack-of-fit flags.
         """
+        from ._identify import combination_values
+        from ._intervals import parameter_interval
+
         interval = _check_interval(interval)
+        unidentified = set(self.identifiability.not_identified)
         rows = []
         for name in self.sites:
+            bound = self.bounds.get(name)
             if name not in self.law.parameters:
                 how = f"noise ({self.noise})"
             elif name in self.problem.fixed:
                 how = "fixed"
             elif name in self.problem.tied:
                 how = f"tied to {self.problem.tied[name]}"
+            elif bound is not None:
+                how = f"at {bound['side']} bound {bound['value']:g}"
+            elif name in unidentified:
+                how = "not identified"
             else:
                 how = "free"
             estimate = self.params[name] if name in self.params else float(np.median(self.draws[name]))
             row = {"parameter": name, "estimate": estimate, "how": how}
             if self.draws is not None:
-                lo, hi = _quantiles(self.draws[name].to_numpy(), interval)
-                row.update(lower=float(lo), upper=float(hi), std=float(self.draws[name].std(ddof=1)))
+                values = self.draws[name].to_numpy(dtype=float)
+                role = self.law.specs[name].role if name in self.law.specs else "noise"
+                lo, hi = parameter_interval(values, estimate, interval, bound, role)
+                if how == "not identified":
+                    lo = hi = float("nan")
+                elif how == "fixed":
+                    lo = hi = estimate
+                finite = values[np.isfinite(values)]
+                with np.errstate(over="ignore", invalid="ignore"):  # replicates at 1e200 give std inf
+                    std = float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan
+                row.update(lower=lo, upper=hi, std=std)
             if self.diagnostics is not None:
                 for key in ("r_hat", "ess_bulk", "ess_tail"):
                     row[key] = self.diagnostics[key].get(name, np.nan)
             rows.append(row)
+        for combo in self.identifiability.combinations:
+            estimate = float(combination_values(combo, self.params))
+            row = {"parameter": combo["text"], "estimate": estimate, "how": "determined combination"}
+            if self.draws is not None:
+                values = combination_values(combo, {n: self.draws[n].to_numpy() for n in combo["members"]})
+                lo, hi = parameter_interval(values, estimate, interval, None, "constant")
+                with np.errstate(over="ignore", invalid="ignore"):
+                    row.update(lower=lo, upper=hi, std=float(np.nanstd(values, ddof=1)))
+            rows.append(row)
         df = pd.DataFrame(rows).set_index("parameter")
         df.attrs["interval"] = interval
+        if self.misfit is not None:
+            df.attrs["residual_rms"] = self.misfit["rms"]
+            df.attrs["lack_of_fit"] = [v for v, d in self.misfit["by"].items() if d["flag"]]
         return df
+
+    def residuals_by(self, variable: str) -> pd.DataFrame:
+        """Residuals of the fitted runs grouped by the levels of ``variable``: count, mean
+        and rms at each level. A trend in ``mean`` is a lack of fit along that variable."""
+        from ._intervals import residuals_by
+
+        if self.data is None:
+            raise ScalefitError("this fit holds no runs (it was given parameters, or saved by an old version)")
+        if variable not in self.law.variables:
+            raise ScalefitError(
+                f"residuals_by(): {variable!r} is not a variable of law {self.law.name!r}; "
+                f"its variables are {list(self.law.variables)}"
+            )
+        x = {v: np.asarray(a, dtype=float) for v, a in self.data["x"].items()}
+        return residuals_by(self._fitted_residuals(), x, variable)
+
+    def _fitted_residuals(self) -> np.ndarray:
+        """Residuals of the fitted runs at ``params`` (log-residuals for log objectives and
+        for Bayesian fits with log-scale noise)."""
+        if self.method == "lsq":
+            return np.asarray(self.residuals, dtype=float)
+        x = {v: np.asarray(a, dtype=float) for v, a in self.data["x"].items()}
+        y = np.asarray(self.data["y"], dtype=float)
+        pred = np.asarray(self.law.evaluate(self.params, x), dtype=float)
+        return pred - y if self.noise == "normal" else np.log(pred) - np.log(y)
 
     def _variables(self, data) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         if isinstance(data, Mapping) and not isinstance(data, pd.DataFrame):
@@ -290,8 +383,10 @@ class Fit:
                     "bootstrap=1000, or call predict(..., interval=None)"
                 )
             boot = {n: self.draws[n].to_numpy()[:, None] for n in self.law.parameters}
-            with np.errstate(over="ignore", under="ignore"):
+            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                 means = np.asarray(self.law.evaluate(boot, x), dtype=float)  # (B, m)
+            means = np.where(np.isfinite(means), means, np.nan)
+            _warn_nonfinite(means, out.index)
             out["ci_lower"], out["ci_upper"] = _quantiles(means, interval)
             new = self._new_runs(means, np.random.default_rng(seed))
             out["pi_lower"], out["pi_upper"] = _quantiles(new.reshape(-1, means.shape[1]), interval)
@@ -377,6 +472,9 @@ class Fit:
             "diagnostics": self.diagnostics,
             "data": self.data,
             "priors": self.priors,
+            "bounds": self.bounds,
+            "misfit": self.misfit,
+            "bootstrap_requested": self.bootstrap_requested,
         }
 
     def to_json(self, path: str | os.PathLike | None = None, indent: int | None = 1) -> str:
@@ -420,6 +518,9 @@ class Fit:
             diagnostics=d.get("diagnostics"),
             data=d.get("data"),
             priors=d.get("priors"),
+            bounds=dict(d.get("bounds") or {}),
+            misfit=d.get("misfit"),
+            bootstrap_requested=d.get("bootstrap_requested"),
         )
 
     # -- display -----------------------------------------------------------------------
@@ -437,27 +538,42 @@ class Fit:
         label = "posterior median, 95% credible" if self.method == "bayes" else "best fit, 95% bootstrap"
         if table is not None:
             lines.append(f"  parameters ({label}):")
-        for name in self.sites:
+        names = list(self.sites) if table is None else list(table.index)
+        for name in names:
             value = table.loc[name, "estimate"] if table is not None else self.params[name]
             text = f"    {name:>16} = {value:.6g}"
-            if table is not None:
-                text += f"   [{table.loc[name, 'lower']:.4g}, {table.loc[name, 'upper']:.4g}]"
             how = "free" if table is None else table.loc[name, "how"]
+            if table is not None and how not in ("not identified", "fixed"):
+                text += f"   [{table.loc[name, 'lower']:.4g}, {table.loc[name, 'upper']:.4g}]"
             if how != "free":
                 text += f"   ({how})"
             lines.append(text)
+        if self.misfit is not None:
+            from ._intervals import misfit_text
+
+            flags = [v for v, d in self.misfit["by"].items() if d["flag"]]
+            head = misfit_text(self.misfit)[0]
+            lines.append(
+                f"  residuals: {head}; "
+                + (f"LACK OF FIT along {', '.join(flags)} (see note)" if flags else "no lack of fit by level")
+            )
         lines.append(f"  status: {self.status.message}")
         lines.append(f"  starts: {self.starts}")
         if self.method == "bayes":
             d = self.diagnostics
             lines.append(
                 f"  NUTS: {d['chains']} chains x {d['draws_per_chain']} draws, noise {self.noise}; "
-                f"max R-hat {max(d['r_hat'].values()):.3f}, min bulk ESS {min(d['ess_bulk'].values()):.0f}, "
+                f"max R-hat {_worst(d['r_hat'].values(), max):.3f}, "
+                f"min bulk ESS {_worst(d['ess_bulk'].values(), min):.0f}, "
                 f"{d['divergences']} divergences (initialised at the least-squares optimum below)"
             )
+            ok, problems = diagnostics_ok(d)
+            lines.append("  sampling: converged" if ok else f"  sampling: NOT converged — {'; '.join(problems)}")
         elif self.draws is not None:
+            asked = self.bootstrap_requested or len(self.draws)
             lines.append(
-                f"  bootstrap: {len(self.draws)} case-resampling replicates, {self.bootstrap_converged:.0%} converged"
+                f"  bootstrap: {asked} case-resampling replicates, {self.bootstrap_converged:.0%} converged "
+                f"({len(self.draws)} kept)"
             )
         lines.append(f"  identifiability: {self.identifiability}")
         lines.extend(f"  note: {n}" for n in self.notes)
