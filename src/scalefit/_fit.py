@@ -24,7 +24,7 @@ from ._bayes import (
 )
 from ._data import Runs, load_runs, per_run, require_fit_ready
 from ._errors import ScalefitError, ScalingWarning
-from ._identify import identifiability, structural_redundancy
+from ._identify import identifiability, structural_redundancy, with_unresolved
 from ._intervals import (
     MIN_CONVERGED,
     MIN_REPLICATES,
@@ -252,6 +252,7 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
         ident = identifiability(
             law, problem.free, J, log_means, skip=tuple(bounds), params=params, x=data.x
         )
+        ident = with_unresolved(ident, {k: v for k, v in starts_report.spread.items() if k not in bounds})
 
         profiles = dict(
             profile_bounds(

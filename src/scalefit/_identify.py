@@ -137,6 +137,8 @@ def _combination(law: Law, names: list[str]) -> dict | None:
         return None
     if roles == {"constant"} and _same_sum(law, names):
         return {"members": list(names), "kind": "sum", "text": " + ".join(names)}
+    if not _same_product(law, names):
+        return None  # e.g. a floor and an amplitude: no simple combination is determined
     inverse = [n for n in names if law.specs[n].role == "scale"]
     text = " * ".join(f"(1/{n})" if n in inverse else n for n in names)
     return {"members": list(names), "kind": "product", "text": text, "inverse": inverse}
@@ -146,6 +148,26 @@ def _same_sum(law: Law, names: list[str]) -> bool:
     def walk(t):
         kids = getattr(t, "terms", ())
         if type(t).__name__ == "Sum" and set(names) <= {getattr(k, "name", None) for k in kids}:
+            return True
+        return any(walk(k) for k in kids)
+
+    return walk(law.expr)
+
+
+def _same_product(law: Law, names: list[str]) -> bool:
+    """Whether the parameters scale factors of one product (so only their product matters)."""
+
+    def own(t) -> set[str]:
+        kind = type(t).__name__
+        if kind == "Constant":
+            return {t.name}
+        if kind == "Power" and t.coefficient is not None:
+            return {t.coefficient}
+        return set()
+
+    def walk(t):
+        kids = getattr(t, "terms", ())
+        if type(t).__name__ == "Product" and set(names) <= set().union(*(own(k) for k in kids)):
             return True
         return any(walk(k) for k in kids)
 
@@ -274,3 +296,30 @@ def identifiability(
                     "fix one of them or add runs that separate them"
                 )
     return Identifiability(cond, [float(e) for e in eig], correlated, flat, messages, combos)
+
+
+def with_unresolved(ident: Identifiability, spread: Mapping[str, float], limit: float = 0.05) -> Identifiability:
+    """Add to the report parameters that the multi-start search found at equal objective with
+    values differing by more than ``limit`` (relative): whatever the local curvature says,
+    the runs do not determine them."""
+    loose = [n for n, s in spread.items() if s > limit and n not in ident.not_identified]
+    if not loose:
+        return ident
+    worst = max(loose, key=spread.get)
+    message = (
+        f"{', '.join(loose)} are not identified: starts that reach the same objective disagree on them "
+        f"({worst} by {_ratio(spread[worst])}); fix some of them, or add runs that vary their variables more"
+    )
+    return Identifiability(
+        ident.condition_number,
+        ident.eigenvalues,
+        ident.correlated,
+        [*ident.flat, loose],
+        [*ident.messages, message],
+        ident.combinations,
+    )
+
+
+def _ratio(spread: float) -> str:
+    """A relative spread as words: '12%' or 'a factor of 3.4e+05'."""
+    return f"{spread:.0%}" if spread < 10 else f"a factor of {1 + spread:.2g}"

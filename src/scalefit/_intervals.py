@@ -71,7 +71,7 @@ def at_bounds(problem: Problem, theta: np.ndarray, J: np.ndarray, log_objective:
         paper = float(problem.paper(theta)[name])
         if role == "exponent":
             if np.isfinite(lo) and t - lo <= tol_lo:
-                what = "its lower bound" if lo != 0 else "0: the runs show no dependence on " + str(
+                what = f"its lower bound {lo:g}" if lo != 0 else "0: the runs show no dependence on " + str(
                     law.specs[name].variable
                 )
                 out[name] = Bound(name, "lower", float(lo), f"{name} at {what}")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ._bayes import diagnostics_ok
 from ._errors import ScalefitError, ScalingWarning
-from ._identify import Identifiability
+from ._identify import Identifiability, _ratio
 from ._laws import Law
 from ._lsq import Objective
 from ._optim import CONVERGED, STATUS_TEXT
@@ -88,7 +88,7 @@ class StartsReport:
         if worst is None or self.unique:
             return text + "; optimum unique"
         return text + (
-            f"; NOT unique: at equal objective {worst} varies by {self.spread[worst]:.1%} — "
+            f"; NOT unique: at equal objective {worst} varies by {_ratio(self.spread[worst])} — "
             "see the identifiability report"
         )
 
@@ -270,9 +270,10 @@ class Fit:
                 lo, hi = parameter_interval(values, estimate, interval, bound, role)
                 if how == "not identified":
                     lo = hi = float("nan")
+                    values = values[:0]
                 elif how == "fixed":
                     lo = hi = estimate
-                finite = values[np.isfinite(values)]
+                finite = values[np.isfinite(values)] if bound is None else values[:0]
                 with np.errstate(over="ignore", invalid="ignore"):  # replicates at 1e200 give std inf
                     std = float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan
                 row.update(lower=lo, upper=hi, std=std)
