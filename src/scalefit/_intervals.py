@@ -109,14 +109,24 @@ def released(problem: Problem, theta: np.ndarray, J: np.ndarray, log_objective: 
             theta[i] = hi - (0.1 * (hi - lo) if both else 0.05 * (1.0 + abs(hi)))
         else:  # a term driven to 0: give it a small share of the predictions again
             top = float(np.max(share[:, i]))
-            theta[i] += min(700.0, np.log(RELEASE_SHARE / max(top, 1e-300)))
+            theta[i] = float(_toward_share(theta[i], top, np.array(RELEASE_SHARE), float(np.min(np.abs(pred)))))
     return theta
 
 
 PROFILE_POINTS = 25
 
 
-def _profile_grid(problem: Problem, i: int, theta_i: float, top_share: float, bound: Bound) -> np.ndarray:
+def _toward_share(theta_i, top_share, shares, scale: float):
+    """Internal values giving a term about ``shares`` of the predictions. A log-amplitude
+    moves the term's share in proportion to ``exp(theta)``; when the share has underflowed
+    to ~0, the term is placed from ``scale`` instead (in normalised units a term at the
+    reference point is ``exp(theta)`` times factors of order 1)."""
+    if top_share > 1e-200:
+        return theta_i + np.log(shares / top_share)
+    return np.log(scale) + np.log(shares)
+
+
+def _profile_grid(problem: Problem, i: int, theta_i: float, top_share: float, scale: float) -> np.ndarray:
     """Internal values of parameter ``i`` from its bound outward, for its profile."""
     lo, hi = problem.lo[i], problem.hi[i]
     steps = np.geomspace(1e-3, 1.0, PROFILE_POINTS)
@@ -124,7 +134,7 @@ def _profile_grid(problem: Problem, i: int, theta_i: float, top_share: float, bo
     if role != "exponent" and not (np.isfinite(lo) and theta_i - lo <= NEGLIGIBLE * (1 + abs(lo))) and not (
         np.isfinite(hi) and hi - theta_i <= NEGLIGIBLE * (1 + abs(hi))
     ):  # a term driven to 0: from a negligible share of the predictions to most of them
-        return theta_i + np.log(np.geomspace(1e-4, 0.9, PROFILE_POINTS) / max(top_share, 1e-300))
+        return _toward_share(theta_i, top_share, np.geomspace(1e-4, 0.9, PROFILE_POINTS), scale)
     span = hi - lo if np.isfinite(lo) and np.isfinite(hi) else (2.0 if role == "exponent" else 5.0)
     if np.isfinite(lo) and theta_i - lo <= NEGLIGIBLE * (1 + abs(lo)):
         return lo + steps * span
@@ -160,7 +170,7 @@ def profile_bounds(problem: Problem, profile_fn, u_best, f_best, bounds, J, obje
     c = robust_scale(residuals, objective)
     for name, bound in bounds.items():
         i = problem.free.index(name)
-        grid = _profile_grid(problem, i, float(theta[i]), float(np.max(share[:, i])), bound)
+        grid = _profile_grid(problem, i, float(theta[i]), float(np.max(share[:, i])), float(np.min(np.abs(pred))))
         thetas = np.repeat(theta[None], len(grid), axis=0)
         thetas[:, i] = grid
         u0 = problem.u_from_theta(thetas)
