@@ -24,8 +24,15 @@ TRUTHS = {
         L_inf=0.3, alpha_pprime=0.4, omega_p=0.02, beta_pprime=0.5, omega_m=0.002, gamma_pprime=0.35, omega_f=0.05
     ),
     "paper_distilled": dict(
-        E_inf_prime=0.05, alpha_prime=0.4, lambda_p_prime=0.1, beta_prime=0.5, lambda_m_prime=0.006,
-        gamma_prime=0.35, lambda_f_prime=0.25, eta_prime=0.3, delta_prime=0.5,
+        E_inf_prime=0.05,
+        alpha_prime=0.4,
+        lambda_p_prime=0.1,
+        beta_prime=0.5,
+        lambda_m_prime=0.006,
+        gamma_prime=0.35,
+        lambda_f_prime=0.25,
+        eta_prime=0.3,
+        delta_prime=0.5,
     ),  # fmt: skip
     "transfer_gap": dict(E=0.05, alpha=0.5, A=200.0, G=0.3, beta=0.3),
     "chinchilla": dict(E=1.8, alpha=0.34, A=480.0, beta=0.37, B=2100.0),
@@ -212,9 +219,11 @@ def _mikami():
     if not path.exists():
         pytest.skip(f"{path} not present (the shared data folder is optional)")
     df = pd.read_csv(path)
-    last = df.sort_values("n_eval").groupby(
-        ["pretrain.data", "pscale", "ptask", "fdata", "ftask", "fratio", "model", "pdata"], dropna=False
-    ).tail(1)
+    last = (
+        df.sort_values("n_eval")
+        .groupby(["pretrain.data", "pscale", "ptask", "fdata", "ftask", "fratio", "model", "pdata"], dropna=False)
+        .tail(1)
+    )
     sel = last[
         (last.ptask == "mulclass") & (last.pdata == "bop") & (last.pscale == "64k") & (last.fdata == "imagenet")
         & (last.ftask == "sinclass") & (last["pretrain.data"] > 0)

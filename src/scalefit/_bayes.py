@@ -105,7 +105,7 @@ def default_priors(
     ymin, ymed = float(np.min(y)), float(np.median(y))
     top = _top_constants(law)
     exponent_of = {p.coefficient: p.exponent for p in law.powers()}
-    logx = problem.centre_logx({v: np.log(a) for v, a in x.items()})
+    logx = problem.log_variables(x)
     priors: dict[str, dist.Distribution | CentredAmplitude] = {}
     for name in problem.free:
         spec = law.specs[name]
@@ -207,7 +207,7 @@ def sample(
     units and the draws are returned in normalised units — convert them with
     ``problem.paper_from_normalised``.
     """
-    logx = {v: jnp.asarray(a) for v, a in problem.centre_logx({v: np.log(a) for v, a in x.items()}).items()}
+    logx = {v: jnp.asarray(a) for v, a in problem.log_variables(x).items()}
     init = {**init, **problem.paper_normalised({n: init[n] for n in law.parameters})}
     obs = jnp.asarray(y if noise == "normal" else np.log(y))
     w = None if weights is None else jnp.asarray(weights)

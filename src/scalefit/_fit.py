@@ -33,6 +33,7 @@ from ._intervals import (
     misfit_text,
     profile_bounds,
     released,
+    term_shares,
     valid_replicates,
 )
 from ._laws import Law, Term, as_law
@@ -247,23 +248,22 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
         J = np.asarray(jacobian(theta_best, logx, tgt))
         residuals = np.asarray(residual_fn(theta_best, logx, tgt))
         pred = np.asarray(law.evaluate(params, data.x), dtype=float)
-        bounds = at_bounds(problem, theta_best, J, obj.log, pred)
+        share = term_shares(J, obj.log, pred)
+        bounds = at_bounds(problem, theta_best, share)
         log_means = {v: float(np.mean(a)) for v, a in logx.items()}
-        ident = identifiability(
-            law, problem.free, J, log_means, skip=tuple(bounds), params=params, x=data.x
-        )
+        ident = identifiability(law, problem.free, J, log_means, skip=tuple(bounds), params=params, x=data.x)
         ident = with_unresolved(ident, {k: v for k, v in starts_report.spread.items() if k not in bounds})
 
         profiles = dict(
             profile_bounds(
-                problem, profile_fn, u_best, float(f[best]), bounds, J, obj, pred, residuals,
+                problem, profile_fn, u_best, float(f[best]), bounds, share, obj, pred, residuals,
                 (logx, tgt, case_w), max_steps,
             )
         )  # fmt: skip
         draws, boot_conv = None, None
         if bootstrap:
             counts = rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float) * case_w
-            draws, boot_conv = _bootstrap(boot, problem, u_best, logx, tgt, counts, max_steps, bounds, J, obj, pred)
+            draws, boot_conv = _bootstrap(boot, problem, u_best, logx, tgt, counts, max_steps, bounds, share, pred)
 
     notes = []
     if not status.converged:
@@ -274,7 +274,8 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
         notes.append(str(starts_report))
     notes.extend(
         f"{b.text}; its interval is one-sided, from the bound to where the profile likelihood rises by the "
-        "chi2 one-sided critical value" for b in bounds.values()
+        "chi2 one-sided critical value"
+        for b in bounds.values()
     )
     notes.extend(_bootstrap_notes(bootstrap, draws, boot_conv))
     fit_misfit = misfit(residuals, data.x, obj.log)
@@ -306,7 +307,7 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
     )
 
 
-def _bootstrap(boot, problem, u_best, logx, tgt, counts, max_steps, bounds, J, obj, pred):
+def _bootstrap(boot, problem, u_best, logx, tgt, counts, max_steps, bounds, share, pred):
     """Case-bootstrap replicates; the valid ones (paper form) and the share that converged.
 
     Every replicate starts at the optimum; when a parameter sits at a bound it also starts
@@ -315,29 +316,21 @@ def _bootstrap(boot, problem, u_best, logx, tgt, counts, max_steps, bounds, J, o
     when its resample says so. Replicates that did not converge, or converged to non-finite
     values, are dropped (and counted).
     """
-    law = problem.law
     starts = [u_best]
     if bounds:
         theta = problem.theta_from_u(u_best)
-        starts.append(problem.u_from_theta(released(problem, theta, J, obj.log, pred, bounds)))
-    best_u, best_f, best_ok = None, None, None
+        starts.append(problem.u_from_theta(released(problem, theta, share, pred, bounds)))
+    objectives, papers = [], []  # per start: objective (inf where invalid), paper-form replicates
     for u0 in starts:
         bsol = boot(jax.numpy.asarray(u0), logx, tgt, counts, max_steps=max_steps)
-        u = np.asarray(bsol.u)
-        fv = np.asarray(bsol.f)
-        paper = problem.paper(problem.theta_from_u(u))
-        ok = valid_replicates(paper, fv, np.isin(np.asarray(bsol.status), CONVERGED))
-        fv = np.where(ok, fv, np.inf)
-        if best_u is None:
-            best_u, best_f, best_ok = u, fv, ok
-        else:
-            better = fv < best_f
-            best_u = np.where(better[:, None], u, best_u)
-            best_f = np.where(better, fv, best_f)
-            best_ok = best_ok | ok
-    paper = problem.paper(problem.theta_from_u(best_u))
-    draws = pd.DataFrame(paper, columns=list(law.parameters))[best_ok].reset_index(drop=True)
-    return draws, float(best_ok.mean())
+        paper = problem.paper(problem.theta_from_u(np.asarray(bsol.u)))
+        ok = valid_replicates(paper, np.asarray(bsol.f), np.isin(np.asarray(bsol.status), CONVERGED))
+        objectives.append(np.where(ok, np.asarray(bsol.f), np.inf))
+        papers.append(paper)
+    f = np.stack(objectives)
+    pick, ok = np.argmin(f, axis=0), np.isfinite(f.min(axis=0))
+    draws = pd.DataFrame({n: np.choose(pick, [p[n] for p in papers]) for n in problem.law.parameters})
+    return draws[ok].reset_index(drop=True), float(ok.mean())
 
 
 def _bootstrap_notes(requested: int, draws, share):
@@ -421,12 +414,12 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
 
 def _warn_redundant(law: Law, problem: Problem) -> None:
     """Warn, before fitting, of parameters of which the law can only ever determine a combination."""
-    for group in structural_redundancy(law):
+    for kind, group in structural_redundancy(law):
         free = [n for n in group if n in problem.free]
         if len(free) > 1:
             warnings.warn(
                 f"law {law.name!r}: {', '.join(free)} are redundant — whatever the runs, only their "
-                f"{'sum' if all(law.specs[n].role == 'constant' for n in free) else 'product'} is determined; "
+                f"{kind} is determined; "
                 f"fix all but one of them (fix={{{free[1]!r}: ...}}) or drop a term",
                 ScalingWarning,
                 stacklevel=3,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._laws import Law
+from ._laws import Constant, Law, Product, Sum
 
 CORRELATION_LIMIT = 0.99
 FLAT_LIMIT = 1e-8  # eigenvalue of the correlation-scaled curvature below this share of the largest
@@ -99,7 +99,9 @@ def _advice(law: Law, a: str, b: str, params: Mapping[str, float], x: Mapping[st
     if va is not None and va == vb:
         levels, decades = spans.get(va, (0, 0.0))
         if decades < 1.0:
-            return f"the runs span {decades:.2g} decades of {va}, too little to pin its power law; add runs at larger {va}"
+            return (
+                f"the runs span {decades:.2g} decades of {va}, too little to pin its power law; add runs at larger {va}"
+            )
         return (
             f"the runs span {decades:.2g} decades of {va} ({levels} levels) and still do not pin its power law: "
             f"the error may not follow a single power of {va} (check the lack-of-fit report along {va})"
@@ -131,47 +133,38 @@ def _advice(law: Law, a: str, b: str, params: Mapping[str, float], x: Mapping[st
 
 
 def _combination(law: Law, names: list[str]) -> dict | None:
-    """The combination of a flat direction's members that the runs do determine, if simple."""
-    roles = {law.specs[n].role for n in names}
-    if len(names) < 2 or "exponent" in roles:
+    """The combination of a flat direction's members that the runs do determine, if simple:
+    their sum (constants added at one level) or their product (scale factors of one product).
+    Anything else (e.g. a floor and an amplitude) has no simple determined combination."""
+    if len(names) < 2:
         return None
-    if roles == {"constant"} and _same_sum(law, names):
+    kind = next((k for k, group in _scale_groups(law) if set(names) <= set(group)), None)
+    if kind == "sum":
         return {"members": list(names), "kind": "sum", "text": " + ".join(names)}
-    if not _same_product(law, names):
-        return None  # e.g. a floor and an amplitude: no simple combination is determined
+    if kind is None:
+        return None
     inverse = [n for n in names if law.specs[n].role == "scale"]
     text = " * ".join(f"(1/{n})" if n in inverse else n for n in names)
     return {"members": list(names), "kind": "product", "text": text, "inverse": inverse}
 
 
-def _same_sum(law: Law, names: list[str]) -> bool:
-    def walk(t):
-        kids = getattr(t, "terms", ())
-        if type(t).__name__ == "Sum" and set(names) <= {getattr(k, "name", None) for k in kids}:
-            return True
-        return any(walk(k) for k in kids)
-
-    return walk(law.expr)
-
-
-def _same_product(law: Law, names: list[str]) -> bool:
-    """Whether the parameters scale factors of one product (so only their product matters)."""
-
-    def own(t) -> set[str]:
-        kind = type(t).__name__
-        if kind == "Constant":
-            return {t.name}
-        if kind == "Power" and t.coefficient is not None:
-            return {t.coefficient}
-        return set()
+def _scale_groups(law: Law) -> list[tuple[str, list[str]]]:
+    """``("sum", constants added at one level)`` and ``("product", scale factors of one
+    product: constants and power coefficients)`` for every sum and product of the law."""
+    groups: list[tuple[str, list[str]]] = []
 
     def walk(t):
         kids = getattr(t, "terms", ())
-        if type(t).__name__ == "Product" and set(names) <= set().union(*(own(k) for k in kids)):
-            return True
-        return any(walk(k) for k in kids)
+        if isinstance(t, Sum):
+            groups.append(("sum", [k.name for k in kids if isinstance(k, Constant)]))
+        elif isinstance(t, Product):
+            factors = [k.name if isinstance(k, Constant) else getattr(k, "coefficient", None) for k in kids]
+            groups.append(("product", [n for n in factors if n is not None]))
+        for k in kids:
+            walk(k)
 
-    return walk(law.expr)
+    walk(law.expr)
+    return groups
 
 
 def combination_values(combo: Mapping, values: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -186,38 +179,11 @@ def combination_values(combo: Mapping, values: Mapping[str, np.ndarray]) -> np.n
     return out
 
 
-def structural_redundancy(law: Law) -> list[list[str]]:
+def structural_redundancy(law: Law) -> list[tuple[str, list[str]]]:
     """Groups of parameters of which only a combination can ever be determined, whatever the
-    runs: constants added at the same level, or two scale factors multiplied together."""
-    groups: list[list[str]] = []
-
-    def scaling(t) -> list[str] | None:  # parameters of a pure-scale factor of a product
-        if type(t).__name__ == "Constant":
-            return [t.name]
-        return None
-
-    def walk(t):
-        kids = getattr(t, "terms", ())
-        kind = type(t).__name__
-        if kind == "Sum":
-            consts = [k.name for k in kids if type(k).__name__ == "Constant"]
-            if len(consts) > 1:
-                groups.append(consts)
-        elif kind == "Product":
-            carriers = []
-            for k in kids:
-                c = scaling(k)
-                if c:
-                    carriers.extend(c)
-                elif type(k).__name__ == "Power" and k.coefficient is not None:
-                    carriers.append(k.coefficient)
-            if len(carriers) > 1:
-                groups.append(carriers)
-        for k in kids:
-            walk(k)
-
-    walk(law.expr)
-    return groups
+    runs, with that combination's kind: ``("sum", constants added at the same level)`` or
+    ``("product", scale factors multiplied together)``."""
+    return [(kind, group) for kind, group in _scale_groups(law) if len(group) > 1]
 
 
 def centre(law: Law, free: tuple[str, ...], J: np.ndarray, log_means: dict[str, float]) -> np.ndarray:
@@ -281,7 +247,9 @@ def identifiability(
                 a, b = free[live[i]], free[live[j]]
                 if abs(corr[i, j]) > CORRELATION_LIMIT and not {a, b} <= in_flat:
                     correlated.append((a, b, float(corr[i, j])))
-                    messages.append(f"{a} and {b} trade off (correlation {corr[i, j]:+.3f}): {_advice(law, a, b, params, x)}")
+                    messages.append(
+                        f"{a} and {b} trade off (correlation {corr[i, j]:+.3f}): {_advice(law, a, b, params, x)}"
+                    )
         for names in flat:
             combo = _combination(law, names)
             if combo is not None:

@@ -6,12 +6,12 @@ Three things a percentile bootstrap gets wrong on real tables, and what scalefit
   exponent at 0, a user's bound). In log form its gradient is ~0 there, so replicates
   started at the optimum cannot leave it and the percentile interval has zero width; and
   even replicates that can move give an inconsistent percentile interval at a boundary
-  (Andrews 2000). :func:`at_bounds` detects such parameters; the bootstrap then restarts
-  every replicate also from a *released* point (:func:`released`, the parameter moved
-  well inside its range) and keeps the better optimum of the two; and the interval is
-  reported one-sided, ``[bound, q]`` with ``q`` the replicates' ``interval`` quantile — the
-  bootstrap analogue of Self & Liang's (1987) one-sided bound (the likelihood-ratio
-  statistic at a boundary is a 50:50 mixture of chi2_0 and chi2_1).
+  (Andrews 2000). :func:`at_bounds` detects such parameters; the interval is reported
+  one-sided, from the bound to where the profile likelihood (:func:`profile_bounds`) rises
+  by the critical value of Self & Liang (1987) — at a boundary the likelihood-ratio
+  statistic is a 50:50 mixture of chi2_0 and chi2_1. The bootstrap also restarts every
+  replicate from a *released* point (:func:`released`, the parameter moved well inside its
+  range) and keeps the better optimum of the two, so replicates can leave the bound.
 * **Failed replicates** (not converged, non-finite, overflowing parameters) are dropped and
   counted, never averaged into NaN.
 * **Misfit**: :func:`misfit` reports the residual scale and tests, variable by variable,
@@ -39,6 +39,24 @@ MIN_REPLICATES = 200
 MIN_CONVERGED = 0.8
 
 
+def term_shares(J: np.ndarray, log_objective: bool, pred: np.ndarray) -> np.ndarray:
+    """Share of each prediction carried by each free log-amplitude or log-constant (runs x
+    free parameters), from the residual Jacobian: for log objectives ``d log f / d theta``
+    is that share; for squared residuals the Jacobian is divided by the prediction."""
+    return np.abs(J if log_objective else J / np.where(pred == 0, 1.0, pred)[:, None])
+
+
+def _range_end(problem: Problem, i: int, t: float) -> str | None:
+    """``"lo"``/``"hi"`` when internal value ``t`` of free parameter ``i`` sits at that end of
+    its range (within :data:`NEGLIGIBLE`, relative), else ``None``."""
+    lo, hi = problem.lo[i], problem.hi[i]
+    if np.isfinite(lo) and t - lo <= NEGLIGIBLE * (1.0 + abs(lo)):
+        return "lo"
+    if np.isfinite(hi) and hi - t <= NEGLIGIBLE * (1.0 + abs(hi)):
+        return "hi"
+    return None
+
+
 @dataclass(frozen=True)
 class Bound:
     """A parameter at a bound of its range: which side, the bound (paper form), and why."""
@@ -52,37 +70,35 @@ class Bound:
         return asdict(self)
 
 
-def at_bounds(problem: Problem, theta: np.ndarray, J: np.ndarray, log_objective: bool, pred: np.ndarray):
+def at_bounds(problem: Problem, theta: np.ndarray, share: np.ndarray):
     """Free parameters at a bound of their range at the optimum ``theta`` (normalised internal).
 
-    ``J`` is the residual Jacobian with respect to ``theta``; for log objectives its column
-    of a log-amplitude or log-constant is the share of each prediction carried by that
-    term, so a column below :data:`NEGLIGIBLE` everywhere means the term has been driven to
-    0 (a constant or amplitude at 0, a scale ``lambda`` at infinity).
+    ``share`` is :func:`term_shares`: a log-amplitude or log-constant whose share is below
+    :data:`NEGLIGIBLE` in every run has had its term driven to 0 (a constant or amplitude at
+    0, a scale ``lambda`` at infinity).
     """
     law = problem.law
     out: dict[str, Bound] = {}
-    share = np.abs(J if log_objective else J / np.where(pred == 0, 1.0, pred)[:, None])
+    paper = problem.paper(theta)
     for i, name in enumerate(problem.free):
         role = law.specs[name].role
-        lo, hi, t = problem.lo[i], problem.hi[i], float(theta[i])
-        tol_lo = NEGLIGIBLE * (1.0 + abs(lo)) if np.isfinite(lo) else 0.0
-        tol_hi = NEGLIGIBLE * (1.0 + abs(hi)) if np.isfinite(hi) else 0.0
-        paper = float(problem.paper(theta)[name])
+        lo, hi = problem.lo[i], problem.hi[i]
+        end = _range_end(problem, i, float(theta[i]))
         if role == "exponent":
-            if np.isfinite(lo) and t - lo <= tol_lo:
-                what = f"its lower bound {lo:g}" if lo != 0 else "0: the runs show no dependence on " + str(
-                    law.specs[name].variable
+            if end == "lo":
+                what = (
+                    f"its lower bound {lo:g}"
+                    if lo != 0
+                    else "0: the runs show no dependence on " + str(law.specs[name].variable)
                 )
                 out[name] = Bound(name, "lower", float(lo), f"{name} at {what}")
-            elif np.isfinite(hi) and hi - t <= tol_hi:
+            elif end == "hi":
                 out[name] = Bound(name, "upper", float(hi), f"{name} at its upper bound {hi:g}")
             continue
-        user_lo = np.isfinite(lo) and t - lo <= tol_lo
-        user_hi = np.isfinite(hi) and hi - t <= tol_hi
-        if user_lo or user_hi:  # internal bounds of a scale run the other way round
-            lower = user_lo != (role == "scale")
-            out[name] = Bound(name, "lower" if lower else "upper", paper, f"{name} at its bound {paper:.4g}")
+        if end is not None:  # internal bounds of a scale run the other way round
+            value = float(paper[name])
+            lower = (end == "lo") != (role == "scale")
+            out[name] = Bound(name, "lower" if lower else "upper", value, f"{name} at its bound {value:.4g}")
         elif not np.any(share[:, i] >= NEGLIGIBLE):
             if role == "scale":
                 out[name] = Bound(
@@ -94,18 +110,18 @@ def at_bounds(problem: Problem, theta: np.ndarray, J: np.ndarray, log_objective:
     return out
 
 
-def released(problem: Problem, theta: np.ndarray, J: np.ndarray, log_objective: bool, pred, bounds) -> np.ndarray:
+def released(problem: Problem, theta: np.ndarray, share: np.ndarray, pred: np.ndarray, bounds) -> np.ndarray:
     """``theta`` with every parameter at a bound moved well inside its range."""
     theta = np.array(theta, dtype=float)
-    share = np.abs(J if log_objective else J / np.where(pred == 0, 1.0, pred)[:, None])
     for i, name in enumerate(problem.free):
         if name not in bounds:
             continue
-        lo, hi, t = problem.lo[i], problem.hi[i], theta[i]
+        lo, hi = problem.lo[i], problem.hi[i]
         both = np.isfinite(lo) and np.isfinite(hi)
-        if np.isfinite(lo) and t - lo <= NEGLIGIBLE * (1.0 + abs(lo)):
+        end = _range_end(problem, i, theta[i])
+        if end == "lo":
             theta[i] = lo + (0.1 * (hi - lo) if both else 0.05 * (1.0 + abs(lo)))
-        elif np.isfinite(hi) and hi - t <= NEGLIGIBLE * (1.0 + abs(hi)):
+        elif end == "hi":
             theta[i] = hi - (0.1 * (hi - lo) if both else 0.05 * (1.0 + abs(hi)))
         else:  # a term driven to 0: give it a small share of the predictions again
             top = float(np.max(share[:, i]))
@@ -131,14 +147,11 @@ def _profile_grid(problem: Problem, i: int, theta_i: float, top_share: float, sc
     lo, hi = problem.lo[i], problem.hi[i]
     steps = np.geomspace(1e-3, 1.0, PROFILE_POINTS)
     role = problem.law.specs[problem.free[i]].role
-    if role != "exponent" and not (np.isfinite(lo) and theta_i - lo <= NEGLIGIBLE * (1 + abs(lo))) and not (
-        np.isfinite(hi) and hi - theta_i <= NEGLIGIBLE * (1 + abs(hi))
-    ):  # a term driven to 0: from a negligible share of the predictions to most of them
+    end = _range_end(problem, i, theta_i)
+    if role != "exponent" and end is None:  # a term driven to 0: from a negligible share of the predictions to most
         return _toward_share(theta_i, top_share, np.geomspace(1e-4, 0.9, PROFILE_POINTS), scale)
     span = hi - lo if np.isfinite(lo) and np.isfinite(hi) else (2.0 if role == "exponent" else 5.0)
-    if np.isfinite(lo) and theta_i - lo <= NEGLIGIBLE * (1 + abs(lo)):
-        return lo + steps * span
-    return hi - steps * span
+    return lo + steps * span if end == "lo" else hi - steps * span
 
 
 def robust_scale(residuals: np.ndarray, objective) -> float:
@@ -157,7 +170,9 @@ def robust_scale(residuals: np.ndarray, objective) -> float:
     return dpsi / max(psi2, 1e-300)
 
 
-def profile_bounds(problem: Problem, profile_fn, u_best, f_best, bounds, J, objective, pred, residuals, data, max_steps):
+def profile_bounds(
+    problem: Problem, profile_fn, u_best, f_best, bounds, share, objective, pred, residuals, data, max_steps
+):
     """Profile likelihood of each parameter at a bound, from the bound outward.
 
     Each grid value holds the parameter fixed and refits the rest (one vectorised call);
@@ -166,9 +181,8 @@ def profile_bounds(problem: Problem, profile_fn, u_best, f_best, bounds, J, obje
     """
     logx, tgt, w = data
     theta = problem.theta_from_u(np.asarray(u_best))
-    share = np.abs(J if objective.log else J / np.where(pred == 0, 1.0, pred)[:, None])
     c = robust_scale(residuals, objective)
-    for name, bound in bounds.items():
+    for name in bounds:
         i = problem.free.index(name)
         grid = _profile_grid(problem, i, float(theta[i]), float(np.max(share[:, i])), float(np.min(np.abs(pred))))
         thetas = np.repeat(theta[None], len(grid), axis=0)
@@ -183,41 +197,31 @@ def profile_bounds(problem: Problem, profile_fn, u_best, f_best, bounds, J, obje
         yield name, {"values": values.tolist(), "stat": stat.tolist()}
 
 
-def profile_end(profile: Mapping, interval: float) -> tuple[float, bool]:
+def profile_end(profile: Mapping, interval: float) -> float:
     """Far end of a one-sided interval from a bound: where the profile statistic first
     reaches the chi2(1) quantile at ``2 * interval - 1`` (Self & Liang 1987: at a boundary
-    the statistic is a 50:50 mixture of chi2_0 and chi2_1). ``False`` when it never does
-    within the values scanned (then the last value scanned is returned)."""
+    the statistic is a 50:50 mixture of chi2_0 and chi2_1), or the last value scanned when
+    it never does."""
     crit = float(stats.chi2.ppf(2.0 * interval - 1.0, 1))
     values, stat = np.asarray(profile["values"], dtype=float), np.asarray(profile["stat"], dtype=float)
     above = np.flatnonzero(stat >= crit)
     if not len(above):
-        return float(values[-1]), False
+        return float(values[-1])
     k = int(above[0])
     if k == 0:
-        return float(values[0]), True
+        return float(values[0])
     s0, s1 = stat[k - 1], stat[k]
     t = (crit - s0) / (s1 - s0) if s1 > s0 else 1.0
     v0, v1 = values[k - 1], values[k]
     if v0 > 0 and v1 > 0:
-        return float(np.exp(np.log(v0) + t * (np.log(v1) - np.log(v0)))), True
-    return float(v0 + t * (v1 - v0)), True
-
-
-def central(values: np.ndarray, interval: float) -> tuple[float, float]:
-    """Percentile interval of finite values (NaN, NaN if none)."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return float("nan"), float("nan")
-    tail = (1.0 - interval) / 2.0
-    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+        return float(np.exp(np.log(v0) + t * (np.log(v1) - np.log(v0))))
+    return float(v0 + t * (v1 - v0))
 
 
 def parameter_interval(values: np.ndarray, estimate: float, interval: float, bound: Mapping | None, role: str):
     """``(lower, upper)`` of a parameter from its replicates or draws.
 
-    At a bound: one-sided, ``[bound, q_interval]`` (or ``[q_(1-interval), bound]``). A
+    At a bound: one-sided, from the bound to the profile's far end (:func:`profile_end`). A
     positive parameter whose lower percentile is negligible beside its upper one reaches
     its bound 0, and is reported so. The interval is widened to contain the estimate (the
     percentile interval of a skewed replicate distribution can miss it).
@@ -226,16 +230,11 @@ def parameter_interval(values: np.ndarray, estimate: float, interval: float, bou
     values = values[np.isfinite(values)]
     if not len(values):
         return float("nan"), float("nan")
-    if bound is not None and bound.get("profile"):
-        end, _ = profile_end(bound["profile"], interval)
-        lower, upper = sorted((bound["value"], end))
-    elif bound is not None:
-        if bound["side"] == "lower":
-            lower, upper = bound["value"], float(np.quantile(values, interval))
-        else:
-            lower, upper = float(np.quantile(values, 1.0 - interval)), bound["value"]
+    if bound is not None:  # every bound a fit records carries its profile
+        lower, upper = sorted((bound["value"], profile_end(bound["profile"], interval)))
     else:
-        lower, upper = central(values, interval)
+        tail = (1.0 - interval) / 2.0
+        lower, upper = float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
         if role in ("constant", "amplitude", "exponent") and lower >= 0 and lower < NEGLIGIBLE * upper:
             lower = 0.0
     return min(lower, estimate), max(upper, estimate)

@@ -160,7 +160,7 @@ def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, x
 
 def fit_data(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, objective: Objective):
     """``(logx, target)`` arrays the compiled functions take (variables normalised)."""
-    logx = {v: jnp.asarray(a) for v, a in problem.centre_logx({v: np.log(a) for v, a in x.items()}).items()}
+    logx = {v: jnp.asarray(a) for v, a in problem.log_variables(x).items()}
     target = jnp.asarray(np.log(y) if objective.log else y)
     return logx, target
 
@@ -191,7 +191,7 @@ def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, 
             draw(i, 0.02, 2.5)
     theta = problem.theta_dict(out)  # exponents of every term, fixed and tied ones included
     exponent_of = {p.coefficient: p.exponent for p in law.powers()}
-    logx = problem.centre_logx({v: np.log(a) for v, a in x.items()})
+    logx = problem.log_variables(x)
     for i, (name, role) in enumerate(zip(problem.free, roles, strict=True)):
         if role == "constant":
             draw(i, ylo - 6.0, ylo)

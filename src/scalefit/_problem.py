@@ -214,9 +214,10 @@ class Problem:
         shift = self._shifts(theta)  # exponents are the same in both forms
         return {n: (v - shift[n] if n in shift else v) for n, v in theta.items()}
 
-    def centre_logx(self, logx: Mapping[str, object]) -> dict[str, object]:
-        """``log(x / ref)`` for normalised variables, ``log x`` for the others."""
-        return {v: a - self.centres.get(v, 0.0) for v, a in logx.items()}
+    def log_variables(self, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``log(x / ref)`` of the runs' variables for normalised variables, ``log x`` for the
+        others — what the fitters and the sampler evaluate the law at."""
+        return {v: np.log(np.asarray(a, dtype=float)) - self.centres.get(v, 0.0) for v, a in x.items()}
 
     def paper_normalised(self, params: Mapping[str, float]) -> dict[str, float]:
         """Paper-form parameters in the user's units -> paper form in normalised units."""

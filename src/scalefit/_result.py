@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._bayes import diagnostics_ok
+from ._bayes import _number, diagnostics_ok
 from ._errors import ScalefitError, ScalingWarning
 from ._identify import Identifiability, _ratio
 from ._laws import Law
@@ -107,7 +107,7 @@ def _quantiles(a: np.ndarray, interval: float, axis: int = 0) -> tuple[np.ndarra
 
 def _worst(values, pick) -> float:
     """``max``/``min`` of diagnostics, NaN if any is NaN (a NaN R-hat is a failure, not skipped)."""
-    values = [float("nan") if v is None else float(v) for v in values]
+    values = [_number(v) for v in values]
     return float("nan") if any(np.isnan(values)) else pick(values)
 
 
@@ -235,8 +235,9 @@ class Fit:
         median with central credible intervals, plus ``r_hat``, ``ess_bulk``, ``ess_tail``.
 
         A parameter at a bound of its range (a floor driven to 0, an exponent at 0, a
-        user's bound) gets a one-sided interval from the bound, ``[0, q]`` with ``q`` the
-        replicates' ``interval`` quantile, and ``how`` says so. Parameters the runs do not
+        user's bound) gets a one-sided interval from the bound to where its profile
+        likelihood rises by the one-sided critical value (``[0, q]``), ``how`` says so, and
+        ``std`` is NaN (the replicates pile up on the bound). Parameters the runs do not
         determine separately (a flat direction) get no interval (NaN, ``how`` = "not
         identified"); the combination that is determined gets a row of its own
         (``E1 + E2``, ``how`` = "determined combination"). Every interval contains its
@@ -270,10 +271,11 @@ class Fit:
                 lo, hi = parameter_interval(values, estimate, interval, bound, role)
                 if how == "not identified":
                     lo = hi = float("nan")
-                    values = values[:0]
                 elif how == "fixed":
                     lo = hi = estimate
-                finite = values[np.isfinite(values)] if bound is None else values[:0]
+                # no std where there is no interval, or where replicates pile up on a bound
+                spread = bound is None and how != "not identified"
+                finite = values[np.isfinite(values)] if spread else values[:0]
                 with np.errstate(over="ignore", invalid="ignore"):  # replicates at 1e200 give std inf
                     std = float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan
                 row.update(lower=lo, upper=hi, std=std)
@@ -294,8 +296,13 @@ class Fit:
         df.attrs["interval"] = interval
         if self.misfit is not None:
             df.attrs["residual_rms"] = self.misfit["rms"]
-            df.attrs["lack_of_fit"] = [v for v, d in self.misfit["by"].items() if d["flag"]]
+            df.attrs["lack_of_fit"] = self.lack_of_fit
         return df
+
+    @property
+    def lack_of_fit(self) -> list[str]:
+        """Variables along which the residuals show a lack of fit (see :attr:`misfit`)."""
+        return [] if self.misfit is None else [v for v, d in self.misfit["by"].items() if d["flag"]]
 
     def residuals_by(self, variable: str) -> pd.DataFrame:
         """Residuals of the fitted runs grouped by the levels of ``variable``: count, mean
@@ -552,7 +559,7 @@ class Fit:
         if self.misfit is not None:
             from ._intervals import misfit_text
 
-            flags = [v for v, d in self.misfit["by"].items() if d["flag"]]
+            flags = self.lack_of_fit
             head = misfit_text(self.misfit)[0]
             lines.append(
                 f"  residuals: {head}; "
