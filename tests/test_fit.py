@@ -211,27 +211,6 @@ def test_load_fit_errors(tmp_path):
         load_fit(bad)
 
 
-def test_bad_options_are_named(runs):
-    law = scalefit.paper_error
-    cases = [
-        (dict(method="mcmc"), "method must be one of"),
-        (dict(objective="l1"), "objective must be one of"),
-        (dict(delta=0.0), "delta"),
-        (dict(starts=0), "starts must be an integer >= 1"),
-        (dict(bootstrap=-1), "bootstrap must be an integer >= 0"),
-        (dict(seed="x"), "seed must be an integer >= 0"),
-        (dict(fix={"alpha_x": 1.0}), r"fix= names \['alpha_x'\]"),
-        (dict(fix={"lambda_p": -1.0}), "must be > 0"),
-        (dict(tie={"alpha": "nope"}), "'nope' is not a parameter"),
-        (dict(tie={"alpha": "lambda_p"}), "only parameters of the same kind"),
-        (dict(bounds={"alpha": (2.0, 1.0)}), "low must be below high"),
-        (dict(fix={"alpha": 0.3}, tie={"alpha": "beta"}), "both fixed and tied"),
-    ]
-    for kwargs, message in cases:
-        with pytest.raises(ScalefitError, match=message):
-            fit_law(law, runs, target="error", **kwargs)
-
-
 def test_a_floor_driven_to_zero_is_not_reported_as_non_unique(truth):
     """E_inf -> 0 lands at 1e-20 in one start and 1e-60 in another: no prediction changes, so the
     starts agree; a relative spread of 1e40 would be noise, not non-uniqueness."""

@@ -28,6 +28,7 @@ from ._fit import fit_law
 from ._identify import Identifiability
 from ._laws import Constant, Law, ParamSpec, Power, Product, Sum, Term, as_law
 from ._lsq import Objective
+from ._methods import NUTS, LeastSquares
 from ._plot import plot_boundary, plot_difference, plot_fit
 from ._result import Convergence, Fit, StartsReport, load_fit
 from .datasets import example_runs
@@ -49,6 +50,8 @@ __all__ = [
     "Fit",
     "Identifiability",
     "Law",
+    "LeastSquares",
+    "NUTS",
     "Objective",
     "ParamSpec",
     "Power",

@@ -81,12 +81,6 @@ class CentredAmplitude:
         )
 
 
-def check_noise(noise: str) -> str:
-    if noise not in NOISES:
-        raise ScalefitError(f"noise must be one of {list(NOISES)}, got {noise!r}")
-    return noise
-
-
 def _top_constants(law: Law) -> set[str]:
     terms = law.expr.terms if isinstance(law.expr, Sum) else (law.expr,)
     return {t.name for t in terms if isinstance(t, Constant)}

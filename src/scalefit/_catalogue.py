@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._errors import ScalefitError
 from ._laws import Constant, Law, Power
+from ._validate import suggest
 
 _PAPER = "Yang et al. 2025, 'Scaling Laws for Data-Efficient Visual Transfer Learning', arXiv:2504.13219"
 
@@ -102,9 +103,12 @@ def list_laws() -> dict[str, Law]:
 
 def get_law(name: str) -> Law:
     """A catalogue law by name, with an error listing the names if it is unknown."""
+    if not isinstance(name, str):
+        raise TypeError(f"law name must be a string, got {type(name).__name__} {name!r}; known: {sorted(CATALOGUE)}")
     try:
         return CATALOGUE[name]
     except KeyError:
         raise ScalefitError(
-            f"unknown law {name!r}; the catalogue has {sorted(CATALOGUE)} (see `scalefit laws`)"
+            f"unknown law {name!r}{suggest(name, CATALOGUE)}; the catalogue has {sorted(CATALOGUE)} "
+            "(see `scalefit laws`)"
         ) from None

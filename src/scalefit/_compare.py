@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from . import _validate as check
 from ._bayes import diagnostics_ok
 from ._errors import ScalefitError, ScalingWarning, format_rows
 from ._result import Fit
@@ -55,6 +56,7 @@ def compare_laws(fits: Mapping[str, Fit], *, force: bool = False) -> pd.DataFram
     """
     import arviz as az
 
+    force = check.boolean(force, "force")
     if not isinstance(fits, Mapping) or len(fits) < 2:
         raise ScalefitError("compare_laws() needs a dict of at least two fits, e.g. {'eq1': fit_a, 'gap': fit_b}")
     for name, fit in fits.items():

@@ -106,7 +106,15 @@ def read_table(source: pd.DataFrame | str | os.PathLike | Runs) -> tuple[pd.Data
 
 
 def _resolve_mapping(law: Law, frame: pd.DataFrame, mapping: Mapping[str, str] | None) -> dict:
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise TypeError(
+            f"mapping must be a dict {{law variable: column}}, e.g. {{'{law.variables[0]}': 'my_column'}}, "
+            f"got {type(mapping).__name__} {mapping!r}"
+        )
     mapping = dict(mapping or {})
+    for k, c in mapping.items():
+        if not isinstance(c, str) or not c:
+            raise TypeError(f"mapping[{k!r}] must be a column name (a non-empty string), got {c!r}")
     unknown = [k for k in mapping if k not in law.variables]
     if unknown:
         raise ScalefitError(

@@ -11,9 +11,9 @@ import jax
 import numpy as np
 import pandas as pd
 
+from . import _validate as check
 from ._bayes import (
     CentredAmplitude,
-    check_noise,
     default_priors,
     describe,
     diagnostic_notes,
@@ -37,19 +37,13 @@ from ._intervals import (
     valid_replicates,
 )
 from ._laws import Law, Term, as_law
-from ._lsq import Objective, compiled, fit_data, given_starts, random_starts
+from ._lsq import OBJECTIVES, Objective, compiled, fit_data, given_starts, random_starts
+from ._methods import NUTS, LeastSquares, make_method
 from ._optim import CONVERGED
 from ._problem import Problem
 from ._result import Convergence, Fit, StartsReport
 
-METHODS = ("lsq", "bayes")
 TOP_STARTS = 10
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ScalefitError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def fit_law(
@@ -58,32 +52,20 @@ def fit_law(
     *,
     target: str | None = None,
     mapping: Mapping[str, str] | None = None,
-    method: str = "lsq",
+    method: str | LeastSquares | NUTS = "lsq",
     objective: str = "huber",
     delta: float | None = None,
     fix: Mapping[str, float] | None = None,
     tie: Mapping[str, str] | None = None,
     bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
-    starts: int | Mapping[str, object] | pd.DataFrame = 1000,
-    bootstrap: int = 1000,
-    seed: int = 0,
-    explore_steps: int = 40,
-    polish: int = 32,
-    max_steps: int = 500,
-    gtol: float = 1e-10,
-    ftol: float = 1e-10,
-    xtol: float = 1e-7,
-    throw: bool = False,
     weights: str | np.ndarray | None = None,
-    noise: str = "lognormal",
-    priors: Mapping[str, object] | None = None,
-    noise_scale: str | np.ndarray | None = None,
-    chains: int = 4,
-    draws: int = 1000,
-    warmup: int = 1000,
-    progress: bool = False,
+    seed: int = 0,
+    **options,
 ) -> Fit:
     """Fit a law to a runs table.
+
+    Every argument is checked before any work starts; a bad one raises
+    :class:`~scalefit.ScalefitError` (or ``TypeError``) naming it, its value and the fix.
 
     Parameters
     ----------
@@ -96,57 +78,39 @@ def fit_law(
         :class:`Runs`.
     mapping : dict, optional
         ``{law variable: column}``, e.g. ``{"Dp": "pretrain_images"}``.
-    method : {"lsq", "bayes"}
-        ``"lsq"``: least squares (multi-start Levenberg-Marquardt, vectorised with JAX,
-        case-bootstrap intervals). ``"bayes"``: NumPyro NUTS from the least-squares
-        optimum; the result holds posterior draws and diagnostics (see
-        :mod:`scalefit._bayes` for the default priors).
+    method : "lsq", "bayes", LeastSquares(...) or NUTS(...)
+        :class:`~scalefit.LeastSquares`: multi-start Levenberg-Marquardt, vectorised with
+        JAX, case-bootstrap intervals. :class:`~scalefit.NUTS`: NumPyro NUTS from the
+        least-squares optimum; the result holds posterior draws and diagnostics (see
+        :mod:`scalefit._bayes` for the default priors). The objects hold each method's
+        options (``LeastSquares(starts=200, bootstrap=2000)``); the strings are
+        shorthands for the defaults.
     objective : {"huber", "squared_log", "squared"}
         ``"huber"``: Huber loss of log-residuals (threshold ``delta``, default 1e-3), as
         Hoffmann et al. / Besiroglu et al.; ``"squared_log"``: squared log-residuals;
         ``"squared"``: squared residuals. Summed over runs. Recorded in the result.
+    delta : float, optional
+        The Huber threshold (``objective="huber"`` only).
     fix : dict, optional
         Parameters held at a value (paper form), e.g. ``{"E_inf": 0.0}``.
     tie : dict, optional
         Parameters set equal to another, e.g. ``{"gamma_prime": "gamma"}``.
     bounds : dict, optional
         ``{name: (low, high)}`` in paper form, ``None`` for an open side. Exponents are
-        bounded below by 0 unless given other bounds.
-    starts : int, dict or DataFrame
-        Number of random starting points (default 1000); or a grid, ``{name: values}`` in
-        paper form for every free parameter (their Cartesian product is used); or a
-        DataFrame with one start per row and a column per free parameter. All starts
-        are optimised in one compiled, vectorised call: each for ``explore_steps``
-        Levenberg-Marquardt steps, then the ``polish`` best on to convergence.
-    bootstrap : int
-        Case-bootstrap replicates (default 1000; 0 for none), each refitted from the
-        optimum, all in one compiled call. They give the parameter intervals and the
-        confidence and prediction intervals of :meth:`Fit.predict`.
-    seed : int
-        Seed of the random starts and the bootstrap resamples.
-    explore_steps, polish
-        Steps every start takes (default 40) and how many of the best continue to
-        convergence (default 32).
-    max_steps, gtol, ftol, xtol
-        Optimiser limits: steps per polished start or bootstrap replicate; stop when the largest gradient component is
-        below ``gtol``, or when an accepted step changes the objective by less than
-        ``ftol`` (relative) and the parameters by less than ``xtol``.
-    throw : bool
-        Raise if the best start did not converge (otherwise: a warning).
+        bounded below by 0 unless given other bounds. Least squares only (with NUTS,
+        use priors).
     weights : str or array, optional
         Per-run weights (a column name or an array): each run's term of the objective
-        (``lsq``) or of the log-likelihood (``bayes``) is multiplied by its weight.
-    noise : {"lognormal", "normal", "student_t"}
-        ``bayes`` only: multiplicative, additive or robust (Student-t on log values) noise.
-    priors : dict, optional
-        ``bayes`` only: ``{site: numpyro distribution}`` overriding default priors.
-    noise_scale : str or array, optional
-        ``bayes`` only: known per-run noise standard deviation (on the scale of the noise
-        model, e.g. log scale for ``"lognormal"``), replacing the fitted ``sigma``.
-    chains, draws, warmup : int
-        ``bayes`` only: NUTS chains (vectorised), kept draws and warm-up steps per chain.
-    progress : bool
-        ``bayes`` only: show NumPyro's progress bar while sampling.
+        (least squares) or of the log-likelihood (NUTS) is multiplied by its weight.
+    seed : int
+        Seed of the random starts, the bootstrap resamples and the chains.
+    **options
+        Shorthand for the options of the method named by a string: ``starts``,
+        ``bootstrap``, ``explore_steps``, ``polish``, ``max_steps``, ``gtol``, ``ftol``,
+        ``xtol``, ``throw`` (see :class:`~scalefit.LeastSquares`) and, with
+        ``method="bayes"``, ``chains``, ``draws``, ``warmup``, ``noise``, ``priors``,
+        ``noise_scale``, ``progress`` (see :class:`~scalefit.NUTS`). An option of the
+        other method is an error.
 
     Returns
     -------
@@ -161,16 +125,17 @@ def fit_law(
     (True, 0.4)
     """
     law = as_law(law)
-    if method not in METHODS:
-        raise ScalefitError(f"method must be one of {list(METHODS)}, got {method!r}")
-    obj = Objective.make(objective, delta)
-    if not isinstance(starts, Mapping | pd.DataFrame):
-        starts = _positive_int(starts, "starts")
-    bootstrap = _positive_int(bootstrap, "bootstrap", 0)
-    seed = _positive_int(seed, "seed", 0)
-    max_steps = _positive_int(max_steps, "max_steps")
-    explore_steps = _positive_int(explore_steps, "explore_steps")
-    polish = _positive_int(polish, "polish")
+    fitter = make_method(method, options)
+    obj = _objective(objective, delta)
+    seed = check.integer(seed, "seed", 0, 2**32 - 1)
+    fix, tie, bounds = _constraints(law, fix, tie, bounds)
+    if isinstance(fitter, NUTS) and bounds:
+        raise ScalefitError("bounds= apply to least squares; with NUTS express them as priors= (e.g. a Uniform)")
+    if target is not None:
+        check.text(target, "target")
+    if mapping is not None:
+        check.names(mapping, "mapping", law.variables, what="law variable", example="{'Dp': 'pretrain_images'}")
+        check.each(mapping, "mapping", check.text)
     if isinstance(runs, Runs) and runs.law == law and target in (None, runs.target) and mapping is None:
         data = runs
     else:
@@ -178,32 +143,103 @@ def fit_law(
             target = runs.target if target is None else target
             mapping = runs.mapping if mapping is None else mapping
         data = load_runs(runs, law, target=target, mapping=mapping)
-    problem = Problem.build(law, fix, tie, bounds, x=data.x, user_units=tuple(priors or ()))
+    problem = Problem.build(law, fix, tie, bounds, x=data.x, user_units=tuple(_user_priors(fitter)))
     _warn_redundant(law, problem)
-    require_fit_ready(data, len(problem.free), obj.log or method == "bayes")
+    require_fit_ready(data, len(problem.free), obj.log or isinstance(fitter, NUTS))
     w = per_run(data, weights, "weights")
-    search = dict(explore_steps=explore_steps, polish=polish, max_steps=max_steps, gtol=gtol, ftol=ftol, xtol=xtol)
-    if method == "lsq":
-        if noise_scale is not None or priors is not None:
-            raise ScalefitError("noise_scale= and priors= apply to method='bayes'; least squares has neither")
-        fit = _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw)
+    lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
+    _check_memory(lsq, len(data), len(problem.free))
+    if isinstance(fitter, LeastSquares):
+        fit = _least_squares(data, problem, obj, lsq.starts, lsq.bootstrap, seed, w, lsq.search(), lsq.throw)
     else:
-        if bounds:
-            raise ScalefitError("bounds= apply to method='lsq'; with method='bayes' express them as priors=")
         bayes = dict(
-            noise=check_noise(noise),
-            priors=priors,
-            noise_scale=per_run(data, noise_scale, "noise_scale"),
-            chains=_positive_int(chains, "chains"),
-            draws=_positive_int(draws, "draws"),
-            warmup=_positive_int(warmup, "warmup"),
-            progress=progress,
+            noise=fitter.noise,
+            priors=fitter.priors,
+            noise_scale=per_run(data, fitter.noise_scale, "noise_scale"),
+            chains=fitter.chains,
+            draws=fitter.draws,
+            warmup=fitter.warmup,
+            progress=fitter.progress,
         )
-        init = _least_squares(data, problem, obj, starts, 0, seed, w, search, throw)
+        init = _least_squares(data, problem, obj, lsq.starts, 0, seed, w, lsq.search(), lsq.throw)
         fit = _bayesian(init, data, problem, w, seed, **bayes)
     for note in fit.notes:
         warnings.warn(note, ScalingWarning, stacklevel=2)
     return fit
+
+
+def _user_priors(fitter) -> tuple[str, ...]:
+    return tuple(fitter.priors or ()) if isinstance(fitter, NUTS) else ()
+
+
+def _objective(objective: object, delta: object) -> Objective:
+    name = check.choice(objective, "objective", OBJECTIVES)
+    if delta is not None:
+        if name != "huber":
+            raise ScalefitError(
+                f"delta= is the Huber threshold and applies only to objective='huber', not {name!r}; "
+                "drop delta= or use objective='huber'"
+            )
+        check.number(delta, "delta", low=0.0, low_open=True, fix="the Huber threshold on log-residuals, e.g. 1e-3")
+    return Objective.make(name, None if delta is None else float(delta))
+
+
+def _constraints(law: Law, fix, tie, bounds):
+    """``fix``, ``tie`` and ``bounds`` checked for types, names, finiteness and conflicts."""
+    names = law.parameters
+    if fix is not None:
+        check.names(fix, "fix", names, what="parameter", example="{'E_inf': 0.0}")
+        fix = check.each(fix, "fix", lambda v, n: check.number(v, n))
+    if tie is not None:
+        check.names(tie, "tie", names, what="parameter", example="{'gamma_prime': 'gamma'}")
+        for key, value in tie.items():
+            if not isinstance(value, str):
+                raise TypeError(f"tie[{key!r}] must be the name of another parameter, got {value!r}")
+            if value == key:
+                raise ScalefitError(f"tie[{key!r}] = {value!r} ties a parameter to itself; drop it")
+    if bounds is not None:
+        check.names(bounds, "bounds", names, what="parameter", example="{'alpha': (0.1, 2.0)}")
+        out = {}
+        for key, pair in bounds.items():
+            where = f"bounds[{key!r}]"
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise TypeError(f"{where} must be a pair (low, high), None for an open side, got {pair!r}")
+            sides = []
+            for side, value in zip(("low", "high"), pair, strict=True):
+                if value is None:
+                    sides.append(None)
+                    continue
+                v = check.number(value, f"{where} {side}", finite=False, fix="use None for an open side")
+                if (side == "low" and v == -np.inf) or (side == "high" and v == np.inf):
+                    v = None  # an infinite limit on its own side is an open side, as documented
+                elif not np.isfinite(v):
+                    raise ScalefitError(f"{where} {side} = {value!r} is not a usable limit; use None for an open side")
+                sides.append(v)
+            out[key] = tuple(sides)
+        bounds = out
+        conflict = sorted(set(bounds) & set(fix or {}))
+        if conflict:
+            n = conflict[0]
+            lo, hi = bounds[n]
+            inside = (lo is None or fix[n] >= lo) and (hi is None or fix[n] <= hi)
+            raise ScalefitError(
+                f"{n!r} is given both fix= ({fix[n]:g}) and bounds= ({lo}, {hi}); a fixed parameter has no "
+                f"bounds — give one of them" + ("" if inside else " (and the fixed value lies outside the bounds)")
+            )
+    return fix, tie, bounds
+
+
+def _check_memory(lsq: LeastSquares, n_runs: int, n_free: int) -> None:
+    """Refuse, before any array is made, a number of starts or replicates that cannot fit in memory."""
+    if isinstance(lsq.starts, int):
+        check.array_budget(
+            float(lsq.starts) * n_runs * (n_free + 2), "starts", f"{lsq.starts} starts x {n_runs} runs",
+            "use fewer starts (the default 1000 finds the optimum of every catalogue law)",
+        )  # fmt: skip
+    check.array_budget(
+        float(lsq.bootstrap) * n_runs * (n_free + 2), "bootstrap", f"{lsq.bootstrap} replicates x {n_runs} runs",
+        "use fewer replicates (1000-4000 give stable 95% intervals)",
+    )  # fmt: skip
 
 
 def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw) -> Fit:

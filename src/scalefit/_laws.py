@@ -565,7 +565,8 @@ def as_law(law: Law | Term) -> Law:
         return law
     if isinstance(law, Term):
         return Law(law)
+    hint = f" (for the catalogue law, pass scalefit.get_law({law!r}))" if isinstance(law, str) else ""
     raise TypeError(
-        f"expected a scalefit Law or term (e.g. scalefit.paper_error), got {type(law).__name__}; "
-        "catalogue laws are listed by scalefit.list_laws()"
+        f"law must be a scalefit Law or term (e.g. scalefit.paper_error), got {type(law).__name__} "
+        f"{law!r}{hint}; catalogue laws are listed by scalefit.list_laws()"
     )

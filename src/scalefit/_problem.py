@@ -52,6 +52,10 @@ def _internal_value(law: Law, name: str, value: float, what: str) -> float:
         return float(-np.log(value) if spec.role == "scale" else np.log(value))
 
 
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
 def _carriers(term: Term) -> list[str] | None:
     """Parameters that shift ``log term`` by a constant when each is shifted by it
     (log-amplitudes, log-constants), or ``None`` if the term has none."""
@@ -148,7 +152,7 @@ class Problem:
             same = {ra, rb} <= {"amplitude", "constant"} or ra == rb
             if not same:
                 raise ScalefitError(
-                    f"tie={{{n!r}: {target!r}}} ties a {ra} to a {rb}; only parameters of the "
+                    f"tie={{{n!r}: {target!r}}} ties {_a(ra)} {ra} to {_a(rb)} {rb}; only parameters of the "
                     "same kind (exponent with exponent, scale with scale) can be tied"
                 )
             if n in bounds:

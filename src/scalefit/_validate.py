@@ -140,7 +140,8 @@ def names(
     allowed = list(allowed)
     example = f", e.g. {example}" if example else ""
     if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a dict {{{what}: value}}{example}, got {_shown(value)} ({type(value).__name__})")
+        got = f"{_shown(value)} ({type(value).__name__})"
+        raise TypeError(f"{name} must be a dict {{{what}: value}}{example}, got {got}")
     for key in value:
         if not isinstance(key, str):
             raise TypeError(f"{name} keys must be {what}s (strings), got {_shown(key)}")
@@ -156,7 +157,7 @@ def each(value: Mapping[str, Any], name: str, check: Callable[[Any, str], Any]) 
     return {k: check(v, f"{name}[{k!r}]") for k, v in value.items()}
 
 
-def array_budget(elements: float, name: str, what: str, fix: str, limit: float = 2.5e8) -> None:
+def array_budget(elements: float, name: str, what: str, fix: str, limit: float = 1e9) -> None:
     """Refuse before allocating an array of more than ``limit`` float64 elements (~2 GB)."""
     if elements > limit:
         raise ScalefitError(

@@ -84,6 +84,15 @@ def _where(source: str, where: str | None):
     return Runs(kept, source=f"{name} where {where}")
 
 
+def _method_options(args) -> dict:
+    """The options given on the command line; fit_law refuses those of the other method."""
+    given = {k: getattr(args, k) for k in ("bootstrap", "noise", "chains", "draws", "warmup")}
+    options = {"starts": args.starts, **{k: v for k, v in given.items() if v is not None}}
+    if args.method == "bayes":
+        options["progress"] = True
+    return options
+
+
 def _cmd_fit(args) -> None:
     law = get_law(args.law)
     fit = fit_law(
@@ -96,15 +105,9 @@ def _cmd_fit(args) -> None:
         fix=_pairs(args.fix, "--fix", float) or None,
         tie=_pairs(args.tie, "--tie") or None,
         bounds=_bounds(args.bound) or None,
-        starts=args.starts,
-        bootstrap=args.bootstrap,
         seed=args.seed,
         method=args.method,
-        noise=args.noise,
-        chains=args.chains,
-        draws=args.draws,
-        warmup=args.warmup,
-        progress=args.method == "bayes",
+        **_method_options(args),
     )
     _print_fit(fit)
     if args.out:
@@ -238,13 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tie", action="append", metavar="NAME=OTHER", help="set a parameter equal to another")
     p.add_argument("--bound", action="append", metavar="NAME=LOW:HIGH", help="bound a parameter (paper form)")
     p.add_argument("--starts", type=int, default=1000, help="random starting points (default 1000)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000; 0: none)")
+    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap replicates (default 1000; 0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default="lsq", help="lsq (default) or bayes (NumPyro NUTS)")
-    p.add_argument("--noise", default="lognormal", help="bayes: lognormal (default), normal or student_t")
-    p.add_argument("--chains", type=int, default=4, help="bayes: chains (default 4)")
-    p.add_argument("--draws", type=int, default=1000, help="bayes: draws per chain (default 1000)")
-    p.add_argument("--warmup", type=int, default=1000, help="bayes: warm-up steps per chain (default 1000)")
+    p.add_argument("--noise", default=None, help="bayes: lognormal (default), normal or student_t")
+    p.add_argument("--chains", type=int, default=None, help="bayes: chains (default 4)")
+    p.add_argument("--draws", type=int, default=None, help="bayes: draws per chain (default 1000)")
+    p.add_argument("--warmup", type=int, default=None, help="bayes: warm-up steps per chain (default 1000)")
     p.add_argument("--out", help="save the fit as JSON here")
     p.set_defaults(func=_cmd_fit)
 

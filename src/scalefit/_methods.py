@@ -1,0 +1,216 @@
+"""Fitting methods and their options: :class:`LeastSquares` and :class:`NUTS`.
+
+``fit_law(law, runs, method=...)`` takes one of these objects, as optimistix takes a solver
+and numpyro a kernel; each holds only the options that apply to it and checks them when it
+is made, before any work::
+
+    fit_law(law, runs, target="error", method=LeastSquares(starts=200, bootstrap=2000))
+    fit_law(law, runs, target="error", method=NUTS(chains=4, draws=2000, noise="student_t"))
+
+The strings ``"lsq"`` and ``"bayes"`` are shorthands for ``LeastSquares()`` and
+``NUTS()``; the options may then be given to ``fit_law`` directly (``starts=200``), which
+builds the method from them. An option of the other method (``chains=`` with least squares)
+or an option given both ways is an error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from . import _validate as check
+from ._bayes import NOISES
+from ._errors import ScalefitError
+
+#: Starts beyond this many are refused before any array is made (each is a full LM problem).
+MAX_STARTS = 1_000_000
+MAX_REPLICATES = 1_000_000
+
+
+def _starts(value: object) -> int | Mapping[str, object] | pd.DataFrame:
+    if isinstance(value, pd.DataFrame):
+        if value.empty:
+            raise ScalefitError("starts= is an empty DataFrame; give one row per starting point")
+        bad = [c for c in value.columns if not pd.api.types.is_numeric_dtype(value[c])]
+        if bad:
+            raise TypeError(f"starts= DataFrame column {bad[0]!r} is not numeric ({value[bad[0]].dtype})")
+        if not np.isfinite(value.to_numpy(dtype=float)).all():
+            raise ScalefitError("starts= DataFrame holds missing or non-finite values; every start must be finite")
+        return value
+    if isinstance(value, Mapping):
+        out = {}
+        for name, values in value.items():
+            arr = np.atleast_1d(np.asarray(values, dtype=object))
+            if arr.ndim != 1 or not all(check.is_number(v) for v in arr):
+                raise TypeError(f"starts[{name!r}] must be a number or a list of numbers, got {values!r}")
+            arr = arr.astype(float)
+            if not np.isfinite(arr).all():
+                raise ScalefitError(f"starts[{name!r}] holds non-finite values: {values!r}")
+            if arr.size == 0:
+                raise ScalefitError(f"starts[{name!r}] is empty; give at least one value")
+            out[name] = arr
+        return out
+    return check.integer(
+        value, "starts", 1, MAX_STARTS, fix="or a grid {name: values} / a DataFrame of starting points"
+    )
+
+
+@dataclass(frozen=True)
+class LeastSquares:
+    """Multi-start Levenberg-Marquardt with case-bootstrap intervals (``method="lsq"``).
+
+    Parameters
+    ----------
+    starts : int, dict or DataFrame
+        Number of random starting points (default 1000); or a grid ``{name: values}`` in
+        paper form for every free parameter (their Cartesian product is used); or a
+        DataFrame with one start per row and a column per free parameter. All starts are
+        optimised in one compiled, vectorised call: each for ``explore_steps`` steps, then
+        the ``polish`` best on to convergence.
+    bootstrap : int
+        Case-bootstrap replicates (default 1000; 0 for none), each refitted from the
+        optimum, all in one compiled call. They give the parameter intervals and the
+        confidence and prediction intervals of :meth:`Fit.predict`.
+    explore_steps, polish : int
+        Steps every start takes (default 40) and how many of the best continue to
+        convergence (default 32).
+    max_steps : int
+        Steps per polished start or bootstrap replicate.
+    gtol, ftol, xtol : float
+        Stop when the largest gradient component is below ``gtol``, or when an accepted
+        step changes the objective by less than ``ftol`` (relative) and the parameters by
+        less than ``xtol``.
+    throw : bool
+        Raise if the best start did not converge (otherwise: a warning).
+    """
+
+    starts: int | Mapping[str, object] | pd.DataFrame = 1000
+    bootstrap: int = 1000
+    explore_steps: int = 40
+    polish: int = 32
+    max_steps: int = 500
+    gtol: float = 1e-10
+    ftol: float = 1e-10
+    xtol: float = 1e-7
+    throw: bool = False
+
+    name: ClassVar[str] = "lsq"
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "starts", _starts(self.starts))
+        set_(self, "bootstrap", check.integer(self.bootstrap, "bootstrap", 0, MAX_REPLICATES, fix="0 for none"))
+        set_(self, "explore_steps", check.integer(self.explore_steps, "explore_steps", 1, 100_000))
+        set_(self, "polish", check.integer(self.polish, "polish", 1, MAX_STARTS))
+        set_(self, "max_steps", check.integer(self.max_steps, "max_steps", 1, 1_000_000))
+        for tol in ("gtol", "ftol", "xtol"):
+            set_(self, tol, check.number(getattr(self, tol), tol, low=0.0, high=1.0, low_open=True))
+        set_(self, "throw", check.boolean(self.throw, "throw"))
+
+    def search(self) -> dict[str, Any]:
+        """The optimiser's settings (everything but the starts, the bootstrap and ``throw``)."""
+        return {k: getattr(self, k) for k in ("explore_steps", "polish", "max_steps", "gtol", "ftol", "xtol")}
+
+
+@dataclass(frozen=True)
+class NUTS:
+    """NumPyro's No-U-Turn sampler from the least-squares optimum (``method="bayes"``).
+
+    Parameters
+    ----------
+    chains, draws, warmup : int
+        NUTS chains (vectorised), kept draws and warm-up steps per chain.
+    noise : {"lognormal", "normal", "student_t"}
+        Multiplicative, additive or robust (Student-t on log values) noise.
+    priors : dict, optional
+        ``{site: numpyro distribution}`` overriding the default priors (see
+        :mod:`scalefit._bayes`).
+    noise_scale : str or array, optional
+        Known per-run noise standard deviation (on the scale of the noise model, e.g. log
+        scale for ``"lognormal"``), replacing the fitted ``sigma``.
+    progress : bool
+        Show NumPyro's progress bar while sampling.
+    init : LeastSquares
+        The least-squares fit the chains start from (its bootstrap is not used).
+    """
+
+    chains: int = 4
+    draws: int = 1000
+    warmup: int = 1000
+    noise: str = "lognormal"
+    priors: Mapping[str, object] | None = None
+    noise_scale: str | np.ndarray | None = None
+    progress: bool = False
+    init: LeastSquares = field(default_factory=lambda: LeastSquares(bootstrap=0))
+
+    name: ClassVar[str] = "bayes"
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "chains", check.integer(self.chains, "chains", 1, 1024))
+        set_(self, "draws", check.integer(self.draws, "draws", 1, 10_000_000))
+        set_(self, "warmup", check.integer(self.warmup, "warmup", 1, 10_000_000))
+        check.array_budget(
+            float(self.chains) * (self.draws + self.warmup), "chains x (draws + warmup)", "sampling",
+            "use fewer chains or draws",
+        )  # fmt: skip
+        set_(self, "noise", check.choice(self.noise, "noise", NOISES))
+        if self.priors is not None and not isinstance(self.priors, Mapping):
+            raise TypeError(f"priors must be a dict {{site: numpyro distribution}}, got {type(self.priors).__name__}")
+        set_(self, "progress", check.boolean(self.progress, "progress"))
+        if not isinstance(self.init, LeastSquares):
+            raise TypeError(f"init must be a LeastSquares(...), got {type(self.init).__name__}")
+
+
+METHOD_TYPES = (LeastSquares, NUTS)
+_OPTIONS = {cls: [f.name for f in dataclasses.fields(cls)] for cls in METHOD_TYPES}
+
+
+def make_method(method: object, options: Mapping[str, Any]) -> LeastSquares | NUTS:
+    """The method object for ``fit_law(method=..., **options)``.
+
+    ``method`` is a :class:`LeastSquares`, a :class:`NUTS`, or a shorthand ``"lsq"`` /
+    ``"bayes"``. With a shorthand, ``options`` are that method's options (for ``"bayes"``
+    the least-squares options go to its ``init``). With an object, no options may be given.
+    """
+    lsq_names, nuts_names = _OPTIONS[LeastSquares], [n for n in _OPTIONS[NUTS] if n != "init"]
+    known = lsq_names + nuts_names
+    for key in options:
+        if key not in known:
+            raise TypeError(
+                f"fit_law() got an unknown option {key}={options[key]!r}{check.suggest(key, known)}; "
+                f"least-squares options: {', '.join(lsq_names)}; NUTS options: {', '.join(nuts_names)}"
+            )
+    if isinstance(method, METHOD_TYPES):
+        if options:
+            given = ", ".join(f"{k}=" for k in options)
+            raise ScalefitError(
+                f"{given} given both to fit_law and as method={type(method).__name__}(...); "
+                f"set {'it' if len(options) == 1 else 'them'} in {type(method).__name__}(...) only"
+            )
+        return method
+    if isinstance(method, str) and method in ("lsq", "bayes"):
+        if method == "lsq":
+            wrong = [k for k in options if k not in lsq_names]
+            if wrong:
+                raise ScalefitError(
+                    f"{', '.join(f'{k}=' for k in wrong)} {'applies' if len(wrong) == 1 else 'apply'} to "
+                    "method='bayes' (NUTS); least squares has no such option — drop it or use method='bayes'"
+                )
+            return LeastSquares(**options)
+        if "bootstrap" in options:
+            raise ScalefitError(
+                "bootstrap= applies to method='lsq'; method='bayes' gives intervals from posterior draws — "
+                "drop bootstrap= (or use draws=)"
+            )
+        init = LeastSquares(bootstrap=0, **{k: v for k, v in options.items() if k in lsq_names})
+        return NUTS(init=init, **{k: v for k, v in options.items() if k in nuts_names})
+    raise (ScalefitError if isinstance(method, str) else TypeError)(
+        f"method must be 'lsq', 'bayes', LeastSquares(...) or NUTS(...), got {method!r}"
+        + (check.suggest(method, ("lsq", "bayes")) if isinstance(method, str) else "")
+    )
