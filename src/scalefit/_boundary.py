@@ -14,6 +14,17 @@ them) and brackets every crossing in log space, so none is missed; for other law
 stationary points come from sign changes of ``dF/dlog x`` on a dense grid, refined by
 Brent's method.
 
+A crossing is a point where ``F`` changes sign inside the domain; a zero touched without a
+change of sign, or lying exactly on an end of the domain, is not one. Where the two laws
+agree to within ``COINCIDE_RTOL`` (relative) at every checked point of the domain they
+*coincide*: there is no crossing and no winner, and the result says so. Pairs of draws
+that coincide count as having no crossing.
+
+Every argument is checked before any work: the fits (for :func:`distillation_boundary`,
+the plain law first and the distilled one second), the axis, ``at``, ``domain`` and
+``names``. A law that overflows or is undefined somewhere in the domain is an error that
+names the fit and the inputs, never a NaN in the result.
+
 With bootstrap or posterior fits, the same is done for every pair of draws, giving the
 distribution of ``D*_p`` and of each crossing, the probability that a crossing exists in
 the domain, and the probability that each side wins at any ``x``.
@@ -21,24 +32,32 @@ the domain, and the probability that each side wins at any ``x``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from ._errors import ScalefitError
+from ._catalogue import paper_distilled, paper_error, paper_loss
+from ._errors import ScalefitError, ScalingWarning
 from ._laws import Law, Power, Sum
 from ._result import Fit
+from ._validate import _shown, each, number, probability, suggest, text
 
 GRID = 2048
 DRAWS_USED = 1000
+CHECK = 257  # log-spaced points where both laws must be finite, and where coincidence is tested
+COINCIDE_RTOL = 1e-9  # laws closer than this (relative) at every check point coincide
+TIE = "tie"  # the winner of a regime where the laws coincide
+TEACHER = "Mt"  # the distilled law's teacher variable
 
 
 @dataclass(frozen=True)
 class Regime:
-    """An interval of the axis and which fit gives the lower target there."""
+    """An interval of the axis and which fit gives the lower target there (``"tie"`` where
+    the laws coincide)."""
 
     low: float
     high: float
@@ -70,14 +89,20 @@ class Crossover:
     stationary : tuple of float
         Stationary points of ``F = a - b`` inside the domain.
     crossings : tuple of float
-        Every ``x`` in the domain where ``F = 0``, ascending.
+        Every ``x`` inside the domain where ``F`` changes sign, ascending.
     regimes : tuple of Regime
-        The domain split at the crossings, each with the winner (lower target).
+        The domain split at the crossings, each with the winner (lower target); one
+        ``"tie"`` regime when the laws coincide.
     closed_form : bool
         Whether the stationary point came from the paper's closed form.
     draws : DataFrame or None
         Per pair of draws: ``stationary`` and ``crossing_1``, ``crossing_2``, ... (NaN where
-        absent), and ``n_crossings``.
+        absent), ``n_crossings`` and ``coincide`` (the pair's laws coincide in the domain).
+    conditions : tuple of Condition
+        The paper's Eq. 6 on the fitted numbers (distillation boundaries of the paper's laws).
+    coincide : bool
+        The two best-fit laws agree to within ``COINCIDE_RTOL`` everywhere in the domain:
+        no crossing, no winner.
     """
 
     axis: str
@@ -90,40 +115,81 @@ class Crossover:
     closed_form: bool
     draws: pd.DataFrame | None = None
     conditions: tuple[Condition, ...] = field(default_factory=tuple)
+    coincide: bool = False
     _fits: tuple[Fit, Fit] | None = field(default=None, repr=False, compare=False)
 
-    def difference(self, x) -> np.ndarray:
-        """``F(x) = a(x) - b(x)`` at the best fits."""
-        a, b = self._fits
-        return _difference(a.law, a.params, b.law, b.params, self.axis, self.at, np.asarray(x, dtype=float))
+    def _pair(self) -> tuple[Fit, Fit]:
+        if self._fits is None:
+            raise ScalefitError(
+                f"this {type(self).__name__} holds no fits; build it with crossover() or distillation_boundary()"
+            )
+        return self._fits
 
-    @property
-    def p_crossing(self) -> float | None:
-        """Probability (over draws) that at least one crossing lies in the domain."""
-        return None if self.draws is None else float((self.draws["n_crossings"] > 0).mean())
-
-    def probability_b_wins(self, x) -> np.ndarray:
-        """Probability over draws that fit ``b`` gives the lower target at each ``x``."""
+    def _require_draws(self) -> None:
         if self.draws is None:
             raise ScalefitError(
                 "these fits have no bootstrap or posterior draws; refit with bootstrap= or method='bayes'"
             )
-        a, b = self._fits
+
+    def difference(self, x) -> np.ndarray:
+        """``F(x) = a(x) - b(x)`` at the best fits."""
+        x = _points(x, "x", self.axis)
+        a, b = self._pair()
+        out = _difference(a.law, a.params, b.law, b.params, self.axis, self.at, x)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            raise ScalefitError(
+                f"x: the laws are not finite at {self.axis}={x[bad].flat[0]:.4g} (they overflow or are undefined "
+                f"there); keep x where both laws are defined, e.g. inside the domain "
+                f"({self.domain[0]:g}, {self.domain[1]:g})"
+            )
+        return out
+
+    @property
+    def p_crossing(self) -> float | None:
+        """Probability (over draws) that at least one crossing lies in the domain; pairs of
+        draws whose laws coincide have none."""
+        return None if self.draws is None else float((self.draws["n_crossings"] > 0).mean())
+
+    @property
+    def p_coincide(self) -> float | None:
+        """Share of pairs of draws whose laws coincide in the domain."""
+        return None if self.draws is None else float(self.draws["coincide"].mean())
+
+    def probability_b_wins(self, x) -> np.ndarray:
+        """Probability over draws that fit ``b`` gives a strictly lower target at each ``x``
+        (pairs that coincide there count as ``b`` not winning)."""
+        return self._p_b_wins(x, "x")
+
+    def _p_b_wins(self, x, name: str) -> np.ndarray:
+        x = np.atleast_1d(_points(x, name, self.axis))
+        if x.ndim != 1:
+            raise ScalefitError(f"{name} must be a number or a 1-d array of values of {self.axis}, got shape {x.shape}")
+        self._require_draws()
+        a, b = self._pair()
         pa, pb = _paired_draws(a, b)
-        x = np.atleast_1d(np.asarray(x, dtype=float))
-        diff = _difference(a.law, _col(pa), b.law, _col(pb), self.axis, self.at, x[None, :])
-        return (diff > 0).mean(axis=0)
+        va = _values(a.law, _col(pa), self.axis, self.at, x[None, :])
+        vb = _values(b.law, _col(pb), self.axis, self.at, x[None, :])
+        finite = np.isfinite(va) & np.isfinite(vb)
+        n = finite.sum(axis=0)
+        if (n == 0).any():
+            raise ScalefitError(
+                f"{name}: no pair of draws gives finite laws at {self.axis}={x[n == 0][0]:.4g} (they overflow or are "
+                f"undefined there); keep {name} where the laws are defined, e.g. inside the domain "
+                f"({self.domain[0]:g}, {self.domain[1]:g})"
+            )
+        with np.errstate(invalid="ignore"):
+            wins = finite & (va - vb > COINCIDE_RTOL * np.maximum(np.abs(va), np.abs(vb)))
+        return wins.sum(axis=0) / n
 
     def intervals(self, interval: float = 0.9) -> pd.DataFrame:
         """Central intervals of the stationary point and each crossing over the draws, with
         the probability that each exists in the domain."""
-        if self.draws is None:
-            raise ScalefitError(
-                "these fits have no bootstrap or posterior draws; refit with bootstrap= or method='bayes'"
-            )
+        interval = probability(interval, "interval")
+        self._require_draws()
         tail = (1 - interval) / 2
         rows = []
-        for col in [c for c in self.draws.columns if c != "n_crossings"]:
+        for col in [c for c in self.draws.columns if c not in ("n_crossings", "coincide")]:
             v = self.draws[col].dropna().to_numpy()
             lo, hi = np.quantile(v, [tail, 1 - tail]) if len(v) else (np.nan, np.nan)
             rows.append({"quantity": col, "lower": lo, "median": np.median(v) if len(v) else np.nan,
@@ -133,16 +199,28 @@ class Crossover:
     def __repr__(self) -> str:
         fmt = lambda v: f"{v:.4g}"  # noqa: E731
         lines = [
-            f"{type(self).__name__} along {self.axis} in [{fmt(self.domain[0])}, {fmt(self.domain[1])}] at "
-            + ", ".join(f"{k}={fmt(v)}" for k, v in self.at.items()),
-            f"  stationary point(s): {', '.join(map(fmt, self.stationary)) or 'none in the domain'}"
-            + (" (closed form)" if self.closed_form else ""),
-            f"  crossing(s): {', '.join(map(fmt, self.crossings)) or 'none in the domain'}",
+            f"{type(self).__name__} along {self.axis} in [{fmt(self.domain[0])}, {fmt(self.domain[1])}]"
+            + (" at " + ", ".join(f"{k}={fmt(v)}" for k, v in self.at.items()) if self.at else ""),
         ]
-        for r in self.regimes:
-            lines.append(f"  {fmt(r.low)} .. {fmt(r.high)}: {r.winner} wins (lower target)")
+        if self.coincide:
+            lines.append(
+                f"  no crossing: the laws coincide (they differ by less than {COINCIDE_RTOL:g} relative everywhere "
+                "in the domain); neither gives a lower target"
+            )
+        else:
+            lines += [
+                f"  stationary point(s): {', '.join(map(fmt, self.stationary)) or 'none in the domain'}"
+                + (" (closed form)" if self.closed_form else ""),
+                f"  crossing(s): {', '.join(map(fmt, self.crossings)) or 'none in the domain'}",
+            ]
+            for r in self.regimes:
+                lines.append(f"  {fmt(r.low)} .. {fmt(r.high)}: {r.winner} wins (lower target)")
         if self.draws is not None:
-            lines.append(f"  P(a crossing lies in the domain) = {self.p_crossing:.2f} over {len(self.draws)} draws")
+            same = self.p_coincide
+            lines.append(
+                f"  P(a crossing lies in the domain) = {self.p_crossing:.2f} over {len(self.draws)} draws"
+                + (f" (the laws coincide in {same:.0%} of them)" if same else "")
+            )
         lines.extend(
             f"  condition {'holds' if c.holds else 'FAILS'}: {c.name} ({c.detail}"
             + ("" if c.probability is None else f"; holds in {c.probability:.0%} of draws")
@@ -160,7 +238,7 @@ class DistillationBoundary(Crossover):
 
     def p_distill_wins(self, dp) -> np.ndarray:
         """Probability over draws that distillation gives the lower error at each ``dp``."""
-        return self.probability_b_wins(dp)
+        return self._p_b_wins(dp, "dp")
 
 
 # -- evaluation -------------------------------------------------------------------------
@@ -168,11 +246,21 @@ def _col(params: Mapping[str, np.ndarray]) -> dict:
     return {k: np.asarray(v)[:, None] for k, v in params.items()}
 
 
+def _values(law: Law, params, axis: str, at: Mapping[str, float], x) -> np.ndarray:
+    """The law along ``axis`` (NaN/inf where it overflows or is undefined: callers check)."""
+    with np.errstate(all="ignore"):
+        return np.asarray(law.evaluate(params, {v: (x if v == axis else at[v]) for v in law.variables}), dtype=float)
+
+
 def _difference(law_a: Law, pa, law_b: Law, pb, axis: str, at: Mapping[str, float], x) -> np.ndarray:
-    va = {v: (x if v == axis else at[v]) for v in law_a.variables}
-    vb = {v: (x if v == axis else at[v]) for v in law_b.variables}
-    with np.errstate(over="ignore", under="ignore"):
-        return np.asarray(law_a.evaluate(pa, va), dtype=float) - np.asarray(law_b.evaluate(pb, vb), dtype=float)
+    with np.errstate(all="ignore"):
+        return _values(law_a, pa, axis, at, x) - _values(law_b, pb, axis, at, x)
+
+
+def _same(va: np.ndarray, vb: np.ndarray) -> np.ndarray:
+    """Where two finite laws agree to within ``COINCIDE_RTOL`` (relative)."""
+    with np.errstate(all="ignore"):
+        return np.abs(va - vb) <= COINCIDE_RTOL * np.maximum(np.abs(va), np.abs(vb))
 
 
 def _single_power(law: Law, axis: str) -> Power | None:
@@ -198,14 +286,15 @@ def closed_form_stationary(pa: Power, params_a, pb: Power, params_b) -> float:
 
 
 def _roots(g, lo: float, hi: float, splits) -> list[float]:
-    """Roots of ``g`` (a function of log x) in [lo, hi]; ``g`` must be monotone between splits."""
+    """Sign changes of ``g`` (a function of log x) inside (lo, hi); ``g`` must be monotone
+    between splits. A zero without a change of sign, or on an end of the domain, is none."""
     edges = np.unique(np.concatenate([[lo], [u for u in splits if lo < u < hi], [hi]]))
     vals = np.array([g(u) for u in edges])
-    roots = set(edges[vals == 0.0])
+    roots = [edges[i] for i in range(1, len(edges) - 1) if vals[i] == 0.0 and vals[i - 1] * vals[i + 1] < 0]
     for i in range(len(edges) - 1):
         g0, g1 = vals[i], vals[i + 1]
         if np.isfinite(g0) and np.isfinite(g1) and g0 * g1 < 0:
-            roots.add(brentq(g, edges[i], edges[i + 1], xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
+            roots.append(brentq(g, edges[i], edges[i + 1], xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
     return sorted(roots)
 
 
@@ -219,8 +308,11 @@ def _solve(law_a, pa, law_b, pb, axis, at, domain, shapes) -> tuple[list[float],
     if shapes is not None:
         # F = Delta + c_a x^-a_a - c_b x^-a_b, with Delta = F(inf) evaluated once: no cancellation
         # of the large x-independent terms, even where the power terms are tiny beside them.
-        (ta, tb), inf = shapes, np.inf
-        delta = float(_difference(law_a, pa, law_b, pb, axis, at, inf))
+        delta = float(_difference(law_a, pa, law_b, pb, axis, at, np.inf))
+        if not np.isfinite(delta):  # a term grows without bound in x: no finite Delta, solve numerically
+            shapes = None
+    if shapes is not None:
+        ta, tb = shapes
         ea, eb, ca, cb = pa[ta.exponent], pb[tb.exponent], _coefficient(ta, pa), _coefficient(tb, pb)
 
         def g(u):
@@ -255,80 +347,248 @@ def _paired_draws(a: Fit, b: Fit) -> tuple[dict, dict]:
     return pa, pb
 
 
-# -- public functions -------------------------------------------------------------------
-def _check(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], domain) -> tuple[dict, tuple[float, float]]:
-    for name, f in (("first", fit_a), ("second", fit_b)):
-        if not isinstance(f, Fit):
-            raise TypeError(f"the {name} fit must be a scalefit Fit, got {type(f).__name__}")
+# -- argument checks --------------------------------------------------------------------
+def near(value: object, options) -> str:
+    """``suggest`` that also catches a difference of case only (``'m'`` for ``'M'``)."""
+    options = [str(o) for o in options]
+    same = [o for o in options if o.lower() == str(value).lower()]
+    return f" (did you mean {same[0]!r}?)" if same else suggest(value, options)
+
+
+def _fit_arg(value: object, name: str) -> Fit:
+    if not isinstance(value, Fit):
+        hint = "; load a saved fit with scalefit.load_fit(path)" if isinstance(value, str) else ""
+        raise TypeError(
+            f"{name} must be a scalefit Fit (from fit_law(), load_fit() or Fit.from_params()), "
+            f"got {_shown(value)} ({type(value).__name__}){hint}"
+        )
+    return value
+
+
+def _points(x: object, name: str, axis: str) -> np.ndarray:
+    """Values of the axis: a number or an array of finite numbers > 0."""
+    kind = f"a number or an array of numbers (values of {axis} > 0)"
+    if isinstance(x, str | bytes) or x is None:
+        raise TypeError(f"{name} must be {kind}, got {_shown(x)} ({type(x).__name__})")
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {kind}, got {_shown(x)} ({type(x).__name__})") from None
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be {kind}, got {_shown(x)} ({type(x).__name__} of {arr.dtype})")
+    arr = arr.astype(float)
+    bad = ~(np.isfinite(arr) & (arr > 0))
+    if bad.any():
+        raise ScalefitError(f"{name} must hold finite values of {axis} > 0, got {float(arr[bad].flat[0])!r}")
+    return arr
+
+
+def check_domain(domain: object, name: str = "domain") -> tuple[float, float]:
+    """``(low, high)``: two finite numbers with ``0 < low < high``."""
+    example = f"e.g. {name}=(1e4, 1e8)"
+    if isinstance(domain, str | bytes) or not isinstance(domain, Sequence | np.ndarray) or len(domain) != 2:
+        raise TypeError(
+            f"{name} must be a (low, high) pair of numbers with 0 < low < high, {example}, "
+            f"got {_shown(domain)} ({type(domain).__name__})"
+        )
+    lo = number(domain[0], f"{name} low", low=0.0, low_open=True, fix=example)
+    hi = number(domain[1], f"{name} high", low=0.0, low_open=True, fix=example)
+    if not lo < hi:
+        fix = f"swap them: {name}=({hi:g}, {lo:g})" if lo > hi else example
+        raise ScalefitError(f"{name} must satisfy 0 < low < high, got ({lo:g}, {hi:g}); {fix}")
+    return lo, hi
+
+
+def _check_names(names: object) -> tuple[str, str]:
+    if isinstance(names, str | bytes) or not isinstance(names, Sequence) or len(names) != 2:
+        raise TypeError(
+            f"names must be a pair of labels for fit_a and fit_b, e.g. names=('small', 'large'), "
+            f"got {_shown(names)} ({type(names).__name__})"
+        )
+    a, b = (text(n, f"names[{i}]") for i, n in enumerate(names))
+    if a == b:
+        raise ScalefitError(f"names must be two different labels, got ({a!r}, {b!r}); the regimes would not say "
+                            "which fit wins")  # fmt: skip
+    if TIE in (a, b):
+        raise ScalefitError(f"names cannot use {TIE!r}, which marks a regime where the laws coincide; got {names!r}")
+    return a, b
+
+
+def _check_at(at: object, needed: list[str], axis: str) -> dict[str, float]:
+    example = "at={" + ", ".join(f"{v!r}: ..." for v in needed) + "}"
+    if at is None:
+        at = {}
+    if not isinstance(at, Mapping):
+        raise TypeError(
+            f"at must be a dict {{variable: value}} holding every other variable fixed, e.g. {example}, "
+            f"got {_shown(at)} ({type(at).__name__})"
+        )
+    for key in at:
+        if not isinstance(key, str):
+            raise TypeError(f"at keys must be variable names (strings), got {_shown(key)}")
+        if key == axis:
+            raise ScalefitError(f"at names the axis {axis!r}, which varies over the domain; remove it from at")
+        if key not in needed:
+            raise ScalefitError(
+                f"at= names {key!r}, which neither law uses besides the axis {axis!r}{near(key, needed)}; "
+                f"needed: {needed}"
+            )
+    missing = [v for v in needed if v not in at]
+    if missing:
+        raise ScalefitError(f"at= is missing {missing}; hold every other variable fixed, e.g. {example}")
+    values = each(at, "at", lambda v, n: number(v, n, low=0.0, low_open=True))
+    return {v: values[v] for v in needed}
+
+
+def _check(fit_a, fit_b, axis, at, domain, args=("fit_a", "fit_b"), hint="") -> tuple[dict, tuple[float, float]]:
+    for name, f in zip(args, (fit_a, fit_b), strict=True):
+        _fit_arg(f, name)
+    axis = text(axis, "axis")
     ma, mb = fit_a.law.metric or fit_a.target, fit_b.law.metric or fit_b.target
     if ma != mb:
         raise ScalefitError(
-            f"the fits predict different metrics ({ma!r} vs {mb!r}); a crossover compares the same metric — "
-            "fit both laws to the same kind of target (e.g. both error rates)"
+            f"the fits predict different metrics ({args[0]}: {ma!r}, {args[1]}: {mb!r}); a crossover compares the "
+            "same metric — fit both laws to the same kind of target (e.g. both error rates)"
         )
-    if axis not in fit_a.law.variables or axis not in fit_b.law.variables:
+    va, vb = list(fit_a.law.variables), list(fit_b.law.variables)
+    if axis not in va or axis not in vb:
+        common = [v for v in va if v in vb]
         raise ScalefitError(
-            f"axis {axis!r} must be a variable of both laws; they have {list(fit_a.law.variables)} and "
-            f"{list(fit_b.law.variables)}"
+            f"axis {axis!r} must be a variable of both laws{near(axis, common)}; {args[0]} "
+            f"({fit_a.law.name}) has {va} and {args[1]} ({fit_b.law.name}) has {vb}{hint}"
         )
-    needed = sorted((set(fit_a.law.variables) | set(fit_b.law.variables)) - {axis})
-    at = dict(at or {})
-    missing = [v for v in needed if v not in at]
-    if missing:
-        example = ", ".join(f"{v!r}: ..." for v in needed)
-        raise ScalefitError(f"at= is missing {missing}; hold every other variable fixed, e.g. at={{{example}}}")
-    extra = [v for v in at if v not in needed]
-    if extra:
-        raise ScalefitError(f"at= has {extra}, which neither law uses besides the axis {axis!r}; needed: {needed}")
-    for v in needed:
-        val = float(at[v])
-        if not np.isfinite(val) or val <= 0:
-            raise ScalefitError(f"at[{v!r}] must be a finite value > 0, got {at[v]!r}")
-        at[v] = val
-    try:
-        lo, hi = (float(d) for d in domain)
-    except (TypeError, ValueError):
-        raise ScalefitError(f"domain must be a (low, high) pair of numbers, got {domain!r}") from None
-    if not (0 < lo < hi < np.inf):
-        raise ScalefitError(f"domain must satisfy 0 < low < high, got ({lo:g}, {hi:g}); e.g. domain=(1e4, 1e8)")
-    return at, (lo, hi)
+    needed = list(dict.fromkeys(v for v in va + vb if v != axis))
+    return _check_at(at, needed, axis), check_domain(domain)
 
 
-def _build(cls, fit_a, fit_b, axis, at, domain, names, conditions=()):
-    at, domain = _check(fit_a, fit_b, axis, at, domain)
+_DISTILLED_PARAMS = frozenset(paper_distilled.parameters) - frozenset(paper_error.parameters)
+
+
+def _distilled_mark(law: Law) -> str:
+    """Why ``law`` looks like a distilled law, or ``""``."""
+    if TEACHER in law.variables:
+        return f"it has the teacher variable {TEACHER!r}"
+    own = [p for p in law.parameters if p in _DISTILLED_PARAMS]
+    return f"it has the distilled law's parameters {own}" if own else ""
+
+
+def _is_plain(law: Law) -> bool:
+    """``law`` is one of the catalogue's plain laws (Eq. 1 or 2), however named."""
+    return any(law.expr == c.expr or set(law.parameters) == set(c.parameters) for c in (paper_error, paper_loss))
+
+
+def _check_roles(plain_fit: Fit, distilled_fit: Fit) -> None:
+    """Refuse a distilled law in the plain slot or the plain law in the distilled slot."""
+    plain_mark, distilled_mark = _distilled_mark(plain_fit.law), _distilled_mark(distilled_fit.law)
+    order = (
+        "pass the plain fit first: distillation_boundary(plain_fit, distilled_fit, at=..., domain=...) "
+        "(on the command line: scalefit boundary PLAIN.json DISTILLED.json)"
+    )
+    other = "or compare any two fits with crossover(fit_a, fit_b, axis='Dp', at=..., domain=..., names=...)"
+    if plain_mark and not distilled_mark:
+        raise ScalefitError(
+            f"plain_fit and distilled_fit look swapped: plain_fit ({plain_fit.law.name}) looks like the distilled "
+            f"law ({plain_mark}) and distilled_fit ({distilled_fit.law.name}) does not; {order}"
+        )
+    if plain_mark:
+        raise ScalefitError(
+            f"plain_fit ({plain_fit.law.name}) looks like a distilled law ({plain_mark}), and so does distilled_fit "
+            f"({distilled_fit.law.name}); pass a fit of the plain law (e.g. paper_error) as plain_fit, {other}"
+        )
+    if _is_plain(distilled_fit.law):
+        raise ScalefitError(
+            f"distilled_fit ({distilled_fit.law.name}) is the plain law: it has no teacher variable {TEACHER!r} and "
+            f"none of the distilled law's parameters; pass a fit of the distilled law (e.g. paper_distilled) as "
+            f"distilled_fit — if the two are swapped, {order}; {other}"
+        )
+
+
+# -- public functions -------------------------------------------------------------------
+def _build(cls, fit_a, fit_b, axis, at, domain, names, args, conditions=()):
+    """The crossover of two checked fits; ``at`` and ``domain`` already checked."""
+    lo, hi = domain
+    check = np.geomspace(lo, hi, CHECK)
+    va = _values(fit_a.law, fit_a.params, axis, at, check)
+    vb = _values(fit_b.law, fit_b.params, axis, at, check)
+    for arg, f, v in ((args[0], fit_a, va), (args[1], fit_b, vb)):
+        bad = ~np.isfinite(v)
+        if bad.any():
+            held = ", ".join(f"{k}={x:g}" for k, x in at.items()) or "nothing else held"
+            raise ScalefitError(
+                f"{arg} ({f.law.name}) is not finite at {axis}={check[bad][0]:.4g} ({held}): its law overflows or "
+                f"is undefined there at the fitted parameters; narrow domain=({lo:g}, {hi:g}) or change at="
+            )
     pa_shape, pb_shape = _single_power(fit_a.law, axis), _single_power(fit_b.law, axis)
     shapes = (pa_shape, pb_shape) if pa_shape is not None and pb_shape is not None else None
-    stationary, crossings, closed = _solve(fit_a.law, fit_a.params, fit_b.law, fit_b.params, axis, at, domain, shapes)
-    edges = [domain[0], *crossings, domain[1]]
-    regimes = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        if hi <= lo:
-            continue
-        mid = np.sqrt(lo * hi)
-        f = float(_difference(fit_a.law, fit_a.params, fit_b.law, fit_b.params, axis, at, mid))
-        regimes.append(Regime(lo, hi, names[1] if f > 0 else names[0]))
+    coincide = bool(np.all(_same(va, vb)))
+    if coincide:
+        stationary, crossings, closed = [], [], shapes is not None
+        regimes = [Regime(lo, hi, TIE)]
+    else:
+        stationary, crossings, closed = _solve(
+            fit_a.law, fit_a.params, fit_b.law, fit_b.params, axis, at, domain, shapes
+        )
+        edges = [lo, *crossings, hi]
+        regimes = []
+        for left, right in zip(edges[:-1], edges[1:], strict=True):
+            if right <= left:
+                continue
+            f = float(_difference(fit_a.law, fit_a.params, fit_b.law, fit_b.params, axis, at, np.sqrt(left * right)))
+            regimes.append(Regime(left, right, names[1] if f > 0 else names[0]))
     draws = None
     if fit_a.draws is not None and fit_b.draws is not None:
-        pa, pb = _paired_draws(fit_a, fit_b)
-        rows = []
-        for i in range(len(next(iter(pa.values())))):
-            da = {k: float(v[i]) for k, v in pa.items()}
-            db = {k: float(v[i]) for k, v in pb.items()}
-            s, c, _ = _solve(fit_a.law, da, fit_b.law, db, axis, at, domain, shapes)
-            rows.append({"stationary": s[0] if s else np.nan, "crossings": c})
-        width = max([len(r["crossings"]) for r in rows] + [2 if shapes else 1])
-        draws = pd.DataFrame(
-            {
-                "stationary": [r["stationary"] for r in rows],
-                **{
-                    f"crossing_{j + 1}": [r["crossings"][j] if j < len(r["crossings"]) else np.nan for r in rows]
-                    for j in range(width)
-                },  # fmt: skip
-                "n_crossings": [len(r["crossings"]) for r in rows],
-            }
+        draws = _draw_table(fit_a, fit_b, axis, at, domain, shapes, args)
+    return cls(axis=axis, at=at, domain=domain, names=tuple(names), stationary=tuple(stationary),
+               crossings=tuple(crossings), regimes=tuple(regimes), closed_form=closed, draws=draws,
+               conditions=tuple(conditions), coincide=coincide, _fits=(fit_a, fit_b))  # fmt: skip
+
+
+def _draw_table(fit_a, fit_b, axis, at, domain, shapes, args) -> pd.DataFrame | None:
+    """Stationary point and crossings for every pair of draws whose laws are finite in the domain."""
+    pa, pb = _paired_draws(fit_a, fit_b)
+    n = len(next(iter(pa.values())))
+    if n == 0:
+        return None
+    check = np.geomspace(*domain, CHECK)
+    va = _values(fit_a.law, _col(pa), axis, at, check[None, :])
+    vb = _values(fit_b.law, _col(pb), axis, at, check[None, :])
+    finite = np.all(np.isfinite(va) & np.isfinite(vb), axis=1)
+    same = finite & np.all(_same(va, vb), axis=1)
+    where = f"domain=({domain[0]:g}, {domain[1]:g})"
+    if not finite.any():
+        raise ScalefitError(
+            f"no pair of draws of {args[0]} and {args[1]} gives laws that are finite over {where}; they overflow or "
+            "are undefined there — narrow the domain"
         )
-    return cls(axis, at, domain, names, tuple(stationary), tuple(crossings), tuple(regimes), closed, draws,
-               tuple(conditions), (fit_a, fit_b))  # fmt: skip
+    if not finite.all():
+        warnings.warn(
+            f"{int((~finite).sum())} of {n} pairs of draws of {args[0]} and {args[1]} overflow or are undefined "
+            f"somewhere in {where}; they are left out of draws, p_crossing and intervals() — narrow the domain "
+            "to keep them",
+            ScalingWarning,
+            stacklevel=4,
+        )
+    rows = []
+    for i in np.flatnonzero(finite):
+        if same[i]:
+            rows.append({"stationary": np.nan, "crossings": [], "coincide": True})
+            continue
+        da = {k: float(v[i]) for k, v in pa.items()}
+        db = {k: float(v[i]) for k, v in pb.items()}
+        s, c, _ = _solve(fit_a.law, da, fit_b.law, db, axis, at, domain, shapes)
+        rows.append({"stationary": s[0] if s else np.nan, "crossings": c, "coincide": False})
+    width = max([len(r["crossings"]) for r in rows] + [2 if shapes else 1])
+    return pd.DataFrame(
+        {
+            "stationary": [r["stationary"] for r in rows],
+            **{
+                f"crossing_{j + 1}": [r["crossings"][j] if j < len(r["crossings"]) else np.nan for r in rows]
+                for j in range(width)
+            },  # fmt: skip
+            "n_crossings": [len(r["crossings"]) for r in rows],
+            "coincide": [r["coincide"] for r in rows],
+        }
+    )
 
 
 def crossover(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], domain: tuple[float, float],
@@ -337,8 +597,14 @@ def crossover(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], domain
 
     E.g. at what fine-tuning set size does the 38M model overtake the 10M one:
     ``crossover(fit_38m, fit_10m, axis="Df", at={"Dp": 1.28e6}, domain=(1e3, 1e6))``.
+
+    ``axis`` must be a variable of both laws and ``at`` must hold every other variable of
+    either law (values > 0). Laws that coincide along the axis give a result with
+    ``coincide=True``, no crossings and a single ``"tie"`` regime.
     """
-    return _build(Crossover, fit_a, fit_b, axis, at, domain, names)
+    at, domain = _check(fit_a, fit_b, axis, at, domain)
+    names = _check_names(names)
+    return _build(Crossover, fit_a, fit_b, axis, at, domain, names, ("fit_a", "fit_b"))
 
 
 RATIO = 2.0  # "lambda ~ lambda'" is read as a ratio within this factor; the paper gives no tolerance
@@ -366,6 +632,8 @@ def _conditions(plain: Fit, distilled: Fit) -> list[Condition]:
     if not need_p <= set(p) or not {f"{n}_prime" for n in need_p} <= set(d):
         return []
     draws = _paired_draws(plain, distilled) if plain.draws is not None and distilled.draws is not None else None
+    if draws is not None and not len(next(iter(draws[0].values()))):
+        draws = None
     return [
         Condition(name, bool(test(p, d)), detail(p, d), None if draws is None else float(np.mean(test(*draws))))
         for name, test, detail in EQ6
@@ -381,7 +649,10 @@ def distillation_boundary(
     ----------
     plain_fit, distilled_fit : Fit
         Fits of the plain law (e.g. ``paper_error``) and the distilled law (e.g.
-        ``paper_distilled``) to the same metric.
+        ``paper_distilled``) to the same metric, in that order. A distilled law (one with
+        the teacher variable ``Mt`` or the distilled law's parameters) as ``plain_fit``, or
+        the catalogue's plain law as ``distilled_fit``, is refused: the regimes would be
+        labelled the wrong way round. To compare other pairs, use :func:`crossover`.
     at : dict
         The other variables, e.g. ``{"M": 22e6, "Df": 5e4, "Mt": 10e6}``.
     domain : (float, float)
@@ -395,7 +666,12 @@ def distillation_boundary(
         paper's Eq. 6 on the fitted numbers) and, with bootstrap or posterior fits,
         ``draws``, ``intervals()``, ``p_crossing`` and ``p_distill_wins(Dp)``.
     """
-    conditions = (
-        _conditions(plain_fit, distilled_fit) if isinstance(plain_fit, Fit) and isinstance(distilled_fit, Fit) else []
-    )
-    return _build(DistillationBoundary, plain_fit, distilled_fit, "Dp", at, domain, ("plain", "distill"), conditions)
+    args = ("plain_fit", "distilled_fit")
+    _fit_arg(plain_fit, args[0])
+    _fit_arg(distilled_fit, args[1])
+    _check_roles(plain_fit, distilled_fit)
+    hint = " (distillation_boundary() searches along 'Dp'; for another axis use crossover())"
+    at, domain = _check(plain_fit, distilled_fit, "Dp", at, domain, args, hint)
+    conditions = _conditions(plain_fit, distilled_fit)
+    return _build(DistillationBoundary, plain_fit, distilled_fit, "Dp", at, domain, ("plain", "distill"), args,
+                  conditions)  # fmt: skip

@@ -34,7 +34,11 @@ def _shown(value: Any) -> str:
 
 def suggest(value: object, options: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when ``value`` is close to one of ``options``, else ``""``."""
-    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1)
+    options = [str(o) for o in options]
+    folded = {o.casefold(): o for o in options}
+    if str(value).casefold() in folded:  # differs only in case: 'm' for 'M'
+        return f" (did you mean {folded[str(value).casefold()]!r}?)"
+    close = difflib.get_close_matches(str(value), options, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
