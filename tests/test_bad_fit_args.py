@@ -41,7 +41,7 @@ def bad(runs, exc, match, law=paper_error, **kwargs):
     [
         (dict(gtol="x"), r"gtol must be a finite number.*'x' \(str\)"),
         (dict(starts=True), r"starts must be an integer.*True \(bool\)"),
-        (dict(starts="100"), r"starts must be an integer.*'100' \(str\)"),
+        (dict(starts="100"), r"starts must be 'auto', an integer.*'100' \(str\)"),
         (dict(seed="x"), r"seed must be an integer.*'x'"),
         (dict(fix=["alpha"]), r"fix must be a dict \{parameter: value\}.*\['alpha'\] \(list\)"),
         (dict(fix={"E_inf": "abc"}), r"fix\['E_inf'\] must be a finite number, got 'abc'"),
@@ -185,4 +185,4 @@ def test_shorthand_options_build_the_method(runs, monkeypatch):
     nuts = make_method("bayes", {"starts": 50, "chains": 2})
     assert isinstance(nuts, NUTS) and nuts.chains == 2 and nuts.init.starts == 50 and nuts.init.bootstrap == 0
     lsq = make_method("lsq", {"bootstrap": 0})
-    assert isinstance(lsq, LeastSquares) and lsq.bootstrap == 0 and lsq.starts == 1000
+    assert isinstance(lsq, LeastSquares) and lsq.bootstrap == 0 and lsq.starts == "auto"

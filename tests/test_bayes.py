@@ -94,12 +94,12 @@ def test_prior_override_and_errors(runs):
         (dict(priors={"alpha": dist.Uniform(2.0, 3.0)}), ScalefitError, "contradicts the data"),
         (dict(noise="gaussian"), ScalefitError, "noise must be one of"),
         (dict(bounds={"alpha": (0, 1)}), ScalefitError, "express them as priors"),
-        (dict(chains=0), ScalefitError, "chains must be an integer >= 1"),
+        (dict(chains=0), ScalefitError, r"chains must be an integer in \[1, 1024\], got 0"),
     ]
     for kwargs, exc, message in cases:
         with pytest.raises(exc, match=message):
             fit_law(scalefit.paper_error, runs, target="error", **{**SMALL, **kwargs})
-    with pytest.raises(ScalefitError, match="apply to method='bayes'"):
+    with pytest.raises(ScalefitError, match="applies to method=.bayes."):
         fit_law(scalefit.paper_error, runs, target="error", noise_scale=np.full(len(runs), 0.02), bootstrap=0)
 
 

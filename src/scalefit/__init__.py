@@ -7,31 +7,74 @@ a larger one stops paying.
 >>> from scalefit import fit_law, load_runs, paper_error
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-from ._allocate import Allocation, allocate
-from ._boundary import Condition, Crossover, DistillationBoundary, Regime, crossover, distillation_boundary
-from ._catalogue import (
-    CATALOGUE,
-    chinchilla,
-    get_law,
-    list_laws,
-    paper_distilled,
-    paper_error,
-    paper_loss,
-    transfer_gap,
-)
-from ._compare import compare_laws
-from ._data import Runs, load_runs
-from ._errors import ScalefitError, ScalingWarning
-from ._fit import fit_law
-from ._identify import Identifiability
-from ._laws import Constant, Law, ParamSpec, Power, Product, Sum, Term, as_law
-from ._lsq import Objective
-from ._methods import NUTS, LeastSquares
-from ._plot import plot_boundary, plot_difference, plot_fit
-from ._result import Convergence, Fit, StartsReport, load_fit
-from .datasets import example_runs
+#: Public name -> the private module defining it. Modules load on first use (PEP 562), so
+#: ``import scalefit`` and the ``scalefit`` command start at once, and JAX loads only when a
+#: fit needs it — which also lets the command install its Ctrl-C handler before any import.
+_EXPORTS = {
+    "_allocate": ("Allocation", "allocate"),
+    "_boundary": ("Condition", "Crossover", "DistillationBoundary", "Regime", "crossover", "distillation_boundary"),
+    "_catalogue": (
+        "CATALOGUE", "chinchilla", "get_law", "list_laws", "paper_distilled", "paper_error", "paper_loss",
+        "transfer_gap",
+    ),
+    "_compare": ("compare_laws",),
+    "_data": ("Runs", "load_runs"),
+    "_errors": ("ScalefitError", "ScalingWarning"),
+    "_fit": ("fit_law",),
+    "_fits": ("Fits",),
+    "_identify": ("Identifiability",),
+    "_laws": ("Constant", "Law", "ParamSpec", "Power", "Product", "Sum", "Term", "as_law"),
+    "_lsq": ("Objective",),
+    "_methods": ("NUTS", "LeastSquares"),
+    "_plot": ("plot_boundary", "plot_difference", "plot_fit"),
+    "_result": ("Convergence", "Fit", "StartsReport", "load_fit"),
+    "datasets": ("example_runs",),
+}  # fmt: skip
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scalefit' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from ._allocate import Allocation, allocate
+    from ._boundary import Condition, Crossover, DistillationBoundary, Regime, crossover, distillation_boundary
+    from ._catalogue import (
+        CATALOGUE,
+        chinchilla,
+        get_law,
+        list_laws,
+        paper_distilled,
+        paper_error,
+        paper_loss,
+        transfer_gap,
+    )
+    from ._compare import compare_laws
+    from ._data import Runs, load_runs
+    from ._errors import ScalefitError, ScalingWarning
+    from ._fit import fit_law
+    from ._fits import Fits
+    from ._identify import Identifiability
+    from ._laws import Constant, Law, ParamSpec, Power, Product, Sum, Term, as_law
+    from ._lsq import Objective
+    from ._methods import NUTS, LeastSquares
+    from ._plot import plot_boundary, plot_difference, plot_fit
+    from ._result import Convergence, Fit, StartsReport, load_fit
+    from .datasets import example_runs
 
 try:
     __version__ = version("scalefit")
@@ -48,6 +91,7 @@ __all__ = [
     "Constant",
     "Convergence",
     "Fit",
+    "Fits",
     "Identifiability",
     "Law",
     "LeastSquares",

@@ -38,6 +38,7 @@ from numpyro.distributions.transforms import AffineTransform, ExpTransform
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.reparam import TransformReparam
 
+from . import _jaxcache  # noqa: F401 - enables the persistent compilation cache
 from ._errors import ScalefitError
 from ._laws import Constant, Law, Sum
 from ._problem import Problem

@@ -22,8 +22,9 @@ from ._bayes import (
     resolve_priors,
     sample,
 )
-from ._data import Runs, load_runs, per_run, require_fit_ready
-from ._errors import ScalefitError, ScalingWarning
+from ._data import Runs, load_runs, per_run, read_table, require_fit_ready
+from ._errors import ScalefitError, ScalingWarning, format_rows
+from ._fits import Fits
 from ._identify import identifiability, structural_redundancy, with_unresolved
 from ._intervals import (
     MIN_CONVERGED,
@@ -37,13 +38,25 @@ from ._intervals import (
     valid_replicates,
 )
 from ._laws import Law, Term, as_law
-from ._lsq import OBJECTIVES, Objective, compiled, fit_data, given_starts, random_starts
+from ._lsq import (
+    OBJECTIVES,
+    FitData,
+    Objective,
+    bucket,
+    compiled,
+    fit_data,
+    given_starts,
+    random_starts,
+    run_replicates,
+)
 from ._methods import NUTS, LeastSquares, make_method
-from ._optim import CONVERGED
+from ._optim import CONVERGED, Solution
 from ._problem import Problem
 from ._result import Convergence, Fit, StartsReport
 
 TOP_STARTS = 10
+#: ``starts="auto"``: batch size, most starts, and how many polished starts must agree on the best.
+AUTO_BATCH, AUTO_MAX, AUTO_AGREE = 128, 1024, 8
 
 
 def fit_law(
@@ -60,8 +73,9 @@ def fit_law(
     bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
     weights: str | np.ndarray | None = None,
     seed: int = 0,
+    by: str | list[str] | None = None,
     **options,
-) -> Fit:
+) -> Fit | Fits:
     """Fit a law to a runs table.
 
     Every argument is checked before any work starts; a bad one raises
@@ -104,6 +118,13 @@ def fit_law(
         (least squares) or of the log-likelihood (NUTS) is multiplied by its weight.
     seed : int
         Seed of the random starts, the bootstrap resamples and the chains.
+    by : str or list of str, optional
+        Fit the law to every group of runs sharing these columns' values (e.g.
+        ``by="Task"``), each with its own parameters, in one vectorised pass: all groups'
+        starts, and all their bootstrap replicates, are solved together. Returns a
+        :class:`~scalefit.Fits` (a mapping from group to :class:`Fit`) whose ``summary()``
+        is one tidy table. Every group is checked before any is fitted; an error names
+        the group.
     **options
         Shorthand for the options of the method named by a string: ``starts``,
         ``bootstrap``, ``explore_steps``, ``polish``, ``max_steps``, ``gtol``, ``ftol``,
@@ -114,7 +135,7 @@ def fit_law(
 
     Returns
     -------
-    Fit
+    Fit, or Fits with ``by=``
 
     Examples
     --------
@@ -136,6 +157,9 @@ def fit_law(
     if mapping is not None:
         check.names(mapping, "mapping", law.variables, what="law variable", example="{'Dp': 'pretrain_images'}")
         check.each(mapping, "mapping", check.text)
+    units = _user_priors(fitter)
+    if by is not None:
+        return _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, weights, seed, units)
     if isinstance(runs, Runs) and runs.law == law and target in (None, runs.target) and mapping is None:
         data = runs
     else:
@@ -143,29 +167,93 @@ def fit_law(
             target = runs.target if target is None else target
             mapping = runs.mapping if mapping is None else mapping
         data = load_runs(runs, law, target=target, mapping=mapping)
-    problem = Problem.build(law, fix, tie, bounds, x=data.x, user_units=tuple(_user_priors(fitter)))
+    problem = Problem.build(law, fix, tie, bounds, x=data.x, user_units=units)
     _warn_redundant(law, problem)
+    table = _prepare(data, problem, fitter, obj, weights, np.random.default_rng(seed))
+    fit = _fit_tables([table], fitter, obj, seed)[0]
+    for note in fit.notes:
+        warnings.warn(note, ScalingWarning, stacklevel=2)
+    return fit
+
+
+def _prepare(data: Runs, problem: Problem, fitter, obj: Objective, weights, rng) -> _Table:
+    """Checks that need the validated table, before any work; the table to fit."""
     require_fit_ready(data, len(problem.free), obj.log or isinstance(fitter, NUTS))
     w = per_run(data, weights, "weights")
     lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
     _check_memory(lsq, len(data), len(problem.free))
+    noise_scale = per_run(data, fitter.noise_scale, "noise_scale") if isinstance(fitter, NUTS) else None
+    return _Table(data, problem, np.ones(len(data)) if w is None else w, rng, weights=w, noise_scale=noise_scale)
+
+
+def _fit_tables(tables: list[_Table], fitter, obj: Objective, seed: int) -> list[Fit]:
+    """Least squares for every table in one vectorised pass; NUTS (from those optima) table by table."""
+    lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
+    bootstrap = lsq.bootstrap if isinstance(fitter, LeastSquares) else 0
+    fits = _least_squares(tables, obj, lsq.starts, bootstrap, seed, lsq.search(), lsq.throw)
     if isinstance(fitter, LeastSquares):
-        fit = _least_squares(data, problem, obj, lsq.starts, lsq.bootstrap, seed, w, lsq.search(), lsq.throw)
-    else:
-        bayes = dict(
-            noise=fitter.noise,
-            priors=fitter.priors,
-            noise_scale=per_run(data, fitter.noise_scale, "noise_scale"),
-            chains=fitter.chains,
-            draws=fitter.draws,
-            warmup=fitter.warmup,
-            progress=fitter.progress,
+        return fits
+    run = dict(chains=fitter.chains, draws=fitter.draws, warmup=fitter.warmup, progress=fitter.progress)
+    return [
+        _bayesian(init, t.data, t.problem, t.weights, seed, noise=fitter.noise, priors=fitter.priors,
+                  noise_scale=t.noise_scale, **run)
+        for init, t in zip(fits, tables, strict=True)
+    ]  # fmt: skip
+
+
+def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, weights, seed, units) -> Fits:
+    """``fit_law(..., by=...)``: every group of the runs table, each checked before any is fitted."""
+    frame, source = read_table(runs)
+    if isinstance(runs, Runs) and runs.law is not None:
+        target = runs.target if target is None else target
+        mapping = runs.mapping if mapping is None else mapping
+    columns = [by] if isinstance(by, str) else list(by) if isinstance(by, list | tuple) else None
+    if not columns or not all(isinstance(c, str) and c for c in columns):
+        raise TypeError(f"by must be a column name or a list of column names, got {by!r}")
+    for c in columns:
+        if c not in frame.columns:
+            raise ScalefitError(
+                f"by={c!r} is not a column of the runs table{check.suggest(c, map(str, frame.columns))}; "
+                f"columns: {list(frame.columns)}"
+            )
+        missing = frame[c].isna().to_numpy()
+        if missing.any():
+            raise ScalefitError(
+                f"by column {c!r} has missing values in {format_rows(frame.index[missing])}; every run needs "
+                "a group — fill them in or drop those rows"
+            )
+    if weights is not None and not isinstance(weights, str):
+        raise TypeError("with by=, give weights as a column name (each group takes its own rows)")
+    if isinstance(fitter, NUTS) and fitter.noise_scale is not None and not isinstance(fitter.noise_scale, str):
+        raise TypeError("with by=, give noise_scale as a column name (each group takes its own rows)")
+    seeds = np.random.SeedSequence(seed).spawn(frame.groupby(columns, sort=True).ngroups)
+    tables, keys = [], []
+    for (key, part), ss in zip(frame.groupby(columns, sort=True), seeds, strict=True):
+        key = key if len(columns) > 1 else key[0] if isinstance(key, tuple) else key
+        label = ", ".join(f"{c}={k!r}" for c, k in zip(columns, key if len(columns) > 1 else (key,), strict=True))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ScalingWarning)  # reported once, for all groups, below
+                data = load_runs(Runs(part, source=f"group {label} of {source}"), law, target=target, mapping=mapping)
+            problem = Problem.build(law, fix, tie, bounds, x=data.x, user_units=units)
+            tables.append(_prepare(data, problem, fitter, obj, weights, np.random.default_rng(ss)))
+        except ScalefitError as exc:
+            raise ScalefitError(f"group {label} ({len(part)} runs): {exc}") from None
+        keys.append(key)
+    if not tables:
+        raise ScalefitError("the runs table has no rows, so by= makes no groups")
+    _warn_redundant(law, tables[0].problem)
+    fits = Fits(dict(zip(keys, _fit_tables(tables, fitter, obj, seed), strict=True)), by=tuple(columns))
+    noted = {k: f.notes for k, f in fits.items() if f.notes}
+    if noted:
+        first = next(iter(noted))
+        warnings.warn(
+            f"{len(noted)} of {len(fits)} groups have notes (e.g. {first!r}: {noted[first][0]}); "
+            "see fits.notes for all of them",
+            ScalingWarning,
+            stacklevel=3,
         )
-        init = _least_squares(data, problem, obj, lsq.starts, 0, seed, w, lsq.search(), lsq.throw)
-        fit = _bayesian(init, data, problem, w, seed, **bayes)
-    for note in fit.notes:
-        warnings.warn(note, ScalingWarning, stacklevel=2)
-    return fit
+    return fits
 
 
 def _user_priors(fitter) -> tuple[str, ...]:
@@ -242,70 +330,122 @@ def _check_memory(lsq: LeastSquares, n_runs: int, n_free: int) -> None:
     )  # fmt: skip
 
 
-def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw) -> Fit:
-    law = problem.law
+@dataclasses.dataclass
+class _Table:
+    """One table being fitted by least squares: the whole runs table, or one group of ``by=``."""
+
+    data: Runs
+    problem: Problem
+    case_w: np.ndarray
+    rng: np.random.Generator
+    weights: np.ndarray | None = None  # the user's weights (None: none given)
+    noise_scale: np.ndarray | None = None
+    fd: FitData | None = None
+
+
+def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, throw) -> list[Fit]:
+    """Least-squares fits of one law to every table, vectorised across tables.
+
+    The tables share one law structure and one padded size, so each stage is one compiled
+    call for all of them: the multi-start search (tables x starts) and the bootstrap
+    (tables x replicates, see :func:`run_replicates`). What depends on one table's optimum
+    (shares, bounds, identifiability, profiles) is computed table by table.
+    """
+    problem0 = tables[0].problem
     max_steps = search["max_steps"]
-    rng = np.random.default_rng(seed)
-    theta0 = (
-        random_starts(problem, data.x, data.y, starts, rng)
-        if isinstance(starts, int)
-        else given_starts(problem, starts)
-    )
-    u0 = problem.u_from_theta(theta0)
-    n = len(data)
-    case_w = np.ones(n) if w is None else w
+    size = max(bucket(len(t.data)) for t in tables)
+    theta0 = None  # starts="auto": drawn batch by batch
+    if not isinstance(starts, str):
+        theta0 = [
+            random_starts(t.problem, t.data.x, t.data.y, starts, t.rng)
+            if isinstance(starts, int)
+            else given_starts(t.problem, starts)
+            for t in tables
+        ]
     with jax.enable_x64(True):
-        multi_start, boot, jacobian, residual_fn, profile_fn = compiled(
-            problem, obj, search["gtol"], search["ftol"], search["xtol"]
+        explore, advance, jacobian, residual_fn, profile_fn = compiled(
+            problem0, obj, search["gtol"], search["ftol"], search["xtol"]
         )
-        logx, tgt = fit_data(problem, data.x, data.y, obj)
-        sol = multi_start(
-            u0,
-            logx,
-            tgt,
-            case_w,
-            explore_steps=search["explore_steps"],
-            n_polish=min(search["polish"], len(u0)),
-            max_steps=max_steps,
+        for t in tables:
+            t.fd = fit_data(t.problem, t.data.x, t.data.y, obj, size)
+        logx = {v: np.stack([t.fd.logx[v] for t in tables]) for v in tables[0].fd.logx}
+        target = np.stack([t.fd.target for t in tables])
+        w = np.stack([t.fd.pad(t.case_w) for t in tables])
+
+        def run(u0s):
+            """Starts (tables, starts, parameters): every start explored, the best of each table
+            polished to convergence (in rounds, as bootstrap replicates); one Solution per table."""
+            ex = jax.tree.map(np.asarray, explore(u0s, logx, target, w, steps=search["explore_steps"]))
+            k = min(search["polish"], u0s.shape[1])
+            best = np.argsort(np.where(np.isfinite(ex.f), ex.f, np.inf), axis=1, kind="stable")[:, :k]
+            owner = np.repeat(np.arange(len(tables)), k)
+            sol = run_replicates(advance, ex.u[owner, best.ravel()], owner, [t.fd for t in tables], w[owner], max_steps)
+            return [Solution(*(a[g * k : (g + 1) * k] for a in sol)) for g in range(len(tables))]
+
+        if theta0 is None:
+            sols, made = _adaptive_starts(run, tables)
+        else:
+            sols = run(np.stack([t.problem.u_from_theta(th) for t, th in zip(tables, theta0, strict=True)]))
+            made = [len(theta0[0])] * len(tables)
+        found = [
+            _optimum(t, sol, n, obj, jacobian, residual_fn, profile_fn, max_steps)
+            for t, sol, n in zip(tables, sols, made, strict=True)
+        ]
+        boots = _bootstrap(advance, tables, found, bootstrap, max_steps) if bootstrap else [(None, None)] * len(tables)
+    return [_assemble(t, o, d, obj, bootstrap, seed, throw) for t, o, d in zip(tables, found, boots, strict=True)]
+
+
+def _optimum(t: _Table, sol: Solution, n_starts: int, obj, jacobian, residual_fn, profile_fn, max_steps) -> dict:
+    """The best start of one table and everything computed at it."""
+    problem, data, law = t.problem, t.data, t.problem.law
+    n = len(data)
+    logx, tgt = t.fd.logx, t.fd.target
+    f = np.where(np.isfinite(sol.f), sol.f, np.inf)
+    if not np.isfinite(f).any():
+        raise ScalefitError(
+            f"{_label(t)}the objective is not finite at any starting point; check that the target and "
+            "variables are on the scale the law expects, or pass starts= explicitly"
         )
-        f = np.where(np.isfinite(np.asarray(sol.f)), np.asarray(sol.f), np.inf)
-        if not np.isfinite(f).any():
-            raise ScalefitError(
-                "the objective is not finite at any starting point; check that the target and "
-                "variables are on the scale the law expects, or pass starts= explicitly"
-            )
-        best = int(np.argmin(f))
-        u_best = np.asarray(sol.u[best])
-        theta_best = problem.theta_from_u(u_best)
-        params = {k: float(v) for k, v in problem.paper(theta_best).items()}
-        status = Convergence(int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps)
-        starts_report = _starts_report(problem, sol, f, len(u0), float(np.median(np.abs(data.y))))
+    best = int(np.argmin(f))
+    u_best = np.asarray(sol.u[best])
+    theta_best = problem.theta_from_u(u_best)
+    params = {k: float(v) for k, v in problem.paper(theta_best).items()}
+    status = Convergence(int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps)
+    starts_report = _starts_report(problem, sol, f, n_starts, float(np.median(np.abs(data.y))))
+    J = np.asarray(jacobian(theta_best, logx, tgt))[:n]
+    residuals = np.asarray(residual_fn(theta_best, logx, tgt))[:n]
+    pred = np.asarray(law.evaluate(params, data.x), dtype=float)
+    share = term_shares(J, obj.log, pred)
+    bounds = at_bounds(problem, theta_best, share)
+    log_means = {v: float(np.mean(np.asarray(a)[:n])) for v, a in logx.items()}
+    ident = identifiability(law, problem.free, J, log_means, skip=tuple(bounds), params=params, x=data.x)
+    ident = with_unresolved(ident, {k: v for k, v in starts_report.spread.items() if k not in bounds})
+    profiles = dict(
+        profile_bounds(
+            problem, profile_fn, u_best, float(f[best]), bounds, share, obj, pred, residuals,
+            (logx, tgt, t.fd.pad(t.case_w)), max_steps,
+        )
+    )  # fmt: skip
+    return dict(
+        u_best=u_best, theta_best=theta_best, params=params, value=float(f[best]), status=status,
+        starts=starts_report, residuals=residuals, pred=pred, share=share, bounds=bounds, ident=ident,
+        profiles=profiles,
+    )  # fmt: skip
 
-        J = np.asarray(jacobian(theta_best, logx, tgt))
-        residuals = np.asarray(residual_fn(theta_best, logx, tgt))
-        pred = np.asarray(law.evaluate(params, data.x), dtype=float)
-        share = term_shares(J, obj.log, pred)
-        bounds = at_bounds(problem, theta_best, share)
-        log_means = {v: float(np.mean(a)) for v, a in logx.items()}
-        ident = identifiability(law, problem.free, J, log_means, skip=tuple(bounds), params=params, x=data.x)
-        ident = with_unresolved(ident, {k: v for k, v in starts_report.spread.items() if k not in bounds})
 
-        profiles = dict(
-            profile_bounds(
-                problem, profile_fn, u_best, float(f[best]), bounds, share, obj, pred, residuals,
-                (logx, tgt, case_w), max_steps,
-            )
-        )  # fmt: skip
-        draws, boot_conv = None, None
-        if bootstrap:
-            counts = rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float) * case_w
-            draws, boot_conv = _bootstrap(boot, problem, u_best, logx, tgt, counts, max_steps, bounds, share, pred)
+def _label(t: _Table) -> str:
+    return f"{t.data.source}: " if t.data.source.startswith("group ") else ""
 
+
+def _assemble(t: _Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: bool) -> Fit:
+    data, law = t.data, t.problem.law
+    draws, boot_conv = boot
+    status, starts_report, ident, bounds = o["status"], o["starts"], o["ident"], o["bounds"]
     notes = []
     if not status.converged:
         notes.append(f"fit of law {law.name!r} did not converge: {status.message}")
         if throw:
-            raise ScalefitError(notes[0])
+            raise ScalefitError(_label(t) + notes[0])
     if not starts_report.unique and not ident.flat:
         notes.append(str(starts_report))
     notes.extend(
@@ -314,7 +454,7 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
         for b in bounds.values()
     )
     notes.extend(_bootstrap_notes(bootstrap, draws, boot_conv))
-    fit_misfit = misfit(residuals, data.x, obj.log)
+    fit_misfit = misfit(o["residuals"], data.x, obj.log)
     notes.extend(misfit_text(fit_misfit)[1:])
     return Fit(
         law=law,
@@ -322,51 +462,102 @@ def _least_squares(data, problem, obj, starts, bootstrap, seed, w, search, throw
         objective=obj,
         target=data.target,
         mapping=dict(data.mapping),
-        problem=problem,
-        params=params,
-        value=float(f[best]),
+        problem=t.problem,
+        params=o["params"],
+        value=o["value"],
         status=status,
         starts=starts_report,
         identifiability=ident,
-        residuals=residuals,
+        residuals=o["residuals"],
         ranges={v: (float(a.min()), float(a.max())) for v, a in data.x.items()},
-        n_runs=n,
+        n_runs=len(data),
         draws=draws,
         bootstrap_converged=boot_conv,
         seed=seed,
         source=data.source,
         notes=tuple(notes),
         data={"x": {v: a.tolist() for v, a in data.x.items()}, "y": data.y.tolist(), "noise_scale": None},
-        bounds={k: {**b.to_dict(), "profile": profiles[k]} for k, b in bounds.items()},
+        bounds={k: {**b.to_dict(), "profile": o["profiles"][k]} for k, b in bounds.items()},
         misfit=fit_misfit,
         bootstrap_requested=bootstrap or None,
     )
 
 
-def _bootstrap(boot, problem, u_best, logx, tgt, counts, max_steps, bounds, share, pred):
-    """Case-bootstrap replicates; the valid ones (paper form) and the share that converged.
+def _adaptive_starts(run, tables: list[_Table]) -> tuple[list[Solution], list[int]]:
+    """Random starts in batches of ``AUTO_BATCH`` until each table's best optimum is confirmed.
 
-    Every replicate starts at the optimum; when a parameter sits at a bound it also starts
-    from a released point (that parameter moved well inside its range, where its gradient
-    is not ~0) and keeps the better of its two optima — so a replicate can leave the bound
-    when its resample says so. Replicates that did not converge, or converged to non-finite
-    values, are dropped (and counted).
+    Each batch explores its starts and polishes its best ones. A table's search stops when
+    at least ``AUTO_AGREE`` polished starts, from independent random points, reached its
+    best objective (within the report's ``rtol``) and the latest batch found nothing
+    better — the "found k times" stopping rule for multistart searches — or after
+    ``AUTO_MAX`` starts. Batches run for all tables at once until every one has stopped.
+    Returns each table's polished solutions and the number of starts it used.
     """
-    starts = [u_best]
-    if bounds:
-        theta = problem.theta_from_u(u_best)
-        starts.append(problem.u_from_theta(released(problem, theta, share, pred, bounds)))
-    objectives, papers = [], []  # per start: objective (inf where invalid), paper-form replicates
-    for u0 in starts:
-        bsol = boot(jax.numpy.asarray(u0), logx, tgt, counts, max_steps=max_steps)
-        paper = problem.paper(problem.theta_from_u(np.asarray(bsol.u)))
-        ok = valid_replicates(paper, np.asarray(bsol.f), np.isin(np.asarray(bsol.status), CONVERGED))
-        objectives.append(np.where(ok, np.asarray(bsol.f), np.inf))
-        papers.append(paper)
-    f = np.stack(objectives)
-    pick, ok = np.argmin(f, axis=0), np.isfinite(f.min(axis=0))
-    draws = pd.DataFrame({n: np.choose(pick, [p[n] for p in papers]) for n in problem.law.parameters})
-    return draws[ok].reset_index(drop=True), float(ok.mean())
+    kept: list[list[Solution]] = [[] for _ in tables]
+    best = np.full(len(tables), np.inf)
+    done = np.zeros(len(tables), dtype=bool)
+    for _ in range(AUTO_MAX // AUTO_BATCH):
+        u0s = np.stack([t.problem.u_from_theta(random_starts(t.problem, t.data.x, t.data.y, AUTO_BATCH, t.rng))
+                        for t in tables])  # fmt: skip
+        for g, sol in enumerate(run(u0s)):
+            if done[g]:
+                continue
+            kept[g].append(sol)
+            f = np.concatenate([np.where(np.isfinite(s.f), s.f, np.inf) for s in kept[g]])
+            new = float(f.min())
+            improved = not np.isfinite(best[g]) or new < best[g] - StartsReport.rtol * abs(best[g]) - 1e-12
+            best[g] = min(best[g], new)
+            agree = int(np.sum(f <= best[g] + StartsReport.rtol * abs(best[g]) + 1e-12)) if np.isfinite(new) else 0
+            done[g] = len(kept[g]) > 1 and not improved and agree >= AUTO_AGREE
+        if done.all():
+            break
+    sols = [Solution(*(np.concatenate(parts) for parts in zip(*k, strict=True))) for k in kept]
+    return sols, [AUTO_BATCH * len(k) for k in kept]
+
+
+def _bootstrap(advance, tables: list[_Table], found: list[dict], bootstrap: int, max_steps: int) -> list:
+    """Case-bootstrap replicates of every table, in one batch; per table the valid ones
+    (paper form) and the share that converged.
+
+    Every replicate starts at its table's optimum; when a parameter sits at a bound it also
+    starts from a released point (that parameter moved well inside its range, where its
+    gradient is not ~0) and keeps the better of its two optima — so a replicate can leave
+    the bound when its resample says so. Replicates that did not converge, or converged to
+    non-finite values, are dropped (and counted).
+    """
+    tasks = []  # (table, start): the bootstrap counts refitted from one start
+    for g, (t, o) in enumerate(zip(tables, found, strict=True)):
+        n = len(t.data)
+        counts = t.fd.pad(t.rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float) * t.case_w)
+        starts = [o["u_best"]]
+        if o["bounds"]:
+            theta = t.problem.theta_from_u(o["u_best"])
+            starts.append(t.problem.u_from_theta(released(t.problem, theta, o["share"], o["pred"], o["bounds"])))
+        tasks.extend((g, u0, counts) for u0 in starts)
+    sol = run_replicates(
+        advance,
+        np.concatenate([np.broadcast_to(u0, (bootstrap, len(u0))) for _, u0, _ in tasks]),
+        np.repeat([g for g, _, _ in tasks], bootstrap),
+        [t.fd for t in tables],
+        np.concatenate([counts for _, _, counts in tasks]),
+        max_steps,
+    )
+    out = []
+    for g, t in enumerate(tables):
+        objectives, papers = [], []  # per start: objective (inf where invalid), paper-form replicates
+        for i, (owner, _, _) in enumerate(tasks):
+            if owner != g:
+                continue
+            rows = slice(i * bootstrap, (i + 1) * bootstrap)
+            paper = t.problem.paper(t.problem.theta_from_u(sol.u[rows]))
+            ok = valid_replicates(paper, sol.f[rows], np.isin(sol.status[rows], CONVERGED))
+            objectives.append(np.where(ok, sol.f[rows], np.inf))
+            papers.append(paper)
+        f = np.stack(objectives)
+        pick, ok = np.argmin(f, axis=0), np.isfinite(f.min(axis=0))
+        draws = pd.DataFrame({n: np.choose(pick, [p[n] for p in papers]) for n in t.problem.law.parameters})
+        out.append((draws[ok].reset_index(drop=True), float(ok.mean())))
+    return out
 
 
 def _bootstrap_notes(requested: int, draws, share):

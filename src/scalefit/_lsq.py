@@ -20,19 +20,24 @@ import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from . import _jaxcache  # noqa: F401 - enables the persistent compilation cache
 from ._errors import ScalefitError
 from ._laws import Law
-from ._optim import CONVERGED, NONFINITE, Solution, huber_loss, make_solver, square_loss
+from ._optim import MAX_STEPS, Solution, huber_loss, make_solver, square_loss
 from ._problem import Problem
 
 OBJECTIVES = ("huber", "squared_log", "squared")
-BOOT_FIRST_STEPS = 150
+#: Steps per round of :func:`run_replicates`.
+ROUND_STEPS = 25
+#: Batch sizes of :func:`run_replicates` (the largest while replicates wait for a lane).
+LANES = (16, 64, 256)
 
 
 @dataclass(frozen=True)
@@ -93,47 +98,20 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
             xtol=xtol,
         )
 
-    @functools.partial(jax.jit, static_argnames=("explore_steps", "n_polish", "max_steps"))
-    def multi_start(u0s, logx, target, w, *, explore_steps, n_polish, max_steps):
-        """Every start for ``explore_steps``; the ``n_polish`` best on to convergence."""
-        solve = jax.vmap(solver(logx, target), in_axes=(0, None, None))
-        explored = solve(u0s, w, explore_steps)
-        f = jnp.where(jnp.isfinite(explored.f), explored.f, jnp.inf)
-        best = jnp.argsort(f)[:n_polish]
-        return solve(explored.u[best], w, max_steps)
+    @functools.partial(jax.jit, static_argnames=("steps",))
+    def explore(u0s, logx, target, w, *, steps):
+        """Every start of every table (leading axes: tables, starts) for at most ``steps`` steps."""
 
-    @functools.partial(jax.jit, static_argnames=("max_steps",))
-    def bootstrap(u0, logx, target, W, *, max_steps):
-        """Every replicate from ``u0``; then the unfinished ones again, in a smaller batch.
+        def one_table(u0s, logx, target, w):
+            return jax.vmap(solver(logx, target), in_axes=(0, None, None))(u0s, w, steps)
 
-        A vmapped loop runs until its slowest lane is done, so the few replicates that
-        need many steps would hold all of them. After a first round of at most
-        ``BOOT_FIRST_STEPS`` steps, up to a quarter of the replicates — the unfinished
-        ones — continue with the rest of their ``max_steps``.
-        """
-        solve = jax.vmap(solver(logx, target), in_axes=(0, 0, None))
-        n = W.shape[0]
-        first = min(max_steps, BOOT_FIRST_STEPS)
-        sol = solve(jnp.broadcast_to(u0, (n, u0.shape[0])), W, first)
-        if max_steps > first:
-            size = -(-n // 4)
-            pending = ~jnp.isin(sol.status, jnp.asarray(CONVERGED)) & (sol.status != NONFINITE)
-            idx = jnp.argsort(~pending, stable=True)[:size]  # unfinished first
-            more = solve(sol.u[idx], W[idx], max_steps - first)
-            take = pending[idx]
+        return jax.vmap(one_table)(u0s, logx, target, w)
 
-            def merge(old, new):
-                mask = take.reshape(take.shape + (1,) * (new.ndim - 1))
-                return old.at[idx].set(jnp.where(mask, new, old[idx]))
-
-            sol = Solution(
-                u=merge(sol.u, more.u),
-                f=merge(sol.f, more.f),
-                grad_norm=merge(sol.grad_norm, more.grad_norm),
-                steps=merge(sol.steps, sol.steps[idx] + more.steps),
-                status=merge(sol.status, more.status),
-            )
-        return sol
+    @functools.partial(jax.jit, static_argnames=("steps",))
+    def advance(u0s, logx, target, W, *, steps):
+        """Every lane — a start, its table's data and its case weights — for at most
+        ``steps`` steps (one round of :func:`run_replicates`)."""
+        return jax.vmap(lambda u, lx, t, w: solver(lx, t)(u, w, steps))(u0s, logx, target, W)
 
     @functools.partial(jax.jit, static_argnames=("max_steps",))
     def profile(u0s, masks, logx, target, w, *, max_steps):
@@ -149,20 +127,99 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
     def residuals(theta_free, logx, target):
         return residual(theta_free, logx, target)
 
-    return multi_start, bootstrap, jacobian, residuals, profile
+    return explore, advance, jacobian, residuals, profile
 
 
 def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, xtol: float):
-    """Jitted (multi_start, bootstrap, jacobian, residuals, profile) functions for this problem, cached."""
+    """Jitted (explore, advance, jacobian, residuals, profile) functions for this problem, cached."""
     key = json.dumps([problem.law.to_dict(), problem.to_dict(structure_only=True)], sort_keys=True)
     return _compiled(key, objective, gtol, ftol, xtol)
 
 
-def fit_data(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, objective: Objective):
-    """``(logx, target)`` arrays the compiled functions take (variables normalised)."""
-    logx = {v: jnp.asarray(a) for v, a in problem.log_variables(x).items()}
-    target = jnp.asarray(np.log(y) if objective.log else y)
-    return logx, target
+#: Tables are padded to the next power of two rows (at least this many), so one compiled
+#: solver serves every table of a bucket: a process fitting thousands of tables of
+#: different sizes compiles a handful of times, not once per size.
+MIN_BUCKET = 16
+
+
+def bucket(n: int) -> int:
+    """Rows a table of ``n`` runs is padded to: the next power of two, at least ``MIN_BUCKET``."""
+    return max(MIN_BUCKET, 1 << (int(n) - 1).bit_length())
+
+
+class FitData(NamedTuple):
+    """The arrays the compiled functions take, padded to ``bucket(n)`` rows.
+
+    Padding rows repeat the first run (so every residual stays finite) and get weight 0
+    in every objective, gradient and curvature: they change no result. ``pad`` extends
+    per-run weights (or bootstrap counts, last axis) with those zeros; results per run
+    (residuals, Jacobian rows) are cut back to the first ``n``. The arrays stay NumPy
+    arrays: ``jnp.asarray`` would itself compile a small program per shape.
+    """
+
+    logx: dict[str, np.ndarray]
+    target: np.ndarray
+    n: int
+
+    def pad(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w, dtype=float)
+        extra = self.target.shape[0] - self.n
+        return np.concatenate([w, np.zeros(w.shape[:-1] + (extra,))], axis=-1)
+
+
+def run_replicates(advance, u0s: np.ndarray, tables: np.ndarray, data: list, W: np.ndarray, max_steps: int) -> Solution:
+    """Refit every row of case weights ``W`` from its start, in rounds that keep every lane busy.
+
+    Row ``i`` starts from ``u0s[i]`` and fits table ``tables[i]`` of ``data`` (a list of
+    :class:`FitData` padded to one size) under case weights ``W[i]`` — so the replicates
+    of many tables (the groups of ``by=``) share one batch. A vmapped solver runs until
+    its slowest lane is done, so one batch of 1000 replicates costs 1000 times the slowest
+    one's steps. Here a batch of lanes advances by at most ``ROUND_STEPS`` steps per round;
+    replicates that finished (converged, failed, or took ``max_steps``, rounded up to a
+    whole round) leave their lane and waiting replicates take it. When none wait, the
+    stragglers go on in a smaller batch. Batches have one of the sizes in ``LANES``, so
+    three compiled programs serve every bootstrap. Replicates are independent, so this
+    changes no result beyond the damping restarting each round. Returns NumPy arrays.
+    """
+    n = W.shape[0]
+    u = np.array(u0s, dtype=float)
+    logx = {v: np.stack([d.logx[v] for d in data]) for v in data[0].logx}
+    target = np.stack([d.target for d in data])
+    f, grad = np.full(n, np.inf), np.full(n, np.inf)
+    steps, status = np.zeros(n, dtype=int), np.full(n, MAX_STEPS)
+    per_round = min(ROUND_STEPS, max_steps)
+    active, queued = np.zeros(0, dtype=int), 0
+    while active.size or queued < n:
+        size = min((s for s in LANES if s >= min(active.size + n - queued, LANES[-1])), default=LANES[-1])
+        take = min(size - active.size, n - queued)
+        active = np.concatenate([active, np.arange(queued, queued + take)])
+        queued += take
+        lanes = np.concatenate([active, np.full(size - active.size, active[0])])
+        t = tables[lanes]
+        lx = {v: a[t] for v, a in logx.items()}
+        sol = jax.tree.map(np.asarray, advance(u[lanes], lx, target[t], W[lanes], steps=per_round))
+        real = slice(0, active.size)
+        u[active], f[active], grad[active] = sol.u[real], sol.f[real], sol.grad_norm[real]
+        steps[active] += sol.steps[real]
+        status[active] = sol.status[real]
+        active = active[(status[active] == MAX_STEPS) & (steps[active] < max_steps)]
+    return Solution(u=u, f=f, grad_norm=grad, steps=steps, status=status)
+
+
+def fit_data(
+    problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, objective: Objective, size: int | None = None
+) -> FitData:
+    """:class:`FitData` for the runs (variables normalised, target on the objective's scale),
+    padded to ``size`` rows (default: ``bucket(len(y))``)."""
+    n = len(y)
+    size = bucket(n) if size is None else size
+
+    def padded(a):
+        a = np.asarray(a, dtype=float)
+        return np.concatenate([a, np.full(size - n, a[0])])
+
+    logx = {v: padded(a) for v, a in problem.log_variables(x).items()}
+    return FitData(logx, padded(np.log(y) if objective.log else y), n)
 
 
 def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, n: int, rng) -> np.ndarray:

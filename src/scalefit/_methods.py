@@ -32,7 +32,7 @@ MAX_STARTS = 1_000_000
 MAX_REPLICATES = 1_000_000
 
 
-def _starts(value: object) -> int | Mapping[str, object] | pd.DataFrame:
+def _starts(value: object) -> str | int | Mapping[str, object] | pd.DataFrame:
     if isinstance(value, pd.DataFrame):
         if value.empty:
             raise ScalefitError("starts= is an empty DataFrame; give one row per starting point")
@@ -55,8 +55,15 @@ def _starts(value: object) -> int | Mapping[str, object] | pd.DataFrame:
                 raise ScalefitError(f"starts[{name!r}] is empty; give at least one value")
             out[name] = arr
         return out
+    if isinstance(value, str):
+        if value == "auto":
+            return value
+        raise TypeError(
+            f"starts must be 'auto', an integer in [1, {MAX_STARTS}], a grid {{name: values}} or a DataFrame "
+            f"of starting points, got {value!r} (str)"
+        )
     return check.integer(
-        value, "starts", 1, MAX_STARTS, fix="or a grid {name: values} / a DataFrame of starting points"
+        value, "starts", 1, MAX_STARTS, fix="or 'auto', a grid {name: values} or a DataFrame of starting points"
     )
 
 
@@ -66,8 +73,12 @@ class LeastSquares:
 
     Parameters
     ----------
-    starts : int, dict or DataFrame
-        Number of random starting points (default 1000); or a grid ``{name: values}`` in
+    starts : "auto", int, dict or DataFrame
+        ``"auto"`` (default): random starts in batches of 128, each batch explored and its
+        best polished, until at least 8 polished starts agree on the best optimum and a
+        further batch finds nothing better (at most 1024; the fit's ``starts`` report says
+        how many were made). An int: exactly that many random starting points, in one
+        call. Or a grid ``{name: values}`` in
         paper form for every free parameter (their Cartesian product is used); or a
         DataFrame with one start per row and a column per free parameter. All starts are
         optimised in one compiled, vectorised call: each for ``explore_steps`` steps, then
@@ -89,7 +100,7 @@ class LeastSquares:
         Raise if the best start did not converge (otherwise: a warning).
     """
 
-    starts: int | Mapping[str, object] | pd.DataFrame = 1000
+    starts: str | int | Mapping[str, object] | pd.DataFrame = "auto"
     bootstrap: int = 1000
     explore_steps: int = 40
     polish: int = 32

@@ -1,0 +1,105 @@
+"""``fit_law(..., by=...)``: one law fitted to every group of a table, in one vectorised pass."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalefit
+from scalefit import Constant, Fits, Law, Power, ScalefitError, fit_law
+
+LAW = Law(Constant("e_inf") + Power("x", "c", amplitude="b"), name="M2")
+TRUTH = {"a": (0.1, 5.0, 0.3), "b": (0.2, 40.0, 0.5), "c": (0.05, 2.0, 0.2)}
+SIZES = {"a": 12, "b": 23, "c": 40}  # different sizes: one padded size for all
+
+
+@pytest.fixture(scope="module")
+def runs():
+    rng = np.random.default_rng(0)
+    parts = []
+    for task, (e, b, c) in TRUTH.items():
+        x = np.geomspace(1e3, 1e8, SIZES[task])
+        y = (e + b * x**-c) * np.exp(rng.normal(0, 0.005, len(x)))
+        parts.append(pd.DataFrame({"task": task, "seed": 0, "x": x, "y": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def fits(runs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)
+        return fit_law(LAW, runs, target="y", by="task", bootstrap=200)
+
+
+def test_every_group_gets_its_own_fit(fits):
+    assert isinstance(fits, Fits) and list(fits) == ["a", "b", "c"] and fits.by == ("task",)
+    for task, (e, _, c) in TRUTH.items():
+        fit = fits[task]
+        assert fit.n_runs == SIZES[task] and fit.status.converged
+        assert fit.params["c"] == pytest.approx(c, rel=0.1)
+        assert fit.params["e_inf"] == pytest.approx(e, rel=0.1)
+        assert len(fit.draws) > 150 and "group task='" in fit.source
+
+
+def test_a_group_fit_equals_fitting_that_group_alone(runs, fits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)
+        alone = fit_law(LAW, runs[runs.task == "b"], target="y", bootstrap=0)
+    assert fits["b"].value == pytest.approx(alone.value, rel=1e-6)
+    for name in LAW.parameters:
+        assert fits["b"].params[name] == pytest.approx(alone.params[name], rel=1e-4)
+
+
+def test_tidy_summary_table_and_predict(runs, fits):
+    summary = fits.summary()
+    assert list(summary.columns[:3]) == ["task", "parameter", "estimate"]
+    assert len(summary) == 3 * len(LAW.parameters)
+    assert {"lower", "upper"} <= set(summary.columns)
+    row = summary[(summary.task == "c") & (summary.parameter == "c")].iloc[0]
+    assert row.lower <= row.estimate <= row.upper
+    table = fits.table()
+    assert list(table.task) == ["a", "b", "c"] and table.converged.all()
+    new = pd.DataFrame({"task": ["c", "a", "c"], "x": [1e9, 1e9, 1e4]})
+    pred = fits.predict(new, interval=0.9)
+    assert list(pred.task) == ["c", "a", "c"]
+    expected = [
+        fits[t].predict(pd.DataFrame({"x": [x]}), interval=None)["mean"].iloc[0]
+        for t, x in zip(new.task, new.x, strict=True)
+    ]
+    np.testing.assert_allclose(pred["mean"], expected, rtol=1e-12)
+    assert "3 groups by task" in repr(fits)
+
+
+def test_several_by_columns_give_tuple_keys(runs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)
+        fits = fit_law(LAW, runs, target="y", by=["task", "seed"], bootstrap=0)
+    assert list(fits) == [("a", 0), ("b", 0), ("c", 0)]
+    assert list(fits.summary().columns[:3]) == ["task", "seed", "parameter"]
+
+
+def test_bad_groups_are_named_before_any_work(runs, monkeypatch):
+    def compiled(*args, **kwargs):
+        raise AssertionError("the solver was reached before the groups were checked")
+
+    monkeypatch.setattr("scalefit._fit.compiled", compiled)
+    with pytest.raises(ScalefitError, match=r"by='tsak' is not a column of the runs table \(did you mean 'task'\?\)"):
+        fit_law(LAW, runs, target="y", by="tsak")
+    with pytest.raises(TypeError, match="by must be a column name or a list of column names"):
+        fit_law(LAW, runs, target="y", by=3)
+    gappy = runs.copy()
+    gappy.loc[[4, 7], "task"] = None
+    with pytest.raises(ScalefitError, match=r"by column 'task' has missing values in rows 4, 7"):
+        fit_law(LAW, gappy, target="y", by="task")
+    tiny = pd.concat([runs, pd.DataFrame({"task": ["d", "d"], "seed": 0, "x": [1e3, 1e4], "y": [0.5, 0.4]})])
+    with pytest.raises(ScalefitError, match=r"group task='d' \(2 runs\): the runs table has 2 rows but law 'M2' has 3"):
+        fit_law(LAW, tiny, target="y", by="task")
+    bad = runs.copy()
+    bad.loc[30, "x"] = -1.0
+    with pytest.raises(ScalefitError, match=r"group task='b' \(23 runs\): column 'x'.*non-positive"):
+        fit_law(LAW, bad, target="y", by="task")
+    with pytest.raises(TypeError, match="with by=, give weights as a column name"):
+        fit_law(LAW, runs, target="y", by="task", weights=np.ones(len(runs)))
