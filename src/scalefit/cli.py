@@ -1,55 +1,287 @@
 """The ``scalefit`` command: ``laws``, ``fit``, ``predict``, ``boundary``, ``plot``, ``collect``, ``demo``.
 
-A thin layer over the Python API. Every error is one line on stderr and exit status 2;
-warnings are one line each, prefixed ``scalefit: warning:``.
+A thin layer over the Python API. Every argument is checked before any work starts, and
+every failure is exactly one line on stderr; warnings are one line each, prefixed
+``scalefit: warning:``. ``--debug`` (before or after the command) adds the full traceback.
+
+Exit status:
+
+* ``0`` — done.
+* ``1`` — internal error: a bug in scalefit (``scalefit: internal error: ...``, please
+  report it with the command; ``--debug`` shows the traceback).
+* ``2`` — usage or data error (``scalefit: error: ...``): a bad argument, a missing,
+  unreadable or malformed file, a table or fit that cannot be used. Nothing was written.
+* ``130`` — interrupted by Ctrl-C (SIGINT), ``143`` — terminated (SIGTERM):
+  ``scalefit: interrupted``. A file being written when the signal came is finished first,
+  so an output file is either the old one, absent, or complete — never half-written, and
+  no temporary is left.
+* ``141`` — standard output was closed early (e.g. piped into ``head``): the same status
+  as a program killed by SIGPIPE. Output files (``--out``) are written *before* anything
+  is printed, so they are complete even then.
+
+``--out`` is checked before the work (the directory exists and is writable, the target is
+a regular file or absent, the suffix is one the writer understands) and written atomically
+into the real target: a symlink is followed and kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import math
+import os
+import re
+import signal
 import sys
+import threading
 import time
+import traceback
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
-import pandas as pd
-
-from ._boundary import distillation_boundary
-from ._catalogue import CATALOGUE, get_law
-from ._data import Runs, read_table
+from . import _io
 from ._errors import ScalefitError
-from ._fit import fit_law
-from ._result import load_fit
+
+# Heavy modules (pandas, JAX, the API) are imported inside the commands, after main() has
+# installed the interrupt handlers.
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_BROKEN_PIPE = 0, 1, 2, 141
+DEFAULT_DOMAIN = (1e3, 1e9)
+MAX_STARTS = MAX_REPLICATES = 1_000_000  # as scalefit._methods: refused there too, with the API's names
 
 
-def _pairs(items: Sequence[str] | None, flag: str, convert=str) -> dict:
-    out = {}
-    for item in items or ():
-        for part in item.split(","):
-            if "=" not in part:
-                raise ScalefitError(f"{flag} expects NAME=VALUE, got {part!r} (e.g. {flag} Dp=pretrain_images)")
-            key, value = (s.strip() for s in part.split("=", 1))
-            try:
-                out[key] = convert(value)
-            except ValueError:
-                raise ScalefitError(f"{flag} {key}={value!r}: {value!r} is not a number") from None
-    return out
+# -- argument types: checked at parse time, so argparse names the argument ------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``scalefit: error: <what>; see 'scalefit fit --help'``."""
+
+    def error(self, message: str):
+        # "argument --starts: --starts must be ..." -> "--starts must be ..."
+        message = re.sub(r"^argument (\S+): (?=\1\b)", "", message)
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if choice:
+            from ._validate import suggest
+
+            options = re.findall(r"'([^']*)'", choice.group(2))
+            message = message.replace("argument command: ", "") + suggest(choice.group(1), options)
+        hint = "" if "see `scalefit" in message else f"; see '{self.prog} --help'"
+        _say(f"scalefit: error: {_one_line(message)}{hint}")
+        self.exit(EXIT_USAGE)
 
 
-def _bounds(items: Sequence[str] | None) -> dict:
-    out = {}
-    for name, text in _pairs(items, "--bound").items():
-        if ":" not in text:
-            raise ScalefitError(f"--bound expects NAME=LOW:HIGH (either side may be empty), got {name}={text!r}")
+def _number_text(text: str) -> int | float | str:
+    """``"5"`` -> 5, ``"0.05"`` -> 0.05, anything else unchanged (the check then refuses it)."""
+    for convert in (int, float):
         try:
-            low, high = (float(v) if v.strip() else None for v in text.split(":", 1))
+            return convert(text)
         except ValueError:
-            raise ScalefitError(f"--bound {name}={text!r}: LOW and HIGH must be numbers or empty") from None
-        out[name] = (low, high)
+            pass
+    return text
+
+
+def _checked(check, name: str):
+    """An argparse ``type=`` from a :mod:`scalefit._validate` check, with the check's message."""
+
+    def parse(text: str):
+        value = _number_text(text)
+        try:
+            return check(value, name)
+        except (ScalefitError, TypeError) as exc:
+            message = str(exc).replace(f" ({type(value).__name__})", "") if isinstance(value, str) else str(exc)
+            raise argparse.ArgumentTypeError(message) from None
+
+    parse.__name__ = name
+    return parse
+
+
+def _integer(name: str, minimum: int, maximum: int | None = None, fix: str = ""):
+    from . import _validate as check
+
+    return _checked(lambda v, n: check.integer(v, n, minimum, maximum, fix=fix), name)
+
+
+def _positive(name: str, fix: str = ""):
+    from . import _validate as check
+
+    return _checked(lambda v, n: check.number(v, n, low=0.0, low_open=True, fix=fix), name)
+
+
+def _probability(name: str):
+    from . import _validate as check
+
+    return _checked(check.probability, name)
+
+
+def _one_of(name: str, options: Sequence[str], fix: str = ""):
+    from . import _validate as check
+
+    def parse(text: str) -> str:
+        try:
+            return check.choice(text, name, options)
+        except ScalefitError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}{fix}") from None
+
+    parse.__name__ = name
+    return parse
+
+
+def _finite(text: str, what: str, example: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what}={text!r}: {text!r} is not a number (e.g. {example})") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{what}={text!r}: the value must be a finite number, not {text!r}")
+    return value
+
+
+def _range(text: str, what: str) -> tuple[float | None, float | None]:
+    """``LOW:HIGH`` of ``--bound``, either side empty for no limit."""
+    if ":" not in text:
+        raise argparse.ArgumentTypeError(
+            f"--bound expects NAME=LOW:HIGH (either side may be empty), got {what}={text!r}; e.g. --bound alpha=0.1:2"
+        )
+    sides = []
+    for side in text.split(":", 1):
+        side = side.strip()
+        if not side:
+            sides.append(None)
+            continue
+        try:
+            value = float(side)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--bound {what}={text!r}: LOW and HIGH must be numbers or empty, got {side!r}"
+            ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f"--bound {what}={text!r}: {side!r} is not a usable limit; leave that side empty for no limit"
+            )
+        sides.append(value)
+    low, high = sides
+    if low is not None and high is not None and not low < high:
+        raise argparse.ArgumentTypeError(f"--bound {what}={text!r}: LOW must be below HIGH")
+    return low, high
+
+
+def _pairs(flag: str, example: str, value: str = "text"):
+    """``type=`` for ``NAME=VALUE[,NAME=VALUE...]``: a list of (name, value) pairs."""
+
+    def parse(text: str) -> list[tuple[str, object]]:
+        out: dict[str, object] = {}
+        for part in text.split(","):
+            if "=" not in part:
+                raise argparse.ArgumentTypeError(f"{flag} expects NAME=VALUE, got {part!r} (e.g. {flag} {example})")
+            key, raw = (s.strip() for s in part.split("=", 1))
+            if not key:
+                raise argparse.ArgumentTypeError(f"{flag} {part!r} has no name before '=' (e.g. {flag} {example})")
+            if not raw:
+                raise argparse.ArgumentTypeError(f"{flag} {key}= has no value after '=' (e.g. {flag} {example})")
+            if key in out:
+                raise argparse.ArgumentTypeError(f"{flag} {text!r} gives {key!r} twice; give each name once")
+            if value == "number":
+                out[key] = _finite(raw, f"{flag} {key}", f"{flag} {example}")
+            elif value == "range":
+                out[key] = _range(raw, key)
+            else:
+                out[key] = raw
+        return list(out.items())
+
+    parse.__name__ = flag
+    return parse
+
+
+def _domain(text: str) -> tuple[float, float]:
+    what = f"--domain must be LOW:HIGH with 0 < low < high (finite numbers), got {text!r}; e.g. --domain 1e4:1e8"
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(what)
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(what) from None
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+        raise argparse.ArgumentTypeError(what)
+    return low, high
+
+
+_domain.__name__ = "--domain"
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def _merge(items: Sequence[list[tuple[str, object]]] | None, flag: str) -> dict:
+    """Repeated ``--fix a=1 --fix b=2`` into one dict; a name given twice is an error, not last-wins."""
+    out: dict = {}
+    for pairs in items or ():
+        for key, value in pairs:
+            if key in out:
+                raise ScalefitError(
+                    f"{flag} gives {key!r} twice ({_shown(out[key])} and {_shown(value)}); give each name once"
+                )
+            out[key] = value
     return out
 
 
+# -- files --------------------------------------------------------------------------------------
+def _input(path: str, what: str) -> str:
+    """An input file that exists, is not a directory, is readable and (if regular) not empty."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ScalefitError(f"{what} {path!r} does not exist; check the path")
+    if p.is_dir():
+        raise ScalefitError(f"{what} {path!r} is a directory; give a file")
+    if not os.access(p, os.R_OK):
+        raise ScalefitError(f"{what} {path!r} is not readable by you (check its permissions)")
+    if p.is_file() and p.stat().st_size == 0:
+        raise ScalefitError(f"{what} {path!r} is empty")
+    return path
+
+
+def _load_fit(path: str, what: str = "fit file"):
+    from ._result import load_fit
+
+    _input(path, what)
+    if Path(path).is_file():
+        try:
+            Path(path).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ScalefitError(
+                f"{what} {path!r} is not text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                "give a fit JSON written by `scalefit fit --out`"
+            ) from None
+    try:
+        return load_fit(path)
+    except ScalefitError as exc:
+        if path in str(exc):
+            raise
+        raise ScalefitError(f"{what} {path!r}: {exc}") from exc
+
+
+def _out(path: str | None, suffixes: Sequence[str]):
+    """The real target of ``--out``, checked before the work (None when not given)."""
+    return None if path is None else _io.output_path(path, "--out", suffixes)
+
+
+def _image_out(path: str):
+    """``plot --out``: a suffix matplotlib can write here, then the checks of every ``--out``."""
+    try:
+        from ._plot import check_image_path
+    except ImportError:  # an older _plot: matplotlib's own list of formats
+        from matplotlib.figure import Figure
+
+        kinds = Figure().canvas.get_supported_filetypes()
+        return _out(path, tuple(f".{k}" for k in kinds if k != "pgf"))  # pgf needs a TeX install
+    check_image_path(path, "--out")
+    return _out(path, ())
+
+
+# -- commands -----------------------------------------------------------------------------------
 def _cmd_laws(args) -> None:
+    from ._catalogue import CATALOGUE
+
     for name, law in CATALOGUE.items():
         print(f"{name}  [{law.metric or 'any metric'}]")
         print(f"    {law.formula()}")
@@ -59,6 +291,8 @@ def _cmd_laws(args) -> None:
 
 
 def _print_fit(fit) -> None:
+    import pandas as pd
+
     print(fit)
     if fit.draws is not None:
         with pd.option_context("display.width", 120, "display.float_format", "{:.5g}".format):
@@ -69,14 +303,17 @@ def _print_fit(fit) -> None:
 
 def _where(source: str, where: str | None):
     """The runs table, filtered by a pandas query (e.g. ``stage == 'finetune'``) when one is given."""
+    _input(source, "runs table")
     if not where:
         return source
+    from ._data import Runs, read_table
+
     frame, name = read_table(source)
     try:
         kept = frame.query(where)
     except Exception as exc:  # noqa: BLE001 - pandas raises many types for a bad expression
         raise ScalefitError(
-            f"--where {where!r}: not a valid filter on {name} ({type(exc).__name__}: {exc}); "
+            f"--where {where!r}: not a valid filter on {name} ({type(exc).__name__}: {_one_line(exc)}); "
             f"columns: {', '.join(map(str, frame.columns))}"
         ) from None
     if kept.empty:
@@ -93,63 +330,103 @@ def _method_options(args) -> dict:
     return options
 
 
+def _constraints(args, law) -> dict:
+    """``--map``, ``--fix``, ``--tie``, ``--bound``: merged, names checked against the law."""
+    from . import _validate as check
+
+    mapping, fix = _merge(args.map, "--map"), _merge(args.fix, "--fix")
+    tie, bounds = _merge(args.tie, "--tie"), _merge(args.bound, "--bound")
+    check.names(mapping, "--map", law.variables, what="law variable")
+    for flag, given in (("--fix", fix), ("--tie", tie), ("--bound", bounds)):
+        check.names(given, flag, law.parameters, what="parameter")
+    for key, other in tie.items():
+        if other not in law.parameters:
+            raise ScalefitError(
+                f"--tie {key}={other}: {other!r} is not a parameter of {law.name}"
+                f"{check.suggest(other, law.parameters)}; known: {', '.join(law.parameters)}"
+            )
+    both = sorted(set(fix) & set(bounds))
+    if both:
+        raise ScalefitError(f"--fix and --bound both name {both[0]!r}; a fixed parameter has no bounds — give one")
+    return dict(mapping=mapping or None, fix=fix or None, tie=tie or None, bounds=bounds or None)
+
+
 def _cmd_fit(args) -> None:
+    from ._catalogue import get_law
+    from ._fit import fit_law
+
+    out = _out(args.out, (".json",))
     law = get_law(args.law)
+    constraints = _constraints(args, law)
     fit = fit_law(
         law,
         _where(args.runs, args.where),
         target=args.target,
-        mapping=_pairs(args.map, "--map") or None,
         objective=args.objective,
         delta=args.delta,
-        fix=_pairs(args.fix, "--fix", float) or None,
-        tie=_pairs(args.tie, "--tie") or None,
-        bounds=_bounds(args.bound) or None,
         seed=args.seed,
         method=args.method,
+        **constraints,
         **_method_options(args),
     )
+    if out is not None:  # saved before anything is printed: a closed stdout loses nothing
+        _io.atomic_write(out, fit.to_json(), "--out")
     _print_fit(fit)
-    if args.out:
-        fit.to_json(args.out)
+    if out is not None:
         print(f"\nsaved fit to {args.out}")
 
 
-def _print_predictions(table: pd.DataFrame) -> None:
+def _print_predictions(table) -> None:
+    import pandas as pd
+
     with pd.option_context("display.width", 140, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
         print(table.to_string(index=False))
 
 
+def _table_bytes(table, suffix: str) -> bytes:
+    if suffix.lower() == ".parquet":
+        buf = io.BytesIO()
+        table.to_parquet(buf, index=False)
+        return buf.getvalue()
+    return table.to_csv(index=False).encode()
+
+
 def _cmd_predict(args) -> None:
-    fit = load_fit(args.fit)
+    import pandas as pd
+
     if (args.at is None) == (args.csv is None):
-        raise ScalefitError("give either --at Dp=...,M=...,Df=... (repeatable) or a CSV of configurations")
+        raise ScalefitError(
+            "scalefit predict needs either --at Dp=...,M=...,Df=... (repeatable) or a CSV/Parquet of configurations"
+            + (", not both" if args.at is not None else "")
+        )
+    out = _out(args.out, (".csv", ".parquet"))
+    if out is not None and args.csv is not None and os.path.realpath(args.csv) == str(out):
+        raise ScalefitError(f"--out {args.out!r} is the configurations file itself; give another name")
+    fit = _load_fit(args.fit)
     if args.at:
-        rows = [_pairs([a], "--at", float) for a in args.at]
-        data = pd.DataFrame(rows)
+        data = pd.DataFrame([dict(pairs) for pairs in args.at])
     else:
-        data, _ = read_table(args.csv)
-    if fit.draws is None:
-        print("scalefit: note: this fit has no bootstrap replicates, so no intervals are shown", file=sys.stderr)
+        from ._data import read_table
+
+        data, _ = read_table(_input(args.csv, "configurations file"))
     table = fit.predict(data, interval=args.interval if fit.draws is not None else None)
+    if out is not None:  # saved before anything is printed
+        _io.atomic_write(out, _table_bytes(table, out.suffix), "--out")
+    if fit.draws is None:
+        _say("scalefit: note: this fit has no bootstrap replicates, so no intervals are shown")
     _print_predictions(table)
-    if args.out:
-        table.to_csv(args.out, index=False)
+    if out is not None:
         print(f"saved predictions to {args.out}")
 
 
-def _domain(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise ScalefitError(f"--domain expects LOW:HIGH, e.g. --domain 1e4:1e8, got {text!r}") from None
-    return lo, hi
-
-
 def _cmd_boundary(args) -> None:
-    plain, distilled = load_fit(args.plain), load_fit(args.distilled)
-    at = _pairs(args.at, "--at", float)
-    b = distillation_boundary(plain, distilled, at=at, domain=_domain(args.domain))
+    import pandas as pd
+
+    from ._boundary import distillation_boundary
+
+    at = _merge(args.at, "--at")
+    plain, distilled = _load_fit(args.plain, "plain fit file"), _load_fit(args.distilled, "distilled fit file")
+    b = distillation_boundary(plain, distilled, at=at, domain=args.domain or DEFAULT_DOMAIN)
     print(b)
     if b.draws is not None:
         with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
@@ -158,18 +435,47 @@ def _cmd_boundary(args) -> None:
 
 
 def _cmd_plot(args) -> None:
+    n = len(args.fits)
+    if n > 2:
+        raise ScalefitError(
+            f"scalefit plot takes one fit (against its runs) or two (plain and distilled), "
+            f"got {n}: {' '.join(args.fits)}"
+        )
+    if n == 1:
+        wrong = [f for f, v in (("--difference", args.difference), ("--domain", args.domain)) if v]
+        if wrong:
+            raise ScalefitError(f"{wrong[0]} applies to boundary plots (two fits); with one fit drop it")
+    else:
+        wrong = [f for f, v in (("--runs", args.runs), ("--x", args.x), ("--by", args.by)) if v is not None]
+        if wrong:
+            raise ScalefitError(
+                f"{wrong[0]} applies to a plot of one fit against its runs; a boundary plot of two fits "
+                "takes --at, --domain and --difference"
+            )
+    out = _image_out(args.out)
+    at = _merge(args.at, "--at")
+    if args.runs is not None:
+        _input(args.runs, "--runs table")
+    fits = [_load_fit(f) for f in args.fits]
+
     from ._plot import plot_boundary, plot_difference, plot_fit
 
-    fits = [load_fit(f) for f in args.fits]
-    if len(fits) == 1:
-        at = _pairs(args.at, "--at", float) or None
-        fig = plot_fit(fits[0], args.runs, x=args.x, by=args.by, at=at)
-    elif len(fits) == 2:
-        b = distillation_boundary(fits[0], fits[1], at=_pairs(args.at, "--at", float), domain=_domain(args.domain))
-        fig = plot_difference(b) if args.difference else plot_boundary(b)
+    if n == 1:
+        fig = plot_fit(fits[0], args.runs, x=args.x, by=args.by, at=at or None)
     else:
-        raise ScalefitError("scalefit plot takes one fit (against its runs) or two (plain and distilled)")
-    fig.savefig(args.out, dpi=150)
+        from ._boundary import distillation_boundary
+
+        b = distillation_boundary(fits[0], fits[1], at=at, domain=args.domain or DEFAULT_DOMAIN)
+        fig = plot_difference(b) if args.difference else plot_boundary(b)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=out.suffix[1:].lower(), dpi=150)
+    try:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    except Exception:  # noqa: BLE001 - closing is a courtesy to in-process callers
+        pass
+    _io.atomic_write(out, buf.getvalue(), "--out")
     print(f"saved {args.out}")
 
 
@@ -180,9 +486,17 @@ def _cmd_demo(args) -> None:
 
 
 def _cmd_collect(args) -> None:
+    from . import _validate as check
     from . import collect as sc
     from .collect.runner import finished
 
+    check.choice(args.executor, "--executor", sc.EXECUTORS)
+    if not args.dry_run:
+        if not args.out:
+            raise ScalefitError(
+                "scalefit collect needs --out runs.parquet (or .csv), or --dry-run to only see the plan"
+            )
+        _out(args.out, (".parquet", ".csv"))
     grid = sc.load_grid(args.grid)
     if args.dry_run:
         done = 0
@@ -195,8 +509,6 @@ def _cmd_collect(args) -> None:
             rows = sc.estimate(grid, sizes=sc.data_sizes(grid, args.cache))
         print(sc.describe_plan(grid, rows, args.tflops, done))
         return
-    if not args.out:
-        raise ScalefitError("scalefit collect needs --out runs.parquet (or .csv), or --dry-run to only see the plan")
     slurm = {
         k: v
         for k, v in (
@@ -222,102 +534,332 @@ def _cmd_collect(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="scalefit", description="Fit scaling laws of transfer learning to tables of training runs."
-    )
+    from ._bayes import NOISES
+    from ._catalogue import CATALOGUE
+    from ._lsq import OBJECTIVES
+
+    parser = _Parser(prog="scalefit", description="Fit scaling laws of transfer learning to tables of training runs.")
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the full traceback")
     sub = parser.add_subparsers(dest="command", required=True)
+    seed = _integer("--seed", 0, 2**32 - 1)
+    replicates = _integer("--bootstrap", 0, MAX_REPLICATES, fix="0 for none")
+    interval = _probability("--interval")
 
-    sub.add_parser("laws", help="list the catalogue of laws with their formulas").set_defaults(func=_cmd_laws)
+    def command(name: str, func, **kwargs) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, **kwargs)
+        # --debug after the command too; SUPPRESS keeps a --debug given before it
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.set_defaults(func=func)
+        return p
 
-    p = sub.add_parser("fit", help="fit a catalogue law to a runs table (CSV or Parquet)")
+    command("laws", _cmd_laws, help="list the catalogue of laws with their formulas")
+
+    p = command("fit", _cmd_fit, help="fit a catalogue law to a runs table (CSV or Parquet)")
     p.add_argument("runs", help="runs table: .csv or .parquet")
-    p.add_argument("--law", required=True, help=f"catalogue law: {', '.join(CATALOGUE)}")
+    p.add_argument(
+        "--law",
+        required=True,
+        type=_one_of("--law", list(CATALOGUE), "; see `scalefit laws`"),
+        help=f"catalogue law: {', '.join(CATALOGUE)}",
+    )
     p.add_argument("--target", required=True, help="column the law predicts (e.g. error)")
     p.add_argument("--where", help="keep rows matching a pandas query, e.g. \"stage == 'finetune'\"")
-    p.add_argument("--map", action="append", metavar="VAR=COL", help="map a law variable to a column")
-    p.add_argument("--objective", default="huber", help="huber (default), squared_log or squared")
-    p.add_argument("--delta", type=float, default=None, help="Huber threshold (default 1e-3)")
-    p.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter at a value")
-    p.add_argument("--tie", action="append", metavar="NAME=OTHER", help="set a parameter equal to another")
-    p.add_argument("--bound", action="append", metavar="NAME=LOW:HIGH", help="bound a parameter (paper form)")
-    p.add_argument("--starts", type=int, default=1000, help="random starting points (default 1000)")
-    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap replicates (default 1000; 0: none)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", default="lsq", help="lsq (default) or bayes (NumPyro NUTS)")
-    p.add_argument("--noise", default=None, help="bayes: lognormal (default), normal or student_t")
-    p.add_argument("--chains", type=int, default=None, help="bayes: chains (default 4)")
-    p.add_argument("--draws", type=int, default=None, help="bayes: draws per chain (default 1000)")
-    p.add_argument("--warmup", type=int, default=None, help="bayes: warm-up steps per chain (default 1000)")
-    p.add_argument("--out", help="save the fit as JSON here")
-    p.set_defaults(func=_cmd_fit)
+    p.add_argument(
+        "--map", action="append", type=_pairs("--map", "Dp=pretrain_images"), metavar="VAR=COL",
+        help="map a law variable to a column",
+    )  # fmt: skip
+    p.add_argument(
+        "--objective", default="huber", type=_one_of("--objective", OBJECTIVES),
+        help="huber (default), squared_log or squared",
+    )  # fmt: skip
+    p.add_argument(
+        "--delta", type=_positive("--delta", "the Huber threshold on log-residuals, e.g. 1e-3"), default=None,
+        help="Huber threshold (default 1e-3)",
+    )  # fmt: skip
+    p.add_argument(
+        "--fix", action="append", type=_pairs("--fix", "E_inf=0.05", "number"), metavar="NAME=VALUE",
+        help="hold a parameter at a value",
+    )  # fmt: skip
+    p.add_argument(
+        "--tie", action="append", type=_pairs("--tie", "gamma_prime=gamma"), metavar="NAME=OTHER",
+        help="set a parameter equal to another",
+    )  # fmt: skip
+    p.add_argument(
+        "--bound", action="append", type=_pairs("--bound", "alpha=0.1:2", "range"), metavar="NAME=LOW:HIGH",
+        help="bound a parameter (paper form); either side may be empty",
+    )  # fmt: skip
+    p.add_argument(
+        "--starts", type=_integer("--starts", 1, MAX_STARTS), default=1000,
+        help="random starting points (default 1000)",
+    )  # fmt: skip
+    p.add_argument("--bootstrap", type=replicates, default=None, help="bootstrap replicates (default 1000; 0: none)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument(
+        "--method", default="lsq", type=_one_of("--method", ("lsq", "bayes")),
+        help="lsq (default) or bayes (NumPyro NUTS)",
+    )  # fmt: skip
+    p.add_argument(
+        "--noise", default=None, type=_one_of("--noise", NOISES), help="bayes: lognormal (default), normal or student_t"
+    )
+    p.add_argument("--chains", type=_integer("--chains", 1, 1024), default=None, help="bayes: chains (default 4)")
+    p.add_argument(
+        "--draws", type=_integer("--draws", 1, 10_000_000), default=None, help="bayes: draws per chain (default 1000)"
+    )
+    p.add_argument(
+        "--warmup", type=_integer("--warmup", 1, 10_000_000), default=None,
+        help="bayes: warm-up steps per chain (default 1000)",
+    )  # fmt: skip
+    p.add_argument("--out", help="save the fit as JSON here (.json)")
 
-    p = sub.add_parser("predict", help="predict with a saved fit")
+    p = command("predict", _cmd_predict, help="predict with a saved fit")
     p.add_argument("fit", help="fit JSON written by `scalefit fit --out`")
     p.add_argument("csv", nargs="?", help="CSV/Parquet of configurations (columns: the law's variables)")
-    p.add_argument("--at", action="append", metavar="Dp=..,M=..,Df=..", help="one configuration (repeatable)")
-    p.add_argument("--interval", type=float, default=0.9, help="interval probability (default 0.9)")
-    p.add_argument("--out", help="save predictions as CSV here")
-    p.set_defaults(func=_cmd_predict)
+    p.add_argument(
+        "--at", action="append", type=_pairs("--at", "Dp=1e6,M=1e7,Df=1e4", "number"), metavar="Dp=..,M=..,Df=..",
+        help="one configuration (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--interval", type=interval, default=0.9, help="interval probability (default 0.9)")
+    p.add_argument("--out", help="save predictions here (.csv or .parquet)")
 
-    p = sub.add_parser("boundary", help="where distillation stops (or starts) paying, from two saved fits")
+    p = command("boundary", _cmd_boundary, help="where distillation stops (or starts) paying, from two saved fits")
     p.add_argument("plain", help="fit JSON of the plain law (e.g. paper_error)")
     p.add_argument("distilled", help="fit JSON of the distilled law (e.g. paper_distilled)")
-    p.add_argument("--at", action="append", required=True, metavar="M=..,Df=..,Mt=..", help="the other variables")
-    p.add_argument("--domain", default="1e3:1e9", help="range of Dp to search, LOW:HIGH (default 1e3:1e9)")
-    p.add_argument("--interval", type=float, default=0.9, help="interval probability (default 0.9)")
-    p.set_defaults(func=_cmd_boundary)
+    p.add_argument(
+        "--at", action="append", required=True, type=_pairs("--at", "M=22e6,Df=5e4,Mt=1e7", "number"),
+        metavar="M=..,Df=..,Mt=..", help="the other variables",
+    )  # fmt: skip
+    p.add_argument("--domain", type=_domain, help="range of Dp to search, LOW:HIGH (default 1e3:1e9)")
+    p.add_argument("--interval", type=interval, default=0.9, help="interval probability (default 0.9)")
 
-    p = sub.add_parser("plot", help="plot a fit against its runs, or a distillation boundary from two fits")
+    p = command("plot", _cmd_plot, help="plot a fit against its runs, or a distillation boundary from two fits")
     p.add_argument("fits", nargs="+", help="one fit JSON (with --runs), or plain and distilled fit JSONs")
     p.add_argument("--runs", help="runs table the fit was made from (needed for least-squares fits)")
     p.add_argument("--x", help="variable on the horizontal axis (default: the law's first)")
     p.add_argument("--by", help="one curve per value of this variable")
-    p.add_argument("--at", action="append", metavar="VAR=VALUE,...", help="values of the other variables")
-    p.add_argument("--domain", default="1e3:1e9", help="boundary plots: range of Dp, LOW:HIGH")
+    p.add_argument(
+        "--at", action="append", type=_pairs("--at", "M=22e6,Df=5e4", "number"), metavar="VAR=VALUE,...",
+        help="values of the other variables",
+    )  # fmt: skip
+    p.add_argument("--domain", type=_domain, help="boundary plots: range of Dp, LOW:HIGH (default 1e3:1e9)")
     p.add_argument("--difference", action="store_true", help="boundary plots: plot the difference curve")
     p.add_argument("--out", required=True, help="image file to write (.png, .pdf, .svg)")
-    p.set_defaults(func=_cmd_plot)
 
-    p = sub.add_parser("collect", help="train a grid of DeiT runs and write the runs table (needs scalefit[collect])")
+    p = command(
+        "collect", _cmd_collect, help="train a grid of DeiT runs and write the runs table (needs scalefit[collect])"
+    )
     p.add_argument("grid", help="grid TOML file, or a preset: tiny, paper, fmnist-mnist")
     p.add_argument("--out", help="runs table to write: .parquet or .csv (re-run the same command to resume)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (runs, FLOPs, GPU-hours) and stop")
-    p.add_argument("--tflops", type=float, default=100.0, help="dry run: sustained TFLOP/s for GPU-hours (100)")
+    p.add_argument(
+        "--tflops", type=_positive("--tflops"), default=100.0, help="dry run: sustained TFLOP/s for GPU-hours (100)"
+    )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--executor", default="local", help="local (default), submitit-local or slurm")
     p.add_argument("--work", help="work directory (default: --out with suffix .collect)")
     p.add_argument("--cache", help="decoded-image cache directory (default: <work>/cache)")
-    p.add_argument("--limit", type=int, help="run at most this many pending runs, then stop")
+    p.add_argument("--limit", type=_integer("--limit", 1), help="run at most this many pending runs, then stop")
     p.add_argument("--no-progress", action="store_true", help="one line per run instead of progress bars")
     p.add_argument("--partition", help="slurm: partition")
-    p.add_argument("--timeout-min", type=int, help="slurm/submitit: time limit per run in minutes (default 60)")
-    p.add_argument("--gpus-per-node", type=int, help="slurm: GPUs per job (1 for one run per GPU)")
-    p.set_defaults(func=_cmd_collect)
+    p.add_argument(
+        "--timeout-min", type=_integer("--timeout-min", 1),
+        help="slurm/submitit: time limit per run in minutes (default 60)",
+    )  # fmt: skip
+    p.add_argument("--gpus-per-node", type=_integer("--gpus-per-node", 1), help="slurm: GPUs per job")
 
-    p = sub.add_parser("demo", help="fit laws to the embedded real runs table (--synthetic: the synthetic one)")
+    p = command("demo", _cmd_demo, help="fit laws to the embedded real runs table (--synthetic: the synthetic one)")
     p.add_argument("--synthetic", action="store_true", help="the synthetic table, fitted against its known truth")
-    p.add_argument("--bootstrap", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_demo)
+    p.add_argument("--bootstrap", type=replicates, default=1000)
+    p.add_argument("--seed", type=seed, default=0)
     return parser
 
 
+# -- output, errors and signals -----------------------------------------------------------------
+def _one_line(text: object) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _silence(stream) -> None:
+    """Point a closed pipe's file descriptor at /dev/null, so later writes (and the flush at exit) succeed."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError):  # not a real file (e.g. captured by a test)
+        pass
+
+
+def _say(line: str) -> None:
+    """One line on stderr; a closed stderr never aborts the work."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        _silence(sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"scalefit: warning: {message}", file=sys.stderr)
+    _say(f"scalefit: warning: {_one_line(message)}")
+
+
+def _raised_by_scalefit(exc: BaseException) -> bool:
+    """Whether a TypeError/ValueError came from a ``raise`` statement in scalefit's own code (a check)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return False
+    last = frames[-1]
+    package = os.path.dirname(os.path.abspath(__file__))
+    return os.path.abspath(last.filename).startswith(package + os.sep) and (last.line or "").startswith("raise")
+
+
+def _expected(exc: BaseException) -> bool:
+    """A failure the user can fix (exit 2), as opposed to a bug in scalefit (exit 1)."""
+    if isinstance(exc, ScalefitError | OSError | UnicodeError | MemoryError):
+        return True
+    if type(exc).__name__ == "JSONDecodeError":
+        return True
+    return isinstance(exc, TypeError | ValueError) and _raised_by_scalefit(exc)
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory; use fewer --starts or --bootstrap replicates, or a smaller table"
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+    return _one_line(exc) or type(exc).__name__
+
+
+def _tracker() -> str:
+    try:
+        from importlib.metadata import metadata
+
+        for entry in metadata("scalefit").get_all("Project-URL") or ():
+            label, _, url = entry.partition(",")
+            if any(w in label.lower() for w in ("issue", "bug", "tracker")):
+                return url.strip()
+    except Exception:  # noqa: BLE001 - the message must be printed whatever the metadata holds
+        pass
+    return "the scalefit issue tracker"
+
+
+class _Interrupts:
+    """Ctrl-C and SIGTERM, noticed even while the main thread is inside JAX/XLA.
+
+    The C-level signal handler writes the signal number to a pipe (``signal.set_wakeup_fd``);
+    a daemon thread reads it, waits for any file write in progress (:data:`scalefit._io.WRITING`),
+    prints ``scalefit: interrupted`` and leaves with ``os._exit`` — no interpreter or JAX
+    teardown, which is where a segfault or a swallowed interrupt came from. The Python-level
+    handler does nothing: it exists so the C handler runs, and it must not exit itself (it
+    runs in the main thread, which may hold ``WRITING`` mid-write). A signal that was ignored
+    when scalefit started (``nohup``, a background job) stays ignored.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, debug: bool = False) -> None:
+        self.debug = debug
+        self.installed = False
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals can only be handled in the main thread; leave them as they are
+        wanted = [s for s in self.SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+        if not wanted:
+            return
+        try:
+            self.read_fd, self.write_fd = os.pipe()
+        except OSError:  # out of file descriptors: run without (Python's own Ctrl-C handling)
+            return
+        os.set_blocking(self.write_fd, False)
+        self.old_wakeup = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+        self.old_handlers = {s: signal.signal(s, self._noop) for s in wanted}
+        self.thread = threading.Thread(target=self._watch, name="scalefit-interrupts", daemon=True)
+        self.thread.start()
+        self.installed = True
+
+    def restore(self) -> None:
+        if not self.installed:
+            return
+        self.installed = False
+        signal.set_wakeup_fd(self.old_wakeup)
+        for sig, handler in self.old_handlers.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        os.close(self.write_fd)  # the watcher reads end-of-file and stops
+        self.thread.join(timeout=1.0)
+
+    @staticmethod
+    def _noop(signum, frame) -> None:
+        pass
+
+    def _watch(self) -> None:
+        try:
+            while True:
+                data = os.read(self.read_fd, 64)
+                if not data:
+                    return
+                for signum in data:  # one byte per signal with a Python handler; act on ours only
+                    if signum in self.SIGNALS:
+                        self._stop(signum)
+        finally:
+            os.close(self.read_fd)
+
+    def _stop(self, signum: int) -> None:
+        _io.WRITING.acquire()  # a file being written is finished (and renamed) first; never released
+        if self.debug:
+            import faulthandler
+
+            faulthandler.dump_traceback(all_threads=True)
+        try:
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - leaving anyway
+            pass
+        try:
+            os.write(2, b"scalefit: interrupted\n")
+        except OSError:
+            pass
+        os._exit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    warnings.showwarning = _show_warning
+    """Run the ``scalefit`` command; returns the exit status (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # until the arguments are parsed
+    interrupts = _Interrupts(debug)
+    interrupts.install()
+    show_warning = warnings.showwarning
     try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, or a usage error already printed in one line
+            return EXIT_OK if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        debug = interrupts.debug = args.debug
+        warnings.showwarning = _show_warning
         args.func(args)
-    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
-        sys.stderr.close()
-        return 0
-    except (ScalefitError, TypeError, OSError) as exc:
-        print(f"scalefit: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
+        return EXIT_OK
+    except KeyboardInterrupt:
+        with _io.WRITING:
+            _say("scalefit: interrupted")
+        return 128 + signal.SIGINT
+    except BrokenPipeError:  # stdout piped into e.g. `head`, which stopped reading; files are already written
+        _silence(sys.stdout)
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:  # noqa: BLE001 - every failure is one line; --debug shows the traceback
+        if debug:
+            traceback.print_exc()
+        if _expected(exc):
+            _say(f"scalefit: error: {_error_text(exc)}")
+            return EXIT_USAGE
+        _say(
+            f"scalefit: internal error: {type(exc).__name__}: {_one_line(exc)} — please report this at "
+            f"{_tracker()} with the command you ran; rerun with --debug for the traceback"
+        )
+        return EXIT_INTERNAL
+    finally:
+        warnings.showwarning = show_warning
+        interrupts.restore()
 
 
 if __name__ == "__main__":
