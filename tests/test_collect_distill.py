@@ -118,7 +118,7 @@ def test_full_loss_adds_weighted_attention_term():
 
 
 def test_distillation_errors():
-    with pytest.raises(ScalefitError, match="a must be in"):
+    with pytest.raises(ScalefitError, match="distillation a must be a finite number >= 0 and <= 1, got 1.5"):
         DistillLoss(a=1.5)
     with pytest.raises(ScalefitError, match="tau"):
         DistillLoss(tau=0)

@@ -76,10 +76,10 @@ def test_run_ids_are_stable_and_follow_upstream_changes():
 @pytest.mark.parametrize(
     "edit,match",
     [
-        (lambda s: s["model"].update(width=3), r"\[model\]: unknown key\(s\) \['width'\]"),
+        (lambda s: s["model"].update(width=3), r"\[model\]: unknown key 'width'"),
         (lambda s: s.pop("finetune"), r"missing \[finetune\]"),
-        (lambda s: s["upstream"].update(fractions=[0.5, 1.2]), "outside"),
-        (lambda s: s["upstream"].update(format="lmdb"), "format 'lmdb'"),
+        (lambda s: s["upstream"].update(fractions=[0.5, 1.2]), r"\[upstream\] fractions\[1\]: .* <= 1, got 1.2"),
+        (lambda s: s["upstream"].update(format="lmdb"), r"\[upstream\] format: must be one of .*got 'lmdb'"),
         (lambda s: s["distill"].update(pairs=[{"student": 8, "teachers": [2]}]), r"head count\(s\) \[8\]"),
         (lambda s: s["distill"].update(pairs=[{"student": 4, "teachers": [4]}]), "among its own teachers"),
         (lambda s: s["downstream"].update(channels=3), "channels"),

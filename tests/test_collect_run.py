@@ -1,6 +1,7 @@
 """End-to-end collection on CPU: the table fits with fit_law, resume skips finished runs,
 SIGKILL mid-run loses nothing finished, submitit's local executor gives the same table."""
 
+import json
 import os
 import signal
 import subprocess
@@ -103,6 +104,23 @@ def test_resume_runs_nothing_when_finished(micro_table, monkeypatch):
     pd.testing.assert_frame_equal(again, table)
 
 
+def test_rows_and_plan_are_strict_json(micro_table):
+    """No NaN/Infinity literals: a run without a teacher has ``"Mt": null``, read back as NaN."""
+    out, table = micro_table
+    work = out.with_suffix(".collect")
+
+    def reject(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    files = [*(work / "rows").glob("*.json"), work / "plan.json"]
+    assert len(files) == len(table) + 1
+    for path in files:
+        json.loads(path.read_text(), parse_constant=reject)
+    plain = table[table.stage == "finetune"].iloc[0]
+    assert json.loads((work / "rows" / f"{plain.run_id}.json").read_text())["Mt"] is None
+    assert table.loc[table.stage == "finetune", "Mt"].isna().all() and table["Mt"].dtype == float
+
+
 def _nano():
     """MICRO cut to one cell: 2 pre-trainings, 2 fine-tunings, 1 distillation (3 job arrays)."""
     spec = tomllib.loads(MICRO)
@@ -174,11 +192,9 @@ def test_sigkill_mid_run_loses_nothing_finished(micro_grid, micro_table, tmp_pat
     assert not list(work.rglob(".*.tmp*"))
 
 
-def test_tiny_preset_collects_in_minutes_and_fits(tmp_path):
-    t0 = time.perf_counter()
+def test_tiny_preset_collects_every_run_and_fits(tmp_path):
     table = collect(preset("tiny"), tmp_path / "tiny.parquet", device="cpu", progress=False)
-    elapsed = time.perf_counter() - t0
-    assert len(table) == 27 + 18 + 18 and elapsed < 600
+    assert len(table) == 27 + 18 + 18
     plain = table[table.stage == "finetune"]
     fit = scalefit.fit_law(scalefit.paper_error, plain, target="error", starts=200, bootstrap=0)
     assert np.isfinite(fit.params["E_inf"])
@@ -193,7 +209,7 @@ def test_tiny_preset_collects_in_minutes_and_fits(tmp_path):
 
 def test_collect_rejects_bad_arguments(tmp_path):
     grid = grid_from_dict(tomllib.loads(MICRO))
-    with pytest.raises(scalefit.ScalefitError, match="executor 'ray'"):
+    with pytest.raises(scalefit.ScalefitError, match="executor must be one of .*got 'ray'"):
         collect(grid, tmp_path / "r.parquet", executor="ray")
     with (
         pytest.raises(scalefit.ScalefitError, match="no CUDA device")

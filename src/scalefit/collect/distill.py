@@ -15,8 +15,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 from .._errors import ScalefitError
+from ._checks import check_fields, real
 
 
 @dataclass(frozen=True)
@@ -28,14 +30,16 @@ class DistillLoss:
     attention_weight: float = 1.0
     attention_tau: float = 1.0
 
+    #: One check per field (see :mod:`scalefit.collect._checks`); ``a`` weighs the CE term.
+    CHECKS: ClassVar[dict] = {
+        "a": real(0, 1),
+        "tau": real(0, low_open=True),
+        "attention_weight": real(0),
+        "attention_tau": real(0, low_open=True),
+    }
+
     def __post_init__(self):
-        if not 0 <= self.a <= 1:
-            raise ScalefitError(f"distillation a must be in [0, 1] (weight of the CE term), got {self.a}")
-        for name in ("tau", "attention_tau"):
-            if not getattr(self, name) > 0:
-                raise ScalefitError(f"distillation {name} must be > 0, got {getattr(self, name)}")
-        if self.attention_weight < 0:
-            raise ScalefitError(f"distillation attention_weight must be >= 0, got {self.attention_weight}")
+        check_fields(self, self.CHECKS, "distillation ")
 
     def to_dict(self) -> dict:
         return asdict(self)

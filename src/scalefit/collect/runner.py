@@ -9,23 +9,44 @@ Two executors, no home-made scheduler:
   (``cluster="local"``, how it is tested). Jobs are :class:`submitit.helpers.Checkpointable`:
   on preemption or time-out Slurm requeues them, and a requeued job resumes by skipping
   whatever already finished.
+
+**Several collectors on one work directory share the work; none repeats it.** Before
+training a run, a collector *claims* it (an exclusive ``flock`` on ``claims/<run_id>.lock``,
+see :mod:`scalefit.collect.store`); a run claimed by another live process is skipped, a run
+whose inputs another process is still producing waits for them, and a run finished by
+another collector is not run again. So two ``scalefit collect`` on the same ``--out`` (say,
+one per GPU) split the grid between them, and both end with the complete table. A claim
+dies with its process, so a crashed collector blocks nothing: its run is taken over. Submitit
+workers claim their run too (waiting if another process is training it).
+
+Every argument of :func:`collect` is checked before any work starts (no data is read, no
+directory created, nothing trained).
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
 from .._errors import ScalefitError
+from .._io import output_path
+from .._validate import _shown, boolean, choice, integer
 from .grid import Grid, Job, estimate, expand
 from .store import WorkDir, build_table, table_from_rows, write_table
+from .train import check_device
 
 EXECUTORS = ("local", "submitit-local", "slurm")
+
+#: Seconds between looks at the work directory while every pending run waits on other collectors.
+POLL_S = 0.5
 
 
 def _need_torch() -> None:
@@ -64,6 +85,48 @@ def data_sizes(grid: Grid, cache) -> dict:
     return out
 
 
+def _directory(value, name: str) -> Path | None:
+    """An optional directory argument: a path that, if it exists, is a directory."""
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        raise TypeError(f"{name} must be a directory path or None, got {_shown(value)} ({type(value).__name__})")
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ScalefitError(f"{name} {str(value)!r} exists and is not a directory; give a directory")
+    return path
+
+
+def _check_arguments(grid, out, work, device, executor, cache_dir, progress, slurm, limit):
+    """Every argument of :func:`collect`, checked before any work; returns the canonical values."""
+    if not isinstance(grid, Grid):
+        raise TypeError(
+            f"grid must be a scalefit.collect.Grid (from load_grid('grid.toml') or preset('tiny')), "
+            f"got {_shown(grid)} ({type(grid).__name__})"
+        )
+    output_path(out, "out", (".parquet", ".csv"))
+    work = _directory(work, "work")
+    cache_dir = _directory(cache_dir, "cache_dir")
+    device = check_device(device)
+    executor = choice(executor, "executor", EXECUTORS)
+    progress = boolean(progress, "progress")
+    if slurm is not None:
+        if not isinstance(slurm, Mapping) or not all(isinstance(k, str) for k in slurm):
+            raise TypeError(
+                f"slurm must be a dict of submitit parameters (e.g. {{'slurm_partition': 'gpu'}}), got {_shown(slurm)}"
+            )
+        if slurm and executor == "local":
+            raise ScalefitError(
+                f"slurm parameters {sorted(slurm)} apply only to executor 'slurm' or 'submitit-local', "
+                f"not 'local'; choose one of those executors or drop the parameters"
+            )
+    if limit is not None:
+        limit = integer(
+            limit, "limit", minimum=1, fix="the number of pending runs to run in this call (--limit N), or None for all"
+        )
+    return work, device, executor, cache_dir, progress, dict(slurm or {}), limit
+
+
 def collect(
     grid: Grid,
     out: str | os.PathLike,
@@ -82,79 +145,180 @@ def collect(
     ----------
     work : path, optional
         Work directory (rows, checkpoints, plan); default ``out`` with suffix ``.collect``.
-        Re-running with the same ``out`` resumes: finished run ids are skipped.
-    device : ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
+        Re-running with the same ``out`` resumes: finished run ids are skipped. Several
+        collectors may run on one work directory at once: they share the runs (each run is
+        trained once, by the collector that claims it) and each writes the table.
+    device : ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``
     executor : ``"local"``, ``"submitit-local"`` or ``"slurm"``
     cache_dir : path, optional
         Where decoded uint8 arrays are cached; default ``<work>/cache``.
+    progress : bool
+        Progress bars (``False``: one line per finished run on standard error).
     slurm : dict, optional
-        Extra ``executor.update_parameters`` for submitit (partition, timeout_min, gpus_per_node …).
-    limit : int, optional
-        Run at most this many pending jobs, then stop (the table holds what finished).
+        Extra ``executor.update_parameters`` for submitit (partition, timeout_min, gpus_per_node …);
+        only with executor ``"slurm"`` or ``"submitit-local"``.
+    limit : int >= 1, optional
+        Run at most this many pending jobs in this call, then stop (the table holds what finished).
+
+    Every argument is checked before any work starts (``out`` too: its directory must exist
+    and be writable), so a bad argument never costs a run.
     """
-    if executor not in EXECUTORS:
-        raise ScalefitError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
-    if Path(out).suffix not in (".parquet", ".csv"):
-        raise ScalefitError(f"out {str(out)!r}: use a .parquet or .csv file name")
+    work, device, executor, cache_dir, progress, slurm, limit = _check_arguments(
+        grid, out, work, device, executor, cache_dir, progress, slurm, limit
+    )
     _need_torch()
     from .train import pick_device
 
     device = pick_device(device)
     jobs = expand(grid)
-    wd = WorkDir.for_table(out, work).create()
-    cache_dir = str(cache_dir) if cache_dir is not None else str(wd.root / "cache")
-    wd.write_plan({"grid": grid.name, "device": device, "cache_dir": cache_dir, "jobs": [asdict(j) for j in jobs]})
-    ids = [j.run_id for j in jobs if j.evaluated]
-    pending = [j for j in jobs if not finished(j, wd)]
-    if limit is not None:
-        pending = pending[:limit]
-    if executor == "local":
-        _run_local(grid, jobs, pending, wd, device, cache_dir, out, ids, progress)
-    else:
-        _run_submitit(pending, wd, executor, slurm or {})
-    table = build_table(wd, ids)
-    write_table(table, out)
+    wd = WorkDir.for_table(Path(out).expanduser(), work)
+    with wd.session():
+        cache = str(cache_dir) if cache_dir is not None else str(wd.root / "cache")
+        wd.write_plan({"grid": grid.name, "device": device, "cache_dir": cache, "jobs": [asdict(j) for j in jobs]})
+        ids = [j.run_id for j in jobs if j.evaluated]
+        if executor == "local":
+            _run_local(grid, jobs, wd, device, cache, out, ids, progress, limit)
+        else:
+            pending = [j for j in jobs if not finished(j, wd)]
+            _run_submitit(pending[:limit] if limit is not None else pending, wd, executor, slurm)
+        with wd.table_lock():
+            _remove_stale_table_temporaries(out)
+            table = build_table(wd, ids)
+            write_table(table, out)
     return table
 
 
-def _run_local(grid, jobs, pending, wd, device, cache_dir, out, ids, progress) -> None:
+def _remove_stale_table_temporaries(out) -> None:
+    """Temporaries of the table (``.<name>.tmp<pid>`` beside it) left by a killed writer.
+
+    Called under the table lock, which every writer of this table holds while writing it.
+    """
+    real = Path(os.path.realpath(Path(out).expanduser()))
+    pattern = re.compile(rf"^\.{re.escape(real.name)}\.tmp\d+$")
+    for path in real.parent.glob(f".{glob.escape(real.name)}.tmp*"):
+        if pattern.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def _say(message: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
+def _next_job(remaining: dict[str, Job], by_id: dict[str, Job], wd: WorkDir):
+    """The first remaining job that is unfinished, whose inputs are finished, claimed for this process.
+
+    ``remaining`` maps run ids to jobs in dependency order. Returns ``(job, claim, held)``:
+    ``job`` is ``None`` when nothing can start now, and ``held`` lists the runs other processes
+    hold (what this process waits for). Jobs found finished (by another collector) are dropped
+    from ``remaining``.
+    """
+    held: list[Job] = []
+    for run_id, job in list(remaining.items()):
+        if finished(job, wd):
+            del remaining[run_id]
+            continue
+        waiting = [r for r in job.needs if not finished(by_id[r], wd)]
+        if waiting:
+            lost = [r for r in waiting if r not in remaining]
+            if lost:
+                raise ScalefitError(
+                    f"run {job.label} ({run_id}) needs run(s) {lost}, which are neither finished nor pending "
+                    f"(were their files deleted while collecting?); re-run the same command"
+                )
+            continue
+        claim = wd.claim(run_id)
+        if claim is None:
+            held.append(job)
+            continue
+        if finished(job, wd):  # finished by another collector between our look and our claim
+            claim.release()
+            del remaining[run_id]
+            continue
+        return job, claim, held
+    return None, None, held
+
+
+def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit) -> None:
     from .stages import DataCache, run_job
 
-    data = DataCache(cache_dir)
-    keep = teacher_ids(jobs)
+    pending = [j for j in jobs if not finished(j, wd)]
     if not pending:
         return
+    data = DataCache(cache_dir)
+    keep = teacher_ids(jobs)
+    by_id = {j.run_id: j for j in jobs}
     sizes = data_sizes(grid, data)
     rows = {r: wd.read_row(r) for r in ids if wd.has_row(r)}  # the table so far, read once
     cost = {j.run_id: estimate(grid, [j], sizes)[0].flops for j in pending}
     bar = _bar(sum(cost.values()) / 1e9, "collect", "GFLOP", progress)
+    remaining = {j.run_id: j for j in pending}
+    uncounted = set(remaining)  # runs not yet on the progress bar
     t0 = time.perf_counter()
-    for n, job in enumerate(pending, 1):
-        inner = _bar(None, f"[{n}/{len(pending)}] {job.label}", "step", progress, leave=False)
+    n, waiting_for = 0, None
+    try:
+        while remaining and (limit is None or n < limit):
+            job, claim, held = _next_job(remaining, by_id, wd)
+            for gone in uncounted - remaining.keys():  # finished by another collector: off the bar
+                uncounted.discard(gone)
+                bar.update(cost[gone] / 1e9)
+            if job is None:
+                if not remaining:
+                    break
+                if not held:  # cannot happen: the first unfinished run's inputs are finished or held
+                    first = next(iter(remaining.values()))
+                    raise ScalefitError(
+                        f"run {first.label} ({first.run_id}) cannot start and no other collector holds a run "
+                        f"it needs; re-run the same command"
+                    )
+                if waiting_for != held[0].run_id:
+                    waiting_for = held[0].run_id
+                    _say(
+                        f"waiting: {len(held)} run(s) are being trained by other collectors on {wd.root}, e.g. "
+                        f"{held[0].label} by {wd.claim_holder(held[0].run_id)} (lock "
+                        f"{wd.claim_path(held[0].run_id)}); the rest need their results"
+                    )
+                time.sleep(POLL_S)
+                continue
+            n += 1
+            with claim:  # released however the run ends (the kernel releases it if the process dies)
+                inner = _bar(None, f"[{n}/{len(pending)}] {job.label}", "step", progress, leave=False)
 
-        def on_step(step, total, loss, inner=inner):
-            inner.total = total
-            inner.update(step - inner.n)
-            inner.set_postfix(loss=f"{loss:.3f}", refresh=False)
+                def on_step(step, total, loss, inner=inner):
+                    inner.total = total
+                    inner.update(step - inner.n)
+                    inner.set_postfix(loss=f"{loss:.3f}", refresh=False)
 
-        try:
-            row = run_job(job, wd, data, device, keep_checkpoint=job.run_id in keep, on_step=on_step)
-        except ScalefitError:
-            raise
-        except Exception as exc:  # torch/timm failures: say which run, and that finished work is kept
-            raise ScalefitError(
-                f"run {job.label} ({job.run_id}) failed: {type(exc).__name__}: {exc}; the {n - 1} runs finished "
-                f"in this call are kept in {wd.root} — fix the cause and re-run the same command to resume"
-            ) from exc
-        finally:
-            inner.close()
-        bar.update(cost[job.run_id] / 1e9)
-        if job.evaluated:
-            rows[job.run_id] = row
-            write_table(table_from_rows([rows[r] for r in ids if r in rows]), out)
-        if not progress:
-            print(f"[{n}/{len(pending)}] {job.label} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    bar.close()
+                try:
+                    row = run_job(job, wd, data, device, keep_checkpoint=job.run_id in keep, on_step=on_step)
+                except ScalefitError:
+                    raise
+                except Exception as exc:  # torch/timm failures: say which run, and that finished work is kept
+                    raise ScalefitError(
+                        f"run {job.label} ({job.run_id}) failed: {type(exc).__name__}: {exc}; the {n - 1} runs "
+                        f"finished in this call are kept in {wd.root} — fix the cause and re-run the same command "
+                        f"to resume"
+                    ) from exc
+                finally:
+                    inner.close()
+            del remaining[job.run_id]
+            uncounted.discard(job.run_id)
+            bar.update(cost[job.run_id] / 1e9)
+            if job.evaluated:
+                rows[job.run_id] = row
+                with wd.table_lock():  # rows other collectors wrote meanwhile go in too
+                    for r in wd.row_ids() - rows.keys():
+                        if r in by_id:
+                            rows[r] = wd.read_row(r)
+                    write_table(table_from_rows([rows[r] for r in ids if r in rows]), out)
+            if not progress:
+                print(f"[{n}/{len(pending)}] {job.label} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    finally:
+        bar.close()
+    others = len(pending) - n - len(remaining)
+    if others:
+        _say(f"{others} of the {len(pending)} pending runs were trained by other collectors on {wd.root}")
 
 
 def _bar(total, desc, unit, enabled, leave=True):
@@ -173,22 +337,30 @@ def _bar(total, desc, unit, enabled, leave=True):
 
 
 def run_one(work_root: str, run_id: str) -> str:
-    """Run one job of the plan in ``work_root`` (what a submitit worker calls); skip it if finished."""
+    """Run one job of the plan in ``work_root`` (what a submitit worker calls); skip it if finished.
+
+    The worker holds the work directory's session lock and the run's claim while it trains,
+    so a second collector on the directory never trains the same run at the same time.
+    """
     from .stages import DataCache, run_job
 
     wd = WorkDir(work_root)
-    plan = wd.read_plan()
-    jobs = [Job(**{**j, "needs": tuple(j["needs"])}) for j in plan["jobs"]]
-    job = next((j for j in jobs if j.run_id == run_id), None)
-    if job is None:
-        raise ScalefitError(f"run {run_id} is not in the plan of {work_root}")
-    if finished(job, wd):
-        return "skipped"
-    missing = [r for r in job.needs if not finished(next(j for j in jobs if j.run_id == r), wd)]
-    if missing:
-        raise ScalefitError(f"run {run_id} ({job.label}) needs unfinished run(s) {missing}")
-    run_job(job, wd, DataCache(plan["cache_dir"]), plan["device"], keep_checkpoint=run_id in teacher_ids(jobs))
-    return "done"
+    with wd.session(clean=False):
+        plan = wd.read_plan()
+        jobs = [Job(**{**j, "needs": tuple(j["needs"])}) for j in plan["jobs"]]
+        job = next((j for j in jobs if j.run_id == run_id), None)
+        if job is None:
+            raise ScalefitError(f"run {run_id} is not in the plan of {work_root}")
+        if finished(job, wd):
+            return "skipped"
+        with wd.claim(run_id, block=True):  # waits while another process trains this run
+            if finished(job, wd):
+                return "skipped"
+            missing = [r for r in job.needs if not finished(next(j for j in jobs if j.run_id == r), wd)]
+            if missing:
+                raise ScalefitError(f"run {run_id} ({job.label}) needs unfinished run(s) {missing}")
+            run_job(job, wd, DataCache(plan["cache_dir"]), plan["device"], keep_checkpoint=run_id in teacher_ids(jobs))
+        return "done"
 
 
 def _worker():

@@ -22,7 +22,7 @@ from .distill import DistillLoss
 from .grid import DataSpec, Job
 from .images import ImageSet, load_images
 from .models import ModelSpec, build_model, count_params, for_finetuning
-from .store import WorkDir, atomic_save
+from .store import WorkDir, atomic_save, dumps
 from .subsets import nested_subsets
 from .train import HParams, evaluate, to_device, train
 
@@ -79,7 +79,13 @@ def _load(work: WorkDir, run_id: str, what: str):
             f"{path}: checkpoint of {what} (run {run_id}) is missing; delete its row in "
             f"{work.rows} so it is re-run, then restart"
         )
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways; name it and the fix
+        raise ScalefitError(
+            f"{path}: checkpoint of {what} (run {run_id}) is unreadable ({type(exc).__name__}: {exc}); delete it "
+            f"and {work.row_path(run_id)} (if present) so that run is trained again, then restart"
+        ) from None
 
 
 def _save(model, spec: ModelSpec, data: dict, num_classes: int, path, **extra) -> None:
@@ -178,7 +184,7 @@ def run_job(
         **_versions(),
         "platform": sys.platform,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": json.dumps(cfg, sort_keys=True),
+        "config": dumps(cfg),
     }
     work.write_row(row)
     return row

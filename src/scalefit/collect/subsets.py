@@ -13,27 +13,32 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._errors import ScalefitError
+from .._validate import number
+from ._checks import SEED_MAX, item, whole
 
 PAPER_FRACTIONS = (0.05, 0.10, 0.25, 0.33, 0.50, 0.70, 1.00)
 
 
 def check_fractions(fractions: Sequence[float], what: str = "fractions") -> tuple[float, ...]:
-    """Validate a list of data fractions: each in (0, 1], no duplicates; returned sorted."""
-    out = []
-    for f in fractions:
-        try:
-            value = float(f)
-        except (TypeError, ValueError):
-            raise ScalefitError(
-                f"{what}: {f!r} is not a number; give fractions in (0, 1], e.g. [0.05, 0.1, 1.0]"
-            ) from None
-        if not 0 < value <= 1:
-            raise ScalefitError(f"{what}: {f!r} is outside (0, 1]; a fraction of the data set, e.g. 0.25 for 25%")
-        out.append(value)
+    """Validate a list of data fractions: each a finite number in (0, 1], no duplicates; returned sorted.
+
+    ``what`` names the list in messages; element ``i`` is called ``what[i]`` (a trailing ``:``,
+    as in ``"grid.toml [upstream] fractions:"``, stays at the end).
+    """
+    if isinstance(fractions, str | bytes) or not isinstance(fractions, Sequence | np.ndarray):
+        raise TypeError(
+            f"{what} must be a list of fractions in (0, 1], e.g. [0.05, 0.1, 1.0], got "
+            f"{fractions!r} ({type(fractions).__name__})"
+        )
+    out = [
+        number(f, item(what, i), low=0.0, high=1.0, low_open=True, fix="a fraction of the data set, e.g. 0.25 for 25%")
+        for i, f in enumerate(fractions)
+    ]
     if not out:
-        raise ScalefitError(f"{what}: empty; give at least one fraction in (0, 1]")
-    if len(set(out)) != len(out):
-        raise ScalefitError(f"{what}: duplicates in {list(fractions)}")
+        raise ScalefitError(f"{what} is empty; give at least one fraction in (0, 1], e.g. [0.05, 0.1, 1.0]")
+    repeated = sorted({f for f in out if out.count(f) > 1})
+    if repeated:
+        raise ScalefitError(f"{what} repeats {repeated} in {list(fractions)}; list each fraction once")
     return tuple(sorted(out))
 
 
@@ -59,12 +64,21 @@ def nested_subsets(
         Declared number of classes; a class with no samples is an error.
     """
     fractions = check_fractions(fractions)
+    seed = whole(0, SEED_MAX)(seed, "seed")
+    if num_classes is not None:
+        num_classes = whole(1)(num_classes, "num_classes")
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ScalefitError(f"labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
     if labels.size and labels.min() < 0:
         raise ScalefitError(f"labels must be >= 0; rows {np.flatnonzero(labels < 0)[:10].tolist()} are negative")
     k = int(num_classes if num_classes is not None else (labels.max() + 1 if labels.size else 0))
+    if labels.size and labels.max() >= k:
+        bad = np.flatnonzero(labels >= k)
+        raise ScalefitError(
+            f"labels must be in [0, {k - 1}] for num_classes={k}; rows {bad[:10].tolist()} hold "
+            f"{sorted(set(labels[bad[:10]].tolist()))}"
+        )
     counts = np.bincount(labels, minlength=k)
     empty = np.flatnonzero(counts == 0)
     if empty.size or k == 0:

@@ -11,15 +11,21 @@ compiled steps) can replace it as long as it keeps this signature.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .._errors import ScalefitError
+from .._validate import suggest
+from ._checks import check_fields, one_of, real, whole
 from .distill import DistillLoss, distillation_loss
 
 AUGMENTS = ("none", "crop", "crop+flip")
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
 
 @dataclass(frozen=True)
@@ -41,24 +47,31 @@ class HParams:
     crop_padding: int = 2
     precision: str = "fp32"
 
+    #: One check per field (see :mod:`scalefit.collect._checks`): exact types, finite values, ranges.
+    CHECKS: ClassVar[dict] = {
+        "epochs": whole(1),
+        "batch_size": whole(1),
+        "lr": real(0, low_open=True),
+        "warmup_lr": real(0, low_open=True),
+        "min_lr": real(0, low_open=True),
+        "warmup_epochs": real(0),
+        "weight_decay": real(0),
+        "beta1": real(0, 1, high_open=True),
+        "beta2": real(0, 1, high_open=True),
+        "label_smoothing": real(0, 1, high_open=True),
+        "grad_clip": real(0),
+        "augment": one_of(*AUGMENTS),
+        "crop_padding": whole(0),
+        "precision": one_of(*PRECISIONS),
+    }
+
     def __post_init__(self):
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ScalefitError(f"epochs must be a positive integer, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ScalefitError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        for name in ("lr", "warmup_lr", "min_lr"):
-            if not getattr(self, name) > 0:
-                raise ScalefitError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not 0 <= self.warmup_epochs <= self.epochs:
-            raise ScalefitError(f"warmup_epochs must be in [0, epochs={self.epochs}], got {self.warmup_epochs}")
-        if self.weight_decay < 0 or self.grad_clip < 0 or self.crop_padding < 0:
-            raise ScalefitError("weight_decay, grad_clip and crop_padding must be >= 0")
-        if not 0 <= self.label_smoothing < 1:
-            raise ScalefitError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.augment not in AUGMENTS:
-            raise ScalefitError(f"augment must be one of {AUGMENTS}, got {self.augment!r}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ScalefitError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        check_fields(self, self.CHECKS)
+        if self.warmup_epochs > self.epochs:
+            raise ScalefitError(
+                f"warmup_epochs must be in [0, epochs={self.epochs}] (warm-up is part of training), "
+                f"got {self.warmup_epochs}; lower warmup_epochs or raise epochs"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,13 +89,36 @@ class HParams:
         return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * progress))
 
 
+def check_device(device: object, name: str = "device") -> str:
+    """``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (checked without importing torch)."""
+    allowed = ", ".join(repr(d) for d in DEVICES)
+    if not isinstance(device, str):
+        raise TypeError(f"{name} must be one of {allowed}, got {device!r} ({type(device).__name__})")
+    if device in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", device):
+        return device
+    raise ScalefitError(
+        f"{name} must be one of {allowed}, got {device!r}{suggest(device, ('auto', 'cpu', 'cuda', 'mps'))}"
+    )
+
+
 def pick_device(device: str = "auto") -> str:
+    """The torch device to train on; a device that is asked for but not there is an error."""
     import torch
 
+    device = check_device(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ScalefitError(f"device {device!r} asked for but no CUDA device is visible; use --device cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ScalefitError(f"device {device!r} asked for but no CUDA device is visible; use --device cpu")
+        count = torch.cuda.device_count()
+        if ":" in device and int(device.split(":")[1]) >= count:
+            raise ScalefitError(
+                f"device {device!r}: only {count} CUDA device(s) are visible (cuda:0 … cuda:{count - 1}); "
+                f"pick one of them or check CUDA_VISIBLE_DEVICES"
+            )
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ScalefitError("device 'mps' asked for but Apple's MPS backend is not available; use --device cpu")
     return device
 
 
