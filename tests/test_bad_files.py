@@ -15,7 +15,7 @@ import pytest
 
 import scalefit
 from scalefit import Constant, Fit, Power, ScalefitError, ScalingWarning, fit_law, load_fit
-from scalefit._result import NONFINITE
+from scalefit._fitfile import NONFINITE
 from scalefit.datasets.make_synthetic import TRUTH
 
 FLOOR_LAW = Constant("E") + Power("x", "a", amplitude="A")
@@ -446,4 +446,41 @@ def test_fixed_tied_and_bounded_parameters_round_trip_and_are_checked():
     d = fit.to_dict()
     d["params"]["b"] = 0.9
     with pytest.raises(ScalefitError, match=r"params\['b'\] = 0.9 differs from params\['a'\]"):
+        Fit.from_dict(d)
+
+
+# -- exponents the user gives may be negative; fitted ones keep their bounds ------------------
+def test_a_fixed_negative_exponent_round_trips_and_gives_params_back(tmp_path):
+    x = np.geomspace(10, 1e5, 12)
+    y = (0.1 + 0.01 * x**0.3) * np.exp(np.random.default_rng(0).normal(0, 0.01, len(x)))
+    fit = _quiet(FLOOR_LAW, pd.DataFrame({"x": x, "y": y}), target="y", starts=20, bootstrap=20, fix={"a": -0.3})
+    assert fit.params["a"] == -0.3
+    again = _round_trip(fit, tmp_path)
+    assert again.problem.fixed == {"a": -0.3}
+    given = Fit.from_params(fit.law, fit.params, draws=fit.draws)  # refused before: "outside its range (>= 0"
+    assert given.params == fit.params
+    assert load_fit(given.to_json()).params == fit.params  # a given negative exponent loads too
+
+
+def test_from_params_takes_any_finite_exponent_but_keeps_the_other_ranges():
+    fit = Fit.from_params(scalefit.paper_error, {**TRUTH, "alpha": -0.3})
+    assert fit.params["alpha"] == -0.3 and load_fit(fit.to_json()).params == fit.params
+    with pytest.raises(ScalefitError, match=r"params\['alpha'\] must be a finite number, got -inf"):
+        Fit.from_params(scalefit.paper_error, {**TRUTH, "alpha": -np.inf})
+    with pytest.raises(ScalefitError, match=r"params\['E_inf'\] = -0.1 is outside its range \(>= 0; E_inf is a"):
+        Fit.from_params(scalefit.paper_error, {**TRUTH, "E_inf": -0.1})
+    d = fit.to_dict()
+    d["params"]["alpha"] = "-Infinity"
+    with pytest.raises(ScalefitError, match=r"fit dict: params\['alpha'\] = '-Infinity' is not finite"):
+        Fit.from_dict(d)
+    d["params"]["alpha"] = -0.3
+    d["params"]["lambda_p"] = -1.0  # a given scale is still > 0
+    with pytest.raises(ScalefitError, match=r"params\['lambda_p'\] = -1.0 is outside its domain \(> 0; lambda_p"):
+        Fit.from_dict(d)
+
+
+def test_a_free_exponent_below_its_bound_is_still_refused(boot_fit):
+    d = boot_fit.to_dict()
+    d["params"]["alpha"] = -0.3  # fitted with the default bound alpha >= 0
+    with pytest.raises(ScalefitError, match=r"params\['alpha'\] = -0.3 is outside its domain \(>= 0; alpha is an"):
         Fit.from_dict(d)

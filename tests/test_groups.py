@@ -103,3 +103,12 @@ def test_bad_groups_are_named_before_any_work(runs, monkeypatch):
         fit_law(LAW, bad, target="y", by="task")
     with pytest.raises(TypeError, match="with by=, give weights as a column name"):
         fit_law(LAW, runs, target="y", by="task", weights=np.ones(len(runs)))
+
+
+def test_fits_save_and_load_as_one_file(fits, tmp_path):
+    path = tmp_path / "fits.json"
+    fits.to_json(path)
+    again = scalefit.load_fit(path)
+    assert isinstance(again, Fits) and list(again) == list(fits) and again.by == fits.by
+    assert all(again[k].params == fits[k].params for k in fits)
+    pd.testing.assert_frame_equal(again.summary(), fits.summary())

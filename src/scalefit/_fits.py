@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 
 from ._errors import ScalefitError
+from ._fitfile import fits_dict, write_json
 from ._result import Fit
 
 
@@ -21,6 +23,7 @@ class Fits(Mapping):
         fits["cifar100_10"].params
         fits.summary()            # group, parameter, estimate, lower, upper, how
         fits.predict(new_runs)    # each row by its own group's fit
+        fits.to_json("fits.json") # load_fit("fits.json") gives the Fits back
     """
 
     def __init__(self, fits: Mapping[Any, Fit], by: tuple[str, ...]):
@@ -101,6 +104,20 @@ class Fits(Mapping):
                 pred.insert(i, column, value)
             parts.append(pred)
         return pd.concat(parts).loc[data.index]
+
+    # -- persistence -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """All the fits as JSON-ready Python (format ``"scalefit.fits/1"``): ``{"format",
+        "scalefit_version", "by": [column, ...], "groups": [{"key": [value, ...], "fit":
+        <Fit.to_dict()>}, ...]}``, one key value per ``by`` column; see
+        :mod:`scalefit._fitfile`. A key value must be a string, a finite number or a boolean."""
+        return fits_dict(self.by, ((tuple(self._key_columns(k).values()), f) for k, f in self._fits.items()))
+
+    def to_json(self, path: str | os.PathLike | None = None, indent: int | None = 1) -> str:
+        """Strict JSON text of all the fits (see :meth:`to_dict`); also written to ``path`` if
+        given, with the checks and the atomic write of :meth:`Fit.to_json` (``"-"``: standard
+        output). :func:`~scalefit.load_fit` reads it back as a :class:`Fits`."""
+        return write_json(self.to_dict, path, indent)
 
     def __repr__(self) -> str:
         fits = list(self._fits.values())

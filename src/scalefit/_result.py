@@ -2,48 +2,38 @@
 
 One parameter dictionary (the law's names, paper form) is the source of truth for
 ``.params``, ``.summary()``, ``.draws`` and JSON. Saved fits are plain JSON — no pickles —
-and load into an equal :class:`Fit`.
+and load into an equal :class:`Fit`: the file format, its strict-JSON encoding and the
+checks on load live in :mod:`scalefit._fitfile` (:func:`load_fit` is re-exported here).
 
-Fit files are strict JSON (RFC 8259): a non-finite number — a NaN R-hat, an infinite
-condition number, a scale at infinity, a NaN cell of the draws — is written as one of the
-strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` wherever a number belongs, and read back
-as that float. Strings in text fields (a target or source named ``"NaN"``) stay strings:
-only fields that hold numbers are decoded. Files written by older versions, with bare
-``NaN``/``Infinity`` tokens, still load. :func:`load_fit` checks every field before
-building the fit, and names the file and the field of anything it refuses.
+Parameter domains (:func:`_domain`): a value the user gives (a fixed value, the
+parameters of :meth:`Fit.from_params`) must lie in its role's range — constants >= 0,
+amplitudes and scales > 0, exponents any finite number; a fitted (free) value lies in that
+range narrowed to the fit's bounds, and exponents are bounded below by 0 by default.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
-import stat
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import _validate as check
-from ._bayes import NOISES, _number, diagnostics_ok
+from ._bayes import _number, diagnostics_ok
 from ._errors import ScalefitError, ScalingWarning, format_rows
+from ._fitfile import fit_dict, read_fit, write_json
+from ._fitfile import load_fit as load_fit  # re-exported: the public name's old home
 from ._identify import Identifiability, _ratio
-from ._io import atomic_write, output_path
 from ._laws import Law, Term, as_law
-from ._lsq import OBJECTIVES, Objective
+from ._lsq import Objective
 from ._optim import CONVERGED, STATUS_TEXT
 from ._problem import Problem
-
-FORMAT = "scalefit.fit/1"
-METHODS = ("lsq", "bayes", "given")
-
-#: How a non-finite number is written in a fit file (strict JSON has no NaN or Infinity).
-NONFINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
 @dataclass(frozen=True)
@@ -149,7 +139,7 @@ def _given_draws(law: Law, draws: object) -> pd.DataFrame:
                 f"draws column {n!r} has NaN or infinite values in {format_rows(draws.index[bad])}; "
                 "drop those draws (e.g. draws.dropna())"
             )
-        low, high, low_open, text = _domain(law, n)
+        low, high, low_open, text = _domain(law, n, explicit=True)
         bad = ~_inside(arr, low, high, low_open)
         if bad.any():
             raise ScalefitError(
@@ -220,20 +210,26 @@ def _warn_nonfinite(means: np.ndarray, index) -> None:
 
 
 # -- parameter domains ---------------------------------------------------------------------
-_ROLE_DOMAIN = {  # paper form: (low, low_open); every parameter is below +inf
+_ROLE_DOMAIN = {  # paper form: (low, low_open) of a fitted value; every parameter is below +inf
     "constant": (0.0, False),
     "amplitude": (0.0, True),
     "scale": (0.0, True),
-    "exponent": (0.0, False),
+    "exponent": (0.0, False),  # the default bound of a free exponent; a given one may be any value
 }
 
 
-def _domain(law: Law, name: str, problem: Problem | None = None) -> tuple[float, float, bool, str]:
+def _domain(
+    law: Law, name: str, problem: Problem | None = None, *, explicit: bool = False
+) -> tuple[float, float, bool, str]:
     """``(low, high, low_open, text)`` of a parameter's paper-form values: its role's range
     (constants >= 0, amplitudes and scales > 0, exponents >= 0), narrowed to the fit's
-    bounds for a free parameter of ``problem``."""
+    bounds for a free parameter of ``problem``. ``explicit``: a value the user gives
+    (:meth:`Fit.from_params`), for which an exponent may be any finite number — only a
+    fitted exponent is bounded (by the fit's bounds, >= 0 by default)."""
     role = law.specs[name].role
     low, low_open = _ROLE_DOMAIN[role]
+    if explicit and role == "exponent":
+        low = -math.inf
     high = math.inf
     if problem is not None and name in problem.free:
         i = problem.free.index(name)
@@ -332,35 +328,6 @@ def _flag_error_rates(fit: Fit, out: pd.DataFrame, reason: str, interval: float 
         )
 
 
-# -- strict JSON ---------------------------------------------------------------------------
-def _encode(obj: Any) -> Any:
-    """``obj`` as strict-JSON-ready Python: non-finite floats as ``"NaN"``/``"Infinity"``/
-    ``"-Infinity"``, numpy scalars and arrays as Python numbers and lists."""
-    if obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        v = float(obj)
-        if math.isfinite(v):
-            return v
-        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
-    if isinstance(obj, np.ndarray):
-        return [_encode(v) for v in obj.tolist()]
-    if isinstance(obj, Mapping):
-        out = {}
-        for k, v in obj.items():
-            if not isinstance(k, str):
-                raise TypeError(f"cannot write a fit with a non-string key {k!r} ({type(k).__name__})")
-            out[k] = _encode(v)
-        return out
-    if isinstance(obj, list | tuple):
-        return [_encode(v) for v in obj]
-    raise TypeError(f"cannot write {type(obj).__name__} {obj!r} to a fit file")
-
-
 @dataclass(frozen=True, repr=False)
 class Fit:
     """A fitted law. Immutable; build one with :func:`scalefit.fit_law`.
@@ -432,9 +399,11 @@ class Fit:
         known truth — usable wherever a fit is: ``predict``, crossovers, boundaries.
 
         ``params`` needs a finite value for every parameter of the law, inside its range
-        (constants >= 0, amplitudes and scales > 0, exponents >= 0). ``draws`` (one column
-        per parameter, finite values in the same ranges) stand in for bootstrap or posterior
-        draws; the noise columns ``sigma``/``nu`` of a Bayesian fit's draws are ignored.
+        (constants >= 0, amplitudes and scales > 0; an exponent may be any finite number, as
+        a fixed value of :func:`fit_law` may, so ``Fit.from_params(fit.law, fit.params)``
+        works for every fit). ``draws`` (one column per parameter, finite values in the same
+        ranges) stand in for bootstrap or posterior draws; the noise columns ``sigma``/``nu``
+        of a Bayesian fit's draws are ignored.
         """
         law = as_law(law)
         names = law.parameters
@@ -447,7 +416,7 @@ class Fit:
             )
         values = {}
         for n in names:
-            low, high, low_open, text = _domain(law, n)
+            low, high, low_open, text = _domain(law, n, explicit=True)
             v = check.number(params[n], f"params[{n!r}]")
             if not _inside(v, low, high, low_open):
                 raise ScalefitError(f"params[{n!r}] = {v!r} is outside its range ({text}); give a value in that range")
@@ -783,44 +752,8 @@ class Fit:
     def to_dict(self) -> dict[str, Any]:
         """The whole fit as JSON-ready Python: ``json.dumps(fit.to_dict(), allow_nan=False)``
         works, non-finite numbers being the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
-        (see the module docstring); :meth:`from_dict` reads it back."""
-        from . import __version__
-
-        return _encode(
-            {
-                "format": FORMAT,
-                "scalefit_version": __version__,
-                "law": self.law.to_dict(),
-                "method": self.method,
-                "objective": {"name": self.objective.name, "delta": self.objective.delta},
-                "target": self.target,
-                "mapping": self.mapping,
-                "problem": self.problem.to_dict(),
-                "params": self.params,
-                "value": self.value,
-                "status": self.status.to_dict(),
-                "starts": self.starts.to_dict(),
-                "identifiability": self.identifiability.to_dict(),
-                "residuals": np.asarray(self.residuals, dtype=float),
-                "ranges": {k: list(v) for k, v in self.ranges.items()},
-                "n_runs": self.n_runs,
-                "draws": None
-                if self.draws is None
-                else {str(k): v.to_numpy(dtype=float) for k, v in self.draws.items()},
-                "bootstrap_converged": self.bootstrap_converged,
-                "seed": self.seed,
-                "source": self.source,
-                "notes": list(self.notes),
-                "chains": self.chains,
-                "noise": self.noise,
-                "diagnostics": self.diagnostics,
-                "data": self.data,
-                "priors": self.priors,
-                "bounds": self.bounds,
-                "misfit": self.misfit,
-                "bootstrap_requested": self.bootstrap_requested,
-            }
-        )
+        (see :mod:`scalefit._fitfile`); :meth:`from_dict` reads it back."""
+        return fit_dict(self)
 
     def to_json(self, path: str | os.PathLike | None = None, indent: int | None = 1) -> str:
         """Strict JSON text of the whole fit (draws included); also written to ``path`` if given.
@@ -832,14 +765,7 @@ class Fit:
         a rename, so it is never left half-written, and a symlink is followed. ``"-"``
         writes to standard output.
         """
-        if indent is not None:
-            indent = check.integer(indent, "indent", minimum=0, fix="or None for one line")
-        if path is not None:
-            output_path(path, "path", stdout=True)
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            atomic_write(path, text, "path")
-        return text
+        return write_json(self.to_dict, path, indent)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Fit:
@@ -848,7 +774,7 @@ class Fit:
         amplitude, a NaN parameter, a null in the draws) is a :class:`ScalefitError` naming it."""
         if not isinstance(d, Mapping):
             raise TypeError(f"Fit.from_dict() takes the dict of Fit.to_dict(), got {type(d).__name__}")
-        return _Reader("fit dict").fit(d)
+        return read_fit(d, "fit dict")
 
     # -- display -----------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -907,684 +833,3 @@ class Fit:
         return "\n".join(lines)
 
     __str__ = __repr__
-
-
-def load_fit(source: str | os.PathLike) -> Fit:
-    """Load a fit saved by :meth:`Fit.to_json` (a path, or the JSON text itself).
-
-    Every field is checked before the fit is built: a file that is missing, a directory,
-    empty, not UTF-8, not JSON, truncated, written by a newer scalefit, or edited into
-    something impossible (a negative exponent, a NaN parameter, a null in the draws) is
-    refused with a :class:`ScalefitError` naming the file and the field.
-    """
-    if isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
-        return _parse(source, "fit JSON text")
-    if not isinstance(source, str | os.PathLike):
-        raise TypeError(
-            f"load_fit() takes the path of a fit file (or its JSON text), got {type(source).__name__}; "
-            "save a fit with fit.to_json(path)"
-        )
-    path = Path(source).expanduser()
-    label = f"fit file {os.fspath(source)!r}"
-    if not os.fspath(source):
-        raise ScalefitError("load_fit(): the path is empty; give the path of a file written by fit.to_json(path)")
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ScalefitError(f"{label} does not exist; check the path, or save a fit with fit.to_json(path)") from None
-    except OSError as exc:
-        raise ScalefitError(f"{label} cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(mode):
-        raise ScalefitError(f"{label} is a directory; give the path of a fit file inside it (e.g. fit.json)")
-    if not stat.S_ISREG(mode):
-        raise ScalefitError(
-            f"{label} is not a regular file (a device, FIFO or socket); give a file written by fit.to_json(path)"
-        )
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScalefitError(f"{label} cannot be read ({exc.strerror or exc})") from None
-    if not raw.strip():
-        raise ScalefitError(
-            f"{label} is empty; it was truncated or never written — save the fit again with fit.to_json(path)"
-        )
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raise ScalefitError(
-            f"{label} starts with a byte-order mark (an editor saved it as 'UTF-8 with BOM'); "
-            "scalefit writes plain UTF-8 — save it again with fit.to_json(path)"
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScalefitError(
-            f"{label} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); a fit file is the "
-            "JSON text written by fit.to_json(path) — is this the right file?"
-        ) from None
-    return _parse(text, label)
-
-
-def _parse(text: str, label: str) -> Fit:
-    """Parse fit-file text (older files' bare NaN/Infinity tokens accepted) and check it."""
-
-    def no_duplicates(pairs):
-        out = {}
-        for k, v in pairs:
-            if k in out:
-                raise ScalefitError(f"{label}: field {k!r} appears twice; the file was edited or damaged — {_REFIT}")
-            out[k] = v
-        return out
-
-    try:
-        d = json.loads(text, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-            raise ScalefitError(
-                f"{label} is not valid JSON: it ends early ({exc.msg} at {where}), so it was truncated "
-                f"(an interrupted copy or write?) — {_REFIT}"
-            ) from None
-        raise ScalefitError(
-            f"{label} is not valid JSON ({exc.msg} at {where}); was it written by fit.to_json()? — {_REFIT}"
-        ) from None
-    except RecursionError:
-        raise ScalefitError(
-            f"{label} is nested too deeply to be a fit file; was it written by fit.to_json()?"
-        ) from None
-    if not isinstance(d, dict):
-        kind = {list: "a JSON list", str: "a JSON string", type(None): "null", bool: "a JSON boolean"}.get(
-            type(d), "a JSON number"
-        )
-        raise ScalefitError(f"{label} holds {kind}, not a fit (a JSON object); was it written by fit.to_json()?")
-    return _Reader(label).fit(d)
-
-
-# -- reading fit files ---------------------------------------------------------------------
-_REFIT = "refit and save it again with fit.to_json(path)"
-_DAMAGED = f"the file was edited or damaged — {_REFIT}"
-_REQUIRED = {
-    "format": str,
-    "law": dict,
-    "method": str,
-    "objective": dict,
-    "target": str,
-    "mapping": dict,
-    "problem": dict,
-    "params": dict,
-    "value": (int, float, str),
-    "status": dict,
-    "starts": dict,
-    "identifiability": dict,
-    "residuals": list,
-    "ranges": dict,
-    "n_runs": int,
-}
-_OPTIONAL = (
-    "scalefit_version",
-    "draws",
-    "bootstrap_converged",
-    "seed",
-    "source",
-    "notes",
-    "chains",
-    "noise",
-    "diagnostics",
-    "data",
-    "priors",
-    "bounds",
-    "misfit",
-    "bootstrap_requested",
-)
-_JSON_TYPE = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
-
-
-def _newer(version: str, than: str) -> bool | None:
-    """Whether scalefit ``version`` is newer than ``than`` by their release numbers
-    (``0.2.0`` > ``0.1.3``); ``None`` when either has none (``0+unknown`` is a source tree)."""
-    if than.startswith("0+"):  # this scalefit runs from an unversioned source tree
-        return None
-    parts = []
-    for v in (version, than):
-        m = re.match(r"^v?(\d+(?:\.\d+)*)", v.strip())
-        if m is None:
-            return None
-        parts.append([int(x) for x in m.group(1).split(".")])
-    a, b = parts
-    width = max(len(a), len(b))
-    return a + [0] * (width - len(a)) > b + [0] * (width - len(b))
-
-
-class _Reader:
-    """Checks a parsed fit file field by field and builds the :class:`Fit`.
-
-    Every refusal names the file (``label``) and the field (``params['alpha']``), shows the
-    value, says what is allowed and ends with the fix. Numbers are decoded where numbers
-    belong: a JSON number, or one of the strings of :data:`NONFINITE`.
-    """
-
-    def __init__(self, label: str):
-        self.label = label
-
-    # -- primitives ---------------------------------------------------------------------
-    def fail(self, where: str, text: str, fix: str = _DAMAGED) -> ScalefitError:
-        return ScalefitError(f"{self.label}: {where} {text}; {fix}")
-
-    def kind(self, value: object, where: str, want: type | tuple, what: str) -> Any:
-        if isinstance(value, bool) and bool not in (want if isinstance(want, tuple) else (want,)):
-            raise self.fail(where, f"must be {what}, got {value!r}")
-        if not isinstance(value, want):
-            shown = f"{value!r:.60}" if not isinstance(value, dict | list) else _json_kind(value)
-            raise self.fail(where, f"must be {what}, got {shown}")
-        return value
-
-    def obj(self, value: object, where: str) -> dict:
-        return self.kind(value, where, dict, "an object")
-
-    def lst(self, value: object, where: str) -> list:
-        return self.kind(value, where, list, "a list")
-
-    def text(self, value: object, where: str, *, optional: bool = False) -> str | None:
-        if value is None and optional:
-            return None
-        return self.kind(value, where, str, "a string")
-
-    def number(self, value: object, where: str, *, finite: bool = False, optional: bool = False) -> float | None:
-        if value is None and optional:
-            return None
-        allowed = "a finite number" if finite else "a number (or 'NaN', 'Infinity', '-Infinity')"
-        if isinstance(value, str) and value in NONFINITE:
-            out = NONFINITE[value]
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            try:
-                out = float(value)
-            except OverflowError:
-                raise self.fail(where, f"= {value:.20} is too large for a number") from None
-        else:
-            got = "null" if value is None else f"{value!r:.60}"
-            raise self.fail(where, f"must be {allowed}, got {got}")
-        if finite and not math.isfinite(out):
-            raise self.fail(where, f"= {value!r} is not finite; it must be {allowed}")
-        return out
-
-    def integer(self, value: object, where: str, minimum: int = 0, *, optional: bool = False) -> int | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            got = "null" if value is None else f"{value!r:.60}"
-            raise self.fail(where, f"must be an integer >= {minimum}, got {got}")
-        return int(value)
-
-    def numbers(self, value: object, where: str, *, finite: bool = False) -> np.ndarray:
-        """A list of numbers (NaN/Infinity encoded as strings) as a float array."""
-        items = self.lst(value, where)
-        out = np.empty(len(items), dtype=float)
-        for i, v in enumerate(items):
-            if isinstance(v, float | int) and not isinstance(v, bool):
-                out[i] = v
-            elif isinstance(v, str) and v in NONFINITE:
-                out[i] = NONFINITE[v]
-            else:
-                got = "null" if v is None else f"{v!r:.60}"
-                raise self.fail(
-                    f"{where}[{i}]",
-                    f"must be a number, got {got} (non-finite numbers are written as 'NaN', 'Infinity', '-Infinity')",
-                )
-            if finite and not math.isfinite(out[i]):
-                raise self.fail(f"{where}[{i}]", f"= {v!r} is not finite")
-        return out
-
-    def names(self, value: object, where: str, allowed, what: str) -> list[str]:
-        items = self.lst(value, where)
-        for i, v in enumerate(items):
-            if not isinstance(v, str) or v not in allowed:
-                raise self.fail(f"{where}[{i}]", f"= {v!r:.60} is not a {what} of the law ({', '.join(allowed)})")
-        return items
-
-    def keys(self, d: dict, where: str, required, optional=()) -> None:
-        missing = [k for k in required if k not in d]
-        if missing:
-            raise self.fail(where, f"is missing {missing}")
-        extra = [k for k in d if k not in required and k not in optional]
-        if extra:
-            raise self.fail(where, f"has unknown field {extra[0]!r}{check.suggest(extra[0], [*required, *optional])}")
-
-    def tree(self, value: object, where: str) -> Any:
-        """A nested object of numbers, booleans, strings and nulls, with encoded non-finite
-        numbers decoded (for diagnostics, misfit, profiles: objects whose strings are not
-        free text, except under ``problems``)."""
-        if isinstance(value, dict):
-            return {k: (v if k == "problems" else self.tree(v, f"{where}[{k!r}]")) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.tree(v, f"{where}[{i}]") for i, v in enumerate(value)]
-        if isinstance(value, str):
-            return NONFINITE.get(value, value)
-        return value
-
-    # -- the fit ------------------------------------------------------------------------
-    def fit(self, d: Mapping[str, Any]) -> Fit:
-        from . import __version__
-
-        self.header(d, __version__)
-        law = self.law(d["law"])
-        method = self.text(d["method"], "method")
-        if method not in METHODS:
-            raise self.fail("method", f"= {method!r} is not one of {', '.join(map(repr, METHODS))}")
-        objective = self.objective(d["objective"])
-        target = self.text(d["target"], "target")
-        mapping = self.mapping(d["mapping"], law)
-        problem = self.problem(d["problem"], law)
-        bounds = self.bounds(d.get("bounds"), law)
-        params = self.params(d["params"], law, problem, bounds)
-        n_runs = self.integer(d["n_runs"], "n_runs", 0 if method == "given" else 1)
-        residuals = self.numbers(d["residuals"], "residuals", finite=True)
-        if method != "given" and len(residuals) != n_runs:
-            raise self.fail("residuals", f"has {len(residuals)} values but n_runs is {n_runs}")
-        chains = self.integer(d.get("chains", 1), "chains", 1)
-        noise = self.text(d.get("noise"), "noise", optional=True)
-        if noise is not None and noise not in NOISES:
-            raise self.fail("noise", f"= {noise!r} is not one of {', '.join(map(repr, NOISES))}")
-        if (method == "bayes") != (noise is not None):
-            raise self.fail("noise", f"= {noise!r} does not go with method {method!r} (only 'bayes' has a noise model)")
-        diagnostics = self.diagnostics(d.get("diagnostics"), method)
-        data = self.data(d.get("data"), law, n_runs)
-        draws = self.draws(d.get("draws"), law, method, noise, diagnostics, d.get("bootstrap_requested"))
-        notes = self.lst(d.get("notes", []), "notes")
-        for i, n in enumerate(notes):
-            self.text(n, f"notes[{i}]")
-        priors = d.get("priors")
-        if priors is not None:
-            for k, v in self.obj(priors, "priors").items():
-                self.text(v, f"priors[{k!r}]")
-        return Fit(
-            law=law,
-            method=method,
-            objective=objective,
-            target=target,
-            mapping=mapping,
-            problem=problem,
-            params=params,
-            value=self.number(d["value"], "value"),
-            status=self.status(d["status"]),
-            starts=self.starts(d["starts"], law),
-            identifiability=self.identifiability(d["identifiability"], law),
-            residuals=residuals,
-            ranges=self.ranges(d["ranges"], law, method),
-            n_runs=n_runs,
-            draws=draws,
-            bootstrap_converged=self.share(d.get("bootstrap_converged")),
-            seed=self.integer(d.get("seed", 0), "seed", 0),
-            source=self.text(d.get("source", ""), "source"),
-            notes=tuple(notes),
-            chains=chains,
-            noise=noise,
-            diagnostics=diagnostics,
-            data=data,
-            priors=priors,
-            bounds=bounds,
-            misfit=self.misfit(d.get("misfit"), law),
-            bootstrap_requested=self.integer(d.get("bootstrap_requested"), "bootstrap_requested", 1, optional=True),
-        )
-
-    def header(self, d: Mapping[str, Any], installed: str) -> None:
-        fmt = d.get("format")
-        if fmt != FORMAT:
-            if isinstance(fmt, str) and fmt.startswith("scalefit.fit/"):
-                raise ScalefitError(
-                    f"{self.label}: format {fmt!r} is not one this scalefit ({installed}) reads (it reads "
-                    f"{FORMAT!r}); the file was written by another scalefit version"
-                    + (f" ({d['scalefit_version']})" if isinstance(d.get("scalefit_version"), str) else "")
-                    + " — upgrade scalefit (pip install -U scalefit) to load it, or refit"
-                )
-            shown = "no 'format' field" if "format" not in d else f"format {fmt!r:.60}"
-            raise ScalefitError(
-                f"{self.label}: not a scalefit fit file ({shown}, expected {FORMAT!r}); give a file written by "
-                "fit.to_json(path)"
-            )
-        version = d.get("scalefit_version")
-        if version is not None and not isinstance(version, str):
-            raise self.fail("scalefit_version", f"must be a string, got {version!r:.60}")
-        unknown = [k for k in d if k not in _REQUIRED and k not in _OPTIONAL]
-        if unknown:
-            newer = None if version is None else _newer(version, installed)
-            written = "an unknown scalefit version" if version is None else f"scalefit {version}"
-            if newer:
-                raise ScalefitError(
-                    f"{self.label}: has fields {unknown} that this scalefit ({installed}) does not know; the file "
-                    f"was written by {written}, which is newer — upgrade scalefit (pip install -U scalefit) to "
-                    "load it"
-                )
-            raise ScalefitError(
-                f"{self.label}: has unknown fields {unknown}{check.suggest(unknown[0], [*_REQUIRED, *_OPTIONAL])} "
-                f"(written by {written}, read by scalefit {installed}): the file may come from a newer scalefit "
-                f"— upgrade scalefit if so; otherwise {_DAMAGED}"
-            )
-        missing = [k for k in _REQUIRED if k not in d]
-        if missing:
-            raise ScalefitError(
-                f"{self.label}: missing fields {missing}; the file is damaged or from an incompatible "
-                f"scalefit version — {_REFIT}"
-            )
-        for key, want in _REQUIRED.items():
-            value = d[key]
-            wants = want if isinstance(want, tuple) else (want,)
-            if isinstance(value, bool) or not isinstance(value, wants):
-                what = "a number" if key == "value" else _JSON_TYPE[want]
-                raise self.fail(key, f"must be {what}, got {_json_kind(value)}")
-
-    def law(self, d: dict) -> Law:
-        try:
-            self.obj(d.get("expr"), "law['expr']")
-            law = Law.from_dict(d)
-        except ScalefitError as exc:
-            if str(exc).startswith(self.label):
-                raise
-            raise self.fail("law", f"cannot be rebuilt: {exc}") from None
-        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-            what = f"has no field {exc}" if isinstance(exc, KeyError) else f"cannot be rebuilt ({exc})"
-            raise self.fail("law", what) from None
-        for key in ("name", "reference", "description"):
-            self.text(d.get(key, ""), f"law[{key!r}]")
-        return law
-
-    def objective(self, d: dict) -> Objective:
-        self.keys(d, "objective", ("name",), ("delta",))
-        name = self.text(d["name"], "objective['name']")
-        if name not in OBJECTIVES:
-            raise self.fail("objective['name']", f"= {name!r} is not one of {', '.join(map(repr, OBJECTIVES))}")
-        delta = d.get("delta")
-        if name == "huber":
-            delta = self.number(delta, "objective['delta']", finite=True)
-            if not delta > 0:
-                raise self.fail("objective['delta']", f"= {delta!r} must be > 0 (the Huber threshold)")
-        elif delta is not None:
-            raise self.fail("objective['delta']", f"= {delta!r}: only objective 'huber' has a delta (null otherwise)")
-        return Objective(name, delta)
-
-    def mapping(self, d: dict, law: Law) -> dict[str, str]:
-        self.keys(d, "mapping", law.variables)
-        return {v: self.text(d[v], f"mapping[{v!r}]") for v in law.variables}
-
-    def problem(self, d: dict, law: Law) -> Problem:
-        names = law.parameters
-        self.keys(d, "problem", ("free", "fixed", "tied", "lo", "hi"), ("centres",))
-        free = self.names(d["free"], "problem['free']", names, "parameter")
-        fixed = {}
-        for k, v in self.obj(d["fixed"], "problem['fixed']").items():
-            if k not in names:
-                raise self.fail("problem['fixed']", f"names {k!r}, which is not a parameter of the law")
-            fixed[k] = self.number(v, f"problem['fixed'][{k!r}]", finite=True)
-        tied = {}
-        for k, v in self.obj(d["tied"], "problem['tied']").items():
-            if k not in names or v not in names:
-                raise self.fail("problem['tied']", f"ties {k!r} to {v!r}; both must be parameters of the law")
-            tied[k] = v
-        groups = [*free, *fixed, *tied]
-        if sorted(groups) != sorted(names):
-            raise self.fail(
-                "problem", f"does not give every parameter exactly one of free/fixed/tied (free {free}, "
-                f"fixed {list(fixed)}, tied {list(tied)})"
-            )  # fmt: skip
-        ends = []
-        for key, infinite in (("lo", -math.inf), ("hi", math.inf)):
-            values = self.lst(d[key], f"problem[{key!r}]")
-            if len(values) != len(free):
-                raise self.fail(f"problem[{key!r}]", f"has {len(values)} values for {len(free)} free parameters")
-            ends.append(
-                np.array(
-                    [infinite if v is None else self.number(v, f"problem[{key!r}][{i}]") for i, v in enumerate(values)],
-                    dtype=float,
-                )
-            )
-        lo, hi = ends
-        if np.any(np.isnan(lo) | np.isnan(hi) | (lo > hi)):
-            raise self.fail("problem", "has a bound that is NaN or a low end above the high end")
-        centres = {}
-        for k, v in self.obj(d.get("centres", {}), "problem['centres']").items():
-            if k not in law.variables:
-                raise self.fail("problem['centres']", f"names {k!r}, which is not a variable of the law")
-            centres[k] = self.number(v, f"problem['centres'][{k!r}]", finite=True)
-        return Problem(law, tuple(free), fixed, tied, lo, hi, centres)
-
-    def params(self, d: dict, law: Law, problem: Problem, bounds: dict) -> dict[str, float]:
-        names = law.parameters
-        missing = [n for n in names if n not in d]
-        if missing:
-            raise self.fail("params", f"is missing {missing}; law {law.name!r} has {list(names)}")
-        extra = [n for n in d if n not in names]
-        if extra:
-            raise self.fail(
-                "params", f"has {extra[0]!r}{check.suggest(extra[0], names)}, which law {law.name!r} does not have"
-            )
-        out = {}
-        for n in names:
-            where = f"params[{n!r}]"
-            v = self.number(d[n], where)
-            recorded = bounds.get(n, {}).get("value")
-            if not math.isfinite(v) and v != recorded:
-                raise self.fail(where, f"= {d[n]!r} is not finite")
-            if n in problem.fixed:
-                if v != problem.fixed[n]:
-                    raise self.fail(where, f"= {v!r} differs from the value it was fixed at ({problem.fixed[n]!r})")
-            elif n in problem.tied:
-                pass  # compared with its target below
-            else:
-                low, high, low_open, text = _domain(law, n, problem)
-                if not _inside(v, low, high, low_open) and v != recorded:
-                    raise self.fail(where, f"= {v!r} is outside its domain ({text})")
-            out[n] = v
-        for n, t in problem.tied.items():
-            if out[n] != out[t]:
-                raise self.fail(
-                    f"params[{n!r}]", f"= {out[n]!r} differs from params[{t!r}] = {out[t]!r}, to which it is tied"
-                )
-        return out
-
-    def status(self, d: dict) -> Convergence:
-        self.keys(d, "status", ("code", "steps", "grad_norm", "max_steps"))
-        code = self.integer(d["code"], "status['code']")
-        if code not in STATUS_TEXT:
-            raise self.fail("status['code']", f"= {code} is not a known optimiser status ({sorted(STATUS_TEXT)})")
-        return Convergence(
-            code,
-            self.integer(d["steps"], "status['steps']"),
-            self.number(d["grad_norm"], "status['grad_norm']"),
-            self.integer(d["max_steps"], "status['max_steps']"),
-        )
-
-    def starts(self, d: dict, law: Law) -> StartsReport:
-        counts = ("n_starts", "n_polished", "n_converged", "n_at_best")
-        self.keys(d, "starts", (*counts, "best_values", "spread"), ("rtol",))
-        spread = {}
-        for k, v in self.obj(d["spread"], "starts['spread']").items():
-            if k not in law.parameters:
-                raise self.fail("starts['spread']", f"names {k!r}, which is not a parameter of the law")
-            spread[k] = self.number(v, f"starts['spread'][{k!r}]")
-        return StartsReport(
-            *(self.integer(d[k], f"starts[{k!r}]") for k in counts),
-            best_values=self.numbers(d["best_values"], "starts['best_values']").tolist(),
-            spread=spread,
-            rtol=self.number(d.get("rtol", 1e-6), "starts['rtol']", finite=True),
-        )
-
-    def identifiability(self, d: dict, law: Law) -> Identifiability:
-        where = "identifiability"
-        self.keys(d, where, ("condition_number", "eigenvalues", "correlated", "flat", "messages"), ("combinations",))
-        names = law.parameters
-        correlated = []
-        for i, c in enumerate(self.lst(d["correlated"], f"{where}['correlated']")):
-            w = f"{where}['correlated'][{i}]"
-            if not isinstance(c, list) or len(c) != 3:
-                raise self.fail(w, "must be a list [name, name, correlation]")
-            a, b = self.names(c[:2], w, names, "parameter")
-            correlated.append((a, b, self.number(c[2], f"{w}[2]")))
-        flat = [
-            self.names(g, f"{where}['flat'][{i}]", names, "parameter")
-            for i, g in enumerate(self.lst(d["flat"], f"{where}['flat']"))
-        ]
-        messages = self.lst(d["messages"], f"{where}['messages']")
-        for i, m in enumerate(messages):
-            self.text(m, f"{where}['messages'][{i}]")
-        combos = []
-        for i, c in enumerate(self.lst(d.get("combinations", []), f"{where}['combinations']")):
-            w = f"{where}['combinations'][{i}]"
-            self.keys(self.obj(c, w), w, ("members", "kind", "text"), ("inverse",))
-            self.names(c["members"], f"{w}['members']", names, "parameter")
-            self.names(c.get("inverse", []), f"{w}['inverse']", names, "parameter")
-            if c["kind"] not in ("sum", "product"):
-                raise self.fail(f"{w}['kind']", f"= {c['kind']!r:.40} is not 'sum' or 'product'")
-            self.text(c["text"], f"{w}['text']")
-            combos.append(dict(c))
-        return Identifiability(
-            self.number(d["condition_number"], f"{where}['condition_number']"),
-            self.numbers(d["eigenvalues"], f"{where}['eigenvalues']").tolist(),
-            correlated,
-            flat,
-            messages,
-            combos,
-        )
-
-    def ranges(self, d: dict, law: Law, method: str) -> dict[str, tuple[float, float]]:
-        out = {}
-        for v, pair in d.items():
-            where = f"ranges[{v!r}]"
-            if v not in law.variables:
-                raise self.fail(
-                    "ranges", f"names {v!r}{check.suggest(v, law.variables)}, which is not a variable of the law"
-                )
-            if not isinstance(pair, list) or len(pair) != 2:
-                raise self.fail(where, f"must be a pair [low, high], got {pair!r:.60}")
-            lo, hi = (self.number(x, f"{where}[{i}]", finite=True) for i, x in enumerate(pair))
-            if not 0 < lo <= hi:
-                raise self.fail(where, f"= [{lo:g}, {hi:g}] must be positive with low <= high")
-            out[v] = (lo, hi)
-        missing = [v for v in law.variables if v not in out]
-        if method != "given" and missing:
-            raise self.fail("ranges", f"is missing {missing}; a fitted law has the range of every variable")
-        return out
-
-    def share(self, value: object) -> float | None:
-        out = self.number(value, "bootstrap_converged", optional=True)
-        if out is not None and not 0.0 <= out <= 1.0:
-            raise self.fail("bootstrap_converged", f"= {value!r} must be a share in [0, 1]")
-        return out
-
-    def bounds(self, d: object, law: Law) -> dict[str, dict]:
-        out = {}
-        for name, b in self.obj(d if d is not None else {}, "bounds").items():
-            where = f"bounds[{name!r}]"
-            if name not in law.parameters:
-                raise self.fail("bounds", f"names {name!r}, which is not a parameter of the law")
-            self.keys(self.obj(b, where), where, ("name", "side", "value", "text", "profile"))
-            if b["name"] != name or b["side"] not in ("lower", "upper"):
-                raise self.fail(
-                    where, f"has name {b['name']!r:.40} and side {b['side']!r:.40} (need {name!r}, 'lower' or 'upper')"
-                )
-            self.text(b["text"], f"{where}['text']")
-            profile = self.obj(b["profile"], f"{where}['profile']")
-            self.keys(profile, f"{where}['profile']", ("values", "stat"))
-            values = self.numbers(profile["values"], f"{where}['profile']['values']")
-            stat_ = self.numbers(profile["stat"], f"{where}['profile']['stat']")
-            if len(values) != len(stat_) or not len(values):
-                raise self.fail(f"{where}['profile']", "must have as many values as stat, at least one")
-            out[name] = {
-                **b,
-                "value": self.number(b["value"], f"{where}['value']"),
-                "profile": {"values": values.tolist(), "stat": stat_.tolist()},
-            }
-        return out
-
-    def diagnostics(self, d: object, method: str) -> dict | None:
-        if d is None:
-            if method == "bayes":
-                raise self.fail("diagnostics", "is missing; a Bayesian fit records its R-hat and ESS")
-            return None
-        d = self.tree(self.obj(d, "diagnostics"), "diagnostics")
-        self.keys(d, "diagnostics", ("chains", "draws_per_chain", "r_hat", "ess_bulk", "ess_tail"), tuple(d))
-        self.integer(d["chains"], "diagnostics['chains']", 1)
-        self.integer(d["draws_per_chain"], "diagnostics['draws_per_chain']", 0)
-        for key in ("r_hat", "ess_bulk", "ess_tail"):
-            for k, v in self.obj(d[key], f"diagnostics[{key!r}]").items():
-                if v is not None:  # older files wrote a NaN R-hat as null
-                    self.number(v, f"diagnostics[{key!r}][{k!r}]")
-        return d
-
-    def data(self, d: object, law: Law, n_runs: int) -> dict | None:
-        if d is None:
-            return None
-        d = self.obj(d, "data")
-        self.keys(d, "data", ("x", "y"), ("noise_scale",))
-        x = self.obj(d["x"], "data['x']")
-        self.keys(x, "data['x']", law.variables)
-        out_x = {}
-        for v in law.variables:
-            arr = self.numbers(x[v], f"data['x'][{v!r}]", finite=True)
-            if len(arr) != n_runs or np.any(arr <= 0):
-                raise self.fail(f"data['x'][{v!r}]", f"must hold {n_runs} values > 0 (one per run)")
-            out_x[v] = arr.tolist()
-        y = self.numbers(d["y"], "data['y']", finite=True)
-        if len(y) != n_runs:
-            raise self.fail("data['y']", f"holds {len(y)} values; n_runs is {n_runs}")
-        scale = d.get("noise_scale")
-        if scale is not None:
-            scale = self.numbers(scale, "data['noise_scale']", finite=True)
-            if len(scale) != n_runs or np.any(scale <= 0):
-                raise self.fail("data['noise_scale']", f"must hold {n_runs} values > 0 (one per run)")
-            scale = scale.tolist()
-        return {"x": out_x, "y": y.tolist(), "noise_scale": scale}
-
-    def draws(self, d: object, law: Law, method: str, noise, diagnostics, requested) -> pd.DataFrame | None:
-        if d is None:
-            if method == "bayes":
-                raise self.fail("draws", "is missing; a Bayesian fit holds its posterior draws")
-            return None
-        d = self.obj(d, "draws")
-        names = list(law.parameters)
-        sites = names + (["sigma", "nu"] if method == "bayes" else [])
-        extra = [c for c in d if c not in sites]
-        if extra:
-            raise self.fail(
-                "draws", f"has column {extra[0]!r}{check.suggest(extra[0], sites)}, which is not a parameter of the law"
-            )
-        missing = [n for n in names if n not in d]
-        if missing:
-            raise self.fail("draws", f"is missing columns {missing}; it needs one per parameter")
-        columns = {c: self.numbers(d[c], f"draws[{c!r}]") for c in d}
-        lengths = {len(a) for a in columns.values()}
-        if len(lengths) > 1:
-            shown = ", ".join(f"{c}: {len(a)}" for c, a in columns.items())
-            raise self.fail("draws", f"is not rectangular: its columns have different lengths ({shown})")
-        rows = lengths.pop() if lengths else 0
-        if method == "bayes":
-            expected = diagnostics["chains"] * diagnostics["draws_per_chain"]
-            if rows != expected:
-                raise self.fail("draws", f"has {rows} rows, but the diagnostics record {expected} (chains x draws)")
-        elif isinstance(requested, int) and not isinstance(requested, bool) and rows > requested:
-            raise self.fail("draws", f"has {rows} rows, more than the {requested} bootstrap replicates requested")
-        return pd.DataFrame({c: columns[c] for c in d}, dtype=float) if columns else None
-
-    def misfit(self, d: object, law: Law) -> dict | None:
-        if d is None:
-            return None
-        d = self.tree(self.obj(d, "misfit"), "misfit")
-        self.keys(d, "misfit", ("rms", "log", "by"))
-        self.number(d["rms"], "misfit['rms']")
-        self.kind(d["log"], "misfit['log']", bool, "true or false")
-        for v, entry in self.obj(d["by"], "misfit['by']").items():
-            where = f"misfit['by'][{v!r}]"
-            if v not in law.variables:
-                raise self.fail("misfit['by']", f"names {v!r}, which is not a variable of the law")
-            self.keys(self.obj(entry, where), where, ("flag",), tuple(entry))
-            self.kind(entry["flag"], f"{where}['flag']", bool, "true or false")
-            for k, x in entry.items():
-                if k != "flag":
-                    self.number(x, f"{where}[{k!r}]")
-        return d
