@@ -133,3 +133,44 @@ def test_boundary_command(tmp_path, capsys):
     assert "0 < low < high" in capsys.readouterr().err
     assert main(["boundary", str(tmp_path / "p.json"), str(tmp_path / "d.json"), "--at", "M=22e6,Df=5e4"]) == 2
     assert "at= is missing ['Mt']" in capsys.readouterr().err
+
+
+def _grouped_runs(path):
+    rng = np.random.default_rng(0)
+    parts = []
+    for lab, (E, A, B) in {"x": (1.7, 400.0, 400.0), "y": (2.0, 300.0, 1000.0)}.items():
+        N, D = (a.ravel() for a in np.meshgrid(np.geomspace(1e7, 1e10, 5), np.geomspace(1e9, 1e11, 5)))
+        truth = {"E": E, "A": A, "alpha": 0.34, "B": B, "beta": 0.28}
+        loss = scalefit.chinchilla.evaluate(truth, {"N": N, "D": D}) * np.exp(rng.normal(0, 0.01, 25))
+        parts.append(pd.DataFrame({"lab": lab, "N": N, "D": D, "loss": loss}))
+    pd.concat(parts).to_csv(path, index=False)
+
+
+def test_fit_by_group_then_predict_each_row_by_its_group(tmp_path, capsys):
+    _grouped_runs(tmp_path / "runs.csv")
+    out = tmp_path / "fits.json"
+    code = main(
+        ["fit", str(tmp_path / "runs.csv"), "--law", "chinchilla", "--target", "loss", "--by", "lab",
+         "--bootstrap", "200", "--out", str(out)]
+    )  # fmt: skip
+    text = capsys.readouterr().out
+    assert code == 0 and "Fits of law 'chinchilla' to 2 groups by lab" in text and "saved fits" in text
+    fits = scalefit.load_fit(out)
+    assert isinstance(fits, scalefit.Fits) and list(fits) == ["x", "y"]
+    pd.DataFrame({"lab": ["y", "x"], "N": [1e9, 1e9], "D": [1e10, 1e10]}).to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(out), str(tmp_path / "new.csv")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:4] == ["lab", "N", "D", "mean"] and lines[1].split()[0] == "y"
+    assert main(["boundary", str(out), str(out), "--at", "M=1e7,Df=1e4,Mt=1e8"]) == 2
+    assert "holds fits of 2 groups" in capsys.readouterr().err
+
+
+def test_backtest_command_ranks_laws(tmp_path, capsys):
+    runs = scalefit.example_runs()
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    code = main(
+        ["backtest", str(tmp_path / "runs.csv"), "--law", "paper_error", "--law", "transfer_gap", "--target", "error",
+         "--holdout", "Dp", "--starts", "64", "--bootstrap", "100"]
+    )  # fmt: skip
+    text = capsys.readouterr().out
+    assert code == 0 and "laws by median held-out RMSE" in text and "best: paper_error" in text

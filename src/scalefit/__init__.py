@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 #: fit needs it — which also lets the command install its Ctrl-C handler before any import.
 _EXPORTS = {
     "_allocate": ("Allocation", "allocate"),
+    "_backtest": ("Backtest", "backtest"),
     "_boundary": ("Condition", "Crossover", "DistillationBoundary", "Regime", "crossover", "distillation_boundary"),
     "_catalogue": (
         "CATALOGUE", "chinchilla", "get_law", "list_laws", "paper_distilled", "paper_error", "paper_loss",
@@ -25,13 +26,14 @@ _EXPORTS = {
     "_data": ("Runs", "load_runs"),
     "_errors": ("ScalefitError", "ScalingWarning"),
     "_fit": ("fit_law",),
+    "_fitfile": ("load_fit",),
     "_fits": ("Fits",),
     "_identify": ("Identifiability",),
     "_laws": ("Constant", "Law", "ParamSpec", "Power", "Product", "Sum", "Term", "as_law"),
     "_lsq": ("Objective",),
     "_methods": ("NUTS", "LeastSquares"),
     "_plot": ("plot_boundary", "plot_difference", "plot_fit"),
-    "_result": ("Convergence", "Fit", "StartsReport", "load_fit"),
+    "_result": ("Convergence", "Fit", "StartsReport"),
     "datasets": ("example_runs",),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -52,6 +54,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from ._allocate import Allocation, allocate
+    from ._backtest import Backtest, backtest
     from ._boundary import Condition, Crossover, DistillationBoundary, Regime, crossover, distillation_boundary
     from ._catalogue import (
         CATALOGUE,
@@ -67,13 +70,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from ._data import Runs, load_runs
     from ._errors import ScalefitError, ScalingWarning
     from ._fit import fit_law
+    from ._fitfile import load_fit
     from ._fits import Fits
     from ._identify import Identifiability
     from ._laws import Constant, Law, ParamSpec, Power, Product, Sum, Term, as_law
     from ._lsq import Objective
     from ._methods import NUTS, LeastSquares
     from ._plot import plot_boundary, plot_difference, plot_fit
-    from ._result import Convergence, Fit, StartsReport, load_fit
+    from ._result import Convergence, Fit, StartsReport
     from .datasets import example_runs
 
 try:
@@ -83,6 +87,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "Allocation",
+    "Backtest",
     "CATALOGUE",
     "Condition",
     "Crossover",
@@ -109,6 +114,7 @@ __all__ = [
     "__version__",
     "allocate",
     "as_law",
+    "backtest",
     "chinchilla",
     "compare_laws",
     "crossover",

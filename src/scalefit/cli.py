@@ -1,4 +1,5 @@
-"""The ``scalefit`` command: ``laws``, ``fit``, ``predict``, ``boundary``, ``plot``, ``collect``, ``demo``.
+"""The ``scalefit`` command: ``laws``, ``fit``, ``predict``, ``boundary``, ``plot``, ``backtest``, ``collect``,
+``demo``.
 
 A thin layer over the Python API. Every argument is checked before any work starts, and
 every failure is exactly one line on stderr; warnings are one line each, prefixed
@@ -98,6 +99,11 @@ def _integer(name: str, minimum: int, maximum: int | None = None, fix: str = "")
     from . import _validate as check
 
     return _checked(lambda v, n: check.integer(v, n, minimum, maximum, fix=fix), name)
+
+
+def _starts(text: str):
+    """``--starts``: ``auto`` or an integer number of random starts."""
+    return text if text == "auto" else _integer("--starts", 1, MAX_STARTS, "or 'auto'")(text)
 
 
 def _positive(name: str, fix: str = ""):
@@ -240,7 +246,20 @@ def _input(path: str, what: str) -> str:
     return path
 
 
-def _load_fit(path: str, what: str = "fit file"):
+def _load_fit(path: str, what: str = "fit file", groups: bool = False):
+    """The fit in ``path``; a file of fits by group (``scalefit fit --by``) only where ``groups``."""
+    fit = _read_fit(path, what)
+    from ._fits import Fits
+
+    if isinstance(fit, Fits) and not groups:
+        raise ScalefitError(
+            f"{what} {path!r} holds fits of {len(fit)} groups (by {', '.join(fit.by)}), not one fit; this command "
+            "takes one — refit one group, e.g. with --where \"COL == 'VALUE'\""
+        )
+    return fit
+
+
+def _read_fit(path: str, what: str):
     from ._result import load_fit
 
     _input(path, what)
@@ -299,6 +318,20 @@ def _print_fit(fit) -> None:
             kind = "credible" if fit.method == "bayes" else "case-bootstrap percentile"
             print(f"\nparameters (95% {kind} intervals):")
             print(fit.summary())
+
+
+def _print_groups(fits) -> None:
+    import pandas as pd
+
+    print(fits)
+    with pd.option_context("display.width", 160, "display.max_rows", 500, "display.float_format", "{:.5g}".format):
+        print("\none row per group:")
+        print(fits.table().to_string(index=False))
+        print("\nparameters (95% intervals):")
+        print(fits.summary().to_string(index=False))
+    for key, notes in fits.notes.items():
+        for note in notes:
+            print(f"note [{key}]: {note}")
 
 
 def _where(source: str, where: str | None):
@@ -366,14 +399,18 @@ def _cmd_fit(args) -> None:
         delta=args.delta,
         seed=args.seed,
         method=args.method,
+        by=args.by,
         **constraints,
         **_method_options(args),
     )
     if out is not None:  # saved before anything is printed: a closed stdout loses nothing
         _io.atomic_write(out, fit.to_json(), "--out")
-    _print_fit(fit)
+    if args.by:
+        _print_groups(fit)
+    else:
+        _print_fit(fit)
     if out is not None:
-        print(f"\nsaved fit to {args.out}")
+        print(f"\nsaved {'fits' if args.by else 'fit'} to {args.out}")
 
 
 def _print_predictions(table) -> None:
@@ -402,17 +439,18 @@ def _cmd_predict(args) -> None:
     out = _out(args.out, (".csv", ".parquet"))
     if out is not None and args.csv is not None and os.path.realpath(args.csv) == str(out):
         raise ScalefitError(f"--out {args.out!r} is the configurations file itself; give another name")
-    fit = _load_fit(args.fit)
+    fit = _load_fit(args.fit, groups=True)  # fits by group predict each row by its group's columns
     if args.at:
         data = pd.DataFrame([dict(pairs) for pairs in args.at])
     else:
         from ._data import read_table
 
         data, _ = read_table(_input(args.csv, "configurations file"))
-    table = fit.predict(data, interval=args.interval if fit.draws is not None else None)
+    draws = all(f.draws is not None for f in fit.values()) if hasattr(fit, "by") else fit.draws is not None
+    table = fit.predict(data, interval=args.interval if draws else None)
     if out is not None:  # saved before anything is printed
         _io.atomic_write(out, _table_bytes(table, out.suffix), "--out")
-    if fit.draws is None:
+    if not draws:
         _say("scalefit: note: this fit has no bootstrap replicates, so no intervals are shown")
     _print_predictions(table)
     if out is not None:
@@ -477,6 +515,31 @@ def _cmd_plot(args) -> None:
         pass
     _io.atomic_write(out, buf.getvalue(), "--out")
     print(f"saved {args.out}")
+
+
+def _cmd_backtest(args) -> None:
+    import pandas as pd
+
+    from ._backtest import backtest
+    from ._catalogue import get_law
+
+    laws = {name: get_law(name) for name in dict.fromkeys(args.law)}
+    mapping = _merge(args.map, "--map") or None
+    options = {"starts": args.starts, "seed": args.seed}
+    if args.bootstrap is not None:
+        options["bootstrap"] = args.bootstrap
+    bt = backtest(
+        laws, _where(args.runs, args.where), target=args.target, holdout=args.holdout, mapping=mapping,
+        levels=args.levels, rollout=args.rollout, interval=args.interval, **options,
+    )  # fmt: skip
+    with pd.option_context("display.width", 160, "display.max_rows", 500, "display.float_format", "{:.4g}".format):
+        print(bt.table.drop(columns=["error"]).to_string(index=False))
+        print("\nlaws by median held-out RMSE of log predictions:")
+        print(bt.ranking().to_string())
+    failed = bt.table[bt.table["error"] != ""]
+    for _, row in failed.iterrows():
+        print(f"note [{row['law']}, {row['split']}]: not scored: {row['error']}")
+    print(f"\nbest: {bt.best}")
 
 
 def _cmd_demo(args) -> None:
@@ -589,8 +652,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="bound a parameter (paper form); either side may be empty",
     )  # fmt: skip
     p.add_argument(
-        "--starts", type=_integer("--starts", 1, MAX_STARTS), default=1000,
-        help="random starting points (default 1000)",
+        "--starts", type=_starts, default="auto",
+        help="random starting points: auto (default: until 8 polished starts agree, at most 1024) or a number",
+    )  # fmt: skip
+    p.add_argument(
+        "--by", action="append", metavar="COL",
+        help="fit every group of runs sharing this column's value (repeatable for several columns)",
     )  # fmt: skip
     p.add_argument("--bootstrap", type=replicates, default=None, help="bootstrap replicates (default 1000; 0: none)")
     p.add_argument("--seed", type=seed, default=0)
@@ -665,6 +732,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="slurm/submitit: time limit per run in minutes (default 60)",
     )  # fmt: skip
     p.add_argument("--gpus-per-node", type=_integer("--gpus-per-node", 1), help="slurm: GPUs per job")
+
+    p = command("backtest", _cmd_backtest, help="fit laws on part of the runs, score their predictions of the rest")
+    p.add_argument("runs", help="runs table: .csv or .parquet")
+    p.add_argument(
+        "--law", action="append", required=True, type=_one_of("--law", list(CATALOGUE), "; see `scalefit laws`"),
+        help="a catalogue law to score (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--target", required=True, help="column the laws predict")
+    p.add_argument(
+        "--holdout", required=True,
+        help="a law variable (hold out its largest values) or a query selecting held-out rows, e.g. 'Training == 0'",
+    )  # fmt: skip
+    p.add_argument("--levels", type=_integer("--levels", 1), default=1, help="largest values held out (default 1)")
+    p.add_argument("--rollout", action="store_true", help="one split per number of fitted values of the variable")
+    p.add_argument("--where", help="keep rows matching a pandas query first")
+    p.add_argument(
+        "--map", action="append", type=_pairs("--map", "Dp=pretrain_images"), metavar="VAR=COL",
+        help="map a law variable to a column",
+    )  # fmt: skip
+    p.add_argument("--interval", type=interval, default=0.9, help="prediction interval scored (default 0.9)")
+    p.add_argument("--starts", type=_starts, default="auto", help="random starts per fit (default auto)")
+    p.add_argument("--bootstrap", type=replicates, default=None, help="replicates per fit (default 200)")
+    p.add_argument("--seed", type=seed, default=0)
 
     p = command("demo", _cmd_demo, help="fit laws to the embedded real runs table (--synthetic: the synthetic one)")
     p.add_argument("--synthetic", action="store_true", help="the synthetic table, fitted against its known truth")

@@ -1,0 +1,297 @@
+"""Backtesting: fit on part of the runs, predict the rest, score the extrapolation.
+
+A scaling law is used to extrapolate — to larger data, models or budgets than were run —
+so the test that matters is how it extrapolated on the runs you already have::
+
+    bt = backtest({"eq1": paper_error, "gap": transfer_gap}, runs, target="error", holdout="Dp")
+    bt.table       # one row per (law, split): runs fitted / held out, RMSE of log predictions, coverage
+    bt.ranking()   # laws by median held-out RMSE
+    bt.best        # the law that extrapolated best
+
+Splits (``holdout=``):
+
+* a variable name, e.g. ``"Dp"``: fit on every run below its ``levels`` largest values,
+  predict the runs at those values (the extrapolation a user is about to make);
+* ``rollout=True`` with a variable: for every k, fit on the runs at its k smallest values
+  and predict the runs at larger ones (at least ``min_levels`` levels are fitted);
+* a boolean mask (array or Series, True = held out) or a pandas query string
+  (``"Training == 0"``): one split, as given.
+
+Scores: ``rmse_log`` = ``sqrt(mean((log y_hat - log y)^2))`` over held-out runs (the protocol
+of Alabdulmohsin et al. 2022), and ``coverage`` = the share of held-out runs inside the
+``interval`` prediction interval (needs bootstrap replicates). The split is made before
+anything is fitted, and each law sees only its training runs — never the held-out ones.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import _validate as check
+from ._data import Runs, load_runs, read_table
+from ._errors import ScalefitError, ScalingWarning
+from ._laws import Law, Term, as_law
+
+#: Fewest distinct training values of the rollout variable.
+MIN_LEVELS = 3
+
+
+@dataclass(frozen=True)
+class Split:
+    """One backtest split: a name and which rows are held out."""
+
+    name: str
+    held_out: np.ndarray  # bool per row of the runs table
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Held-out scores of each law on each split (see the module docstring)."""
+
+    table: pd.DataFrame
+    predictions: pd.DataFrame
+    interval: float | None
+
+    def ranking(self) -> pd.DataFrame:
+        """Laws by median held-out RMSE of log predictions (best first), with their median
+        coverage, the number of splits scored and the number whose fit did not converge."""
+        scored = self.table.dropna(subset=["rmse_log"])
+        out = scored.groupby("law", sort=False).agg(
+            median_rmse_log=("rmse_log", "median"),
+            mean_rmse_log=("rmse_log", "mean"),
+            median_coverage=("coverage", "median"),
+            splits=("split", "count"),
+            not_converged=("converged", lambda c: int((~c.astype(bool)).sum())),
+        )
+        return out.sort_values("median_rmse_log")
+
+    @property
+    def best(self) -> str:
+        """Name of the law with the lowest median held-out RMSE."""
+        ranking = self.ranking()
+        if ranking.empty:
+            raise ScalefitError("no law could be scored on any split (every fit failed); see backtest.table")
+        return str(ranking.index[0])
+
+    def plot(self, ax=None):
+        """Held-out log-predictions against the truth, one marker per law (the diagonal is perfect)."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 5))
+        p = self.predictions
+        for law, rows in p.groupby("law", sort=False):
+            ax.scatter(rows["observed"], rows["predicted"], s=12, label=law, alpha=0.7)
+        lo = float(np.nanmin(p[["observed", "predicted"]].to_numpy()))
+        hi = float(np.nanmax(p[["observed", "predicted"]].to_numpy()))
+        ax.plot([lo, hi], [lo, hi], color="0.4", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("observed (held out)")
+        ax.set_ylabel("predicted")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False)
+        return ax.figure
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
+            return f"Backtest: {self.table['split'].nunique()} split(s)\n{self.ranking()}"
+
+
+def _laws(laws) -> dict[str, Law]:
+    if isinstance(laws, Law | Term):
+        law = as_law(laws)
+        return {law.name: law}
+    if isinstance(laws, Mapping):
+        if not laws:
+            raise ScalefitError("laws is an empty dict; give at least one law to backtest")
+        return {check.text(k, "laws key"): as_law(v) for k, v in laws.items()}
+    if isinstance(laws, Sequence) and not isinstance(laws, str):
+        out = {}
+        for law in laws:
+            law = as_law(law)
+            if law.name in out:
+                raise ScalefitError(f"two laws are named {law.name!r}; pass a dict {{name: law}} to tell them apart")
+            out[law.name] = law
+        if not out:
+            raise ScalefitError("laws is empty; give at least one law to backtest")
+        return out
+    raise TypeError(f"laws must be a law, a list of laws or a dict {{name: law}}, got {type(laws).__name__}")
+
+
+def _splits(frame: pd.DataFrame, data: Runs, holdout, levels: int, rollout: bool, min_levels: int) -> list[Split]:
+    if isinstance(holdout, str) and holdout in data.x:
+        values = data.x[holdout]
+        distinct = np.unique(values)
+        if rollout:
+            if len(distinct) <= min_levels:
+                raise ScalefitError(
+                    f"holdout={holdout!r} with rollout=True: {holdout} has {len(distinct)} distinct values; a rollout "
+                    f"fits at least min_levels={min_levels} of them and predicts the rest, so it needs more"
+                )
+            return [
+                Split(f"{holdout} <= {distinct[k - 1]:.4g}", values > distinct[k - 1])
+                for k in range(min_levels, len(distinct))
+            ]
+        if levels >= len(distinct):
+            raise ScalefitError(
+                f"holdout={holdout!r}, levels={levels}: {holdout} has only {len(distinct)} distinct values, so "
+                "nothing would be left to fit; hold out fewer levels"
+            )
+        cut = distinct[-levels - 1]
+        return [Split(f"{holdout} > {cut:.4g}", values > cut)]
+    if isinstance(holdout, str):
+        try:
+            mask = frame.eval(holdout)
+        except Exception as exc:  # noqa: BLE001 - pandas raises many types for a bad expression
+            variables = ", ".join(data.x)
+            raise ScalefitError(
+                f"holdout={holdout!r} is neither a law variable ({variables}) nor a valid query on the runs table "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+        name = holdout
+    else:
+        mask, name = holdout, "given"
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != (len(frame),):
+        raise TypeError(
+            f"holdout must be a law variable, a query string or a boolean mask with one value per run ({len(frame)}), "
+            f"got {mask.dtype} of shape {mask.shape}"
+        )
+    if rollout:
+        raise ScalefitError("rollout=True needs holdout= a law variable (the one to roll out along)")
+    return [Split(name, mask)]
+
+
+def backtest(
+    laws,
+    runs: pd.DataFrame | str | os.PathLike | Runs,
+    *,
+    target: str,
+    holdout,
+    mapping: Mapping[str, str] | None = None,
+    levels: int = 1,
+    rollout: bool = False,
+    min_levels: int = MIN_LEVELS,
+    interval: float | None = 0.9,
+    **fit_options,
+) -> Backtest:
+    """Fit each law on the training part of each split and score its held-out predictions.
+
+    Parameters
+    ----------
+    laws : Law, list of laws, or dict ``{name: law}``
+        The candidate laws.
+    runs : DataFrame, path or Runs
+        The runs table.
+    target : str
+        Column to predict.
+    holdout : str or boolean mask
+        A law variable (hold out its ``levels`` largest values, or roll out along it), a
+        pandas query selecting the held-out rows (``"Training == 0"``), or a boolean mask.
+    mapping : dict, optional
+        ``{law variable: column}``, as in :func:`fit_law`.
+    levels : int
+        With a variable: how many of its largest values are held out (default 1).
+    rollout : bool
+        With a variable: one split per k >= ``min_levels`` (fit on its k smallest values).
+    min_levels : int
+        Fewest values of the rollout variable a fit sees (default 3).
+    interval : float or None
+        Prediction interval whose held-out coverage is reported (``None``: no coverage;
+        then ``bootstrap=0`` is enough and fits are faster).
+    **fit_options
+        Passed to :func:`fit_law` (``method``, ``starts``, ``bootstrap``, ``objective``,
+        ``fix``...). ``bootstrap`` defaults to 200 with an interval, 0 without.
+
+    Returns
+    -------
+    Backtest
+    """
+    from ._fit import fit_law  # the fitter depends on this module's neighbours, not the reverse
+
+    candidates = _laws(laws)
+    check.text(target, "target")
+    levels = check.integer(levels, "levels", 1)
+    rollout = check.boolean(rollout, "rollout")
+    min_levels = check.integer(min_levels, "min_levels", 2)
+    if interval is not None:
+        interval = check.probability(interval, "interval")
+    for key in ("by", "target", "mapping"):
+        if key in fit_options:
+            raise ScalefitError(f"backtest() takes {key}= itself; it is not a fit option here")
+    fit_options.setdefault("bootstrap", 200 if interval is not None else 0)
+    frame, source = read_table(runs)
+    if frame.empty:
+        raise ScalefitError(f"the runs table {source} has no rows; nothing to backtest")
+    variables = list(dict.fromkeys(v for law in candidates.values() for v in law.variables))
+    if isinstance(holdout, str) and holdout not in variables and holdout in (mapping or {}).values():
+        holdout = next(v for v, c in mapping.items() if c == holdout)  # the column of a mapped variable
+    probe = Law(_probe_term(variables), name="variables")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        data = load_runs(
+            frame, probe, target=target, mapping={v: c for v, c in (mapping or {}).items() if v in variables}
+        )
+    splits = _splits(frame, data, holdout, levels, rollout, min_levels)
+    for split in splits:
+        n_out = int(split.held_out.sum())
+        if n_out == 0 or n_out == len(frame):
+            raise ScalefitError(
+                f"split {split.name!r} holds out {n_out} of {len(frame)} runs; a backtest needs runs on both sides"
+            )
+    rows, preds = [], []
+    for split in splits:
+        train, test = frame[~split.held_out], frame[split.held_out]
+        for name, law in candidates.items():
+            law_map = {v: c for v, c in (mapping or {}).items() if v in law.variables} or None
+            row = {"law": name, "split": split.name, "train_runs": len(train), "held_out_runs": len(test)}
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ScalingWarning)
+                    fit = fit_law(law, train, target=target, mapping=law_map, **fit_options)
+                    p = fit.predict(test, interval if fit.draws is not None else None)
+            except ScalefitError as exc:
+                rows.append({**row, "converged": False, "rmse_log": np.nan, "coverage": np.nan, "error": str(exc)})
+                continue
+            y = test[target].to_numpy(dtype=float)
+            err = np.log(p["mean"].to_numpy(dtype=float)) - np.log(y)
+            covered = (
+                ((p["pi_lower"] <= y) & (y <= p["pi_upper"])).to_numpy()
+                if "pi_lower" in p.columns
+                else np.full(len(y), np.nan)
+            )
+            rows.append(
+                {
+                    **row,
+                    "converged": fit.status.converged,
+                    "rmse_log": float(np.sqrt(np.mean(err**2))),
+                    "coverage": float(np.mean(covered)),
+                    "error": "",
+                }
+            )
+            preds.append(
+                pd.DataFrame(
+                    {"law": name, "split": split.name, "observed": y, "predicted": p["mean"].to_numpy(dtype=float)}
+                )
+            )
+    table = pd.DataFrame(rows)
+    predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(
+        columns=["law", "split", "observed", "predicted"]
+    )  # fmt: skip
+    return Backtest(table=table, predictions=predictions, interval=interval)
+
+
+def _probe_term(variables: list[str]):
+    """A law using every candidate's variables, only to validate their columns once."""
+    from ._laws import Power
+
+    term = Power(variables[0], "_p0")
+    for i, v in enumerate(variables[1:], start=1):
+        term = term + Power(v, f"_p{i}")
+    return term

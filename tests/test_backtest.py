@@ -1,0 +1,78 @@
+"""``backtest``: fit on part of the runs, score the held-out predictions, rank the laws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalefit
+from scalefit import Constant, Law, Power, ScalefitError, backtest
+
+M1 = Law(Power("x", "c", amplitude="b"), name="M1")
+M2 = Law(Constant("e_inf") + Power("x", "c", amplitude="b"), name="M2")
+FAST = dict(starts=64, bootstrap=0)
+
+
+@pytest.fixture(scope="module")
+def curve():
+    """A curve bending to a floor: M2 (which has the floor) extrapolates, M1 does not."""
+    x = np.geomspace(1e3, 1e8, 16)
+    y = (0.2 + 30.0 * x**-0.4) * np.exp(np.random.default_rng(0).normal(0, 0.003, len(x)))
+    return pd.DataFrame({"x": x, "y": y, "late": x > 2e7})
+
+
+def test_the_law_that_extrapolates_ranks_first(curve):
+    bt = backtest([M1, M2], curve, target="y", holdout="x", levels=3, interval=None, **FAST)
+    assert list(bt.table.law) == ["M1", "M2"] and set(bt.table.held_out_runs) == {3}
+    assert bt.best == "M2"
+    rank = bt.ranking()
+    assert rank.loc["M2", "median_rmse_log"] < 0.02 < rank.loc["M1", "median_rmse_log"]
+    assert len(bt.predictions) == 6 and {"observed", "predicted"} <= set(bt.predictions.columns)
+
+
+def test_held_out_runs_are_never_fitted(curve, monkeypatch):
+    seen = []
+    real = scalefit._fit.fit_law
+
+    def spy(law, runs, **kwargs):
+        seen.append(runs["x"].max())
+        return real(law, runs, **kwargs)
+
+    monkeypatch.setattr(scalefit._fit, "fit_law", spy)
+    backtest(M2, curve, target="y", holdout="late", interval=None, **FAST)
+    backtest(M2, curve, target="y", holdout=curve["late"].to_numpy(), interval=None, **FAST)
+    assert seen and all(m <= 2e7 for m in seen)
+
+
+def test_rollout_gives_one_split_per_fitted_level(curve):
+    bt = backtest(M2, curve, target="y", holdout="x", rollout=True, min_levels=12, interval=None, **FAST)
+    assert len(bt.table) == 16 - 12 and list(bt.table.train_runs) == [12, 13, 14, 15]
+
+
+def test_coverage_of_prediction_intervals_is_scored(curve):
+    bt = backtest(M2, curve, target="y", holdout="x", levels=3, interval=0.9, starts=64, bootstrap=200)
+    assert 0.0 <= bt.table.loc[0, "coverage"] <= 1.0
+
+
+def test_bad_arguments_are_named(curve):
+    with pytest.raises(ScalefitError, match="holdout='z' is neither a law variable"):
+        backtest(M2, curve, target="y", holdout="z")
+    with pytest.raises(ScalefitError, match="x has only 16 distinct values"):
+        backtest(M2, curve, target="y", holdout="x", levels=16)
+    with pytest.raises(ScalefitError, match="holds out 0 of 16 runs"):
+        backtest(M2, curve, target="y", holdout="x > 1e12")
+    with pytest.raises(TypeError, match="boolean mask with one value per run"):
+        backtest(M2, curve, target="y", holdout=np.ones(3, dtype=bool))
+    with pytest.raises(ScalefitError, match="rollout=True needs holdout= a law variable"):
+        backtest(M2, curve, target="y", holdout="late", rollout=True)
+    with pytest.raises(TypeError, match="laws must be a law, a list of laws or a dict"):
+        backtest("M2", curve, target="y", holdout="x")
+    with pytest.raises(ScalefitError, match="two laws are named 'M2'"):
+        backtest([M2, M2], curve, target="y", holdout="x")
+    with pytest.raises(ScalefitError, match="backtest\\(\\) takes by= itself"):
+        backtest(M2, curve, target="y", holdout="x", by="x")
+    with pytest.raises(ScalefitError, match="levels must be an integer >= 1, got 0"):
+        backtest(M2, curve, target="y", holdout="x", levels=0)
+    with pytest.raises(ScalefitError, match="has no rows"):
+        backtest(M2, curve.iloc[:0], target="y", holdout="x")
