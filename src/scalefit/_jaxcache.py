@@ -21,8 +21,8 @@ from pathlib import Path
 import jax
 
 ENV = "SCALEFIT_CACHE_DIR"
-#: Compiles shorter than this are not written to disk (reading them back is no faster).
-MIN_COMPILE_SECONDS = 0.2
+#: Compiles shorter than this are not written to disk (0: every program is kept).
+MIN_COMPILE_SECONDS = 0.0
 
 
 def cache_dir() -> Path | None:
