@@ -51,7 +51,7 @@ def broken(kind):
             r"column 'pretrain_images' is mapped to more than one",
         )
     if kind == "unknown_mapping":
-        return t, {"Dq": "pretrain_images"}, r"mapping has \['Dq'\], which law 'paper_error' does not use"
+        return t, {"Dq": "pretrain_images"}, r"(--map|mapping) names unknown law variable 'Dq'; known: Dp, M, Df"
     if kind == "non_numeric":
         t["Df"] = t["Df"].astype(object)
         t.loc[3, "Df"] = "lots"

@@ -55,8 +55,8 @@ from ._problem import Problem
 from ._result import Convergence, Fit, StartsReport
 
 TOP_STARTS = 10
-#: ``starts="auto"``: batch size, most starts, and how many polished starts must agree on the best.
-AUTO_BATCH, AUTO_MAX, AUTO_AGREE = 128, 1024, 8
+#: ``starts="auto"``: batch size, polished per batch, most starts, polished starts that must agree.
+AUTO_BATCH, AUTO_POLISH, AUTO_MAX, AUTO_AGREE = 64, 16, 1024, 8
 
 
 def fit_law(
@@ -372,15 +372,23 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
         target = np.stack([t.fd.target for t in tables])
         w = np.stack([t.fd.pad(t.case_w) for t in tables])
 
-        def run(u0s):
-            """Starts (tables, starts, parameters): every start explored, the best of each table
-            polished to convergence (in rounds, as bootstrap replicates); one Solution per table."""
-            ex = jax.tree.map(np.asarray, explore(u0s, logx, target, w, steps=search["explore_steps"]))
-            k = min(search["polish"], u0s.shape[1])
+        def run(u0s, rows=None, polish=search["polish"]):
+            """Starts (tables, starts, parameters) of the tables ``rows`` (default: all): every
+            start explored, the best ``polish`` of each table polished to convergence (in
+            rounds, as bootstrap replicates); one Solution per table. The tables are padded to
+            a power-of-two count, so a few compiled sizes serve any number of them."""
+            rows = np.arange(len(tables)) if rows is None else np.asarray(rows)
+            pad = np.concatenate([np.arange(len(rows)), np.zeros(_count_bucket(len(rows)) - len(rows), dtype=int)])
+            ex = explore(u0s[pad], {v: a[rows[pad]] for v, a in logx.items()}, target[rows[pad]], w[rows[pad]],
+                         steps=search["explore_steps"])  # fmt: skip
+            ex = jax.tree.map(lambda a: np.asarray(a)[: len(rows)], ex)
+            k = min(polish, u0s.shape[1])
             best = np.argsort(np.where(np.isfinite(ex.f), ex.f, np.inf), axis=1, kind="stable")[:, :k]
-            owner = np.repeat(np.arange(len(tables)), k)
-            sol = run_replicates(advance, ex.u[owner, best.ravel()], owner, [t.fd for t in tables], w[owner], max_steps)
-            return [Solution(*(a[g * k : (g + 1) * k] for a in sol)) for g in range(len(tables))]
+            owner = np.repeat(np.arange(len(rows)), k)
+            sol = run_replicates(
+                advance, ex.u[owner, best.ravel()], owner, [tables[r].fd for r in rows], w[rows[owner]], max_steps
+            )
+            return [Solution(*(a[g * k : (g + 1) * k] for a in sol)) for g in range(len(rows))]
 
         if theta0 is None:
             sols, made = _adaptive_starts(run, tables)
@@ -483,32 +491,39 @@ def _assemble(t: _Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: b
     )
 
 
+def _count_bucket(n: int) -> int:
+    """Tables in one compiled call: the next power of two."""
+    return 1 << (int(n) - 1).bit_length()
+
+
 def _adaptive_starts(run, tables: list[_Table]) -> tuple[list[Solution], list[int]]:
     """Random starts in batches of ``AUTO_BATCH`` until each table's best optimum is confirmed.
 
-    Each batch explores its starts and polishes its best ones. A table's search stops when
-    at least ``AUTO_AGREE`` polished starts, from independent random points, reached its
-    best objective (within the report's ``rtol``) and the latest batch found nothing
-    better — the "found k times" stopping rule for multistart searches — or after
-    ``AUTO_MAX`` starts. Batches run for all tables at once until every one has stopped.
-    Returns each table's polished solutions and the number of starts it used.
+    Each batch explores its starts and polishes its best ``AUTO_POLISH``. A table's search
+    stops when at least ``AUTO_AGREE`` polished starts, from independent random points,
+    reached its best objective (within the report's ``rtol``) and either they are a
+    majority of its first batch's polished starts or the latest batch found nothing better
+    — the "found k times" stopping rule for multistart searches — or after ``AUTO_MAX``
+    starts. Later batches run only for the tables still searching. Returns each table's
+    polished solutions and the number of starts it used.
     """
     kept: list[list[Solution]] = [[] for _ in tables]
     best = np.full(len(tables), np.inf)
     done = np.zeros(len(tables), dtype=bool)
     for _ in range(AUTO_MAX // AUTO_BATCH):
-        u0s = np.stack([t.problem.u_from_theta(random_starts(t.problem, t.data.x, t.data.y, AUTO_BATCH, t.rng))
-                        for t in tables])  # fmt: skip
-        for g, sol in enumerate(run(u0s)):
-            if done[g]:
-                continue
+        rows = np.flatnonzero(~done)
+        starts = [random_starts(tables[r].problem, tables[r].data.x, tables[r].data.y, AUTO_BATCH, tables[r].rng)
+                  for r in rows]  # fmt: skip
+        u0s = np.stack([tables[r].problem.u_from_theta(th) for r, th in zip(rows, starts, strict=True)])
+        for g, sol in zip(rows, run(u0s, rows, AUTO_POLISH), strict=True):
             kept[g].append(sol)
             f = np.concatenate([np.where(np.isfinite(s.f), s.f, np.inf) for s in kept[g]])
             new = float(f.min())
             improved = not np.isfinite(best[g]) or new < best[g] - StartsReport.rtol * abs(best[g]) - 1e-12
             best[g] = min(best[g], new)
             agree = int(np.sum(f <= best[g] + StartsReport.rtol * abs(best[g]) + 1e-12)) if np.isfinite(new) else 0
-            done[g] = len(kept[g]) > 1 and not improved and agree >= AUTO_AGREE
+            majority = len(kept[g]) == 1 and 2 * agree > len(f)
+            done[g] = agree >= AUTO_AGREE and (majority or (len(kept[g]) > 1 and not improved))
         if done.all():
             break
     sols = [Solution(*(np.concatenate(parts) for parts in zip(*k, strict=True))) for k in kept]
