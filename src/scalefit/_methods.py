@@ -74,10 +74,10 @@ class LeastSquares:
     Parameters
     ----------
     starts : "auto", int, dict or DataFrame
-        ``"auto"`` (default): random starts in batches of 128, each batch explored and its
-        best polished, until at least 8 polished starts agree on the best optimum and a
-        further batch finds nothing better (at most 1024; the fit's ``starts`` report says
-        how many were made). An int: exactly that many random starting points, in one
+        ``"auto"`` (default): random starts in batches of 64, each batch explored and its 16
+        best polished, until at least 8 polished starts agree on the best optimum — a
+        majority of the first batch's, or else confirmed by a further batch that finds
+        nothing better (at most 1024; the fit's ``starts`` report says how many were made). An int: exactly that many random starting points, in one
         call. Or a grid ``{name: values}`` in
         paper form for every free parameter (their Cartesian product is used); or a
         DataFrame with one start per row and a column per free parameter. All starts are
