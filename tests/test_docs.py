@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["scalefit", "scalefit._laws", "scalefit._fit", "scalefit._catalogue"]
+MODULES = ["scalefit", "scalefit._laws", "scalefit._fit", "scalefit._catalogue", "scalefit._formula"]
 
 
 @pytest.mark.parametrize("name", MODULES)

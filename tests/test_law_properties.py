@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scalefit import Constant, Law, Power, Product, Sum
+from scalefit import Constant, Law, Pow, Power, Product, Sum, parse_law
 
 jax.config.update("jax_enable_x64", True)
 
@@ -19,7 +19,7 @@ VARIABLES = ("Dp", "M", "Df")
 @st.composite
 def terms(draw, counter, depth=0):
     kind = draw(
-        st.sampled_from(["constant", "power", "power", "sum", "product"] if depth < 2 else ["constant", "power"])
+        st.sampled_from(["constant", "power", "power", "sum", "product", "pow"] if depth < 2 else ["constant", "power"])
     )
     if kind == "constant":
         return Constant(f"c{next(counter)}")
@@ -27,7 +27,12 @@ def terms(draw, counter, depth=0):
         i = next(counter)
         coef = draw(st.sampled_from(["scale", "amplitude", None]))
         kw = {coef: f"k{i}"} if coef else {}
-        return Power(draw(st.sampled_from(VARIABLES)), f"a{i}", **kw)
+        exponent = draw(st.sampled_from([f"a{i}", f"a{i}", 1.0, 0.5, -0.25]))
+        return Power(draw(st.sampled_from(VARIABLES)), exponent, **kw)
+    if kind == "pow":
+        base = draw(terms(counter, depth + 1))
+        exponent = draw(st.sampled_from([f"p{next(counter)}", 1.0, 2.0]))
+        return Pow(base, exponent, draw(st.sampled_from([-1, 1])))
     children = draw(st.lists(terms(counter, depth + 1), min_size=2, max_size=3))
     return (Sum if kind == "sum" else Product)(tuple(children))
 
@@ -58,3 +63,17 @@ def test_random_law_properties(law, seed):
     theta = law.to_internal(p)
     logx = {k: np.log(v) for k, v in x.items()}
     np.testing.assert_allclose(np.exp(np.broadcast_to(law.log_evaluate(theta, logx), (9,))), eager, rtol=1e-10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(laws(), st.integers(0, 2**31 - 1))
+def test_random_law_formula_reads_back(law, seed):
+    """``parse_law(str(law))`` gives a law with the same parameters and values (a Constant
+    multiplying a bare power reads back as its amplitude: same value, another role), and
+    its text is a fixed point."""
+    again = parse_law(str(law), variables=law.variables)
+    assert set(again.parameters) == set(law.parameters) and again.variables == law.variables
+    assert parse_law(str(again), variables=law.variables) == again
+    p = params_for(law, seed)
+    x = {v: np.geomspace(10.0, 1e8, 9) for v in law.variables}
+    np.testing.assert_allclose(again.evaluate(p, x), law.evaluate(p, x), rtol=1e-10)

@@ -179,3 +179,74 @@ def test_replace_gives_a_new_law():
     law = scalefit.transfer_gap.replace(metric="error_rate", name="transfer_gap_error")
     assert law.metric == "error_rate" and scalefit.transfer_gap.metric is None
     assert law.expr == scalefit.transfer_gap.expr
+
+
+# -- fixed exponents, powers of laws, division ------------------------------------------
+def test_fixed_exponent_has_no_parameter():
+    law = Law(Power("x", 0.5, amplitude="A"))
+    assert law.parameters == ("A",) and law.formula() == "A * x^-0.5"
+    assert law.evaluate({"A": 3.0}, x=4.0) == pytest.approx(1.5)
+    assert str(Power("x", 1)) == "x^-1" and str(Power("x", -2.0)) == "x^2"
+    assert Power("x", 1).exponent == 1.0 and isinstance(Power("x", 1).exponent, float)
+    with pytest.raises(ScalefitError, match="non-zero"):
+        Power("x", 0.0)
+    with pytest.raises(ScalefitError, match="non-zero"):
+        Power("x", float("nan"))
+
+
+def test_power_of_a_law_is_exact_in_log_space():
+    from scalefit import Exponent, Pow
+
+    m3 = Law(Constant("b") * (Power("x", 1) + Constant("g")) ** -Exponent("c"))
+    assert m3.formula() == "b * (x^-1 + g)^-c"
+    assert m3.latex() == "b\\,\\left(x^{-1} + g\\right)^{-c}"
+    assert m3.specs["c"] == scalefit.ParamSpec("c", "exponent", "x")
+    p = dict(b=2.0, g=1e-3, c=0.7)
+    x = np.array([1.0, 1e2, 1e6])
+    np.testing.assert_allclose(m3.evaluate(p, x=x), 2.0 * (1 / x + 1e-3) ** -0.7, rtol=1e-14)
+    # log space stays finite where the linear value underflows
+    theta = m3.to_internal({**p, "c": 400.0})
+    assert np.all(np.isfinite(m3.log_evaluate(theta, {"x": np.log(x)})))
+    assert (Power("x", "a") + Constant("g")) ** 2 == Pow(Power("x", "a") + Constant("g"), 2.0, sign=1)
+    assert Pow(Constant("g"), -2.0) == Pow(Constant("g"), 2.0, sign=1)
+
+
+def test_division_is_a_product_with_a_reciprocal():
+    from scalefit import Pow
+
+    law = Law(Constant("E") / (Power("x", "a", amplitude="A") + Constant("G")))
+    assert law.formula() == "E / (A * x^-a + G)"
+    assert law.expr.terms[1] == Pow(Power("x", "a", amplitude="A") + Constant("G"), 1.0)
+    p = dict(E=2.0, A=3.0, a=0.5, G=0.1)
+    assert law.evaluate(p, x=4.0) == pytest.approx(2.0 / (1.5 + 0.1))
+    assert str(1 / Constant("b")) == "1 / b"
+    with pytest.raises(TypeError, match="only 1 / term"):
+        2 / Constant("b")
+    with pytest.raises(TypeError, match="Exponent"):
+        Constant("b") ** "c"
+
+
+def test_exponent_of_a_power_cannot_reuse_a_name():
+    from scalefit import Exponent
+
+    with pytest.raises(ScalefitError, match="'g' is used twice"):
+        (Power("x", 1) + Constant("g")) ** -Exponent("g")
+    with pytest.raises(ScalefitError, match="both as a variable and as a parameter"):
+        (Power("x", 1) + Constant("g")) ** -Exponent("x")
+
+
+def test_saved_powers_are_checked():
+    with pytest.raises(ScalefitError, match="expected 1 or -1"):
+        scalefit.Law.from_dict(
+            {"expr": {"type": "pow", "base": {"type": "constant", "name": "g"}, "exponent": "c", "sign": 2}}
+        )
+    with pytest.raises(ScalefitError, match="parameter name or a number"):
+        scalefit.Law.from_dict({"expr": {"type": "power", "variable": "x", "exponent": True}})
+
+
+def test_unit_carriers_follow_powers_of_sums():
+    from scalefit._problem import unit_carriers
+
+    plans = unit_carriers(scalefit.revisiting_m3)
+    assert plans == [("x", ((-1.0, ()),), ["g"]), ("x", ((1.0, ("c",)),), ["b"])]
+    assert unit_carriers(Law(Constant("e") + Power("x", "a"))) == [("x", (), None)]  # nothing can carry x's unit

@@ -20,7 +20,7 @@ _EXPORTS = {
     "_boundary": ("Condition", "Crossover", "DistillationBoundary", "Regime", "crossover", "distillation_boundary"),
     "_catalogue": (
         "CATALOGUE", "chinchilla", "get_law", "list_laws", "paper_distilled", "paper_error", "paper_loss",
-        "transfer_gap",
+        "revisiting_m1", "revisiting_m2", "revisiting_m3", "transfer_gap",
     ),
     "_compare": ("compare_laws",),
     "_data": ("Runs", "load_runs"),
@@ -29,7 +29,8 @@ _EXPORTS = {
     "_fitfile": ("load_fit",),
     "_fits": ("Fits",),
     "_identify": ("Identifiability",),
-    "_laws": ("Constant", "Law", "ParamSpec", "Power", "Product", "Sum", "Term", "as_law"),
+    "_formula": ("parse_law",),
+    "_laws": ("Constant", "Exponent", "Law", "ParamSpec", "Pow", "Power", "Product", "Sum", "Term", "as_law"),
     "_lsq": ("Objective",),
     "_methods": ("NUTS", "LeastSquares"),
     "_plot": ("plot_boundary", "plot_difference", "plot_fit"),
@@ -64,6 +65,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         paper_distilled,
         paper_error,
         paper_loss,
+        revisiting_m1,
+        revisiting_m2,
+        revisiting_m3,
         transfer_gap,
     )
     from ._compare import compare_laws
@@ -72,8 +76,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from ._fit import fit_law
     from ._fitfile import load_fit
     from ._fits import Fits
+    from ._formula import parse_law
     from ._identify import Identifiability
-    from ._laws import Constant, Law, ParamSpec, Power, Product, Sum, Term, as_law
+    from ._laws import Constant, Exponent, Law, ParamSpec, Pow, Power, Product, Sum, Term, as_law
     from ._lsq import Objective
     from ._methods import NUTS, LeastSquares
     from ._plot import plot_boundary, plot_difference, plot_fit
@@ -92,6 +97,7 @@ __all__ = [
     "Condition",
     "Crossover",
     "DistillationBoundary",
+    "Exponent",
     "Regime",
     "Constant",
     "Convergence",
@@ -103,6 +109,7 @@ __all__ = [
     "NUTS",
     "Objective",
     "ParamSpec",
+    "Pow",
     "Power",
     "Product",
     "Runs",
@@ -128,8 +135,12 @@ __all__ = [
     "paper_distilled",
     "paper_error",
     "paper_loss",
+    "parse_law",
     "plot_boundary",
     "plot_difference",
     "plot_fit",
+    "revisiting_m1",
+    "revisiting_m2",
+    "revisiting_m3",
     "transfer_gap",
 ]

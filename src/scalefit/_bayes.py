@@ -96,9 +96,20 @@ def noise_sites(noise: str, known_noise: bool) -> tuple[str, ...]:
 def default_priors(
     law: Law, problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, noise: str, known_noise: bool
 ) -> dict[str, dist.Distribution]:
-    """The documented default prior of every free parameter and noise site."""
+    """The documented default prior of every free parameter and noise site.
+
+    Besides the module's list: a constant that multiplies (``b`` in ``b * (...)^-c``) gets
+    ``LogNormal(log median(y), 10)`` like an amplitude; a constant inside the base of a
+    power of a law (``g`` in ``(x^-1 + g)^-c``, on the scale of its sibling terms, O(1) in
+    normalised units) ``LogNormal(0, 5)``; an amplitude of a power with a fixed exponent
+    ``e`` is not centred (there is no exponent to centre on): ``log A ~ Normal(log median(y)
+    + e * m, 10)``.
+    """
+    from ._problem import constant_places
+
     ymin, ymed = float(np.min(y)), float(np.median(y))
     top = _top_constants(law)
+    places = constant_places(law)
     exponent_of = {p.coefficient: p.exponent for p in law.powers()}
     logx = problem.log_variables(x)
     priors: dict[str, dist.Distribution | CentredAmplitude] = {}
@@ -107,7 +118,18 @@ def default_priors(
         if spec.role == "exponent":
             priors[name] = dist.LogNormal(np.log(0.5), 1.5)
         elif spec.role == "constant":
-            priors[name] = dist.Uniform(0.0, ymin) if name in top else dist.LogNormal(np.log(ymin), 5.0)
+            place = places.get(name)
+            if name in top:
+                priors[name] = dist.Uniform(0.0, ymin)
+            elif place == "factor":
+                priors[name] = dist.LogNormal(np.log(ymed), AMPLITUDE_PRIOR_SCALE)
+            elif place == "power":
+                priors[name] = dist.LogNormal(0.0, 5.0)
+            else:
+                priors[name] = dist.LogNormal(np.log(ymin), 5.0)
+        elif not isinstance(exponent_of[name], str):  # a fixed exponent: nothing to centre on
+            loc = float(np.log(ymed)) + exponent_of[name] * float(np.median(logx[spec.variable]))
+            priors[name] = dist.LogNormal(-loc if spec.role == "scale" else loc, AMPLITUDE_PRIOR_SCALE)
         else:
             priors[name] = CentredAmplitude(
                 exponent=exponent_of[name],

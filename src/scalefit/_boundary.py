@@ -279,7 +279,7 @@ def _coefficient(p: Power, params) -> float:
 
 def closed_form_stationary(pa: Power, params_a, pb: Power, params_b) -> float:
     """``[(a_a c_a) / (a_b c_b)]^(1 / (a_a - a_b))`` for ``F = ... + c_a x^-a_a - c_b x^-a_b``."""
-    ea, eb = params_a[pa.exponent], params_b[pb.exponent]
+    ea, eb = pa._exp(params_a), pb._exp(params_b)  # a fitted exponent's value, or a fixed one
     ca, cb = _coefficient(pa, params_a), _coefficient(pb, params_b)
     with np.errstate(all="ignore"):
         return np.exp((np.log(ea * ca) - np.log(eb * cb)) / (ea - eb))
@@ -313,7 +313,7 @@ def _solve(law_a, pa, law_b, pb, axis, at, domain, shapes) -> tuple[list[float],
             shapes = None
     if shapes is not None:
         ta, tb = shapes
-        ea, eb, ca, cb = pa[ta.exponent], pb[tb.exponent], _coefficient(ta, pa), _coefficient(tb, pb)
+        ea, eb, ca, cb = ta._exp(pa), tb._exp(pb), _coefficient(ta, pa), _coefficient(tb, pb)
 
         def g(u):
             return delta + ca * np.exp(-ea * u) - cb * np.exp(-eb * u)

@@ -3,13 +3,14 @@
 Names follow ``design/paper.md``. Python names cannot carry primes, so the paper's
 ``alpha'`` is ``alpha_prime`` and ``alpha''`` is ``alpha_pprime`` (LaTeX output prints the
 primes). Variables: ``Dp`` pre-training samples, ``M`` parameters of the trained model,
-``Df`` fine-tuning samples, ``Mt`` parameters of the teacher.
+``Df`` fine-tuning samples, ``Mt`` parameters of the teacher; ``x`` the one variable of a
+learning curve (training examples seen) in Alabdulmohsin et al.'s estimators.
 """
 
 from __future__ import annotations
 
 from ._errors import ScalefitError
-from ._laws import Constant, Law, Power
+from ._laws import Constant, Exponent, Law, Power
 from ._validate import suggest
 
 _PAPER = "Yang et al. 2025, 'Scaling Laws for Data-Efficient Visual Transfer Learning', arXiv:2504.13219"
@@ -91,8 +92,59 @@ chinchilla = Law(
 )
 """Chinchilla ``L(N, D) = E + A * N^-alpha + B * D^-beta``."""
 
+_REVISITING = (
+    "Alabdulmohsin, Neyshabur & Zhai 2022, 'Revisiting Neural Scaling Laws in Language and Vision', "
+    "NeurIPS 2022, arXiv:2209.06640"
+)
+
+revisiting_m1 = Law(
+    Power("x", "c", amplitude="b"),
+    name="revisiting_m1",
+    metric=None,
+    reference=_REVISITING + ", estimator M1",
+    description="a pure power law in one variable x (learning curve without a floor)",
+)
+"""Estimator M1: ``y = b * x^-c``.
+
+The paper writes ``y = b x^c`` with ``c < 0``; here the exponent ``c >= 0`` carries the sign.
+"""
+
+revisiting_m2 = Law(
+    Constant("e_inf") + Power("x", "c", amplitude="b"),
+    name="revisiting_m2",
+    metric=None,
+    reference=_REVISITING + ", estimator M2",
+    description="a power law in one variable x plus an irreducible floor e_inf",
+)
+"""Estimator M2: ``y = e_inf + b * x^-c`` (the paper's ``y - e_inf = b x^c``, ``c < 0``)."""
+
+revisiting_m3 = Law(
+    Constant("b") * (Power("x", 1) + Constant("g")) ** Exponent("c"),
+    name="revisiting_m3",
+    metric=None,
+    reference=_REVISITING + ", estimator M3",
+    description="a power law in x that bends to the floor b * g^c: y = b (1/x + g)^c",
+)
+"""Estimator M3: ``y = b * (x^-1 + g)^c``, ``c >= 0``.
+
+Falls as ``b * x^-c`` while ``1/x`` dominates ``g`` and flattens towards ``b * g^c`` for
+``x >> 1/g``. The paper writes the exponent with its own sign convention (``(x^-1 + g)^-c``
+with ``c < 0``); its released estimator fits ``beta * (1/x + gamma)^c`` with ``c >= 0``,
+as here.
+"""
+
 CATALOGUE: dict[str, Law] = {
-    law.name: law for law in (paper_error, paper_loss, paper_distilled, transfer_gap, chinchilla)
+    law.name: law
+    for law in (
+        paper_error,
+        paper_loss,
+        paper_distilled,
+        transfer_gap,
+        chinchilla,
+        revisiting_m1,
+        revisiting_m2,
+        revisiting_m3,
+    )
 }
 
 

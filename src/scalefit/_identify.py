@@ -109,7 +109,7 @@ def _advice(law: Law, a: str, b: str, params: Mapping[str, float], x: Mapping[st
     if va is None or vb is None:
         v = va or vb
         exponent = next((p.exponent for p in law.powers() if v in p.variables()), None)
-        slope = params.get(exponent) if exponent else None
+        slope = params.get(exponent) if isinstance(exponent, str) else None
         if slope is not None and slope < SMALL_EXPONENT:
             return (
                 f"{exponent} = {slope:.3g}: the {v} term is nearly constant over the runs, so it and the "
@@ -154,7 +154,7 @@ def _scale_groups(law: Law) -> list[tuple[str, list[str]]]:
     groups: list[tuple[str, list[str]]] = []
 
     def walk(t):
-        kids = getattr(t, "terms", ())
+        kids = t.children()
         if isinstance(t, Sum):
             groups.append(("sum", [k.name for k in kids if isinstance(k, Constant)]))
         elif isinstance(t, Product):

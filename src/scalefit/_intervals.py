@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._problem import Problem
+from ._problem import Problem, constant_places
 
 NEGLIGIBLE = 1e-6  # a term contributing less than this share of every prediction is "at 0"
 RELEASE_SHARE = 0.05  # a released term contributes about this share where it matters most
@@ -80,16 +80,19 @@ def at_bounds(problem: Problem, theta: np.ndarray, share: np.ndarray):
     law = problem.law
     out: dict[str, Bound] = {}
     paper = problem.paper(theta)
+    place = constant_places(law)
     for i, name in enumerate(problem.free):
         role = law.specs[name].role
         lo, hi = problem.lo[i], problem.hi[i]
         end = _range_end(problem, i, float(theta[i]))
         if role == "exponent":
             if end == "lo":
+                variable = law.specs[name].variable
                 what = (
                     f"its lower bound {lo:g}"
                     if lo != 0
-                    else "0: the runs show no dependence on " + str(law.specs[name].variable)
+                    else "0: the runs show no dependence on "
+                    + (str(variable) if variable is not None else "the term it raises to a power")
                 )
                 out[name] = Bound(name, "lower", float(lo), f"{name} at {what}")
             elif end == "hi":
@@ -103,6 +106,10 @@ def at_bounds(problem: Problem, theta: np.ndarray, share: np.ndarray):
             if role == "scale":
                 out[name] = Bound(
                     name, "upper", float("inf"), f"{name} at infinity: its term is negligible in every run"
+                )
+            elif role == "constant" and place.get(name) not in (None, "floor"):
+                out[name] = Bound(
+                    name, "lower", 0.0, f"{name} at its lower bound 0: its term is negligible in every run"
                 )
             else:
                 what = "no floor" if role == "constant" else f"no {law.specs[name].variable} term"

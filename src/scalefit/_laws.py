@@ -6,12 +6,19 @@ A law is built from two kinds of term,
 * :class:`Power` — a power of one variable, ``x^-a / lambda`` in the paper's form, which
   is the same family as ``A * x^-a`` with ``A = 1 / lambda``; or a bare ``x^-a``;
 
-composed with ``+`` and ``*``::
+composed with ``+``, ``*``, ``/`` and ``**``::
 
-    >>> from scalefit import Constant, Power
+    >>> from scalefit import Constant, Exponent, Power
     >>> law = Constant("E") + Power("N", "alpha", amplitude="A") + Power("D", "beta", amplitude="B")
     >>> print(law)
     E + A * N^-alpha + B * D^-beta
+    >>> print(Constant("b") * (Power("x", 1) + Constant("g")) ** -Exponent("c"))
+    b * (x^-1 + g)^-c
+
+An exponent is a fitted parameter (a name) or a fixed number (``Power("x", 1)`` is
+``x^-1``). :class:`Pow` raises any law to a power, ``base^-c`` (``law ** -Exponent("c")``,
+``law ** -0.5``), evaluated exactly in log space as ``-c * log base``; ``a / b`` is
+``a * b^-1``. A law can also be written as a formula string (:func:`scalefit.parse_law`).
 
 Every parameter has a *paper form* (the value a user reads and writes: ``lambda_p``,
 ``A``, ``alpha``) and an *internal form* in which fitting is well conditioned:
@@ -113,14 +120,87 @@ class Term:
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def children(self) -> tuple[Term, ...]:
+        """The sub-terms of this term (none for a leaf)."""
+        return ()
+
     def __add__(self, other: Term | Law) -> Sum:
         return Sum((self, _as_term(other, "+")))
 
     def __mul__(self, other: Term | Law) -> Product:
         return Product((self, _as_term(other, "*")))
 
+    def __truediv__(self, other: Term | Law) -> Product:
+        return Product((self, Pow(_as_term(other, "/"), 1.0)))
+
+    def __rtruediv__(self, other: object) -> Pow:
+        if _is_number(other) and float(other) == 1.0:
+            return Pow(self, 1.0)
+        raise TypeError(
+            f"cannot divide {type(other).__name__} {other!r} by a law term; only 1 / term (its reciprocal) "
+            "is allowed — wrap other constants as Constant('name')"
+        )
+
+    def __pow__(self, power: Exponent | float) -> Pow:
+        return _power_of(self, power)
+
     def __str__(self) -> str:
         return self.text()
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
+
+
+def _number_text(v: float) -> str:
+    """A fixed exponent as text that Python (and :func:`parse_law`) reads back exactly."""
+    s = repr(float(v))
+    return s[:-2] if s.endswith(".0") else s
+
+
+def _fixed_exponent(value: object, what: str) -> float:
+    v = float(value)  # type: ignore[arg-type]
+    if not np.isfinite(v) or v == 0.0:
+        raise ScalefitError(
+            f"{what} must be a finite, non-zero number or a parameter name, got {value!r} "
+            "(a power 0 is the constant 1: use a Constant instead)"
+        )
+    return v
+
+
+@dataclass(frozen=True)
+class Exponent:
+    """A fitted exponent parameter for ``**``: ``law ** -Exponent("c")`` is ``law^-c``.
+
+    The parameter (role ``"exponent"``) is fitted ``>= 0`` by default; the sign written in
+    front of it says whether the law falls (``-``) or grows (``+``) with its base.
+    """
+
+    name: str
+    sign: int = 1
+
+    def __post_init__(self):
+        _check_name(self.name, "Exponent name")
+        if self.sign not in (1, -1):
+            raise ScalefitError(f"Exponent sign must be 1 or -1, got {self.sign!r}")
+
+    def __neg__(self) -> Exponent:
+        return Exponent(self.name, -self.sign)
+
+    def __pos__(self) -> Exponent:
+        return self
+
+
+def _power_of(base: Term, power: object) -> Pow:
+    if isinstance(power, Exponent):
+        return Pow(base, power.name, power.sign)
+    if _is_number(power):
+        v = float(power)
+        return Pow(base, abs(v), 1 if v > 0 else -1)
+    hint = f" (for a fitted exponent write ** -Exponent({power!r}))" if isinstance(power, str) else ""
+    raise TypeError(
+        f"a law term can be raised to a number or to -Exponent('name'), got {type(power).__name__} {power!r}{hint}"
+    )
 
 
 def _as_term(obj: object, op: str) -> Term:
@@ -171,18 +251,23 @@ class Power(Term):
 
     ``Power("Dp", "alpha", scale="lambda_p")`` is the paper's ``Dp^-alpha / lambda_p``;
     ``Power("N", "alpha", amplitude="A")`` is ``A * N^-alpha``; with neither, ``x^-alpha``.
-    The exponent is positive (the term falls as ``x`` grows). Internally the amplitude is
-    ``log A`` (``-log lambda``), which keeps fits well conditioned.
+    A named exponent is a fitted parameter, positive by default (the term falls as ``x``
+    grows). A number is a fixed exponent with no parameter: ``Power("x", 1)`` is ``x^-1``,
+    ``Power("x", 0.5, amplitude="A")`` is ``A * x^-0.5`` and ``Power("x", -2)`` is ``x^2``.
+    Internally the amplitude is ``log A`` (``-log lambda``), which keeps fits well conditioned.
     """
 
     variable: str
-    exponent: str
+    exponent: str | float
     scale: str | None = None
     amplitude: str | None = None
 
     def __post_init__(self):
         _check_name(self.variable, "Power variable")
-        _check_name(self.exponent, "Power exponent name")
+        if _is_number(self.exponent):
+            object.__setattr__(self, "exponent", _fixed_exponent(self.exponent, f"Power({self.variable!r}) exponent"))
+        else:
+            _check_name(self.exponent, "Power exponent name")
         if self.scale is not None and self.amplitude is not None:
             raise ScalefitError(
                 f"Power({self.variable!r}) got both scale={self.scale!r} and "
@@ -196,13 +281,28 @@ class Power(Term):
                 raise ScalefitError(
                     f"Power({self.variable!r}) uses {coef!r} as both exponent and amplitude; give them different names"
                 )
+            if coef == self.variable:
+                raise ScalefitError(
+                    f"{coef!r} is used both as a variable and as a parameter name in Power({self.variable!r}); "
+                    "rename the parameter"
+                )
+        if self.exponent == self.variable:
+            raise ScalefitError(
+                f"{self.variable!r} is used both as a variable and as a parameter name in "
+                f"Power({self.variable!r}); rename the exponent"
+            )
 
     @property
     def coefficient(self) -> str | None:
         return self.scale if self.scale is not None else self.amplitude
 
+    @property
+    def fixed_exponent(self) -> bool:
+        """Whether the exponent is a fixed number (no exponent parameter)."""
+        return not isinstance(self.exponent, str)
+
     def specs(self):
-        out = [ParamSpec(self.exponent, "exponent", self.variable)]
+        out = [] if self.fixed_exponent else [ParamSpec(self.exponent, "exponent", self.variable)]
         if self.scale is not None:
             out.append(ParamSpec(self.scale, "scale", self.variable))
         elif self.amplitude is not None:
@@ -212,8 +312,11 @@ class Power(Term):
     def variables(self):
         return (self.variable,)
 
+    def _exp(self, values):
+        return self.exponent if self.fixed_exponent else values[self.exponent]
+
     def _eval(self, p, x, xp):
-        val = xp.power(x[self.variable], -p[self.exponent])
+        val = xp.power(x[self.variable], -self._exp(p))
         if self.scale is not None:
             return val / p[self.scale]
         if self.amplitude is not None:
@@ -221,12 +324,18 @@ class Power(Term):
         return val
 
     def _log_eval(self, theta, logx, xp):
-        out = -theta[self.exponent] * logx[self.variable]
+        out = -self._exp(theta) * logx[self.variable]
         coef = self.coefficient
         return out + theta[coef] if coef is not None else out
 
+    def _power_text(self):
+        if self.fixed_exponent:
+            e = -self.exponent
+            return f"{self.variable}^{_number_text(e)}"
+        return f"{self.variable}^-{self.exponent}"
+
     def text(self):
-        base = f"{self.variable}^-{self.exponent}"
+        base = self._power_text()
         if self.scale is not None:
             return f"{base} / {self.scale}"
         if self.amplitude is not None:
@@ -234,7 +343,8 @@ class Power(Term):
         return base
 
     def latex(self):
-        base = f"{latex_name(self.variable)}^{{-{latex_name(self.exponent)}}}"
+        e = _number_text(-self.exponent) if self.fixed_exponent else f"-{latex_name(self.exponent)}"
+        base = f"{latex_name(self.variable)}^{{{e}}}"
         if self.scale is not None:
             return f"\\frac{{{base}}}{{{latex_name(self.scale)}}}"
         if self.amplitude is not None:
@@ -286,6 +396,9 @@ class _Compound(Term):
     def specs(self):
         return tuple(s for t in self.terms for s in t.specs())
 
+    def children(self):
+        return self.terms
+
     def variables(self):
         return tuple(dict.fromkeys(v for t in self.terms for v in t.variables()))
 
@@ -335,10 +448,123 @@ class Product(_Compound):
         return out
 
     def text(self):
-        return " * ".join(f"({t.text()})" if isinstance(t, Sum) else t.text() for t in self.terms)
+        out = ""
+        for i, t in enumerate(self.terms):
+            if _is_reciprocal(t):
+                out += ("1 / " if i == 0 else " / ") + _divisor_text(t.base)
+            else:
+                out += ("" if i == 0 else " * ") + (f"({t.text()})" if isinstance(t, Sum) else t.text())
+        return out
 
     def latex(self):
         return "\\,".join(f"\\left({t.latex()}\\right)" if isinstance(t, Sum) else t.latex() for t in self.terms)
+
+
+def _is_reciprocal(t: Term) -> bool:
+    return isinstance(t, Pow) and t.exponent == 1.0 and t.sign == -1
+
+
+def _divisor_text(t: Term) -> str:
+    """Text of a term written after ``/``: parenthesised unless it is a single factor."""
+    if isinstance(t, Constant | Pow) or (isinstance(t, Power) and t.coefficient is None):
+        return t.text()
+    return f"({t.text()})"
+
+
+@dataclass(frozen=True)
+class Pow(Term):
+    """A law raised to a power: ``base^(sign * exponent)``.
+
+    ``exponent`` is a parameter name (a fitted exponent, role ``"exponent"``, ``>= 0`` by
+    default) or a fixed number; ``sign=-1`` (the default) makes the law fall as its base
+    grows. Write it with ``**``: ``base ** -Exponent("c")`` is ``Pow(base, "c")`` =
+    ``base^-c``, ``base ** -1`` is ``Pow(base, 1.0)`` = ``1 / base`` and ``a / b`` is
+    ``a * b^-1``. Alabdulmohsin et al.'s M3, ``y = b (x^-1 + g)^-c``::
+
+        Constant("b") * (Power("x", 1) + Constant("g")) ** -Exponent("c")
+
+    In log space it is exact: ``sign * exponent * log(base)``. A negative number as the
+    exponent is stored as its magnitude with the sign flipped (``Pow(b, -2.0)`` is
+    ``Pow(b, 2.0, sign=1)``, i.e. ``b^2``).
+    """
+
+    base: Term
+    exponent: str | float
+    sign: int = -1
+
+    def __post_init__(self):
+        object.__setattr__(self, "base", _as_term(self.base, "**"))
+        if self.sign not in (1, -1) or isinstance(self.sign, bool):
+            raise ScalefitError(f"Pow sign must be 1 or -1, got {self.sign!r}")
+        if _is_number(self.exponent):
+            v = _fixed_exponent(self.exponent, "Pow exponent")
+            object.__setattr__(self, "exponent", abs(v))
+            object.__setattr__(self, "sign", self.sign if v > 0 else -self.sign)
+        else:
+            _check_name(self.exponent, "Pow exponent name")
+            names = {s.name for s in self.base.specs()}
+            if self.exponent in names:
+                raise ScalefitError(
+                    f"parameter name {self.exponent!r} is used twice, in '{self.base.text()}' and as the exponent "
+                    f"of its power; give the exponent its own name (e.g. {self.exponent + '_2'!r})"
+                )
+            if self.exponent in self.base.variables():
+                raise ScalefitError(
+                    f"{self.exponent!r} is used both as a variable and as a parameter name in "
+                    f"'{self.text()}'; rename the exponent"
+                )
+
+    @property
+    def fixed_exponent(self) -> bool:
+        """Whether the exponent is a fixed number (no exponent parameter)."""
+        return not isinstance(self.exponent, str)
+
+    def specs(self):
+        own = ()
+        if not self.fixed_exponent:
+            vs = self.base.variables()
+            own = (ParamSpec(self.exponent, "exponent", vs[0] if len(vs) == 1 else None),)
+        return self.base.specs() + own
+
+    def children(self):
+        return (self.base,)
+
+    def variables(self):
+        return self.base.variables()
+
+    def _power(self, values):
+        return self.sign * (self.exponent if self.fixed_exponent else values[self.exponent])
+
+    def _eval(self, p, x, xp):
+        return xp.power(self.base._eval(p, x, xp), self._power(p))
+
+    def _log_eval(self, theta, logx, xp):
+        return self._power(theta) * self.base._log_eval(theta, logx, xp)
+
+    def _exponent_text(self, name=lambda n: n):
+        if self.fixed_exponent:
+            return _number_text(self.sign * self.exponent)
+        return ("-" if self.sign < 0 else "") + name(self.exponent)
+
+    def text(self):
+        if _is_reciprocal(self):
+            return "1 / " + _divisor_text(self.base)
+        base = self.base.text() if isinstance(self.base, Constant) else f"({self.base.text()})"
+        return f"{base}^{self._exponent_text()}"
+
+    def latex(self):
+        base = self.base.latex() if isinstance(self.base, Constant) else f"\\left({self.base.latex()}\\right)"
+        return f"{base}^{{{self._exponent_text(latex_name)}}}"
+
+    def to_dict(self):
+        return {"type": "pow", "base": self.base.to_dict(), "exponent": self.exponent, "sign": self.sign}
+
+
+def _exponent_from_dict(d: Mapping[str, Any]) -> str | float:
+    e = d.get("exponent")
+    if isinstance(e, str) or _is_number(e):
+        return e
+    raise ScalefitError(f"saved law term has exponent {e!r}; expected a parameter name or a number")
 
 
 def term_from_dict(d: Mapping[str, Any]) -> Term:
@@ -347,11 +573,16 @@ def term_from_dict(d: Mapping[str, Any]) -> Term:
     if kind == "constant":
         return Constant(d["name"])
     if kind == "power":
-        return Power(d["variable"], d["exponent"], scale=d.get("scale"), amplitude=d.get("amplitude"))
+        return Power(d["variable"], _exponent_from_dict(d), scale=d.get("scale"), amplitude=d.get("amplitude"))
+    if kind == "pow":
+        sign = d.get("sign", -1)
+        if sign not in (1, -1) or isinstance(sign, bool):
+            raise ScalefitError(f"saved power term has sign {sign!r}; expected 1 or -1")
+        return Pow(term_from_dict(d["base"]), _exponent_from_dict(d), sign)
     if kind in ("sum", "product"):
         cls = Sum if kind == "sum" else Product
         return cls(tuple(term_from_dict(t) for t in d["terms"]))
-    raise ScalefitError(f"unknown law term type {kind!r} in saved law; expected constant, power, sum or product")
+    raise ScalefitError(f"unknown law term type {kind!r} in saved law; expected constant, power, pow, sum or product")
 
 
 @dataclass(frozen=True)
@@ -387,7 +618,7 @@ class Law:
         if isinstance(self.expr, Law):
             raise TypeError("Law(expr) takes a term, not a Law; use the law itself")
         if not isinstance(self.expr, Term):
-            raise TypeError(f"Law(expr) needs a Constant/Power/Sum/Product term, got {type(self.expr).__name__}")
+            raise TypeError(f"Law(expr) needs a Constant/Power/Pow/Sum/Product term, got {type(self.expr).__name__}")
         if self.metric not in (None, "error_rate", "loss"):
             raise ScalefitError(f"metric must be 'error_rate', 'loss' or None, got {self.metric!r}")
 
@@ -413,13 +644,19 @@ class Law:
     def __mul__(self, other: Term | Law) -> Law:
         return Law(self.expr * _as_term(other, "*"))
 
+    def __truediv__(self, other: Term | Law) -> Law:
+        return Law(self.expr / _as_term(other, "/"))
+
+    def __pow__(self, power: Exponent | float) -> Law:
+        return Law(_power_of(self.expr, power))
+
     def powers(self) -> tuple[Power, ...]:
-        """The :class:`Power` terms of the law, in order of appearance."""
+        """The :class:`Power` terms of the law (also inside :class:`Pow`), in order of appearance."""
 
         def walk(t):
             if isinstance(t, Power):
                 yield t
-            for child in getattr(t, "terms", ()):
+            for child in t.children():
                 yield from walk(child)
 
         return tuple(walk(self.expr))
@@ -559,14 +796,22 @@ class Law:
         return dataclasses.replace(self, **changes)
 
 
-def as_law(law: Law | Term) -> Law:
-    """Accept a :class:`Law` or a bare :class:`Term` wherever a law is expected."""
+def as_law(law: Law | Term | str) -> Law:
+    """Accept a :class:`Law`, a bare :class:`Term` or a formula string (one with an
+    operator, e.g. ``"E + A*N^-alpha"``: :func:`scalefit.parse_law`) wherever a law is
+    expected. A catalogue name is refused with a pointer to :func:`scalefit.get_law`."""
     if isinstance(law, Law):
         return law
     if isinstance(law, Term):
         return Law(law)
+    if isinstance(law, str):
+        from ._formula import looks_like_formula, parse_law
+
+        if looks_like_formula(law):
+            return parse_law(law)
     hint = f" (for the catalogue law, pass scalefit.get_law({law!r}))" if isinstance(law, str) else ""
     raise TypeError(
-        f"law must be a scalefit Law or term (e.g. scalefit.paper_error), got {type(law).__name__} "
-        f"{law!r}{hint}; catalogue laws are listed by scalefit.list_laws()"
+        f"law must be a scalefit Law or term (e.g. scalefit.paper_error) or a formula string (e.g. "
+        f"'E + A*N^-alpha'), got {type(law).__name__} {law!r}{hint}; catalogue laws are listed by "
+        "scalefit.list_laws()"
     )

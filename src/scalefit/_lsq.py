@@ -227,9 +227,15 @@ def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, 
 
     Exponents are drawn from U(0.02, 2.5). A power term's log-amplitude is drawn so that
     the term, at the median of its variable, lies between ``e^-4 * min(y)`` and
-    ``e^2 * max(y)``; a constant's log lies in ``[log min(y) - 6, log min(y)]``. Draws are
-    clipped inside the parameter's bounds (uniform between them when both are finite).
+    ``e^2 * max(y)``; a constant added at the top level (or in a sum inside a product) has
+    its log in ``[log min(y) - 6, log min(y)]``; a constant that multiplies (``b`` in
+    ``b * (...)^-c``) is drawn like an amplitude; a constant inside the base of a power of a
+    law (``g`` in ``(x^-1 + g)^-c``) is on the scale of its sibling terms, which
+    normalised variables make O(1): its log is drawn from U(-6, 6). Draws are clipped inside
+    the parameter's bounds (uniform between them when both are finite).
     """
+    from ._problem import constant_places
+
     law = problem.law
     out = np.zeros((n, len(problem.free)))
     ylo = np.log(np.min(y[y > 0])) if np.any(y > 0) else -5.0
@@ -248,12 +254,20 @@ def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, 
             draw(i, 0.02, 2.5)
     theta = problem.theta_dict(out)  # exponents of every term, fixed and tied ones included
     exponent_of = {p.coefficient: p.exponent for p in law.powers()}
+    places = constant_places(law)
     logx = problem.log_variables(x)
     for i, (name, role) in enumerate(zip(problem.free, roles, strict=True)):
         if role == "constant":
-            draw(i, ylo - 6.0, ylo)
+            place = places.get(name)
+            if place == "factor":
+                draw(i, ylo - 4.0, yhi + 2.0)
+            elif place == "power":
+                draw(i, -6.0, 6.0)
+            else:
+                draw(i, ylo - 6.0, ylo)
         elif role in ("amplitude", "scale"):
-            centre = theta[exponent_of[name]] * np.median(logx[law.specs[name].variable])
+            e = exponent_of[name]
+            centre = (theta[e] if isinstance(e, str) else e) * np.median(logx[law.specs[name].variable])
             draw(i, ylo - 4.0, yhi + 2.0, shift=centre)
     return out
 

@@ -12,7 +12,9 @@ Three forms of a parameter vector appear in fitting:
   or, for a bare ``x^-a`` inside a product, the other factor's amplitudes and constants);
   exponents and top-level constants are the same in both forms. A variable stays in the
   user's units when a parameter carrying its units is fixed, tied, bounded or given a prior
-  by the user (those are statements in the user's units);
+  by the user (those are statements in the user's units), or when no parameter can carry
+  them. Powers of laws carry the shift through: in ``b * (x^-1 + g)^-c`` dividing ``x`` by
+  ``ref`` multiplies ``g`` by ``ref`` and ``b`` by ``ref^-c`` (:func:`unit_carriers`);
 * *unconstrained* ``u`` — what the optimiser moves: ``theta = lo + exp(u)`` under a lower
   bound (exponents are bounded below by 0 by default), ``hi - exp(u)`` under an upper one,
   ``lo + (hi - lo) * sigmoid(u)`` between two, ``theta = u`` when unbounded.
@@ -32,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._errors import ScalefitError
-from ._laws import Constant, Law, Power, Product, Sum, Term
+from ._laws import Constant, Law, Pow, Power, Product, Sum, Term
 
 _FREE, _LOWER, _UPPER, _BOTH = 0, 1, 2, 3
 
@@ -71,27 +73,129 @@ def _carriers(term: Term) -> list[str] | None:
             found = _carriers(t)
             if found is not None:
                 return found
-    return None
+    return None  # a Pow: shifting its base's log by s shifts its log by c * s, not by s
 
 
-def unit_carriers(law: Law) -> list[tuple[str, str, list[str] | None]]:
-    """For each power term: ``(variable, exponent, carriers)`` — the parameters that absorb a
-    change of the variable's unit (``None``: nothing can, the variable cannot be normalised)."""
-    out = []
+def constant_places(law: Law) -> dict[str, str]:
+    """Where each :class:`Constant` of ``law`` sits: ``"floor"`` (added at the top level, an
+    irreducible term), ``"factor"`` (a factor of a product, e.g. ``b`` in ``b * (...)^-c``),
+    ``"power"`` (inside the base of a :class:`Pow`, e.g. ``g`` in ``(x^-1 + g)^-c``: it is
+    on the scale of its sibling terms, not of the target) or ``"other"`` (a constant in a
+    sum inside a product, e.g. a transfer gap)."""
+    out: dict[str, str] = {}
 
-    def walk(term: Term, siblings: tuple[Term, ...]):
-        if isinstance(term, Power):
-            if term.coefficient is not None:
-                out.append((term.variable, term.exponent, [term.coefficient]))
+    def walk(t: Term, parent: Term | None, in_pow: bool):
+        if isinstance(t, Constant):
+            if in_pow:
+                out[t.name] = "power"
+            elif parent is None or (parent is law.expr and isinstance(parent, Sum)):
+                out[t.name] = "floor"
+            elif isinstance(parent, Product):
+                out[t.name] = "factor"
             else:
-                found = next((c for c in map(_carriers, siblings) if c is not None), None)
-                out.append((term.variable, term.exponent, found))
-            return
-        for t in getattr(term, "terms", ()):
-            others = tuple(o for o in term.terms if o is not t) if isinstance(term, Product) else ()
-            walk(t, others)
+                out[t.name] = "other"
+        for child in t.children():
+            walk(child, t, in_pow or isinstance(t, Pow))
 
-    walk(law.expr, ())
+    walk(law.expr, None, False)
+    return out
+
+
+#: A polynomial in exponent parameters: monomial (sorted names; () for a number) -> coefficient.
+Poly = dict[tuple[str, ...], float]
+
+
+def _poly_add(a: Poly, b: Poly, k: float = 1.0) -> Poly:
+    out = dict(a)
+    for m, c in b.items():
+        out[m] = out.get(m, 0.0) + k * c
+    return {m: c for m, c in out.items() if c != 0.0}
+
+
+def _poly_times(a: Poly, exponent: str | float, k: float) -> Poly:
+    if isinstance(exponent, str):
+        return {tuple(sorted((*m, exponent))): k * c for m, c in a.items()}
+    return {m: k * float(exponent) * c for m, c in a.items() if c != 0.0}
+
+
+def _poly_value(poly, theta):
+    """Value of a :data:`Poly` (or, as older plans wrote it, an exponent name) at ``theta``."""
+    if isinstance(poly, str):
+        return theta[poly]
+    out = 0.0
+    for coef, names in poly:
+        term = coef
+        for n in names:
+            term = term * theta[n]
+        out = out + term
+    return out
+
+
+class _NoPlan(Exception):
+    pass
+
+
+def _degree(term: Term, v: str, shifts: list[tuple[str, Poly]]) -> Poly:
+    """How ``log term`` changes (per unit of ``log ref``) when variable ``v`` is divided by
+    ``ref`` and the carriers are shifted as recorded in ``shifts``: a polynomial in exponents.
+    Amplitudes absorb their own power's shift; a product's first carrier absorbs the rest of
+    the product's; in a sum, terms with carriers are shifted to match the terms without
+    (which must all agree). :class:`_NoPlan` when the terms of a sum disagree."""
+    if isinstance(term, Constant):
+        return {}
+    if isinstance(term, Power):
+        if term.variable != v:
+            return {}
+        d = _poly_times({(): 1.0}, term.exponent, -1.0)
+        if term.coefficient is not None:
+            shifts.append((term.coefficient, _poly_times({(): 1.0}, term.exponent, 1.0)))
+            return {}
+        return d
+    if isinstance(term, Sum):
+        degrees = [_degree(t, v, shifts) for t in term.terms]
+        fixed = [d for t, d in zip(term.terms, degrees, strict=True) if _carriers(t) is None]
+        target = fixed[0] if fixed else {}
+        if any(_poly_add(d, target, -1.0) for d in fixed):
+            raise _NoPlan
+        if target:
+            for t in term.terms:
+                if _carriers(t) is not None:
+                    shifts.extend((c, dict(target)) for c in _carriers(t))
+        return target
+    if isinstance(term, Product):
+        total: Poly = {}
+        for t in term.terms:
+            total = _poly_add(total, _degree(t, v, shifts))
+        carriers = _carriers(term)
+        if total and carriers is not None:
+            shifts.extend((c, _poly_add({}, total, -1.0)) for c in carriers)
+            return {}
+        return total
+    if isinstance(term, Pow):
+        return _poly_times(_degree(term.base, v, shifts), term.exponent, float(term.sign))
+    raise _NoPlan
+
+
+def unit_carriers(law: Law) -> list[tuple[str, object, list[str] | None]]:
+    """Which parameters absorb a change of each variable's unit: ``(variable, multiplier,
+    carriers)`` entries — dividing the variable by ``ref`` adds ``multiplier * log ref`` to
+    each carrier's internal value (log-amplitude or log-constant). ``multiplier`` is a tuple
+    of ``(coefficient, exponent names)`` monomials (e.g. ``((1.0, ("alpha",)),)`` for
+    ``A * x^-alpha``; ``((-1.0, ("c",)),)`` for ``b`` in ``b * (x^-1 + g)^-c``). A variable
+    whose unit nothing can absorb (a bare ``x^-a`` in a sum, a law of degree other than 0)
+    gets one entry ``(variable, (), None)``: it stays in the user's units."""
+    out: list[tuple[str, object, list[str] | None]] = []
+    for v in law.variables:
+        shifts: list[tuple[str, Poly]] = []
+        try:
+            if _degree(law.expr, v, shifts):
+                raise _NoPlan
+        except _NoPlan:
+            out.append((v, (), None))
+            continue
+        for carrier, poly in shifts:
+            if poly:
+                out.append((v, tuple((c, m) for m, c in sorted(poly.items())), [carrier]))
     return out
 
 
@@ -200,12 +304,12 @@ class Problem:
     def _shifts(self, theta: Mapping[str, object]) -> dict[str, object]:
         """Log-shift of each carrier parameter: user = normalised + shift."""
         out: dict[str, object] = {}
-        for v, exponent, carriers in unit_carriers(self.law):
+        for v, multiplier, carriers in unit_carriers(self.law):
             c = self.centres.get(v)
-            if not c:
+            if not c or carriers is None:
                 continue
             for n in carriers:
-                out[n] = out.get(n, 0.0) + theta[exponent] * c
+                out[n] = out.get(n, 0.0) + _poly_value(multiplier, theta) * c
         return out
 
     def to_user(self, theta: Mapping[str, object]) -> dict[str, object]:

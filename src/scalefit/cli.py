@@ -131,6 +131,34 @@ def _one_of(name: str, options: Sequence[str], fix: str = ""):
     return parse
 
 
+def _law_arg(name: str, options: Sequence[str]):
+    """``--law``: a catalogue name, or a formula (a string with an operator, e.g.
+    ``"e + b*x^-c"``; see :func:`scalefit.parse_law`), checked when the arguments are parsed."""
+    catalogue = _one_of(name, options, "; see `scalefit laws`, or give a formula such as 'e + b*x^-c'")
+
+    def parse(text: str) -> str:
+        from ._formula import looks_like_formula, parse_law
+
+        if not looks_like_formula(text):
+            return catalogue(text)
+        try:
+            parse_law(text, name=text.strip())
+        except ScalefitError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text.strip()
+
+    parse.__name__ = name
+    return parse
+
+
+def _resolve_law(text: str):
+    """The law a checked ``--law`` value names."""
+    from ._catalogue import get_law
+    from ._formula import looks_like_formula, parse_law
+
+    return parse_law(text, name=text) if looks_like_formula(text) else get_law(text)
+
+
 def _finite(text: str, what: str, example: str) -> float:
     try:
         value = float(text)
@@ -385,11 +413,10 @@ def _constraints(args, law) -> dict:
 
 
 def _cmd_fit(args) -> None:
-    from ._catalogue import get_law
     from ._fit import fit_law
 
     out = _out(args.out, (".json",))
-    law = get_law(args.law)
+    law = _resolve_law(args.law)
     constraints = _constraints(args, law)
     fit = fit_law(
         law,
@@ -521,9 +548,8 @@ def _cmd_backtest(args) -> None:
     import pandas as pd
 
     from ._backtest import backtest
-    from ._catalogue import get_law
 
-    laws = {name: get_law(name) for name in dict.fromkeys(args.law)}
+    laws = {name: _resolve_law(name) for name in dict.fromkeys(args.law)}
     mapping = _merge(args.map, "--map") or None
     options = {"starts": args.starts, "seed": args.seed}
     if args.bootstrap is not None:
@@ -622,8 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--law",
         required=True,
-        type=_one_of("--law", list(CATALOGUE), "; see `scalefit laws`"),
-        help=f"catalogue law: {', '.join(CATALOGUE)}",
+        type=_law_arg("--law", list(CATALOGUE)),
+        help=f'catalogue law ({", ".join(CATALOGUE)}) or a formula, e.g. "e + b*x^-c"',
     )
     p.add_argument("--target", required=True, help="column the law predicts (e.g. error)")
     p.add_argument("--where", help="keep rows matching a pandas query, e.g. \"stage == 'finetune'\"")
@@ -736,8 +762,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("backtest", _cmd_backtest, help="fit laws on part of the runs, score their predictions of the rest")
     p.add_argument("runs", help="runs table: .csv or .parquet")
     p.add_argument(
-        "--law", action="append", required=True, type=_one_of("--law", list(CATALOGUE), "; see `scalefit laws`"),
-        help="a catalogue law to score (repeatable)",
+        "--law", action="append", required=True, type=_law_arg("--law", list(CATALOGUE)),
+        help="a catalogue law or a formula (e.g. \"e + b*x^-c\") to score (repeatable)",
     )  # fmt: skip
     p.add_argument("--target", required=True, help="column the laws predict")
     p.add_argument(

@@ -1,0 +1,110 @@
+"""Formula strings: parse_law builds the same terms a user composes, and refuses the rest."""
+
+import numpy as np
+import pytest
+
+import scalefit
+from scalefit import Constant, Exponent, Law, Pow, Power, Product, ScalefitError, parse_law
+from scalefit.cli import main
+
+
+@pytest.mark.parametrize("law", list(scalefit.list_laws().values()), ids=lambda law: law.name)
+def test_catalogue_round_trips_through_its_formula(law):
+    again = parse_law(str(law), name=law.name)
+    assert again.expr == law.expr
+    assert again.variables == law.variables and again.parameters == law.parameters
+
+
+def test_chinchilla_from_a_formula():
+    law = parse_law("E + A*N^-alpha + B*D^-beta", variables=("N", "D"), name="mine")
+    assert law.expr == scalefit.chinchilla.expr and law.name == "mine"
+    assert parse_law("E + A*N**-alpha + B*D**-beta").expr == law.expr  # ** works as ^; variables inferred
+
+
+@pytest.mark.parametrize(
+    ("formula", "expr"),
+    [
+        ("x^-a / lam", Power("x", "a", scale="lam")),
+        ("A * x^-0.5", Power("x", 0.5, amplitude="A")),
+        ("e + 1/x", Constant("e") + Power("x", 1.0)),
+        ("e + x", Constant("e") + Power("x", -1.0)),
+        ("e + x^2", Constant("e") + Power("x", -2.0)),
+        ("A*x^-(1/2)", Power("x", 0.5, amplitude="A")),
+        ("b * (1/x + g)^c", Constant("b") * (Power("x", 1) + Constant("g")) ** Exponent("c")),
+        ("b * (x^-1 + g)^-c", Constant("b") * (Power("x", 1) + Constant("g")) ** -Exponent("c")),
+        ("(x^-a + g)^(-0.5)", Pow(Power("x", "a") + Constant("g"), 0.5)),
+        ("1 / (x^-a + g)", Pow(Power("x", "a") + Constant("g"), 1.0)),
+        ("e / (A * x^-a)", Product((Constant("e"), Pow(Power("x", "a", amplitude="A"), 1.0)))),
+        ("E + (A*x^-a + G) * y^-b", Constant("E") + (Power("x", "a", amplitude="A") + Constant("G")) * Power("y", "b")),
+        ("B * x^-a / l", Product((Constant("B"), Power("x", "a", scale="l")))),
+    ],
+)
+def test_formula_builds_the_term(formula, expr):
+    variables = tuple(v for v in ("x", "y") if v in formula)
+    law = parse_law(formula, variables=variables)
+    assert law.expr == expr
+    assert parse_law(str(law), variables=variables).expr == expr  # and its text reads back
+
+
+def test_parsed_law_evaluates_as_written():
+    law = parse_law("b * (1/x + g)^c + e / (A*x^-a)", variables=["x"])
+    p = dict(b=2.0, g=0.01, c=0.4, e=0.3, A=5.0, a=0.2)
+    x = np.array([3.0, 30.0, 3e4])
+    np.testing.assert_allclose(law.evaluate(p, x=x), 2.0 * (1 / x + 0.01) ** 0.4 + 0.3 / (5.0 * x**-0.2), rtol=1e-13)
+
+
+def test_as_law_takes_a_formula_but_not_a_catalogue_name():
+    assert scalefit.as_law("e_inf + b*x^-c").expr == scalefit.revisiting_m2.expr
+    with pytest.raises(TypeError, match="get_law"):
+        scalefit.as_law("paper_error")
+
+
+@pytest.mark.parametrize(
+    ("formula", "match"),
+    [
+        ("E - A*x^-a", r"subtraction is not supported.*'E - A\*x\^-a'"),
+        ("E + exp(x^-a)", r"functions .* not supported.*'exp\(x\^-a\)'"),
+        ("E + 2*x^-a", r"number can only be an exponent.*'2'"),
+        ("E + 3 + x^-a", r"number can only be an exponent.*'3'"),
+        ("E + A*x^a", r"written with a minus sign, x\^-a"),
+        ("E + A*x^-(a*b)", r"exponent must be a parameter name or a number.*'-\(a\*b\)'"),
+        ("E + A*x^-y + B*y^-b", r"variable 'y' is in an exponent"),
+        ("E + -x^-a", r"minus sign is only allowed in front of an exponent"),
+        ("E + A*x^-a +", r"cannot be parsed"),
+        ("E + x^-a / 2", r"dividing by a number"),
+        ("E + A*x^-a + A*y^-b", r"'A' is used twice"),
+        ("E + A*x^-E", r"'E' is used twice"),
+        ("E + A[0]*x^-a", r"Subscript is not part of the formula language"),
+        ("E + A", r"has no variable"),
+    ],
+)
+def test_unsupported_formulas_are_refused_with_the_offending_part(formula, match):
+    with pytest.raises(ScalefitError, match=match):
+        parse_law(formula)
+
+
+def test_variables_must_appear_and_be_names():
+    with pytest.raises(ScalefitError, match=r"does not use variables \['D'\]"):
+        parse_law("E + A*N^-a", variables=("N", "D"))
+    with pytest.raises(TypeError, match="formula must be a string"):
+        parse_law(Law(Constant("E")))
+
+
+def test_cli_fit_takes_a_formula(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = np.geomspace(10, 1e5, 15)
+    y = (0.05 + 3.0 * x**-0.4) * np.exp(rng.normal(0, 0.01, x.size))
+    path = tmp_path / "runs.csv"
+    path.write_text("x,y\n" + "\n".join(f"{a},{b}" for a, b in zip(x, y, strict=True)))
+    out = tmp_path / "fit.json"
+    argv = ["fit", str(path), "--law", "e + b*x^-c", "--target", "y", "--bootstrap", "0", "--out", str(out)]
+    assert main(argv) == 0
+    fit = scalefit.load_fit(out)
+    assert set(fit.law.parameters) == {"e", "b", "c"}
+    assert fit.params["c"] == pytest.approx(0.4, rel=0.1)
+    capsys.readouterr()
+    assert main(["fit", str(path), "--law", "e - b*x^-c", "--target", "y"]) == 2
+    err = capsys.readouterr().err
+    assert "subtraction is not supported" in err and err.count("\n") == 1
+    assert main(["fit", str(path), "--law", "revisiting_m9", "--target", "y"]) == 2
+    assert "formula" in capsys.readouterr().err
