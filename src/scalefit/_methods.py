@@ -77,10 +77,10 @@ class LeastSquares:
         ``"auto"`` (default): random starts in batches of 64, each batch explored and its 16
         best polished, until at least 8 polished starts agree on the best optimum — a
         majority of the first batch's, or else confirmed by a further batch that finds
-        nothing better (at most 1024; the fit's ``starts`` report says how many were made). An int: exactly that many random starting points, in one
-        call. Or a grid ``{name: values}`` in
-        paper form for every free parameter (their Cartesian product is used); or a
-        DataFrame with one start per row and a column per free parameter. All starts are
+        nothing better (at most 1024; the fit's ``starts`` report says how many were made).
+        An int: exactly that many random starting points, in one call. Or a grid
+        ``{name: values}`` in paper form for every free parameter (their Cartesian product
+        is used); or a DataFrame with one start per row and a column per free parameter. All starts are
         optimised in one compiled, vectorised call: each for ``explore_steps`` steps, then
         the ``polish`` best on to convergence.
     bootstrap : int
