@@ -144,7 +144,21 @@ def _resolve_mapping(law: Law, frame: pd.DataFrame, mapping: Mapping[str, str] |
 
 
 def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    copies = int(np.sum(frame.columns == column))
+    if copies > 1:
+        raise ScalefitError(
+            f"column {column!r} ({role}) appears {copies} times in the runs table; scalefit will not guess which "
+            "one you mean — drop or rename the duplicates"
+        )
     raw = frame[column]
+    kind = raw.dtype.kind
+    if kind in "bMmc":
+        what = {"b": "True/False values", "M": "dates", "m": "time spans", "c": "complex numbers"}[kind]
+        raise ScalefitError(
+            f"column {column!r} ({role}) holds {what} ({raw.dtype}), not real numbers; scalefit does not convert "
+            "them for you — give the column as numbers"
+        )
+    text = raw.map(lambda v: isinstance(v, str | bytes)).to_numpy(dtype=bool) if kind in "OSUT" else None
     values = pd.to_numeric(raw, errors="coerce")
     bad = values.isna() & raw.notna()
     if bad.any():
@@ -152,6 +166,12 @@ def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
             f"column {column!r} ({role}) has non-numeric values in "
             f"{format_rows(frame.index[bad.to_numpy()])} (e.g. {raw[bad].iloc[0]!r}); "
             "clean them in the table before fitting"
+        )
+    if text is not None and text.any():
+        raise ScalefitError(
+            f"column {column!r} ({role}) holds numbers written as text in {format_rows(frame.index[text])} "
+            f"(e.g. {raw[text].iloc[0]!r}); scalefit does not parse text as numbers — convert the column "
+            "(pd.to_numeric) or fix the file"
         )
     arr = values.to_numpy(dtype=float)
     nonfinite = ~np.isfinite(arr)
@@ -286,7 +306,13 @@ def per_run(data: Runs, value, name: str) -> np.ndarray | None:
         arr = pd.to_numeric(data.frame[value], errors="coerce").to_numpy(dtype=float)
         what = f"column {value!r} ({name})"
     else:
-        arr = np.asarray(value, dtype=float)
+        raw = np.asarray(value) if not isinstance(value, Mapping) else np.asarray(None)
+        if raw.dtype.kind not in "iuf":
+            raise TypeError(
+                f"{name} must be a column name or numbers, one per run ({len(data)}), got {type(value).__name__} "
+                f"of {raw.dtype} (True/False and text are not read as numbers)"
+            )
+        arr = raw.astype(float)
         what = name
         if arr.shape != (len(data),):
             raise ScalefitError(f"{name} must have one value per run ({len(data)}), got shape {arr.shape}")

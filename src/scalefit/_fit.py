@@ -210,6 +210,8 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
     columns = [by] if isinstance(by, str) else list(by) if isinstance(by, list | tuple) else None
     if not columns or not all(isinstance(c, str) and c for c in columns):
         raise TypeError(f"by must be a column name or a list of column names, got {by!r}")
+    if len(set(columns)) != len(columns):
+        raise ScalefitError(f"by={by!r} names a column twice; give each column once")
     for c in columns:
         if c not in frame.columns:
             raise ScalefitError(
@@ -685,7 +687,8 @@ def _starts_report(problem: Problem, sol, f: np.ndarray, n_starts: int, y_scale:
         ref = abs(float(vals[0]))
         if problem.law.specs[name].role == "constant":
             ref = max(ref, 1e-6 * y_scale)
-        spread[name] = float((vals.max() - vals.min()) / max(ref, 1e-300))
+        with np.errstate(all="ignore"):  # an overflowed start gives nan: "not unique", never a warning
+            spread[name] = float((vals.max() - vals.min()) / max(ref, 1e-300))
     return StartsReport(
         n_starts=n_starts,
         n_polished=len(f),

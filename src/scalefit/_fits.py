@@ -90,12 +90,23 @@ class Fits(Mapping):
         missing = [c for c in self.by if c not in data.columns]
         if missing:
             raise ScalefitError(f"data has no column {missing[0]!r}: each row needs its group ({list(self.by)})")
+        if data.empty:
+            raise ScalefitError("data has no rows; give at least one configuration to predict")
+        for c in self.by:
+            gap = data[c].isna().to_numpy()
+            if gap.any():
+                raise ScalefitError(
+                    f"data column {c!r} has missing values in rows {list(data.index[gap][:8])}; "
+                    "every row needs its group"
+                )
+        labels = data.index
+        data = data.reset_index(drop=True)  # rows are matched by position: repeated labels stay distinct
         parts = []
         for key, rows in data.groupby(list(self.by), sort=False):
             key = key if len(self.by) > 1 else key[0] if isinstance(key, tuple) else key
             if key not in self._fits:
                 raise ScalefitError(
-                    f"data rows {list(rows.index[:5])} belong to group {key!r}, which was not fitted; "
+                    f"data rows {list(labels[rows.index[:5]])} belong to group {key!r}, which was not fitted; "
                     f"fitted groups: {list(self._fits)[:8]}"
                 )
             pred = self._fits[key].predict(rows, interval, **kwargs)
@@ -103,7 +114,9 @@ class Fits(Mapping):
             for i, (column, value) in enumerate(self._key_columns(key).items()):
                 pred.insert(i, column, value)
             parts.append(pred)
-        return pd.concat(parts).loc[data.index]
+        out = pd.concat(parts).sort_index()
+        out.index = labels
+        return out
 
     # -- persistence -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -240,7 +240,8 @@ def identifiability(
             flat.append(names)
         cov = np.linalg.pinv(Fl)
         s = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
-        corr = cov / np.outer(s, s)
+        with np.errstate(all="ignore"):
+            corr = cov / np.outer(s, s)
         in_flat = {n for names in flat for n in names}
         for i in range(len(live)):
             for j in range(i + 1, len(live)):

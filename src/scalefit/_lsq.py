@@ -295,4 +295,14 @@ def given_starts(problem: Problem, starts: Mapping[str, object] | pd.DataFrame) 
     rows = [problem.free_theta(dict(zip(problem.free, combo, strict=True))) for combo in combos]
     if not rows:
         raise ScalefitError("starts= gives no starting points; give at least one value per free parameter")
-    return np.array(rows)
+    theta = np.array(rows)
+    outside = (theta < problem.lo) | (theta > problem.hi)
+    if outside.any():
+        i, j = (int(k[0]) for k in np.nonzero(outside))
+        name = problem.free[j]
+        value = problem.paper(theta[i : i + 1])[name][0]
+        raise ScalefitError(
+            f"starts= value {float(value):g} for {name!r} lies outside its bounds (exponents are >= 0 unless given "
+            "other bounds); starts must lie inside the bounds — change the start or pass bounds="
+        )
+    return theta

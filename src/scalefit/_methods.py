@@ -54,6 +54,12 @@ def _starts(value: object) -> str | int | Mapping[str, object] | pd.DataFrame:
             if arr.size == 0:
                 raise ScalefitError(f"starts[{name!r}] is empty; give at least one value")
             out[name] = arr
+        size = int(np.prod([len(a) for a in out.values()], dtype=float)) if out else 0
+        if size > MAX_STARTS:
+            raise ScalefitError(
+                f"starts= grid gives {size:.3g} starting points (the product of its value counts); at most "
+                f"{MAX_STARTS} — use fewer values per parameter, or starts='auto'"
+            )
         return out
     if isinstance(value, str):
         if value == "auto":
