@@ -497,3 +497,31 @@ def test_allocate_good_arguments_still_work():
     fit = Fit.from_params(scalefit.paper_error, PLAIN)
     b = allocate(fit, {"Dp": 1e-4}, budget=10.0, at={"M": np.float64(22e6), "Df": 5e4})
     assert b.amounts["Dp"] == pytest.approx(1e5) and b.at == {"M": 22e6, "Df": 5e4}
+
+
+@pytest.mark.parametrize("target", [100.0, 10.0, 1.0, 0.0, -0.1])
+def test_allocate_error_rate_target_must_be_a_fraction(no_work, target):
+    """paper_error predicts an error rate: target=100.0 (a percentage) returned a meaningless split."""
+    bad_allocate(
+        ScalefitError,
+        rf"target={target!r} is outside \(0, 1\), but law 'paper_error' predicts an error rate \(a fraction\); "
+        r"give it as a fraction, e.g. 0.1 for 10%",
+        target=target,
+    )
+
+
+def test_allocate_target_at_or_below_the_floor_is_refused(no_work):
+    fit = Fit.from_params(scalefit.paper_error, PLAIN)  # floor with unlimited Dp and Df: above E_inf = 0.05
+    for target in (0.05, 0.01):
+        with pytest.raises(
+            ScalefitError, match=rf"target {target:g} is not reachable: it is at or below the law's floor"
+        ):
+            allocate(fit, COSTS, target=target, at={"M": 22e6})
+    with pytest.raises(ScalefitError, match=r"target 0.1 is not reachable: it is at or below the law's floor.*0.1"):
+        allocate(GAP, COSTS, target=0.1)  # exactly the floor E
+
+
+def test_allocate_error_rate_fraction_target_still_works():
+    fit = Fit.from_params(scalefit.paper_error, PLAIN)
+    a = allocate(fit, COSTS, target=0.3, at={"M": 22e6})
+    assert a.mode == "target" and a.predicted == pytest.approx(0.3, rel=1e-6)

@@ -484,3 +484,54 @@ def test_a_free_exponent_below_its_bound_is_still_refused(boot_fit):
     d["params"]["alpha"] = -0.3  # fitted with the default bound alpha >= 0
     with pytest.raises(ScalefitError, match=r"params\['alpha'\] = -0.3 is outside its domain \(>= 0; alpha is an"):
         Fit.from_dict(d)
+
+
+# -- draws, bootstrap counts, starts counts and the target are checked like params -------------
+def test_a_free_exponent_below_its_bound_in_the_draws_is_refused(boot_fit):
+    d = boot_fit.to_dict()
+    d["draws"]["alpha"][2] = -0.3
+    with pytest.raises(
+        ScalefitError, match=r"fit dict: draws\['alpha'\]\[2\] = -0.3 is outside its domain \(>= 0; alpha is an exp"
+    ):
+        Fit.from_dict(d)
+    d = boot_fit.to_dict()
+    d["draws"]["lambda_p"][0] = -1.0
+    with pytest.raises(ScalefitError, match=r"draws\['lambda_p'\]\[0\] = -1.0 is outside its domain \(> 0"):
+        Fit.from_dict(d)
+
+
+def test_given_draws_keep_any_finite_exponent():
+    draws = pd.DataFrame({n: [v, v] for n, v in {**TRUTH, "alpha": -0.3}.items()})
+    fit = Fit.from_params(scalefit.paper_error, {**TRUTH, "alpha": -0.3}, draws=draws)
+    assert (load_fit(fit.to_json()).draws["alpha"] == -0.3).all()
+
+
+def test_bootstrap_draws_removed_are_refused(boot_fit, plain_fit):
+    d = boot_fit.to_dict()
+    del d["draws"]
+    with pytest.raises(
+        ScalefitError, match=r"draws is missing, but bootstrap_requested = 50 and bootstrap_converged = 0.94 say"
+    ):
+        Fit.from_dict(d)
+    assert Fit.from_dict(plain_fit.to_dict()).draws is None  # no bootstrap asked: no draws needed
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        ({"n_at_best": 99}, r"starts\['n_at_best'\] = 99 is more than starts\['n_polished'\]"),
+        ({"n_polished": 999}, r"starts\['n_polished'\] = 999 is more than starts\['n_starts'\] = 50"),
+        ({"n_converged": 99}, r"starts\['n_converged'\] = 99 is more than starts\['n_polished'\]"),
+    ],
+)
+def test_starts_counts_must_nest(boot_fit, counts, message):
+    d = boot_fit.to_dict()
+    d["starts"].update(counts)
+    with pytest.raises(ScalefitError, match=message):
+        Fit.from_dict(d)
+
+
+@pytest.mark.parametrize("target", ["", "  "])
+def test_an_empty_target_is_refused(saved, target):
+    with pytest.raises(ScalefitError, match=r"fit.json': target = '\s*' must name the column that was fitted"):
+        load_fit(saved(_set(["target"], target)))

@@ -186,3 +186,15 @@ def test_shorthand_options_build_the_method(runs, monkeypatch):
     assert isinstance(nuts, NUTS) and nuts.chains == 2 and nuts.init.starts == 50 and nuts.init.bootstrap == 0
     lsq = make_method("lsq", {"bootstrap": 0})
     assert isinstance(lsq, LeastSquares) and lsq.bootstrap == 0 and lsq.starts == "auto"
+
+
+@pytest.mark.parametrize(("pair", "value"), [((1, 1), "1.0"), ((0.3, 0.3), "0.3")])
+def test_equal_bounds_say_to_fix_the_value(runs, pair, value):
+    """bounds={'alpha': (1, 1)} said 'low must be below high; write (1.0, 1.0) if that is what you meant'."""
+    bad(
+        runs,
+        ScalefitError,
+        rf"bounds\['alpha'\] = \({value}, {value}\): equal low and high leave a fixed value, not a range to fit in; "
+        rf"write fix=\{{'alpha': {value}\}} instead",
+        bounds={"alpha": pair},
+    )

@@ -422,3 +422,71 @@ def test_debug_is_accepted_before_or_after_the_command(capsys):
     assert main(["--debug", "laws"]) == 0
     assert main(["laws", "--debug"]) == 0
     assert "paper_error" in capsys.readouterr().out
+
+
+# -- predict --at names, a stdout/stderr closed before the start, collect --dry-run checks ---------
+@pytest.mark.parametrize(
+    "at, match",
+    [
+        ("Dp=1e6,M=1e7,Df=1e4,Q=1", "--at names 'Q', which is not a variable of the law; with --at every name must "
+         "be one of Dp, M, Df (a law variable or the column it was mapped from) — fix the spelling or leave it out"),
+        ("Dp=1e6,m=1e7,Df=1e4", "--at names 'm' (did you mean 'M'?)"),
+    ],
+)  # fmt: skip
+def test_predict_at_refuses_a_name_that_is_not_a_variable(files, capsys, at, match):
+    """An unknown name given with --at was silently ignored."""
+    code = main(["predict", str(files / "p.json"), "--at", at])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("scalefit: error:"), err
+    assert match in err
+
+
+def test_predict_at_takes_the_mapped_column_and_a_csv_keeps_extra_columns(files, capsys):
+    import dataclasses
+
+    import pandas as pd
+
+    fit = scalefit.Fit.from_params(scalefit.paper_error, PARAMS)
+    dataclasses.replace(fit, mapping={"Dp": "pretrain", "M": "M", "Df": "Df"}).to_json(files / "m.json")
+    assert main(["predict", str(files / "m.json"), "--at", "pretrain=1e6,M=1e7,Df=1e4"]) == 0
+    assert main(["predict", str(files / "m.json"), "--at", "pretrain=1e6,M=1e7,Df=1e4,Dpp=1"]) == 2
+    assert "--at names 'Dpp' (did you mean 'Dp'?)" in capsys.readouterr().err
+    pd.DataFrame({"Dp": [1e6], "M": [1e7], "Df": [1e4], "notes": ["x"]}).to_csv(files / "c.csv", index=False)
+    assert main(["predict", str(files / "p.json"), str(files / "c.csv")]) == 0
+
+
+@pytest.mark.parametrize("name", ["stdout", "stderr"])
+def test_a_stream_closed_before_the_start_is_like_a_closed_pipe(name, capsys, monkeypatch):
+    """`scalefit laws >&-` (sys.stdout is None) was an internal error (AttributeError on flush)."""
+    monkeypatch.setattr(sys, name, None)
+    code = main(["laws"])
+    assert getattr(sys, name) is None  # put back as it was
+    assert code == (141 if name == "stdout" else 0)
+    out, err = capsys.readouterr()
+    assert err == "" and (out == "" if name == "stdout" else "paper_error" in out)
+    monkeypatch.setattr(sys, name, None)
+    assert main(["laws", "--fast"]) == 2  # an error with no stderr to show it on: still exit 2, no crash
+
+
+def test_laws_with_stdout_closed_as_a_program():
+    proc = subprocess.run(
+        [sys.executable, "-m", "scalefit", "laws"], stderr=subprocess.PIPE, text=True, timeout=300,
+        preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--device", "gpu9"], "device must be one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', got 'gpu9'"),
+        (["--partition", "gpu"], "slurm parameters ['slurm_partition'] apply only to executor 'slurm'"),
+        (["--gpus-per-node", "2"], "slurm parameters ['gpus_per_node'] apply only to executor 'slurm'"),
+    ],
+)
+def test_collect_dry_run_checks_what_the_run_would(files, capsys, extra, match):
+    """--dry-run exited 0 with a device or slurm option the real run refuses."""
+    code = main(["collect", "tiny", "--dry-run", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and match in err, err
+    assert main(["collect", "tiny", "--dry-run", "--executor", "slurm", "--partition", "gpu"]) == 0

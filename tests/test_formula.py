@@ -1,5 +1,7 @@
 """Formula strings: parse_law builds the same terms a user composes, and refuses the rest."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,24 @@ def test_cli_fit_takes_a_formula(tmp_path, capsys):
     assert "subtraction is not supported" in err and err.count("\n") == 1
     assert main(["fit", str(path), "--law", "revisiting_m9", "--target", "y"]) == 2
     assert "formula" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("formula", "names"), [("N^1", r"\['N'\]"), ("N^-2 + D^-3", r"\['N', 'D'\]")])
+def test_a_formula_without_parameters_is_refused_naming_it(formula, names):
+    """'N^1' parsed, and fitting it said only 'every parameter is fixed or tied'."""
+    with pytest.raises(
+        ScalefitError, match=rf"formula {re.escape(repr(formula))} has no parameters to fit \(its names {names} are"
+    ):
+        parse_law(formula)
+
+
+def test_a_catalogue_name_for_a_law_points_to_get_law_not_to_formulas():
+    with pytest.raises(TypeError) as info:
+        scalefit.fit_law(law="chinchilla", runs=scalefit.example_runs(), target="error")
+    text = str(info.value)
+    assert "got the name 'chinchilla' of a catalogue law" in text
+    assert "scalefit.get_law('chinchilla') (or pass scalefit.chinchilla)" in text and "formula" not in text
+    with pytest.raises(
+        TypeError, match=r"got the string 'chinchila', which is neither a catalogue name \(did you mean"
+    ):
+        scalefit.as_law("chinchila")

@@ -23,7 +23,7 @@ from scipy.optimize import brentq, minimize
 
 from ._boundary import _fit_arg, near
 from ._errors import ScalefitError
-from ._result import Fit
+from ._result import Fit, _error_rate_reason
 from ._validate import _shown, each, integer, number
 
 STARTS = 16
@@ -159,7 +159,8 @@ def allocate(
         Cost per unit of each variable to buy (finite, > 0), e.g. ``{"Dp": 1e-4, "Df": 1e-2}``.
     budget, target : float
         Exactly one: the money to spend (finite, > 0), or the value of the target to reach
-        (above what the law reaches with unlimited amounts of the variables bought).
+        (above what the law reaches with unlimited amounts of the variables bought, its
+        floor; for an error-rate law a fraction in (0, 1): 0.1 for 10%).
     at : dict
         Values (> 0) of the law's other variables, the ones not bought (e.g. ``{"M": 22e6}``).
     seed : int
@@ -183,6 +184,12 @@ def allocate(
         budget = number(budget, "budget", low=0.0, low_open=True, fix="the money to spend, in the units of costs=")
     else:
         target = number(target, "target", fix="the value of the law to reach")
+        reason = _error_rate_reason(fit)
+        if reason is not None and not 0.0 < target < 1.0:
+            raise ScalefitError(
+                f"target={target!r} is outside (0, 1), but {reason} (a fraction); give it as a fraction, "
+                "e.g. 0.1 for 10%"
+            )
     at = _check_at(at, variables, costs)
     seed = integer(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
@@ -205,8 +212,9 @@ def allocate(
             )  # fmt: skip
         if not target > floor:
             raise ScalefitError(
-                f"target {target:g} is not reachable: with unlimited {list(costs)} the law only falls to {floor:.4g}; "
-                "choose a target above it, or buy another variable too"
+                f"target {target:g} is not reachable: it is at or below the law's floor — with unlimited "
+                f"{list(costs)} the law only falls to {floor:.4g}; choose a target above it, or buy another "
+                "variable too"
             )
 
         def gap(log_b):

@@ -46,9 +46,12 @@ objective and noise are known ones; ``problem`` gives every parameter exactly on
 free/fixed/tied; every parameter is finite and in its domain (a free one: its role's range —
 constants >= 0, amplitudes and scales > 0, exponents >= 0 — narrowed to the fit's bounds;
 a fixed one: the value it was fixed at; a tied one: its target's value; in a ``"given"``
-fit, the values the user gave: exponents any finite number); residuals, data and draws have
-one entry per run or draw, draws are rectangular with a column per parameter, and no more
-rows than the bootstrap replicates requested or the chains x draws of the diagnostics. A
+fit, the values the user gave: exponents any finite number), and so is every finite value
+in the draws of a free parameter; ``target`` is a non-empty string; the ``starts`` counts
+nest (converged and at-best <= polished <= starts); residuals, data and draws have one entry
+per run or draw, draws are rectangular with a column per parameter, and no more rows than
+the bootstrap replicates requested or the chains x draws of the diagnostics — nor missing
+when ``bootstrap_requested`` and ``bootstrap_converged`` say there are replicates. A
 refusal is a :class:`~scalefit.ScalefitError` naming the file, the group (in a group file)
 and the field, showing the value and saying what to do.
 """
@@ -512,6 +515,8 @@ class _Reader:
             raise self.fail("method", f"= {method!r} is not one of {', '.join(map(repr, METHODS))}")
         objective = self.objective(d["objective"])
         target = self.text(d["target"], "target")
+        if not target.strip():
+            raise self.fail("target", f"= {target!r} must name the column that was fitted (a non-empty string)")
         mapping = self.mapping(d["mapping"], law)
         problem = self.problem(d["problem"], law)
         bounds = self.bounds(d.get("bounds"), law)
@@ -528,7 +533,9 @@ class _Reader:
             raise self.fail("noise", f"= {noise!r} does not go with method {method!r} (only 'bayes' has a noise model)")
         diagnostics = self.diagnostics(d.get("diagnostics"), method)
         data = self.data(d.get("data"), law, n_runs)
-        draws = self.draws(d.get("draws"), law, method, noise, diagnostics, d.get("bootstrap_requested"))
+        requested = self.integer(d.get("bootstrap_requested"), "bootstrap_requested", 1, optional=True)
+        converged = self.share(d.get("bootstrap_converged"))
+        draws = self.draws(d.get("draws"), law, problem, method, diagnostics, requested, converged)
         notes = self.lst(d.get("notes", []), "notes")
         for i, n in enumerate(notes):
             self.text(n, f"notes[{i}]")
@@ -552,7 +559,7 @@ class _Reader:
             ranges=self.ranges(d["ranges"], law, method),
             n_runs=n_runs,
             draws=draws,
-            bootstrap_converged=self.share(d.get("bootstrap_converged")),
+            bootstrap_converged=converged,
             seed=self.integer(d.get("seed", 0), "seed", 0),
             source=self.text(d.get("source", ""), "source"),
             notes=tuple(notes),
@@ -563,7 +570,7 @@ class _Reader:
             priors=priors,
             bounds=bounds,
             misfit=self.misfit(d.get("misfit"), law),
-            bootstrap_requested=self.integer(d.get("bootstrap_requested"), "bootstrap_requested", 1, optional=True),
+            bootstrap_requested=requested,
         )
 
     def header(
@@ -758,8 +765,21 @@ class _Reader:
             if k not in law.parameters:
                 raise self.fail("starts['spread']", f"names {k!r}, which is not a parameter of the law")
             spread[k] = self.number(v, f"starts['spread'][{k!r}]")
+        n_starts, n_polished, n_converged, n_at_best = (self.integer(d[k], f"starts[{k!r}]") for k in counts)
+        for small, large, a, b in (
+            ("n_polished", "n_starts", n_polished, n_starts),
+            ("n_converged", "n_polished", n_converged, n_polished),
+            ("n_at_best", "n_polished", n_at_best, n_polished),
+        ):
+            if a > b:
+                raise self.fail(
+                    f"starts[{small!r}]", f"= {a} is more than starts[{large!r}] = {b}; it counts some of those"
+                )
         return StartsReport(
-            *(self.integer(d[k], f"starts[{k!r}]") for k in counts),
+            n_starts,
+            n_polished,
+            n_converged,
+            n_at_best,
             best_values=self.numbers(d["best_values"], "starts['best_values']").tolist(),
             spread=spread,
             rtol=self.number(d.get("rtol", 1e-6), "starts['rtol']", finite=True),
@@ -891,10 +911,23 @@ class _Reader:
             scale = scale.tolist()
         return {"x": out_x, "y": y.tolist(), "noise_scale": scale}
 
-    def draws(self, d: object, law: Law, method: str, noise, diagnostics, requested) -> pd.DataFrame | None:
+    def draws(
+        self, d: object, law: Law, problem: Problem, method: str, diagnostics, requested, converged
+    ) -> pd.DataFrame | None:
+        """Rectangular draws, a column per parameter, each free parameter's finite values in
+        its domain (as for ``params``; a ``"given"`` fit's exponents: any finite number).
+        Non-finite cells are kept as written (the format encodes them)."""
+        from ._result import _domain, _inside
+
         if d is None:
             if method == "bayes":
                 raise self.fail("draws", "is missing; a Bayesian fit holds its posterior draws")
+            if requested is not None and converged is not None and requested > 0 and converged > 0:
+                raise self.fail(
+                    "draws",
+                    f"is missing, but bootstrap_requested = {requested} and bootstrap_converged = {converged:g} say "
+                    "the fit has bootstrap replicates",
+                )
             return None
         d = self.obj(d, "draws")
         names = list(law.parameters)
@@ -913,6 +946,17 @@ class _Reader:
             shown = ", ".join(f"{c}: {len(a)}" for c, a in columns.items())
             raise self.fail("draws", f"is not rectangular: its columns have different lengths ({shown})")
         rows = lengths.pop() if lengths else 0
+        given = method == "given"
+        for n in names:
+            if n in problem.fixed or n in problem.tied:
+                continue
+            low, high, low_open, text = _domain(law, n, None if given else problem, explicit=given)
+            values = columns[n]
+            bad = np.flatnonzero(np.isfinite(values) & ~_inside(values, low, high, low_open))
+            if bad.size:
+                i = int(bad[0])
+                more = f" (and {bad.size - 1} more rows)" if bad.size > 1 else ""
+                raise self.fail(f"draws[{n!r}][{i}]", f"= {float(values[i])!r} is outside its domain ({text}){more}")
         if method == "bayes":
             expected = diagnostics["chains"] * diagnostics["draws_per_chain"]
             if rows != expected:

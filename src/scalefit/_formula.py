@@ -282,7 +282,13 @@ def parse_law(
         if str(exc).startswith("formula "):
             raise
         raise ScalefitError(f"formula {formula!r}: {exc}") from None
-    return Law(expr, name=name, metric=metric, reference=reference, description=description)
+    law = Law(expr, name=name, metric=metric, reference=reference, description=description)
+    if not law.parameters:
+        raise ScalefitError(
+            f"formula {formula!r} has no parameters to fit (its names {names} are all variables, and a number "
+            "can only be an exponent); name the parameters, e.g. 'E + A*N^-alpha'"
+        )
+    return law
 
 
 def looks_like_formula(text: str) -> bool:

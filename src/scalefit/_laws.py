@@ -809,9 +809,24 @@ def as_law(law: Law | Term | str) -> Law:
 
         if looks_like_formula(law):
             return parse_law(law)
-    hint = f" (for the catalogue law, pass scalefit.get_law({law!r}))" if isinstance(law, str) else ""
+        import scalefit
+
+        from ._catalogue import CATALOGUE
+        from ._validate import suggest
+
+        if law in CATALOGUE:
+            also = f" (or pass scalefit.{law})" if isinstance(getattr(scalefit, law, None), Law) else ""
+            raise TypeError(
+                f"law must be a scalefit Law or term object, got the name {law!r} of a catalogue law; pass the "
+                f"law itself: scalefit.get_law({law!r}){also}"
+            )
+        raise TypeError(
+            f"law must be a scalefit Law or term (e.g. scalefit.paper_error) or a formula with an operator (e.g. "
+            f"'E + A*N^-alpha'), got the string {law!r}, which is neither a catalogue name"
+            f"{suggest(law, CATALOGUE)} nor a formula; catalogue laws are listed by scalefit.list_laws() (pass "
+            "scalefit.get_law(name))"
+        )
     raise TypeError(
         f"law must be a scalefit Law or term (e.g. scalefit.paper_error) or a formula string (e.g. "
-        f"'E + A*N^-alpha'), got {type(law).__name__} {law!r}{hint}; catalogue laws are listed by "
-        "scalefit.list_laws()"
+        f"'E + A*N^-alpha'), got {type(law).__name__} {law!r}; catalogue laws are listed by scalefit.list_laws()"
     )

@@ -276,6 +276,11 @@ class Problem:
             if not isinstance(b, tuple | list) or len(b) != 2:
                 raise ScalefitError(f"bounds[{n!r}] must be a (low, high) pair (None for open), got {b!r}")
             blo, bhi = b
+            if blo is not None and bhi is not None and float(blo) == float(bhi):
+                raise ScalefitError(
+                    f"bounds[{n!r}] = ({blo}, {bhi}): equal low and high leave a fixed value, not a range to fit "
+                    f"in; write fix={{{n!r}: {float(blo)!r}}} instead (or give low below high)"
+                )
             if blo is not None and bhi is not None and not float(blo) < float(bhi):
                 raise ScalefitError(
                     f"bounds[{n!r}] = ({blo}, {bhi}): low must be below high; write ({bhi}, {blo}) "

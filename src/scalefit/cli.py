@@ -16,9 +16,9 @@ Exit status:
   ``scalefit: interrupted``. A file being written when the signal came is finished first,
   so an output file is either the old one, absent, or complete — never half-written, and
   no temporary is left.
-* ``141`` — standard output was closed early (e.g. piped into ``head``): the same status
-  as a program killed by SIGPIPE. Output files (``--out``) are written *before* anything
-  is printed, so they are complete even then.
+* ``141`` — standard output was closed early (e.g. piped into ``head``) or before the
+  start (``>&-``): the same status as a program killed by SIGPIPE. Output files
+  (``--out``) are written *before* anything is printed, so they are complete even then.
 
 ``--out`` is checked before the work (the directory exists and is writable, the target is
 a regular file or absent, the suffix is one the writer understands) and written atomically
@@ -455,6 +455,29 @@ def _table_bytes(table, suffix: str) -> bytes:
     return table.to_csv(index=False).encode()
 
 
+def _check_at_names(fit, at: Sequence[list[tuple[str, object]]]) -> None:
+    """Every name given with ``predict --at`` is a law variable, the column it was mapped from,
+    or (fits by group) a grouping column: a misspelt name is an error, never ignored. (A
+    CSV of configurations may hold other columns; they are left out.)"""
+    from ._validate import suggest
+
+    fits = list(fit.values()) if hasattr(fit, "by") else [fit]
+    allowed: list[str] = list(getattr(fit, "by", ()))
+    for f in fits:
+        for v in f.law.variables:
+            for name in (v, f.mapping.get(v, v)):
+                if name not in allowed:
+                    allowed.append(name)
+    for pairs in at:
+        for name, _ in pairs:
+            if name not in allowed:
+                raise ScalefitError(
+                    f"--at names {name!r}{suggest(name, allowed)}, which is not a variable of the law; with --at "
+                    f"every name must be one of {', '.join(allowed)} (a law variable or the column it was mapped "
+                    f"from{', or a grouping column' if hasattr(fit, 'by') else ''}) — fix the spelling or leave it out"
+                )
+
+
 def _cmd_predict(args) -> None:
     import pandas as pd
 
@@ -468,6 +491,7 @@ def _cmd_predict(args) -> None:
         raise ScalefitError(f"--out {args.out!r} is the configurations file itself; give another name")
     fit = _load_fit(args.fit, groups=True)  # fits by group predict each row by its group's columns
     if args.at:
+        _check_at_names(fit, args.at)
         data = pd.DataFrame([dict(pairs) for pairs in args.at])
     else:
         from ._data import read_table
@@ -577,7 +601,7 @@ def _cmd_demo(args) -> None:
 def _cmd_collect(args) -> None:
     from . import _validate as check
     from . import collect as sc
-    from .collect.runner import finished
+    from .collect.runner import check_execution, finished
 
     check.choice(args.executor, "--executor", sc.EXECUTORS)
     if not args.dry_run:
@@ -586,6 +610,16 @@ def _cmd_collect(args) -> None:
                 "scalefit collect needs --out runs.parquet (or .csv), or --dry-run to only see the plan"
             )
         _out(args.out, (".parquet", ".csv"))
+    slurm = {
+        k: v
+        for k, v in (
+            ("slurm_partition", args.partition),
+            ("timeout_min", args.timeout_min),
+            ("gpus_per_node", args.gpus_per_node),
+        )
+        if v is not None
+    }
+    check_execution(args.device, args.executor, slurm)  # as collect() does, so a dry run refuses what a run would
     grid = sc.load_grid(args.grid)
     if args.dry_run:
         done = 0
@@ -598,15 +632,6 @@ def _cmd_collect(args) -> None:
             rows = sc.estimate(grid, sizes=sc.data_sizes(grid, args.cache))
         print(sc.describe_plan(grid, rows, args.tflops, done))
         return
-    slurm = {
-        k: v
-        for k, v in (
-            ("slurm_partition", args.partition),
-            ("timeout_min", args.timeout_min),
-            ("gpus_per_node", args.gpus_per_node),
-        )
-        if v is not None
-    }
     t0 = time.perf_counter()
     table = sc.collect(
         grid,
@@ -706,10 +731,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("predict", _cmd_predict, help="predict with a saved fit")
     p.add_argument("fit", help="fit JSON written by `scalefit fit --out`")
-    p.add_argument("csv", nargs="?", help="CSV/Parquet of configurations (columns: the law's variables)")
+    p.add_argument(
+        "csv", nargs="?", help="CSV/Parquet of configurations (columns: the law's variables; other columns are ignored)"
+    )
     p.add_argument(
         "--at", action="append", type=_pairs("--at", "Dp=1e6,M=1e7,Df=1e4", "number"), metavar="Dp=..,M=..,Df=..",
-        help="one configuration (repeatable)",
+        help="one configuration (repeatable); every name must be a law variable (or the column it was mapped from)",
     )  # fmt: skip
     p.add_argument("--interval", type=interval, default=0.9, help="interval probability (default 0.9)")
     p.add_argument("--out", help="save predictions here (.csv or .parquet)")
@@ -804,6 +831,22 @@ def _silence(stream) -> None:
             os.close(devnull)
     except (OSError, ValueError):  # not a real file (e.g. captured by a test)
         pass
+
+
+def _open_missing_streams() -> dict[str, io.TextIOBase]:
+    """Point a standard stream that was closed before scalefit started (``scalefit laws >&-``:
+    Python then sets ``sys.stdout`` to None) at /dev/null for the run, so writes and flushes
+    succeed; returns the streams opened, by name. A closed stdout then ends the run like a
+    closed pipe (exit 141, silent); a closed stderr only loses the messages."""
+    opened = {}
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            try:
+                opened[name] = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed by main()
+            except OSError:
+                continue
+            setattr(sys, name, opened[name])
+    return opened
 
 
 def _say(line: str) -> None:
@@ -945,16 +988,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupts = _Interrupts(debug)
     interrupts.install()
     show_warning = warnings.showwarning
+    missing = _open_missing_streams()
     try:
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help, or a usage error already printed in one line
+            if exc.code is None and "stdout" in missing:
+                return EXIT_BROKEN_PIPE
             return EXIT_OK if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USAGE
         debug = interrupts.debug = args.debug
         warnings.showwarning = _show_warning
         args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
-        return EXIT_OK
+        return EXIT_BROKEN_PIPE if "stdout" in missing else EXIT_OK
     except KeyboardInterrupt:
         with _io.WRITING:
             _say("scalefit: interrupted")
@@ -976,6 +1022,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         warnings.showwarning = show_warning
         interrupts.restore()
+        for name, stream in missing.items():
+            setattr(sys, name, None)
+            stream.close()
 
 
 if __name__ == "__main__":

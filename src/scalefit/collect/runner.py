@@ -107,9 +107,21 @@ def _check_arguments(grid, out, work, device, executor, cache_dir, progress, slu
     output_path(out, "out", (".parquet", ".csv"))
     work = _directory(work, "work")
     cache_dir = _directory(cache_dir, "cache_dir")
+    device, executor, slurm = check_execution(device, executor, slurm)
+    progress = boolean(progress, "progress")
+    if limit is not None:
+        limit = integer(
+            limit, "limit", minimum=1, fix="the number of pending runs to run in this call (--limit N), or None for all"
+        )
+    return work, device, executor, cache_dir, progress, slurm, limit
+
+
+def check_execution(device: object, executor: object, slurm: object) -> tuple[str, str, dict]:
+    """Where :func:`collect` runs — ``device``, ``executor`` and the ``slurm`` parameters —
+    checked without importing torch (also by ``scalefit collect --dry-run``); returns the
+    canonical values."""
     device = check_device(device)
     executor = choice(executor, "executor", EXECUTORS)
-    progress = boolean(progress, "progress")
     if slurm is not None:
         if not isinstance(slurm, Mapping) or not all(isinstance(k, str) for k in slurm):
             raise TypeError(
@@ -120,11 +132,7 @@ def _check_arguments(grid, out, work, device, executor, cache_dir, progress, slu
                 f"slurm parameters {sorted(slurm)} apply only to executor 'slurm' or 'submitit-local', "
                 f"not 'local'; choose one of those executors or drop the parameters"
             )
-    if limit is not None:
-        limit = integer(
-            limit, "limit", minimum=1, fix="the number of pending runs to run in this call (--limit N), or None for all"
-        )
-    return work, device, executor, cache_dir, progress, dict(slurm or {}), limit
+    return device, executor, dict(slurm or {})
 
 
 def collect(
