@@ -76,3 +76,11 @@ def test_bad_arguments_are_named(curve):
         backtest(M2, curve, target="y", holdout="x", levels=0)
     with pytest.raises(ScalefitError, match="has no rows"):
         backtest(M2, curve.iloc[:0], target="y", holdout="x")
+
+
+def test_select_law_picks_by_backtest_and_refits_on_every_run(curve):
+    from scalefit import select_law
+
+    chosen = select_law([M1, M2], curve, target="y", holdout="x", levels=3, **FAST)
+    assert chosen.law == "M2" and chosen.fit.law.name == "M2" and chosen.fit.n_runs == len(curve)
+    assert chosen.backtest.best == "M2" and "Selection: 'M2'" in repr(chosen)

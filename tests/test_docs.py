@@ -26,3 +26,12 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
     assert demo.endswith("scalefit demo") and "venv" in demo
     assert "pytest" in test and "venv" in test
     assert test in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_every_public_name_loads_and_dir_lists_it():
+    """The package loads submodules lazily (PEP 562): every name in __all__ must resolve."""
+    import scalefit
+
+    for name in scalefit.__all__:
+        assert getattr(scalefit, name) is not None, name
+    assert set(scalefit.__all__) <= set(dir(scalefit))

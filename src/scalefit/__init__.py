@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 #: fit needs it — which also lets the command install its Ctrl-C handler before any import.
 _EXPORTS = {
     "_allocate": ("Allocation", "allocate"),
-    "_backtest": ("Backtest", "backtest"),
+    "_backtest": ("Backtest", "Selection", "backtest", "select_law"),
     "_boundary": ("Condition", "Crossover", "DistillationBoundary", "Regime", "crossover", "distillation_boundary"),
     "_catalogue": (
         "CATALOGUE", "chinchilla", "get_law", "list_laws", "paper_distilled", "paper_error", "paper_loss",
@@ -55,7 +55,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from ._allocate import Allocation, allocate
-    from ._backtest import Backtest, backtest
+    from ._backtest import Backtest, Selection, backtest, select_law
     from ._boundary import Condition, Crossover, DistillationBoundary, Regime, crossover, distillation_boundary
     from ._catalogue import (
         CATALOGUE,
@@ -115,6 +115,7 @@ __all__ = [
     "Runs",
     "ScalefitError",
     "ScalingWarning",
+    "Selection",
     "StartsReport",
     "Sum",
     "Term",
@@ -142,5 +143,6 @@ __all__ = [
     "revisiting_m1",
     "revisiting_m2",
     "revisiting_m3",
+    "select_law",
     "transfer_gap",
 ]

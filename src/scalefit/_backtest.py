@@ -295,3 +295,53 @@ def _probe_term(variables: list[str]):
     for i, v in enumerate(variables[1:], start=1):
         term = term + Power(v, f"_p{i}")
     return term
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The law that extrapolated best on a backtest, refitted to every run."""
+
+    law: str
+    fit: object  # scalefit.Fit
+    backtest: Backtest
+
+    def __repr__(self) -> str:
+        return f"Selection: {self.law!r} (lowest median held-out RMSE)\n{self.backtest!r}\n\n{self.fit!r}"
+
+
+def select_law(
+    laws,
+    runs: pd.DataFrame | str | os.PathLike | Runs,
+    *,
+    target: str,
+    holdout,
+    mapping: Mapping[str, str] | None = None,
+    levels: int = 1,
+    rollout: bool = False,
+    min_levels: int = MIN_LEVELS,
+    interval: float | None = None,
+    **fit_options,
+) -> Selection:
+    """Choose among ``laws`` by :func:`backtest` on ``runs``, then fit the winner to all of them.
+
+    The choice uses only ``runs`` (the held-out parts are carved out of it), so pass the
+    runs you may use — never the points you mean to predict. Arguments as for
+    :func:`backtest`; ``fit_options`` go to every fit (backtest fits and the final one).
+
+    Returns
+    -------
+    Selection
+        ``law`` (the winner's name), ``fit`` (it, fitted to every run) and ``backtest``.
+    """
+    from ._fit import fit_law
+
+    candidates = _laws(laws)
+    bt = backtest(
+        candidates, runs, target=target, holdout=holdout, mapping=mapping, levels=levels, rollout=rollout,
+        min_levels=min_levels, interval=interval, **fit_options,
+    )  # fmt: skip
+    name = bt.best
+    law = candidates[name]
+    law_map = {v: c for v, c in (mapping or {}).items() if v in law.variables} or None
+    fit = fit_law(law, runs, target=target, mapping=law_map, **fit_options)
+    return Selection(law=name, fit=fit, backtest=bt)
