@@ -6,10 +6,11 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scalefit import Constant, Law, Pow, Power, Product, Sum, parse_law
+from scalefit import Constant, Law, Pow, Power, Product, ScalefitError, Sum, parse_law
 
 jax.config.update("jax_enable_x64", True)
 
@@ -70,7 +71,11 @@ def test_random_law_properties(law, seed):
 def test_random_law_formula_reads_back(law, seed):
     """``parse_law(str(law))`` gives a law with the same parameters and values (a Constant
     multiplying a bare power reads back as its amplitude: same value, another role), and
-    its text is a fixed point."""
+    its text is a fixed point. A law with nothing to fit (``Dp^-1``) is refused as a formula."""
+    if not law.parameters:
+        with pytest.raises(ScalefitError, match="has no parameters to fit"):
+            parse_law(str(law), variables=law.variables)
+        return
     again = parse_law(str(law), variables=law.variables)
     assert set(again.parameters) == set(law.parameters) and again.variables == law.variables
     assert parse_law(str(again), variables=law.variables) == again
