@@ -131,3 +131,11 @@ def test_a_catalogue_name_for_a_law_points_to_get_law_not_to_formulas():
         TypeError, match=r"got the string 'chinchila', which is neither a catalogue name \(did you mean"
     ):
         scalefit.as_law("chinchila")
+
+
+def test_a_reciprocal_of_a_reciprocal_reads_back():
+    """Found by the property test: ``1 / (1 / c0)`` was written ``1 / 1 / c0``, which does not parse."""
+    law = Law(Pow(Pow(Constant("c0"), 1.0, -1), 1.0, -1))
+    assert str(law) == "1 / (1 / c0)"
+    again = parse_law(str(law), variables=())
+    assert again.evaluate({"c0": 2.0}, {}) == pytest.approx(2.0)

@@ -466,7 +466,8 @@ def _is_reciprocal(t: Term) -> bool:
 
 def _divisor_text(t: Term) -> str:
     """Text of a term written after ``/``: parenthesised unless it is a single factor."""
-    if isinstance(t, Constant | Pow) or (isinstance(t, Power) and t.coefficient is None):
+    single = isinstance(t, Constant) or (isinstance(t, Pow) and not _is_reciprocal(t))
+    if single or (isinstance(t, Power) and t.coefficient is None):
         return t.text()
     return f"({t.text()})"
 
