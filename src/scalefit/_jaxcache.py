@@ -1,16 +1,18 @@
-"""JAX's persistent compilation cache, so a second process pays no compile.
+"""JAX's persistent compilation cache, so a second process pays no XLA compile — opt-in.
 
 scalefit's solvers are compiled once per law structure, options and table-size bucket
-(see :func:`scalefit._lsq.bucket`). Within a process they are kept in memory; across
-processes JAX's on-disk cache keeps them, in
+(see :func:`scalefit._lsq.bucket`). Within a process they are kept in memory. Across
+processes JAX's on-disk cache can keep them: set ``SCALEFIT_CACHE_DIR`` to a directory
+(e.g. ``~/.cache/scalefit/jax``) and the second process skips XLA compilation (JAX still
+traces and lowers each program, ~1 s).
 
-* ``$SCALEFIT_CACHE_DIR`` if set (``off`` or an empty value disables the cache), else
-* ``$XDG_CACHE_HOME/scalefit/jax`` (default ``~/.cache/scalefit/jax``).
-
-The cache is enabled when the solver or the sampler is first imported, unless the user already configured JAX's
-own (``jax_compilation_cache_dir``), which is then left alone. Entries are keyed by JAX on
-the program, the JAX/XLA versions and the device, so a stale entry is never used; the
-directory can be deleted at any time.
+The cache is off unless that variable is set: in a long test run, XLA aborted the
+process while serialising an executable for the cache (``Fatal Python error: Aborted`` in
+``executable.serialize()``, jax 0.10.2 on CPU), and a crash that loses a fit is worse than
+a compile. It is left alone when the user configured JAX's own
+(``jax_compilation_cache_dir``). Entries are keyed by JAX on the program, the JAX/XLA
+versions and the device, so a stale entry is never used; the directory can be deleted at
+any time.
 """
 
 from __future__ import annotations
@@ -26,12 +28,11 @@ MIN_COMPILE_SECONDS = 0.0
 
 
 def cache_dir() -> Path | None:
-    """Where compiled programs are kept on disk, or ``None`` when the cache is off."""
+    """Where compiled programs are kept on disk: ``$SCALEFIT_CACHE_DIR``, or ``None`` (off)."""
     value = os.environ.get(ENV)
-    if value is not None:
-        return None if value.strip().lower() in ("", "off", "0", "none") else Path(value).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "scalefit" / "jax"
+    if value is None or value.strip().lower() in ("", "off", "0", "none"):
+        return None
+    return Path(value).expanduser()
 
 
 def enable() -> Path | None:
