@@ -44,7 +44,7 @@ from ._catalogue import paper_distilled, paper_error, paper_loss
 from ._errors import ScalefitError, ScalingWarning
 from ._laws import Law, Power, Sum
 from ._result import Fit
-from ._validate import _shown, each, number, probability, suggest, text
+from ._validate import _shown, check_at, number, probability, suggest, text
 
 GRID = 2048
 DRAWS_USED = 1000
@@ -414,32 +414,6 @@ def _check_names(names: object) -> tuple[str, str]:
     return a, b
 
 
-def _check_at(at: object, needed: list[str], axis: str) -> dict[str, float]:
-    example = "at={" + ", ".join(f"{v!r}: ..." for v in needed) + "}"
-    if at is None:
-        at = {}
-    if not isinstance(at, Mapping):
-        raise TypeError(
-            f"at must be a dict {{variable: value}} holding every other variable fixed, e.g. {example}, "
-            f"got {_shown(at)} ({type(at).__name__})"
-        )
-    for key in at:
-        if not isinstance(key, str):
-            raise TypeError(f"at keys must be variable names (strings), got {_shown(key)}")
-        if key == axis:
-            raise ScalefitError(f"at names the axis {axis!r}, which varies over the domain; remove it from at")
-        if key not in needed:
-            raise ScalefitError(
-                f"at= names {key!r}, which neither law uses besides the axis {axis!r}{near(key, needed)}; "
-                f"needed: {needed}"
-            )
-    missing = [v for v in needed if v not in at]
-    if missing:
-        raise ScalefitError(f"at= is missing {missing}; hold every other variable fixed, e.g. {example}")
-    values = each(at, "at", lambda v, n: number(v, n, low=0.0, low_open=True))
-    return {v: values[v] for v in needed}
-
-
 def _check(fit_a, fit_b, axis, at, domain, args=("fit_a", "fit_b"), hint="") -> tuple[dict, tuple[float, float]]:
     for name, f in zip(args, (fit_a, fit_b), strict=True):
         _fit_arg(f, name)
@@ -458,7 +432,15 @@ def _check(fit_a, fit_b, axis, at, domain, args=("fit_a", "fit_b"), hint="") -> 
             f"({fit_a.law.name}) has {va} and {args[1]} ({fit_b.law.name}) has {vb}{hint}"
         )
     needed = list(dict.fromkeys(v for v in va + vb if v != axis))
-    return _check_at(at, needed, axis), check_domain(domain)
+    at = check_at(
+        at,
+        needed,
+        role="holding every other variable fixed",
+        fix="; hold every other variable fixed",
+        unknown=f"at= names {{key!r}}, which neither law uses besides the axis {axis!r}{{near}}; needed: {needed}",
+        taken={axis: f"at names the axis {axis!r}, which varies over the domain; remove it from at"},
+    )
+    return at, check_domain(domain)
 
 
 _DISTILLED_PARAMS = frozenset(paper_distilled.parameters) - frozenset(paper_error.parameters)

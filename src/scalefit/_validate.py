@@ -168,3 +168,47 @@ def array_budget(elements: float, name: str, what: str, fix: str, limit: float =
             f"{name}: {what} needs about {elements * 8 / 1e9:.3g} GB of working memory "
             f"(limit {limit * 8 / 1e9:.0f} GB); {fix}"
         )
+
+
+def check_at(
+    at: object,
+    needed: list[str],
+    *,
+    role: str,
+    fix: str,
+    unknown: str,
+    taken: Mapping[str, str] | None = None,
+) -> dict[str, float]:
+    """Values of the variables held fixed (``at=``), in the order of ``needed``.
+
+    ``at`` must be a dict (or ``None`` when nothing is held) naming exactly the variables in
+    ``needed``, each a finite number > 0. ``role`` says what the dict holds, for the message
+    of a wrong type (``"holding every other variable fixed"``); ``fix`` follows the missing
+    names in their message (``"; hold every other variable fixed"``); ``unknown`` is the message of a
+    name outside ``needed``, a template with ``{key!r}`` and ``{near}`` (a suggestion);
+    ``taken`` maps names that may not be held (the axis of a crossover, a variable bought by
+    an allocation) to the message refusing each. Used by :func:`~scalefit.crossover`,
+    :func:`~scalefit.distillation_boundary` and :func:`~scalefit.allocate`.
+    """
+    taken = taken or {}
+    example = "at={" + ", ".join(f"{v!r}: ..." for v in needed) + "}"
+    if at is None:
+        at = {}
+    if not isinstance(at, Mapping):
+        raise TypeError(
+            f"at must be a dict {{variable: value}} {role}, e.g. {example}, got {_shown(at)} ({type(at).__name__})"
+        )
+    for key in at:
+        if not isinstance(key, str):
+            raise TypeError(f"at keys must be variable names (strings), got {_shown(key)}")
+        if key in taken:
+            raise ScalefitError(taken[key])
+        if key not in needed:
+            raise ScalefitError(unknown.format(key=key, near=suggest(key, needed)))
+    missing = [v for v in needed if v not in at]
+    if missing:
+        raise ScalefitError(f"at= is missing {missing}{fix}, e.g. {example}")
+    values = each(
+        at, "at", lambda v, n: number(v, n, low=0.0, low_open=True, fix="a value of the variable held fixed, > 0")
+    )
+    return {v: values[v] for v in needed}
