@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 #: ``import scalefit`` and the ``scalefit`` command start at once, and JAX loads only when a
 #: fit needs it — which also lets the command install its Ctrl-C handler before any import.
 _EXPORTS = {
-    "_allocate": ("Allocation", "allocate"),
+    "_allocate": ("Allocation", "Frontier", "allocate", "compute_optimal"),
     "_backtest": ("Backtest", "Selection", "backtest", "select_law"),
     "_boundary": ("Condition", "Crossover", "DistillationBoundary", "Regime", "crossover", "distillation_boundary"),
     "_catalogue": (
-        "CATALOGUE", "chinchilla", "get_law", "list_laws", "paper_distilled", "paper_error", "paper_loss",
-        "revisiting_m1", "revisiting_m2", "revisiting_m3", "transfer_gap",
+        "CATALOGUE", "bnsl", "bnsl_2", "broken_power_law", "chinchilla", "get_law", "list_laws", "muennighoff",
+        "paper_distilled", "paper_error", "paper_loss", "revisiting_m1", "revisiting_m2", "revisiting_m3",
+        "revisiting_m4", "saturating_error", "transfer_gap",
     ),
     "_compare": ("compare_laws",),
     "_data": ("Runs", "load_runs"),
@@ -30,7 +31,10 @@ _EXPORTS = {
     "_fits": ("Fits",),
     "_identify": ("Identifiability",),
     "_formula": ("parse_law",),
-    "_laws": ("Constant", "Exponent", "Law", "ParamSpec", "Pow", "Power", "Product", "Sum", "Term", "as_law"),
+    "_laws": (
+        "Bend", "Constant", "Exponent", "Implicit", "Law", "ParamSpec", "Pow", "Power", "Product", "Repeated",
+        "Saturate", "Sum", "Term", "as_law",
+    ),
     "_lsq": ("Objective",),
     "_methods": ("NUTS", "LeastSquares"),
     "_plot": ("plot_boundary", "plot_difference", "plot_fit"),
@@ -54,20 +58,26 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from ._allocate import Allocation, allocate
+    from ._allocate import Allocation, Frontier, allocate, compute_optimal
     from ._backtest import Backtest, Selection, backtest, select_law
     from ._boundary import Condition, Crossover, DistillationBoundary, Regime, crossover, distillation_boundary
     from ._catalogue import (
         CATALOGUE,
+        bnsl,
+        bnsl_2,
+        broken_power_law,
         chinchilla,
         get_law,
         list_laws,
+        muennighoff,
         paper_distilled,
         paper_error,
         paper_loss,
         revisiting_m1,
         revisiting_m2,
         revisiting_m3,
+        revisiting_m4,
+        saturating_error,
         transfer_gap,
     )
     from ._compare import compare_laws
@@ -78,7 +88,22 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from ._fits import Fits
     from ._formula import parse_law
     from ._identify import Identifiability
-    from ._laws import Constant, Exponent, Law, ParamSpec, Pow, Power, Product, Sum, Term, as_law
+    from ._laws import (
+        Bend,
+        Constant,
+        Exponent,
+        Implicit,
+        Law,
+        ParamSpec,
+        Pow,
+        Power,
+        Product,
+        Repeated,
+        Saturate,
+        Sum,
+        Term,
+        as_law,
+    )
     from ._lsq import Objective
     from ._methods import NUTS, LeastSquares
     from ._plot import plot_boundary, plot_difference, plot_fit
@@ -93,17 +118,19 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "Allocation",
     "Backtest",
+    "Bend",
     "CATALOGUE",
     "Condition",
+    "Constant",
+    "Convergence",
     "Crossover",
     "DistillationBoundary",
     "Exponent",
-    "Regime",
-    "Constant",
-    "Convergence",
+    "Frontier",
     "Fit",
     "Fits",
     "Identifiability",
+    "Implicit",
     "Law",
     "LeastSquares",
     "NUTS",
@@ -112,7 +139,10 @@ __all__ = [
     "Pow",
     "Power",
     "Product",
+    "Regime",
+    "Repeated",
     "Runs",
+    "Saturate",
     "ScalefitError",
     "ScalingWarning",
     "Selection",
@@ -123,8 +153,12 @@ __all__ = [
     "allocate",
     "as_law",
     "backtest",
+    "bnsl",
+    "bnsl_2",
+    "broken_power_law",
     "chinchilla",
     "compare_laws",
+    "compute_optimal",
     "crossover",
     "distillation_boundary",
     "example_runs",
@@ -133,6 +167,7 @@ __all__ = [
     "list_laws",
     "load_fit",
     "load_runs",
+    "muennighoff",
     "paper_distilled",
     "paper_error",
     "paper_loss",
@@ -143,6 +178,8 @@ __all__ = [
     "revisiting_m1",
     "revisiting_m2",
     "revisiting_m3",
+    "revisiting_m4",
+    "saturating_error",
     "select_law",
     "transfer_gap",
 ]

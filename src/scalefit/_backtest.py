@@ -25,6 +25,7 @@ anything is fitted, and each law sees only its training runs — never the held-
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -59,17 +60,19 @@ class Backtest:
     interval: float | None
 
     def ranking(self) -> pd.DataFrame:
-        """Laws by median held-out RMSE of log predictions (best first), with their median
-        coverage, the number of splits scored and the number whose fit did not converge."""
-        scored = self.table.dropna(subset=["rmse_log"])
+        """Laws by median held-out RMSE of log predictions (best first; a failed fit counts as
+        an infinite error, and a law whose median is infinite is left out), with their median
+        coverage, the number of splits, of failed fits and of fits that did not converge."""
+        scored = self.table.assign(rmse_log=self.table["rmse_log"].fillna(np.inf))
         out = scored.groupby("law", sort=False).agg(
             median_rmse_log=("rmse_log", "median"),
             mean_rmse_log=("rmse_log", "mean"),
             median_coverage=("coverage", "median"),
             splits=("split", "count"),
+            failed=("rmse_log", lambda r: int(np.isinf(r).sum())),
             not_converged=("converged", lambda c: int((~c.astype(bool)).sum())),
         )
-        return out.sort_values("median_rmse_log")
+        return out[np.isfinite(out["median_rmse_log"])].sort_values("median_rmse_log", kind="stable")
 
     @property
     def best(self) -> str:
@@ -124,7 +127,17 @@ def _laws(laws) -> dict[str, Law]:
     raise TypeError(f"laws must be a law, a list of laws or a dict {{name: law}}, got {type(laws).__name__}")
 
 
-def _splits(frame: pd.DataFrame, data: Runs, holdout, levels: int, rollout: bool, min_levels: int) -> list[Split]:
+def _spread(ks: list[int], most: int | None) -> list[int]:
+    """At most ``most`` of the cut indices ``ks``, evenly spaced, always keeping the last."""
+    if most is None or len(ks) <= most:
+        return ks
+    picks = np.unique(np.round(np.linspace(0, len(ks) - 1, most)).astype(int))
+    return [ks[i] for i in picks]
+
+
+def _splits(
+    frame: pd.DataFrame, data: Runs, holdout, levels: int, rollout: bool, min_levels: int, splits: int | None = None
+) -> list[Split]:
     if isinstance(holdout, str) and holdout in data.x:
         values = data.x[holdout]
         distinct = np.unique(values)
@@ -136,7 +149,7 @@ def _splits(frame: pd.DataFrame, data: Runs, holdout, levels: int, rollout: bool
                 )
             return [
                 Split(f"{holdout} <= {distinct[k - 1]:.4g}", values > distinct[k - 1])
-                for k in range(min_levels, len(distinct))
+                for k in _spread(list(range(min_levels, len(distinct))), splits)
             ]
         if levels >= len(distinct):
             raise ScalefitError(
@@ -178,6 +191,7 @@ def backtest(
     levels: int = 1,
     rollout: bool = False,
     min_levels: int = MIN_LEVELS,
+    splits: int | None = None,
     interval: float | None = 0.9,
     **fit_options,
 ) -> Backtest:
@@ -202,12 +216,20 @@ def backtest(
         With a variable: one split per k >= ``min_levels`` (fit on its k smallest values).
     min_levels : int
         Fewest values of the rollout variable a fit sees (default 3).
+    splits : int, optional
+        With ``rollout=True``: at most this many rollout splits, their cuts evenly spaced
+        over the allowed ones (the last always kept); default every one.
     interval : float or None
         Prediction interval whose held-out coverage is reported (``None``: no coverage;
         then ``bootstrap=0`` is enough and fits are faster).
     **fit_options
         Passed to :func:`fit_law` (``method``, ``starts``, ``bootstrap``, ``objective``,
         ``fix``...). ``bootstrap`` defaults to 200 with an interval, 0 without.
+
+    A split whose fit fails counts as an infinite error in :meth:`Backtest.ranking`: a law
+    that cannot be fitted on part of the runs does not win on the rest. With a variable
+    as ``holdout``, ``predictions`` also records each held-out run's value of it
+    (``value``) and the largest value fitted in its split (``fitted_max``).
 
     Returns
     -------
@@ -220,6 +242,8 @@ def backtest(
     levels = check.integer(levels, "levels", 1)
     rollout = check.boolean(rollout, "rollout")
     min_levels = check.integer(min_levels, "min_levels", 2)
+    if splits is not None:
+        splits = check.integer(splits, "splits", 1)
     if interval is not None:
         interval = check.probability(interval, "interval")
     for key in ("by", "target", "mapping"):
@@ -238,18 +262,19 @@ def backtest(
         data = load_runs(
             frame, probe, target=target, mapping={v: c for v, c in (mapping or {}).items() if v in variables}
         )
-    splits = _splits(frame, data, holdout, levels, rollout, min_levels)
-    for split in splits:
+    cuts = _splits(frame, data, holdout, levels, rollout, min_levels, splits)
+    along = np.asarray(data.x[holdout], dtype=float) if isinstance(holdout, str) and holdout in data.x else None
+    for split in cuts:
         n_out = int(split.held_out.sum())
         if n_out == 0 or n_out == len(frame):
             raise ScalefitError(
                 f"split {split.name!r} holds out {n_out} of {len(frame)} runs; a backtest needs runs on both sides"
             )
     rows, preds = [], []
-    for split in splits:
+    for split in cuts:
         train, test = frame[~split.held_out], frame[split.held_out]
         for name, law in candidates.items():
-            law_map = {v: c for v, c in (mapping or {}).items() if v in law.variables} or None
+            law_map = _law_mapping(mapping, law)
             row = {"law": name, "split": split.name, "train_runs": len(train), "held_out_runs": len(test)}
             try:
                 with warnings.catch_warnings():
@@ -275,11 +300,10 @@ def backtest(
                     "error": "",
                 }
             )
-            preds.append(
-                pd.DataFrame(
-                    {"law": name, "split": split.name, "observed": y, "predicted": p["mean"].to_numpy(dtype=float)}
-                )
-            )
+            got = {"law": name, "split": split.name, "observed": y, "predicted": p["mean"].to_numpy(dtype=float)}
+            if along is not None:
+                got |= {"value": along[split.held_out], "fitted_max": float(along[~split.held_out].max())}
+            preds.append(pd.DataFrame(got))
     table = pd.DataFrame(rows)
     predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(
         columns=["law", "split", "observed", "predicted"]
@@ -297,6 +321,36 @@ def _probe_term(variables: list[str]):
     return term
 
 
+def _law_mapping(mapping: Mapping[str, str] | None, law: Law) -> dict[str, str] | None:
+    """The part of ``mapping`` for one law's variables."""
+    return {v: c for v, c in (mapping or {}).items() if v in law.variables} or None
+
+
+def calibration(bt: Backtest, name: str, variable: str, sigma: float) -> dict | None:
+    """The extrapolation calibration of law ``name`` from its rollout predictions in ``bt``:
+    scores ``|log predicted - log observed| / (sigma + d)`` at log-distance ``d`` beyond each
+    split's largest fitted value of ``variable``, each split weighing the same (see
+    :func:`scalefit._result._widen_by_calibration`). ``None`` without such predictions."""
+    p = bt.predictions
+    if "value" not in p.columns:
+        return None
+    p = p[(p["law"] == name) & (p["value"] > p["fitted_max"])]
+    p = p[np.isfinite(np.log(p["predicted"])) & (p["observed"] > 0)]
+    if p.empty:
+        return None
+    err = np.abs(np.log(p["predicted"].to_numpy(dtype=float)) - np.log(p["observed"].to_numpy(dtype=float)))
+    d = np.log(p["value"].to_numpy(dtype=float) / p["fitted_max"].to_numpy(dtype=float))
+    per_split = p.groupby("split")["split"].transform("size").to_numpy(dtype=float)
+    return {
+        "variable": variable,
+        "sigma": float(sigma),
+        "scores": (err / (sigma + d)).tolist(),
+        "weights": (1.0 / per_split).tolist(),
+        "splits": int(p["split"].nunique()),
+        "method": "rollout split-conformal, scores |log error| / (sigma + log distance beyond the fitted runs)",
+    }
+
+
 @dataclass(frozen=True)
 class Selection:
     """The law that extrapolated best on a backtest, refitted to every run."""
@@ -306,7 +360,13 @@ class Selection:
     backtest: Backtest
 
     def __repr__(self) -> str:
-        return f"Selection: {self.law!r} (lowest median held-out RMSE)\n{self.backtest!r}\n\n{self.fit!r}"
+        cal = self.fit.extrapolation
+        how = (
+            f"\nprediction intervals calibrated on {cal['splits']} rollout split(s) along {cal['variable']}"
+            if cal
+            else ""
+        )
+        return f"Selection: {self.law!r} (lowest median held-out RMSE){how}\n{self.backtest!r}\n\n{self.fit!r}"
 
 
 def select_law(
@@ -318,8 +378,10 @@ def select_law(
     mapping: Mapping[str, str] | None = None,
     levels: int = 1,
     rollout: bool = False,
-    min_levels: int = MIN_LEVELS,
+    min_levels: int | None = None,
+    splits: int | None = None,
     interval: float | None = None,
+    calibrate: bool = True,
     **fit_options,
 ) -> Selection:
     """Choose among ``laws`` by :func:`backtest` on ``runs``, then fit the winner to all of them.
@@ -327,6 +389,16 @@ def select_law(
     The choice uses only ``runs`` (the held-out parts are carved out of it), so pass the
     runs you may use — never the points you mean to predict. Arguments as for
     :func:`backtest`; ``fit_options`` go to every fit (backtest fits and the final one).
+    ``min_levels`` defaults to one more than the largest number of parameters of a
+    candidate (at least 3), so every candidate can be fitted on every split.
+
+    With ``holdout`` a variable and ``calibrate=True`` (the default) the winner's held-out
+    errors also calibrate its prediction intervals beyond the runs: ``fit.predict`` widens
+    them with the distance extrapolated along that variable, by a split-conformal quantile
+    of the backtest's errors (``fit.extrapolation``; see :meth:`Fit.predict`). Bootstrap
+    intervals alone cover only the noise and the parameter uncertainty of a law that is
+    assumed right, which is over-confident far beyond the runs. Use ``rollout=True`` (with
+    ``splits=`` to bound the work) so the calibration sees several distances.
 
     Returns
     -------
@@ -336,12 +408,26 @@ def select_law(
     from ._fit import fit_law
 
     candidates = _laws(laws)
+    calibrate = check.boolean(calibrate, "calibrate")
+    if min_levels is None:
+        min_levels = max(MIN_LEVELS, max(len(law.parameters) for law in candidates.values()) + 1)
     bt = backtest(
         candidates, runs, target=target, holdout=holdout, mapping=mapping, levels=levels, rollout=rollout,
-        min_levels=min_levels, interval=interval, **fit_options,
+        min_levels=min_levels, splits=splits, interval=interval, **fit_options,
     )  # fmt: skip
     name = bt.best
     law = candidates[name]
-    law_map = {v: c for v, c in (mapping or {}).items() if v in law.variables} or None
-    fit = fit_law(law, runs, target=target, mapping=law_map, **fit_options)
+    fit = fit_law(law, runs, target=target, mapping=_law_mapping(mapping, law), **fit_options)
+    if calibrate and isinstance(holdout, str) and holdout in law.variables:
+        residuals = np.asarray(fit.residuals, dtype=float)
+        if not fit.objective.log:  # residuals in the target's units: take the log errors instead
+            frame, _ = read_table(runs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ScalingWarning)
+                pred = fit.predict(frame, interval=None)["mean"].to_numpy(dtype=float)
+            residuals = np.log(pred) - np.log(frame[target].to_numpy(dtype=float))
+        sigma = float(np.sqrt(np.mean(residuals[np.isfinite(residuals)] ** 2)))
+        cal = calibration(bt, name, holdout, sigma)
+        if cal is not None:
+            fit = dataclasses.replace(fit, extrapolation=cal)
     return Selection(law=name, fit=fit, backtest=bt)

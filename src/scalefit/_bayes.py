@@ -125,8 +125,17 @@ def default_priors(
                 priors[name] = dist.LogNormal(np.log(ymed), AMPLITUDE_PRIOR_SCALE)
             elif place == "power":
                 priors[name] = dist.LogNormal(0.0, 5.0)
+            elif place == "ceiling":
+                priors[name] = dist.LogNormal(float(np.log(np.max(y))) + 0.3, 1.0)
+            elif place == "count":
+                priors[name] = dist.LogNormal(np.log(10.0), 2.0)
             else:
                 priors[name] = dist.LogNormal(np.log(ymin), 5.0)
+        elif spec.role == "location":  # anywhere around the runs' range of its variable
+            lv = np.asarray(logx[spec.variable], dtype=float)
+            priors[name] = dist.LogNormal(float(np.mean([lv.min(), lv.max()])), float(lv.max() - lv.min()) + 1.0)
+        elif spec.role == "shape":
+            priors[name] = dist.LogNormal(np.log(0.3), 1.5)
         elif not isinstance(exponent_of[name], str):  # a fixed exponent: nothing to centre on
             loc = float(np.log(ymed)) + exponent_of[name] * float(np.median(logx[spec.variable]))
             priors[name] = dist.LogNormal(-loc if spec.role == "scale" else loc, AMPLITUDE_PRIOR_SCALE)

@@ -10,7 +10,7 @@ learning curve (training examples seen) in Alabdulmohsin et al.'s estimators.
 from __future__ import annotations
 
 from ._errors import ScalefitError
-from ._laws import Constant, Exponent, Law, Power
+from ._laws import Bend, Constant, Exponent, Implicit, Law, Power, Repeated, Saturate
 from ._validate import suggest
 
 _PAPER = "Yang et al. 2025, 'Scaling Laws for Data-Efficient Visual Transfer Learning', arXiv:2504.13219"
@@ -133,6 +133,89 @@ with ``c < 0``); its released estimator fits ``beta * (1/x + gamma)^c`` with ``c
 as here.
 """
 
+revisiting_m4 = Law(
+    Implicit(Power("x", "c", amplitude="b"), "e_inf", "e_0", "a"),
+    name="revisiting_m4",
+    metric=None,
+    reference=_REVISITING + ", estimator M4",
+    description="a learning curve from a ceiling e_0 to a floor e_inf, power law in between",
+)
+"""Estimator M4: ``y`` solves ``(y - e_inf) / (e_0 - y)^a = b * x^-c`` (the paper's
+``beta x^c`` with ``c < 0``): ``y`` starts near ``e_0`` (the error of a model that has
+learnt nothing), falls as a power law and flattens to ``e_inf``; ``a`` shapes the start
+(``a = 0`` is M2 capped at ``e_0``). The paper's best extrapolator on its benchmark.
+"""
+
+
+def broken_power_law(variable: str = "x", breaks: int = 1, *, name: str | None = None) -> Law:
+    """Caballero et al.'s broken neural scaling law (BNSL) with ``breaks`` breaks.
+
+    ``y = a + b * x^-c0 * prod_i (1 + (x / d_i)^(1 / f_i))^(-c_i * f_i)``: a power law of
+    slope ``c0`` whose slope becomes ``c0 + c1 + ... + c_i`` past the ``i``-th break ``d_i``,
+    each break of sharpness ``f_i`` (:class:`~scalefit.Bend`), above a floor ``a``. The
+    ``c_i`` are ``>= 0`` by default (each break steepens the curve); give ``bounds`` for
+    breaks that flatten it.
+
+    >>> print(broken_power_law("x", 2))
+    a + b * x^-c0 * bend(x, c1, d1, f1) * bend(x, c2, d2, f2)
+    """
+    from ._validate import integer
+
+    breaks = integer(breaks, "breaks", minimum=1)
+    term = Power(variable, "c0", amplitude="b")
+    for i in range(1, breaks + 1):
+        term = term * Bend(variable, f"c{i}", f"d{i}", f"f{i}")
+    return Law(
+        Constant("a") + term,
+        name=name or ("bnsl" if breaks == 1 else f"bnsl_{breaks}"),
+        metric=None,
+        reference="Caballero, Gupta, Rish & Krueger 2023, 'Broken Neural Scaling Laws', ICLR 2023, arXiv:2210.14891",
+        description=f"a smoothly broken power law with {breaks} break{'s' if breaks > 1 else ''} above a floor a",
+    )
+
+
+bnsl = broken_power_law("x", 1)
+"""BNSL with one break: ``y = a + b * x^-c0 * (1 + (x / d1)^(1 / f1))^(-c1 * f1)``."""
+
+bnsl_2 = broken_power_law("x", 2)
+"""BNSL with two breaks."""
+
+muennighoff = Law(
+    Constant("E")
+    + Power("N", "alpha", amplitude="A")
+    + Constant("B") * Repeated("D", "U", "R_star") ** -Exponent("beta"),
+    name="muennighoff",
+    metric="loss",
+    reference=(
+        "Muennighoff et al. 2023, 'Scaling Data-Constrained Language Models', NeurIPS 2023, arXiv:2305.16264, "
+        "Eq. 5 with the data term only"
+    ),
+    description="language-model loss vs parameters N, tokens D and unique tokens U (repeated data)",
+)
+"""Muennighoff et al.'s data-constrained law, data side:
+``L(N, D, U) = E + A * N^-alpha + B * D'^-beta`` with the effective data
+``D' = U + U * R_star * (1 - exp(-R / R_star))``, ``R = D / U - 1`` repetitions
+(:class:`~scalefit.Repeated`). Their Eq. 5 also discounts excess parameters (``N'`` with
+``R_N*``); that part needs the compute-optimal model size for ``U`` and is not included.
+They report ``R_D* = 15.4``.
+"""
+
+saturating_error = Law(
+    Saturate(Constant("E") + Power("x", "alpha", amplitude="A"), "chance"),
+    name="saturating_error",
+    metric="error_rate",
+    reference=(
+        "this library: the power law E + A x^-alpha passed through chance (1 - exp(-law / chance)), "
+        "the soft minimum with the chance error used for bounded metrics"
+    ),
+    description="an error rate that is a power law when small and bends towards chance, never above it",
+)
+"""Saturating error law: ``y = chance * (1 - exp(-(E + A * x^-alpha) / chance))``.
+
+Equal to ``E + A x^-alpha`` well below ``chance`` and never above it: fit error rates whose
+small-data end lies near chance (fix ``chance`` at ``1 - 1/classes`` when it is known).
+"""
+
 CATALOGUE: dict[str, Law] = {
     law.name: law
     for law in (
@@ -144,6 +227,11 @@ CATALOGUE: dict[str, Law] = {
         revisiting_m1,
         revisiting_m2,
         revisiting_m3,
+        revisiting_m4,
+        bnsl,
+        bnsl_2,
+        muennighoff,
+        saturating_error,
     )
 }
 

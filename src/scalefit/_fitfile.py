@@ -156,6 +156,7 @@ def fit_dict(fit: Fit) -> dict[str, Any]:
             "bounds": fit.bounds,
             "misfit": fit.misfit,
             "bootstrap_requested": fit.bootstrap_requested,
+            "extrapolation": fit.extrapolation,
         }
     )
 
@@ -365,6 +366,7 @@ _OPTIONAL = (
     "bounds",
     "misfit",
     "bootstrap_requested",
+    "extrapolation",
 )
 _JSON_TYPE = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
 
@@ -571,6 +573,7 @@ class _Reader:
             bounds=bounds,
             misfit=self.misfit(d.get("misfit"), law),
             bootstrap_requested=requested,
+            extrapolation=self.extrapolation(d.get("extrapolation"), law),
         )
 
     def header(
@@ -964,6 +967,25 @@ class _Reader:
         elif isinstance(requested, int) and not isinstance(requested, bool) and rows > requested:
             raise self.fail("draws", f"has {rows} rows, more than the {requested} bootstrap replicates requested")
         return pd.DataFrame({c: columns[c] for c in d}, dtype=float) if columns else None
+
+    def extrapolation(self, d: object, law: Law) -> dict | None:
+        """The rollout calibration of the prediction intervals (:func:`scalefit.select_law`)."""
+        if d is None:
+            return None
+        d = self.obj(d, "extrapolation")
+        self.keys(d, "extrapolation", ("variable", "sigma", "scores", "weights", "splits"), ("method",))
+        if d["variable"] not in law.variables:
+            raise self.fail("extrapolation['variable']", f"= {d['variable']!r} is not a variable of the law")
+        sigma = self.number(d["sigma"], "extrapolation['sigma']", finite=True)
+        scores = self.numbers(d["scores"], "extrapolation['scores']", finite=True)
+        weights = self.numbers(d["weights"], "extrapolation['weights']", finite=True)
+        splits = self.integer(d["splits"], "extrapolation['splits']", 1)
+        if sigma < 0 or len(scores) == 0 or len(scores) != len(weights) or (scores < 0).any() or (weights <= 0).any():
+            raise self.fail(
+                "extrapolation", "needs sigma >= 0 and as many scores (>= 0) as weights (> 0), at least one"
+            )
+        return {"variable": d["variable"], "sigma": sigma, "scores": scores.tolist(), "weights": weights.tolist(),
+                "splits": splits, "method": self.text(d.get("method", ""), "extrapolation['method']")}  # fmt: skip
 
     def misfit(self, d: object, law: Law) -> dict | None:
         if d is None:

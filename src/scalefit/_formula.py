@@ -4,13 +4,19 @@ A formula is parsed with Python's :mod:`ast` (never evaluated) on a small, safe 
 turned into the same terms a user composes by hand:
 
 * ``+`` adds terms, ``*`` and ``/`` multiply and divide, ``^`` (or ``**``) raises to a power,
-  parentheses group; nothing else (no subtraction, no functions, no comparison);
+  parentheses group; no subtraction and no comparison;
 * a *variable* to a power is a :class:`~scalefit.Power`: ``N^-alpha`` is
   ``Power("N", "alpha")``, ``A*N^-alpha`` is ``Power("N", "alpha", amplitude="A")``,
   ``N^-alpha / lam`` is ``Power("N", "alpha", scale="lam")``; a number is a fixed exponent
   (``x^-0.5``, ``1/x`` is ``x^-1``, a bare ``x`` is ``x^1``);
 * any other name is a parameter: alone, a :class:`~scalefit.Constant`; in an exponent, a
   fitted exponent (``>= 0``; the sign written in front of it is kept);
+* four functions build the terms beyond powers: ``bend(x, c, d, f)`` (a break of a power
+  law, :class:`~scalefit.Bend`), ``implicit(rhs, floor, ceiling, alpha)`` (``y`` solving
+  ``(y - floor) / (ceiling - y)^alpha = rhs``, :class:`~scalefit.Implicit`),
+  ``saturate(law, ceiling)`` (``ceiling * (1 - exp(-law / ceiling))``,
+  :class:`~scalefit.Saturate`) and ``repeated(D, U, R_star)`` (effective data of repeated
+  tokens, :class:`~scalefit.Repeated`);
 * a power of anything else is a :class:`~scalefit.Pow`: ``b * (1/x + g)^-c``; ``a / b``
   is ``a * b^-1``.
 
@@ -27,12 +33,23 @@ import ast
 from collections.abc import Iterable
 
 from ._errors import ScalefitError
-from ._laws import Constant, Law, Metric, Pow, Power, Product, Sum, Term
+from ._laws import Bend, Constant, Implicit, Law, Metric, Pow, Power, Product, Repeated, Saturate, Sum, Term
 
 ALLOWED = (
     "names, numbers (only as exponents, or the 1 of 1/...), + * / ^ (or **), a minus sign in "
-    "front of an exponent, and parentheses"
+    "front of an exponent, parentheses, and the functions bend, implicit, saturate and repeated"
 )
+
+
+#: Functions of the formula language: name -> (signature, how many leading arguments are laws).
+FUNCTIONS = {
+    "bend": ("x, c, d, f", 0),  # Bend: (1 + (x/d)^(1/f))^(-c f)
+    "implicit": ("rhs, floor, ceiling, alpha", 1),  # Implicit: (y - floor)/(ceiling - y)^alpha = rhs
+    "saturate": ("law, ceiling", 1),  # Saturate: ceiling (1 - exp(-law / ceiling))
+    "repeated": ("D, U, R_star", 0),  # Repeated: effective data of repeated tokens
+}
+#: Argument positions of each function that are variables (for guessing ``variables``).
+_VARIABLE_ARGS = {"bend": (0,), "repeated": (0, 1)}
 
 
 class _Parser:
@@ -170,6 +187,28 @@ class _Parser:
             terms.append(t)
         return terms[0] if len(terms) == 1 else Product(tuple(terms))
 
+    # -- functions ------------------------------------------------------------------------
+    def call(self, node: ast.Call) -> Term:
+        fn = node.func.id if isinstance(node.func, ast.Name) else None
+        if fn not in FUNCTIONS:
+            raise self.fail(
+                node,
+                f"unknown function {self.part(node.func)!r}; the functions are "
+                + ", ".join(f"{k}({v[0]})" for k, v in FUNCTIONS.items()),
+            )
+        signature, laws = FUNCTIONS[fn]
+        if node.keywords or len(node.args) != signature.count(",") + 1:
+            raise self.fail(node, f"{fn} takes {signature.count(',') + 1} arguments by position: {fn}({signature})")
+        args: list[object] = []
+        for i, a in enumerate(node.args):
+            if i < laws:
+                args.append(self.term(a))
+            elif isinstance(a, ast.Name):
+                args.append(a.id)
+            else:
+                raise self.fail(a, f"argument {i + 1} of {fn}({signature}) must be a name")
+        return {"bend": Bend, "implicit": Implicit, "saturate": Saturate, "repeated": Repeated}[fn](*args)
+
     # -- any node -------------------------------------------------------------------------
     def term(self, node: ast.AST) -> Term:
         if isinstance(node, ast.BinOp):
@@ -199,22 +238,26 @@ class _Parser:
         if isinstance(node, ast.UnaryOp):
             raise self.fail(node, "a minus sign is only allowed in front of an exponent (x^-alpha)")
         if isinstance(node, ast.Call):
-            raise self.fail(node, "functions (exp, log, ...) are not supported by the law algebra")
+            return self.call(node)
         raise self.fail(node, f"{type(node).__name__} is not part of the formula language")
 
 
 def _names(tree: ast.AST) -> list[str]:
-    return list(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)))
+    calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return list(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in calls))
 
 
 def _power_bases(tree: ast.AST) -> list[str]:
-    return list(
-        dict.fromkeys(
-            n.left.id
-            for n in ast.walk(tree)
-            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) and isinstance(n.left, ast.Name)
-        )
-    )
+    """Names used as the base of ``^`` or as the variable argument of a function."""
+    out = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) and isinstance(n.left, ast.Name):
+            out.append(n.left.id)
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _VARIABLE_ARGS:
+            out.extend(
+                n.args[i].id for i in _VARIABLE_ARGS[n.func.id] if i < len(n.args) and isinstance(n.args[i], ast.Name)
+            )
+    return list(dict.fromkeys(out))
 
 
 def parse_law(

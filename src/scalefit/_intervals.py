@@ -98,6 +98,11 @@ def at_bounds(problem: Problem, theta: np.ndarray, share: np.ndarray):
             elif end == "hi":
                 out[name] = Bound(name, "upper", float(hi), f"{name} at its upper bound {hi:g}")
             continue
+        if role in ("location", "shape") or place.get(name) in ("ceiling", "count"):
+            if end is not None:
+                value = float(paper[name])
+                out[name] = Bound(name, "lower" if end == "lo" else "upper", value, f"{name} at its bound {value:.4g}")
+            continue  # a small share says nothing about such a parameter's value
         if end is not None:  # internal bounds of a scale run the other way round
             value = float(paper[name])
             lower = (end == "lo") != (role == "scale")

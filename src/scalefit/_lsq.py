@@ -263,8 +263,17 @@ def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, 
                 draw(i, ylo - 4.0, yhi + 2.0)
             elif place == "power":
                 draw(i, -6.0, 6.0)
+            elif place == "ceiling":  # above every run: the law never reaches its ceiling
+                draw(i, yhi + 0.01, yhi + 1.0)
+            elif place == "count":
+                draw(i, 0.0, np.log(100.0))
             else:
                 draw(i, ylo - 6.0, ylo)
+        elif role == "location":  # a break inside (or just beyond) the runs' range of its variable
+            lv = np.asarray(logx[law.specs[name].variable], dtype=float)
+            draw(i, float(np.min(lv)) - 0.5, float(np.max(lv)) + 0.5)
+        elif role == "shape":
+            draw(i, np.log(0.02), np.log(3.0))
         elif role in ("amplitude", "scale"):
             e = exponent_of[name]
             centre = (theta[e] if isinstance(e, str) else e) * np.median(logx[law.specs[name].variable])

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._errors import ScalefitError
-from ._laws import Constant, Law, Pow, Power, Product, Sum, Term
+from ._laws import Bend, Constant, Implicit, Law, Pow, Power, Product, Repeated, Saturate, Sum, Term
 
 _FREE, _LOWER, _UPPER, _BOTH = 0, 1, 2, 3
 
@@ -80,7 +80,9 @@ def constant_places(law: Law) -> dict[str, str]:
     """Where each :class:`Constant` of ``law`` sits: ``"floor"`` (added at the top level, an
     irreducible term), ``"factor"`` (a factor of a product, e.g. ``b`` in ``b * (...)^-c``),
     ``"power"`` (inside the base of a :class:`Pow`, e.g. ``g`` in ``(x^-1 + g)^-c``: it is
-    on the scale of its sibling terms, not of the target) or ``"other"`` (a constant in a
+    on the scale of its sibling terms, not of the target), ``"ceiling"`` (the upper limit of
+    an :class:`Implicit` or :class:`Saturate` law; an implicit law's floor is a ``"floor"``),
+    ``"count"`` (the ``R_star`` of :class:`Repeated`, in repetitions) or ``"other"`` (a constant in a
     sum inside a product, e.g. a transfer gap)."""
     out: dict[str, str] = {}
 
@@ -94,6 +96,12 @@ def constant_places(law: Law) -> dict[str, str]:
                 out[t.name] = "factor"
             else:
                 out[t.name] = "other"
+        if isinstance(t, Implicit):
+            out[t.floor], out[t.ceiling] = "floor", "ceiling"
+        elif isinstance(t, Saturate):
+            out[t.ceiling] = "ceiling"
+        elif isinstance(t, Repeated):
+            out[t.r_star] = "count"
         for child in t.children():
             walk(child, t, in_pow or isinstance(t, Pow))
 
@@ -173,6 +181,18 @@ def _degree(term: Term, v: str, shifts: list[tuple[str, Poly]]) -> Poly:
         return total
     if isinstance(term, Pow):
         return _poly_times(_degree(term.base, v, shifts), term.exponent, float(term.sign))
+    if isinstance(term, Bend):  # (x / d)^(1/f): the break location d carries x's unit
+        if term.variable == v:
+            shifts.append((term.location, {(): 1.0}))
+        return {}
+    if isinstance(term, Implicit | Saturate):  # non-linear in their argument: it must not move at all
+        if _degree(term.children()[0], v, shifts):
+            raise _NoPlan
+        return {}
+    if isinstance(term, Repeated):  # compares D with U: both stay in the runs' units
+        if v in term.variables():
+            raise _NoPlan
+        return {}
     raise _NoPlan
 
 

@@ -179,6 +179,43 @@ def _numeric_column(raw: pd.Series, what: str, index) -> np.ndarray:
     return np.array([np.nan if m else float(v) for v, m in zip(values, missing, strict=True)], dtype=float)
 
 
+def calibrated_quantile(scores: np.ndarray, weights: np.ndarray, interval: float) -> float:
+    """Weighted conformal quantile of backtest scores at ``interval``, with the split-conformal
+    finite-sample correction ``interval * (1 + 1/n)`` for ``n`` scores (capped at 1: the
+    largest score)."""
+    level = min(1.0, interval * (1.0 + 1.0 / len(scores)))
+    order = np.argsort(scores)
+    cum = np.cumsum(weights[order]) / np.sum(weights)
+    return float(scores[order][min(int(np.searchsorted(cum, level - 1e-12)), len(scores) - 1)])
+
+
+def _widen_by_calibration(out: pd.DataFrame, cal: Mapping, x: Mapping, ranges: Mapping, interval: float) -> None:
+    """Prediction intervals of a fit calibrated by a rollout backtest (:func:`scalefit.select_law`).
+
+    The held-out log errors ``e`` of the rollout, at log-distances ``d`` beyond each split's
+    largest fitted value of the rollout variable, give scores ``|e| / (sigma + d)``
+    (``sigma``: the fit's log-residual scale): a locally weighted split-conformal interval
+    (Lei et al. 2018, "Distribution-Free Predictive Inference for Regression", Sec. 5.2)
+    whose width grows with the distance extrapolated. At distance ``d`` beyond the runs the
+    interval is ``mean * exp(+-q (sigma + d))``, ``q`` the scores' ``interval`` quantile;
+    it replaces the bootstrap interval where it is wider. Rows inside the runs keep the
+    bootstrap interval (or get ``q * sigma`` when the fit has no bootstrap).
+    """
+    v = cal["variable"]
+    d = np.maximum(np.log(np.asarray(x[v], dtype=float) / ranges[v][1]), 0.0)
+    scores, weights = np.asarray(cal["scores"], dtype=float), np.asarray(cal["weights"], dtype=float)
+    q = calibrated_quantile(scores, weights, interval)
+    half = q * (float(cal["sigma"]) + d)
+    mean = out["mean"].to_numpy(dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        lo, hi = mean * np.exp(-half), mean * np.exp(half)
+    own = np.isnan(out["ci_lower"].to_numpy(dtype=float))  # no bootstrap: the calibrated band everywhere
+    use = (d > 0) | own
+    out["pi_lower"] = np.where(use, np.fmin(out["pi_lower"].to_numpy(dtype=float), lo), out["pi_lower"])
+    out["pi_upper"] = np.where(use, np.fmax(out["pi_upper"].to_numpy(dtype=float), hi), out["pi_upper"])
+    out.attrs["calibrated"] = {"variable": v, "q": q, "method": cal.get("method", "")}
+
+
 def _quantiles(a: np.ndarray, interval: float, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Central quantiles over finite values only (NaN where there are none: the caller warns)."""
     tail = (1.0 - interval) / 2.0
@@ -215,6 +252,8 @@ _ROLE_DOMAIN = {  # paper form: (low, low_open) of a fitted value; every paramet
     "amplitude": (0.0, True),
     "scale": (0.0, True),
     "exponent": (0.0, False),  # the default bound of a free exponent; a given one may be any value
+    "location": (0.0, True),
+    "shape": (0.0, True),
 }
 
 
@@ -245,7 +284,8 @@ def _domain(
     parts = [] if low == -math.inf else [f"{'>' if low_open else '>='} {low:g}"]
     if high < math.inf:
         parts.append(f"<= {high:g}")
-    what = {"exponent": "an exponent", "constant": "a constant", "amplitude": "an amplitude", "scale": "a scale"}
+    what = {"exponent": "an exponent", "constant": "a constant", "amplitude": "an amplitude", "scale": "a scale",
+            "location": "a location", "shape": "a shape"}  # fmt: skip
     return low, high, low_open, f"{' and '.join(parts) or 'any finite value'}; {name} is {what[role]}"
 
 
@@ -385,6 +425,7 @@ class Fit:
     bounds: dict[str, dict] = field(default_factory=dict)
     misfit: dict | None = None
     bootstrap_requested: int | None = None
+    extrapolation: dict | None = None
 
     @classmethod
     def from_params(
@@ -661,7 +702,7 @@ class Fit:
         if interval is not None:
             interval = check.probability(interval, "interval")
         seed = check.integer(seed, "seed", minimum=0)
-        if interval is not None and self.draws is None:
+        if interval is not None and self.draws is None and self.extrapolation is None:
             raise ScalefitError(
                 "predict(): this fit has no bootstrap replicates, so it has no intervals; refit with "
                 "bootstrap=1000, or call predict(..., interval=None)"
@@ -674,7 +715,10 @@ class Fit:
             posterior = {n: self.draws[n].to_numpy()[:, None] for n in self.law.parameters}
             with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                 out["mean"] = np.median(np.asarray(self.law.evaluate(posterior, x), dtype=float), axis=0)
-        if interval is not None:
+        if interval is not None and self.draws is None:  # calibrated by a backtest only: no confidence interval
+            out["ci_lower"] = out["ci_upper"] = np.nan
+            out["pi_lower"] = out["pi_upper"] = out["mean"]
+        elif interval is not None:
             if len(self.draws) == 0:
                 for c in ("ci_lower", "ci_upper", "pi_lower", "pi_upper"):
                     out[c] = np.nan
@@ -694,6 +738,8 @@ class Fit:
                 with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                     new = self._new_runs(means, np.random.default_rng(seed))
                 out["pi_lower"], out["pi_upper"] = _quantiles(new.reshape(-1, means.shape[1]), interval)
+        if interval is not None and self.extrapolation is not None:
+            _widen_by_calibration(out, self.extrapolation, x, self.ranges, interval)
         out["extrapolated"] = np.any([(x[v] < lo) | (x[v] > hi) for v, (lo, hi) in self.ranges.items()], axis=0)
         reason = _error_rate_reason(self)
         if reason is not None:
