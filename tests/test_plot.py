@@ -1,6 +1,10 @@
 """Figures render to PNG with the expected axes, labels and log scales."""
 
+import io
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -68,3 +72,144 @@ def test_cli_plot(fit, tmp_path, capsys):
         == 0
     )
     assert out.stat().st_size > 1000
+
+
+# -- figures for a paper: points at float-valued slices, readable ticks, clipping, crossovers ------
+FMNIST = scalefit.__file__.rsplit("/src/", 1)[0] + "/examples/data/fmnist_mnist_runs.csv"
+
+
+def _runs_drawn(ax) -> int:
+    return sum(len(c.get_offsets()) for c in ax.collections if c.get_gid() == "runs")
+
+
+def _tick_texts(fig, axis) -> list[str]:
+    fig.canvas.draw()
+    ticks = axis.get_majorticklabels() + axis.get_minorticklabels()
+    return [t.get_text() for t in ticks if t.get_text()]
+
+
+@pytest.fixture(scope="module")
+def imagenet_fit(fit):
+    """Runs whose Df is a share of ImageNet's 1,281,167 images (12811.67, ...): float columns."""
+    runs = scalefit.example_runs()
+    shares = np.array([0.01, 0.02, 0.04, 0.1])
+    levels = np.sort(runs.Df.unique())
+    share = dict(zip(levels, np.resize(shares, len(levels)), strict=True))
+    runs["Df"] = runs.Df.map(share) * 1281167
+    runs["error"] = 0.7 + 0.4 * fit.predict(runs)["mean"].to_numpy()  # near chance, as Mikami's: a narrow axis
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = scalefit.fit_law(scalefit.paper_error, runs, target="error", starts=32, bootstrap=30)
+    return f, runs
+
+
+def test_at_values_match_float_columns_to_a_relative_tolerance(imagenet_fit):
+    f, runs = imagenet_fit
+    assert 12811.67 in set(runs.Df.round(2))
+    fig = plot_fit(f, runs, x="Dp", by="M", at={"Df": 12812})  # 12811.67 in the table: within 0.1%
+    ax = fig.axes[0]
+    at_slice = np.isclose(runs.Df, 12812, rtol=1e-3, atol=0)
+    assert at_slice.sum() > 0 and _runs_drawn(ax) == at_slice.sum()
+    assert fig.scalefit_points == {"drawn": at_slice.sum(), "left_out": len(runs) - at_slice.sum()}
+    assert f"points: {at_slice.sum()} of {len(runs)} runs drawn" in fig.scalefit_notes[0]
+    assert f"{len(runs) - at_slice.sum()} left out" in fig.scalefit_notes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert any(f"{at_slice.sum()} of {len(runs)} runs drawn" in t for t in texts)  # on the figure too
+    with pytest.warns(scalefit.ScalingWarning, match=r"no runs lie at Df=13000 .*Df in \{12811.7"):
+        empty = plot_fit(f, runs, x="Dp", by="M", at={"Df": 13000})
+    assert _runs_drawn(empty.axes[0]) == 0
+
+
+def test_real_float_columns_every_slice_is_drawn():
+    runs = pd.read_csv(FMNIST)
+    runs = runs[runs.stage == "finetune"].copy()
+    runs["Df"] = runs["finetune_fraction"] * 4000.0 * (1 + 3e-4)  # floats that equal no typed value exactly
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = scalefit.fit_law(scalefit.paper_error, runs, target="error", starts=16, bootstrap=0)
+    for df in (200, 1000, 4000):
+        fig = plot_fit(f, runs, x="Dp", by="M", at={"Df": df})
+        assert _runs_drawn(fig.axes[0]) == np.isclose(runs.Df, df, rtol=1e-3, atol=0).sum() == 20
+
+
+def test_narrow_log_axis_has_plain_tick_labels_and_error_curves_stay_below_one(imagenet_fit):
+    f, runs = imagenet_fit
+    fig = plot_fit(f, runs, x="Dp", by="M", at={"Df": 12812})
+    ax = fig.axes[0]
+    for line in ax.get_lines():
+        assert np.nanmax(line.get_ydata()) <= 1.0
+    for band in ax.collections:
+        if band.get_gid() != "runs":
+            assert max(np.nanmax(p.vertices[:, 1]) for p in band.get_paths()) <= 1.0
+    lo, hi = ax.get_ylim()
+    assert np.log10(hi / lo) < 1  # a narrow axis: this is where matplotlib writes 9x10^-1
+    labels = _tick_texts(fig, ax.yaxis)
+    assert len(labels) >= 3 and not [t for t in labels if "times" in t or "^" in t]
+    assert all(float(t) for t in labels)  # plain decimals such as 0.85
+    ax.set_ylim(0.5, 0.9)  # decided at draw time: later limits keep plain labels
+    assert not [t for t in _tick_texts(fig, ax.yaxis) if "times" in t]
+    ax.set_ylim(1e-3, 1)  # three decades: powers of ten, as usual
+    assert any("10^" in t for t in _tick_texts(fig, ax.yaxis))
+
+
+def test_error_rate_curves_are_clipped_to_one_with_a_note():
+    steep = dict(PLAIN, alpha=1.0, lambda_p=1e-3)  # error 1.3 at Dp = 1000: an unbounded law above 1
+    f = Fit.from_params(scalefit.paper_error, steep, target="error")
+    runs = scalefit.example_runs().assign(Dp=lambda d: d.Dp / 1000)
+    with pytest.warns(scalefit.ScalingWarning, match=r"leaves \[0, 1\]"):
+        assert f.predict(runs.assign(Dp=runs.Dp.min() / 1.5), interval=None)["mean"].max() > 1
+    fig = plot_fit(f, runs, x="Dp", by="M")
+    curves = fig.axes[0].get_lines()
+    assert max(np.nanmax(line.get_ydata()) for line in curves) == 1.0
+    assert any("clipped to [0, 1]" in note for note in fig.scalefit_notes)
+    assert any("clipped to [0, 1]" in t.get_text() for t in fig.axes[0].texts)
+    fine = plot_fit(Fit.from_params(scalefit.paper_error, PLAIN, target="error"), scalefit.example_runs(), x="Dp")
+    assert not any("clipped" in note for note in fine.scalefit_notes)  # a note only when something was cut
+
+
+def test_legend_sits_outside_the_axes(fit):
+    fig = plot_fit(fit, scalefit.example_runs(), x="Dp", by="M")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    assert legend.x0 >= ax.get_window_extent().x1  # right of the data, never on it
+
+
+def test_crossover_plot_has_runs_and_labelled_interval_bars():
+    runs = pd.read_csv(FMNIST)
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for stage in ("finetune", "control"):
+            fits[stage] = scalefit.fit_law(
+                scalefit.paper_error, runs[runs.stage == stage], target="error", starts=16, bootstrap=30
+            )
+    at = {"Dp": 60000.0, "M": 455050.0}
+    c = scalefit.crossover(fits["finetune"], fits["control"], axis="Df", at=at, domain=(100, 1e5),
+                           names=("plain", "smoothing"))  # fmt: skip
+    fig = plot_boundary(c)
+    ax = fig.axes[0]
+    for stage, name in (("finetune", "plain"), ("control", "smoothing")):
+        sel = runs[runs.stage == stage]
+        expected = np.isclose(sel.Dp, 60000, rtol=1e-3) & np.isclose(sel.M, 455050, rtol=1e-3)
+        assert fig.scalefit_points[name] == (expected.sum(), len(sel)) and expected.sum() >= 3
+    assert _runs_drawn(ax) == sum(n for n, _ in fig.scalefit_points.values())
+    labels = ax.get_legend_handles_labels()[1]
+    assert any(lab.startswith("90% interval of crossing") for lab in labels)
+    assert "crossing (best fit)" in labels and "plain: runs" in labels
+    for line in ax.get_lines():
+        assert np.nanmax(np.asarray(line.get_ydata(), float)) <= 1.0 or line.get_linestyle() in ("--", ":")
+    fig.savefig(io.BytesIO(), format="png")
+    d = plot_difference(c)
+    assert any(lab.startswith("90% interval of crossing") for lab in d.axes[0].get_legend_handles_labels()[1])
+
+
+def test_cli_plot_prints_how_many_points(imagenet_fit, tmp_path, capsys):
+    f, runs = imagenet_fit
+    f.to_json(tmp_path / "f.json")
+    runs.to_csv(tmp_path / "r.csv", index=False)
+    argv = ["plot", str(tmp_path / "f.json"), "--runs", str(tmp_path / "r.csv"), "--x", "Dp", "--by", "M"]
+    assert main([*argv, "--at", "Df=12812", "--out", str(tmp_path / "p.png")]) == 0
+    out = capsys.readouterr().out
+    n = np.isclose(runs.Df, 12812, rtol=1e-3).sum()
+    assert f"note: points: {n} of {len(runs)} runs drawn; {len(runs) - n} left out" in out

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ._boundary import DRAWS_USED, TIE, Crossover, _fit_arg, near
 from ._data import Runs, load_runs, read_table
-from ._errors import ScalefitError
+from ._errors import ScalefitError, ScalingWarning
 from ._result import Fit
 from ._validate import _shown, array_budget, each, integer, number, probability, suggest, text
 
@@ -36,6 +36,160 @@ def _pyplot():
 
 def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+#: Relative tolerance for matching a run's variables to the values a figure is drawn at:
+#: ``at={"Df": 12812}`` draws the runs at ``Df = 12811.67`` (1% of ImageNet).
+AT_RTOL = 1e-3
+
+#: Legends sit to the right of the axes, never on the data.
+LEGEND_OUTSIDE = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+
+NARROW_DECADES = 2.0  # a log axis spanning fewer decades gets plain decimal labels at 1-2-5 (or finer) steps
+
+
+def _plain(value: float, digits: int = 6) -> str:
+    """A number as plain text for labels: ``0.875``, ``12811.7``, ``2.5e6`` — never ``2.5x10^6``."""
+    v = float(value)
+    if v == 0 or not np.isfinite(v):
+        return f"{v:g}"
+    if 1e-4 <= abs(v) < 1e6:
+        return f"{float(f'{v:.{digits}g}'):.0f}" if abs(v) >= 10 ** (digits - 1) else f"{v:.{digits}g}"
+    mantissa, exponent = f"{v:.{min(digits, 4) - 1}e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def _nice_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks for a log axis spanning less than :data:`NARROW_DECADES`: powers of ten times
+    1, then 1-2-5, 1-2-3-5, 1..9, whichever first gives three ticks; on a still narrower axis,
+    evenly spaced round numbers."""
+    from matplotlib.ticker import MaxNLocator
+
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
+        return []
+    first, last = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [float(f"{m * 10.0**e:.12g}") for e in range(first, last + 1) for m in mantissas]
+        ticks = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+        if len(ticks) >= 3:
+            return ticks
+    ticks = MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    return [float(f"{t:.12g}") for t in ticks if t > 0]
+
+
+def _narrow(axis) -> bool:
+    lo, hi = sorted(axis.get_view_interval())
+    return bool(0 < lo and np.isfinite(hi) and np.log10(hi / lo) < NARROW_DECADES)
+
+
+def _readable_log_axis(axis) -> None:
+    """Plain decimal labels (``0.86``, ``0.9``, ``1``) on a log axis spanning less than
+    :data:`NARROW_DECADES`; matplotlib's own ``10^k`` labels on a wider one. No minor tick
+    is ever labelled (matplotlib would label a narrow axis's minor ticks ``9x10^-1``). Both
+    decided when the figure is drawn, so later ``set_ylim`` calls keep readable labels."""
+    from matplotlib import ticker
+
+    class Locator(ticker.Locator):
+        def __init__(self, minor: bool):
+            self.minor = minor
+            self.log = ticker.LogLocator(subs="auto" if minor else (1.0,))
+
+        def set_axis(self, axis):
+            super().set_axis(axis)
+            self.log.set_axis(axis)
+
+        def __call__(self):
+            lo, hi = sorted(self.axis.get_view_interval())
+            return self.tick_values(lo, hi)
+
+        def tick_values(self, vmin, vmax):
+            lo, hi = sorted((vmin, vmax))
+            if 0 < lo and np.isfinite(hi) and np.log10(hi / lo) < NARROW_DECADES:
+                if self.minor and np.log10(hi / lo) < 1:
+                    return []  # between plain round-number ticks, log minor ticks only confuse
+                return self.log.tick_values(lo, hi) if self.minor else _nice_ticks(lo, hi)
+            return self.log.tick_values(vmin, vmax)
+
+    class Formatter(ticker.Formatter):
+        def __init__(self):
+            self.sci = ticker.LogFormatterSciNotation()
+
+        def set_axis(self, axis):
+            super().set_axis(axis)
+            self.sci.set_axis(axis)
+
+        def set_locs(self, locs):
+            super().set_locs(locs)
+            self.sci.set_locs(locs)
+
+        def __call__(self, x, pos=None):
+            return _plain(x) if _narrow(self.axis) else self.sci(x, pos)
+
+    axis.set_major_locator(Locator(minor=False))
+    axis.set_minor_locator(Locator(minor=True))
+    axis.set_major_formatter(Formatter())
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+class _Clip:
+    """Clips curves and bands of an error-rate law to [0, 1], remembering whether it cut anything."""
+
+    def __init__(self, metric: str | None):
+        self.on = metric == "error_rate"
+        self.cut = False
+
+    def __call__(self, values) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        if not self.on:
+            return values
+        with np.errstate(invalid="ignore"):
+            outside = (values > 1) | (values < 0)
+        self.cut |= bool(outside.any())
+        return np.clip(values, 0.0, 1.0)
+
+    def notes(self) -> list[str]:
+        if not self.cut:
+            return []
+        return ["error rates: curves and bands clipped to [0, 1] (the fitted law is unbounded and goes beyond 1 here)"]
+
+
+def _predict(fit: Fit, frame: pd.DataFrame, interval: float) -> pd.DataFrame:
+    """``fit.predict`` for a curve. Its warning that an error-rate interval leaves [0, 1] is
+    dropped (the figure clips and says so); any other warning is passed on once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pred = fit.predict(frame, interval=interval if fit.draws is not None else None)
+    seen = set()
+    for w in caught:
+        text = str(w.message)
+        if "[0, 1]" in text or text in seen:
+            continue
+        seen.add(text)
+        warnings.warn(text, w.category, stacklevel=3)
+    return pred
+
+
+def _law_handles(plt, band: bool, interval: float) -> list:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color="0.3", lw=1.5, label="fitted law")]
+    if band:
+        handles.append(Patch(color="0.3", alpha=0.2, lw=0, label=f"{interval:.0%} interval of the curve"))
+    return handles
+
+
+def _finish(fig, ax, notes: list[str]) -> None:
+    """Readable log axes, the notes under the axes (also on ``fig.scalefit_notes``), layout."""
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            _readable_log_axis(axis)
+    fig.scalefit_notes = list(notes)
+    if notes:
+        # under the x label, from the left edge of the axes
+        ax.annotate("\n".join(notes), xy=(0, 0), xycoords=("axes fraction", ax.xaxis.label), xytext=(0, -4),
+                    textcoords="offset points", ha="left", va="top", fontsize=7, color="0.25")  # fmt: skip
+    fig.tight_layout()
 
 
 # -- where a figure goes ------------------------------------------------------------------
@@ -163,13 +317,41 @@ def _runs_frame(fit: Fit, runs) -> pd.DataFrame:
     return out
 
 
+def _slice(frame: pd.DataFrame, at: Mapping[str, float]) -> np.ndarray:
+    """Rows of ``frame`` whose variables equal ``at`` to within :data:`AT_RTOL` (relative)."""
+    keep = np.ones(len(frame), bool)
+    for v, value in at.items():
+        keep &= np.isclose(frame[v].to_numpy(float), value, rtol=AT_RTOL, atol=0.0)
+    return keep
+
+
+def _no_points_warning(frame: pd.DataFrame, at: Mapping[str, float], what: str = "runs") -> None:
+    shown = ", ".join(f"{k}={_plain(v)}" for k, v in at.items())
+    levels = "; ".join(
+        f"{k} in {{{', '.join(_plain(u) for u in sorted(frame[k].unique())[:8])}"
+        f"{', ...' if frame[k].nunique() > 8 else ''}}}"
+        for k in at
+    )
+    warnings.warn(
+        f"no {what} lie at {shown} (within {AT_RTOL:.1%}), so the figure shows the law without data points; "
+        f"the runs have {levels} — choose values from these to see the data",
+        ScalingWarning,
+        stacklevel=3,
+    )
+
+
 def plot_fit(fit: Fit, runs=None, *, x: str | None = None, by: str | None = None, at: Mapping | None = None,
              interval: float = 0.9):  # fmt: skip
     """Target against ``x``, one curve per value of ``by``, the other variables at ``at``.
 
-    Points are the runs whose other variables equal ``at`` (by default each variable's
-    largest value in the runs); curves are the fitted law, with the credible/confidence
-    band when the fit has draws.
+    Points are the runs whose other variables equal ``at`` to within a relative
+    :data:`AT_RTOL` (0.1%: ``at={"Df": 12812}`` draws the runs at ``Df = 12811.67``; by
+    default each variable's largest value in the runs); curves are the fitted law, with the
+    credible/confidence band when the fit has draws. A note under the axes says how many runs
+    were drawn and how many left out; error-rate curves and bands are clipped to [0, 1] (and
+    the note says so when that cuts anything). The figure's ``scalefit_notes`` attribute holds
+    the notes, and ``scalefit_points`` the numbers ``{"drawn": ..., "left_out": ...}``.
+    Warns (:class:`~scalefit.ScalingWarning`) when no run lies at ``at``.
     """
     _fit_arg(fit, "fit")
     variables = list(fit.law.variables)
@@ -187,31 +369,40 @@ def plot_fit(fit: Fit, runs=None, *, x: str | None = None, by: str | None = None
     others = [v for v in variables if v not in (x, by)]
     at = {v: float(frame[v].max()) for v in others} | given
     plt = _pyplot()
-    keep = np.ones(len(frame), bool)
-    for v in others:
-        keep &= np.isclose(frame[v].to_numpy(float), at[v], rtol=1e-9)
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    keep = _slice(frame, at)
+    drawn, left_out = int(keep.sum()), int((~keep).sum())
+    if not drawn:
+        _no_points_warning(frame, at)
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
     levels = sorted(frame[by].unique()) if by else [None]
     grid = np.geomspace(frame[x].min() / 1.5, frame[x].max() * 1.5, 200)
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(levels)))
+    clip = _Clip(fit.law.metric)
     for level, color in zip(levels, colors, strict=True):
         sel = keep & (frame[by].to_numpy() == level if by else True)
-        label = f"{by} = {level:.3g}" if by else None
-        ax.scatter(frame.loc[sel, x], frame.loc[sel, fit.target], color=color, s=18, label=label)
+        label = f"{by} = {_plain(level, 3)}" if by else "runs"
+        ax.scatter(frame.loc[sel, x], frame.loc[sel, fit.target], color=color, s=18, label=label, zorder=3, gid="runs")
         point = {x: grid, **({by: level} if by else {}), **at}
-        pred = fit.predict(pd.DataFrame(point), interval=interval if fit.draws is not None else None)
-        ax.plot(grid, pred["mean"], color=color, lw=1.5)
+        pred = _predict(fit, pd.DataFrame(point), interval)
+        ax.plot(grid, clip(pred["mean"]), color=color, lw=1.5)
         if fit.draws is not None:
-            ax.fill_between(grid, pred.ci_lower, pred.ci_upper, color=color, alpha=0.2, lw=0)
+            ax.fill_between(grid, clip(pred.ci_lower), clip(pred.ci_upper), color=color, alpha=0.2, lw=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(fit.target)
-    fixed = ", ".join(f"{k}={v:.3g}" for k, v in at.items())
+    fixed = ", ".join(f"{k}={_plain(v)}" for k, v in at.items())
     ax.set_title(f"{fit.law.name}" + (f" at {fixed}" if fixed else ""), fontsize=10)
-    if by:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    handles, _ = ax.get_legend_handles_labels()
+    handles += _law_handles(plt, fit.draws is not None, interval)
+    ax.legend(handles=handles, fontsize=8, **LEGEND_OUTSIDE)
+    notes = [
+        f"points: {drawn} of {len(frame)} runs drawn"
+        + (f"; {left_out} left out (not at {fixed} within {AT_RTOL:.1%})" if left_out else "")
+    ]
+    notes += clip.notes()
+    _finish(fig, ax, notes)
+    fig.scalefit_points = {"drawn": drawn, "left_out": left_out}
     return fig
 
 
@@ -230,65 +421,148 @@ def _check_boundary(boundary: object, interval: object, points: object) -> tuple
     return interval, points
 
 
-def _mark_intervals(ax, boundary: Crossover, interval: float, y):
+def _mark_intervals(ax, boundary: Crossover, interval: float) -> None:
+    """Each crossing's (and the stationary point's) interval over pairs of draws, as a
+    labelled bar in a strip kept free at the bottom of the axes, one row each, with its median
+    and ends (and the probability that it exists, when below 1) written above it."""
     if boundary.draws is None:
         return
     table = boundary.intervals(interval)
-    for _, row in table.iterrows():
-        if np.isfinite(row["lower"]):
-            ax.errorbar([row["median"]], [y], xerr=[[row["median"] - row["lower"]], [row["upper"] - row["median"]]],
-                        fmt="o", color="k", ms=3, capsize=3, label=None)  # fmt: skip
+    rows = [(q, r) for q, r in table.iterrows() if np.isfinite(r["lower"])]
+    rows.sort(key=lambda qr: qr[0] == "stationary")  # crossings first (lowest), the stationary point above
+    if not rows:
+        return
+    step = 0.085
+    lo, hi = ax.get_ylim()  # free the bottom of the axes for the bars: the data keep the rest
+    free = min(0.06 + step * len(rows), 0.5)
+    if ax.get_yscale() == "log":
+        ax.set_ylim(10 ** (np.log10(hi) - (np.log10(hi) - np.log10(lo)) / (1 - free)), hi)
+    else:
+        ax.set_ylim(hi - (hi - lo) / (1 - free), hi)
+    where = ax.get_xaxis_transform()  # x in data, y in axes fraction: the bars never move the y limits
+    n = len(boundary.draws)
+    labelled = set()
+    for i, (quantity, row) in enumerate(rows):
+        stationary = quantity == "stationary"
+        kind = "stationary point" if stationary else "crossing"
+        y, color = 0.035 + step * i, "0.45" if stationary else "k"
+        label = None
+        if kind not in labelled:
+            labelled.add(kind)
+            label = f"{interval:.0%} interval of {kind} ({n} pairs of draws)"
+        ax.errorbar([row["median"]], [y], xerr=[[row["median"] - row["lower"]], [row["upper"] - row["median"]]],
+                    fmt="s" if stationary else "o", color=color, ms=3.5, capsize=3, lw=1.5, transform=where,
+                    label=label, zorder=4)  # fmt: skip
+        exists = "" if row["p_exists"] > 0.995 else f", exists in {row['p_exists']:.0%} of draws"
+        ax.annotate(f"{_plain(row['median'], 3)} [{_plain(row['lower'], 3)}, {_plain(row['upper'], 3)}]{exists}",
+                    xy=(row["median"], y), xycoords=where, xytext=(0, 3.5), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=6.5, color=color)  # fmt: skip
 
 
-def plot_boundary(boundary: Crossover, *, interval: float = 0.9, points: int = 300):
+def _fit_runs(fit: Fit) -> pd.DataFrame | None:
+    if fit.data is None:
+        return None
+    frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in fit.data["x"].items()})
+    frame[fit.target] = np.asarray(fit.data["y"], dtype=float)
+    return frame
+
+
+def _boundary_runs(ax, boundary: Crossover, fit: Fit, name: str, color, clip: _Clip) -> tuple[str, int, int]:
+    """The fit's own runs at the crossover's slice (other variables at ``at`` within
+    :data:`AT_RTOL`, the axis inside the domain) as points; returns the note on how many, the
+    number drawn and the number of runs."""
+    frame = _fit_runs(fit)
+    if frame is None:
+        return f"{name}: the fit holds no runs, none drawn", 0, 0
+    at = {v: boundary.at[v] for v in fit.law.variables if v != boundary.axis}
+    lo, hi = boundary.domain
+    axis = frame[boundary.axis].to_numpy(float)
+    keep = _slice(frame, at) & (axis >= lo) & (axis <= hi)
+    ax.scatter(frame.loc[keep, boundary.axis], clip(frame.loc[keep, fit.target]), color=color, s=16, zorder=3,
+               edgecolors="white", linewidths=0.4, label=f"{name}: runs", gid="runs")  # fmt: skip
+    drawn = int(keep.sum())
+    note = f"{name}: {drawn} of {len(frame)} runs drawn" + (
+        f" ({len(frame) - drawn} not at {', '.join(f'{k}={_plain(v)}' for k, v in at.items())} within "
+        f"{AT_RTOL:.1%}, or outside the domain)"
+        if drawn < len(frame)
+        else ""
+    )
+    return note, drawn, len(frame)
+
+
+def plot_boundary(boundary: Crossover, *, interval: float = 0.9, points: int = 300, runs: bool = True):
     """Both fits' targets against the axis, regimes shaded, ``D*`` and every crossing marked
-    (with their intervals when the fits have draws)."""
+    (with labelled interval bars over pairs of draws when the fits have them).
+
+    With ``runs=True`` the fits' own runs at the slice (their other variables equal ``at`` to
+    within :data:`AT_RTOL`, the axis inside the domain) are drawn as points; a note under the
+    axes says how many of each fit's runs were drawn. Error-rate curves, bands and points are
+    clipped to [0, 1] (noted when that cuts anything). ``fig.scalefit_notes`` holds the notes
+    and ``fig.scalefit_points`` ``{name: (drawn, total)}``.
+    """
     interval, points = _check_boundary(boundary, interval, points)
+    from ._validate import boolean
+
+    runs = boolean(runs, "runs")
     plt = _pyplot()
     a, b = boundary._fits
     lo, hi = boundary.domain
     grid = np.geomspace(lo, hi, points)
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
+    clip = _Clip(a.law.metric if a.law.metric == b.law.metric else None)
+    notes, counts = [], {}
     for fit, name, color in ((a, boundary.names[0], "C0"), (b, boundary.names[1], "C3")):
         frame = pd.DataFrame(
             {boundary.axis: grid, **{v: boundary.at[v] for v in fit.law.variables if v != boundary.axis}}
         )
-        pred = fit.predict(frame, interval=interval if fit.draws is not None else None)
-        ax.plot(grid, pred["mean"], color=color, label=name)
+        pred = _predict(fit, frame, interval)
+        ax.plot(grid, clip(pred["mean"]), color=color, label=f"{name}: fitted law")
         if fit.draws is not None:
-            ax.fill_between(grid, pred.ci_lower, pred.ci_upper, color=color, alpha=0.2, lw=0)
+            ax.fill_between(grid, clip(pred.ci_lower), clip(pred.ci_upper), color=color, alpha=0.2, lw=0,
+                            label=f"{name}: {interval:.0%} interval")  # fmt: skip
+        if runs:
+            note, drawn, total = _boundary_runs(ax, boundary, fit, name, color, clip)
+            notes.append(note)
+            counts[name] = (drawn, total)
     for r in boundary.regimes:
         if r.winner != TIE:
             ax.axvspan(r.low, r.high, color="C3" if r.winner == boundary.names[1] else "C0", alpha=0.07, lw=0)
-    for s in boundary.stationary:
-        ax.axvline(s, color="k", ls=":", lw=1, label="stationary point")
-    for c in boundary.crossings:
-        ax.axvline(c, color="k", ls="--", lw=1)
-    ymin = ax.get_ylim()[0]
-    _mark_intervals(ax, boundary, interval, ymin * 1.02)
+    for i, s in enumerate(boundary.stationary):
+        ax.axvline(s, color="k", ls=":", lw=1, label="stationary point (best fit)" if i == 0 else None)
+    for i, c in enumerate(boundary.crossings):
+        ax.axvline(c, color="k", ls="--", lw=1, label="crossing (best fit)" if i == 0 else None)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    _mark_intervals(ax, boundary, interval)
     ax.set_xlabel(boundary.axis)
     ax.set_ylabel(a.target)
+    fixed = ", ".join(f"{k}={_plain(v)}" for k, v in boundary.at.items())
     title = (
         "the laws coincide: no crossing, neither wins"
         if boundary.coincide
-        else "shaded: lower target  |  dashed: crossings  |  dotted: stationary point"
+        else f"{boundary.names[0]} vs {boundary.names[1]} along {boundary.axis}" + (f" at {fixed}" if fixed else "")
     )
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend(fontsize=7.5, **LEGEND_OUTSIDE)
+    if not boundary.coincide:
+        notes.insert(0, "shaded: the fit with the lower target; dashed: crossings; dotted: stationary point")
+    _finish(fig, ax, notes + clip.notes())
+    fig.scalefit_points = counts
     return fig
 
 
 def plot_difference(boundary: Crossover, *, interval: float = 0.9, points: int = 300):
-    """``F = a - b`` along the axis (the paper's Fig. 6): above 0, ``b`` wins."""
+    """``F = a - b`` along the axis (the paper's Fig. 6): above 0, ``b`` wins. With draws, the
+    band of ``F`` over pairs of draws and labelled interval bars of the crossings."""
     interval, points = _check_boundary(boundary, interval, points)
     plt = _pyplot()
     lo, hi = boundary.domain
     grid = np.geomspace(lo, hi, points)
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    ax.plot(grid, boundary.difference(grid), color="k", label=f"{boundary.names[0]} - {boundary.names[1]}")
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
+    best = boundary.difference(grid)
+    ax.plot(grid, best, color="k", label=f"{boundary.names[0]} - {boundary.names[1]}")
+    notes = []
     if boundary.draws is not None:
         from ._boundary import _col, _difference, _paired_draws
 
@@ -300,17 +574,34 @@ def plot_difference(boundary: Crossover, *, interval: float = 0.9, points: int =
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column gives no band there
             low, high = np.nanquantile(diffs, tail, axis=0), np.nanquantile(diffs, 1 - tail, axis=0)
-        ax.fill_between(grid, low, high, color="0.5", alpha=0.3, lw=0, label=f"{interval:.0%} band")
-    ax.axhline(0, color="C3", lw=1)
-    for c in boundary.crossings:
-        ax.axvline(c, color="k", ls="--", lw=1)
-    for s in boundary.stationary:
-        ax.axvline(s, color="k", ls=":", lw=1)
+        ax.fill_between(grid, low, high, color="0.5", alpha=0.3, lw=0, label=f"{interval:.0%} band over draws")
+        # the best-fit curve (and 0) set the view; a band that runs off far beyond it would flatten the curve
+        top, bottom = max(float(best.max()), 0.0), min(float(best.min()), 0.0)
+        pad = 0.6 * (top - bottom) or 1.0
+        view = (bottom - pad, top + pad)
+        if np.nanmin(low) < view[0] or np.nanmax(high) > view[1]:
+            ax.set_ylim(*view)
+            notes.append("the band runs beyond the axes where the draws disagree most")
+    ax.axhline(0, color="C3", lw=1, label="0: the fits give the same target")
+    for i, c in enumerate(boundary.crossings):
+        ax.axvline(c, color="k", ls="--", lw=1, label="crossing (best fit)" if i == 0 else None)
+    for i, s in enumerate(boundary.stationary):
+        ax.axvline(s, color="k", ls=":", lw=1, label="stationary point (best fit)" if i == 0 else None)
     ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    a, b = boundary._fits
+    if a.law.metric == b.law.metric == "error_rate":
+        bottom, top = ax.get_ylim()
+        if bottom < -1.05 or top > 1.05:  # two error rates differ by at most 1
+            ax.set_ylim(max(bottom, -1.05), min(top, 1.05))
+            notes.append("error rates: the view is cut at differences of +-1 (beyond, the laws leave [0, 1])")
+    _mark_intervals(ax, boundary, interval)
     ax.set_xlabel(boundary.axis)
-    ax.set_ylabel(f"difference of {boundary._fits[0].target}")
+    ax.set_ylabel(f"difference of {a.target}")
     if boundary.coincide:
         ax.set_title("the laws coincide: no crossing, neither wins", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    else:
+        ax.set_title(f"above 0: {boundary.names[1]} gives the lower target", fontsize=9)
+    ax.legend(fontsize=7.5, **LEGEND_OUTSIDE)
+    _finish(fig, ax, notes)
     return fig

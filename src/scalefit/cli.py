@@ -1,5 +1,9 @@
-"""The ``scalefit`` command: ``laws``, ``fit``, ``predict``, ``boundary``, ``plot``, ``backtest``, ``collect``,
-``demo``.
+"""The ``scalefit`` command: ``laws``, ``fit``, ``predict``, ``boundary``, ``crossover``, ``compare``, ``plot``,
+``backtest``, ``collect``, ``demo``.
+
+``crossover`` and ``compare`` take ``--json``: the result as strict JSON on standard output
+(no NaN: a missing number is ``null``), nothing else there; ``--out FILE.json`` saves the
+same JSON atomically before anything is printed.
 
 A thin layer over the Python API. Every argument is checked before any work starts, and
 every failure is exactly one line on stderr; warnings are one line each, prefixed
@@ -531,7 +535,16 @@ def _cmd_plot(args) -> None:
             f"got {n}: {' '.join(args.fits)}"
         )
     if n == 1:
-        wrong = [f for f, v in (("--difference", args.difference), ("--domain", args.domain)) if v]
+        wrong = [
+            f
+            for f, v in (
+                ("--difference", args.difference),
+                ("--domain", args.domain),
+                ("--axis", args.axis),
+                ("--names", args.names),
+            )  # fmt: skip
+            if v
+        ]
         if wrong:
             raise ScalefitError(f"{wrong[0]} applies to boundary plots (two fits); with one fit drop it")
     else:
@@ -539,7 +552,12 @@ def _cmd_plot(args) -> None:
         if wrong:
             raise ScalefitError(
                 f"{wrong[0]} applies to a plot of one fit against its runs; a boundary plot of two fits "
-                "takes --at, --domain and --difference"
+                "takes --at, --domain, --axis, --names and --difference"
+            )
+        if args.names is not None and args.axis is None:
+            raise ScalefitError(
+                "--names applies to crossover plots (with --axis); a distillation boundary names its fits "
+                "'plain' and 'distill'"
             )
     out = _image_out(args.out)
     at = _merge(args.at, "--at")
@@ -552,9 +570,14 @@ def _cmd_plot(args) -> None:
     if n == 1:
         fig = plot_fit(fits[0], args.runs, x=args.x, by=args.by, at=at or None)
     else:
-        from ._boundary import distillation_boundary
+        from ._boundary import crossover, distillation_boundary
 
-        b = distillation_boundary(fits[0], fits[1], at=at, domain=args.domain or DEFAULT_DOMAIN)
+        domain = args.domain or DEFAULT_DOMAIN
+        if args.axis is None:
+            b = distillation_boundary(fits[0], fits[1], at=at, domain=domain)
+        else:
+            names = _fit_names(args.fits, args.names)
+            b = crossover(fits[0], fits[1], axis=args.axis, at=at, domain=domain, names=names)
         fig = plot_difference(b) if args.difference else plot_boundary(b)
     buf = io.BytesIO()
     fig.savefig(buf, format=out.suffix[1:].lower(), dpi=150)
@@ -566,6 +589,157 @@ def _cmd_plot(args) -> None:
         pass
     _io.atomic_write(out, buf.getvalue(), "--out")
     print(f"saved {args.out}")
+    for note in getattr(fig, "scalefit_notes", ()):
+        print(f"note: {note}")
+
+
+def _jsonable(value):
+    """``value`` with numpy scalars and arrays as Python numbers and lists, and NaN or infinite
+    numbers as None, so that ``json.dumps(..., allow_nan=False)`` writes strict JSON."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _json_text(result: dict) -> str:
+    import json
+
+    return json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n"
+
+
+def _fit_names(paths: Sequence[str], given: str | None, flag: str = "--names") -> tuple[str, ...]:
+    """Labels of the fits: ``--names A,B,...`` (one per fit file, all different), else the
+    files' names without ``.json`` (or ``a``, ``b``, ... where two files share a name)."""
+    if given is not None:
+        names = [n.strip() for n in given.split(",")]
+        if len(names) != len(paths) or not all(names):
+            raise ScalefitError(
+                f"{flag} {given!r} gives {len(names)} label(s) for {len(paths)} fit files; give one non-empty "
+                f"label per fit, separated by commas (e.g. {flag} {','.join('abcdefgh'[: len(paths)])})"
+            )
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ScalefitError(f"{flag} {given!r} gives {twice[0]!r} twice; give each fit a different label")
+        return tuple(names)
+    stems = [Path(p).name.removesuffix(".json").removesuffix(".JSON") or p for p in paths]
+    if len(set(stems)) == len(stems):
+        return tuple(stems)
+    return tuple("abcdefghijklmnopqrstuvwxyz"[i] if i < 26 else f"fit{i + 1}" for i in range(len(paths)))
+
+
+def _write_and_print(result: dict, out, args, text) -> None:
+    """``--out`` (JSON written atomically, before anything is printed), then strict JSON on
+    stdout with ``--json``, or the text report otherwise."""
+    data = _json_text(result)
+    if out is not None:
+        if out.suffix.lower() == ".json":
+            _io.atomic_write(out, data, "--out")
+        else:
+            _io.atomic_write(out, text["table"](), "--out")
+    if args.json:
+        sys.stdout.write(data)
+        return
+    text["print"]()
+    if out is not None:
+        print(f"\nsaved {text['what']} to {args.out}")
+
+
+def _crossover_result(c, interval: float, files: dict[str, str]) -> dict:
+    table = None if c.draws is None else c.intervals(interval)
+    return {
+        "axis": c.axis,
+        "at": dict(c.at),
+        "domain": list(c.domain),
+        "names": list(c.names),
+        "fits": files,
+        "coincide": c.coincide,
+        "stationary": list(c.stationary),
+        "closed_form": c.closed_form,
+        "crossings": list(c.crossings),
+        "regimes": [{"low": r.low, "high": r.high, "winner": r.winner} for r in c.regimes],
+        "draws": None if c.draws is None else len(c.draws),
+        "p_crossing": c.p_crossing,
+        "p_coincide": c.p_coincide,
+        "interval": interval,
+        "intervals": None
+        if table is None
+        else {q: {k: row[k] for k in ("lower", "median", "upper", "p_exists")} for q, row in table.iterrows()},
+    }
+
+
+def _cmd_crossover(args) -> None:
+    import pandas as pd
+
+    from ._boundary import crossover
+
+    out = _out(args.out, (".json",))
+    at = _merge(args.at, "--at")
+    names = _fit_names([args.fit_a, args.fit_b], args.names)
+    a, b = _load_fit(args.fit_a, "first fit file"), _load_fit(args.fit_b, "second fit file")
+    try:
+        c = crossover(a, b, axis=args.axis, at=at, domain=args.domain or DEFAULT_DOMAIN, names=names)
+    except ScalefitError as exc:  # the API's argument names, as given on the command line
+        text = re.sub(r"\bat\['([^']*)'\]", r"--at \1", str(exc))
+        text = (
+            re.sub(r"\bat=(?!\{) ?", "--at ", text).replace("axis '", "--axis '").replace("names must", "--names must")
+        )
+        raise ScalefitError(text.replace("fit_a", "the first fit").replace("fit_b", "the second fit")) from None
+    result = _crossover_result(c, args.interval, dict(zip(names, (args.fit_a, args.fit_b), strict=True)))
+
+    def show() -> None:
+        print(c)
+        if c.draws is None:
+            _say("scalefit: note: these fits have no bootstrap or posterior draws, so no intervals are shown")
+            return
+        with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
+            print(f"\n{args.interval:.0%} intervals over {len(c.draws)} pairs of draws:")
+            print(c.intervals(args.interval))
+
+    _write_and_print(result, out, args, {"print": show, "what": "the crossover", "table": None})
+
+
+def _cmd_compare(args) -> None:
+    import pandas as pd
+
+    from ._compare import compare_laws
+
+    if len(args.fits) < 2:
+        raise ScalefitError(
+            f"scalefit compare needs at least two fit files (Bayesian fits of different laws to the same runs), "
+            f"got {len(args.fits)}"
+        )
+    out = _out(args.out, (".json", ".csv"))
+    names = _fit_names(args.fits, args.names)
+    fits = {name: _load_fit(path) for name, path in zip(names, args.fits, strict=True)}
+    table = compare_laws(fits, force=args.force)
+    rows = [{"name": name, **row} for name, row in table.to_dict(orient="index").items()]
+    result = {
+        "criterion": "PSIS-LOO expected log predictive density (higher is better)",
+        "best": table.index[0],
+        "fits": dict(zip(names, args.fits, strict=True)),
+        "laws": rows,
+    }
+
+    def show() -> None:
+        with pd.option_context("display.width", 160, "display.float_format", "{:.4g}".format):
+            print("laws by PSIS-LOO expected log predictive density (best first):")
+            print(table.to_string())
+        print(f"\nbest: {table.index[0]}")
+
+    def csv() -> bytes:
+        return table.rename_axis("name").reset_index().to_csv(index=False).encode()
+
+    _write_and_print(result, out, args, {"print": show, "what": "the comparison", "table": csv})
 
 
 def _cmd_backtest(args) -> None:
@@ -761,8 +935,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="values of the other variables",
     )  # fmt: skip
     p.add_argument("--domain", type=_domain, help="boundary plots: range of Dp, LOW:HIGH (default 1e3:1e9)")
+    p.add_argument(
+        "--axis", help="two fits: plot their crossover along this variable (default: a distillation boundary in Dp)"
+    )
+    p.add_argument("--names", metavar="A,B", help="crossover plots: labels of the two fits (default: the file names)")
     p.add_argument("--difference", action="store_true", help="boundary plots: plot the difference curve")
     p.add_argument("--out", required=True, help="image file to write (.png, .pdf, .svg)")
+
+    p = command("crossover", _cmd_crossover, help="where two fitted laws cross along one variable, with intervals")
+    p.add_argument("fit_a", help="fit JSON of the first law")
+    p.add_argument("fit_b", help="fit JSON of the second law (same metric)")
+    p.add_argument("--axis", required=True, help="the variable along which the laws are compared, e.g. Df")
+    p.add_argument(
+        "--at", action="append", type=_pairs("--at", "Dp=1.28e6,M=22e6", "number"), metavar="VAR=VALUE,...",
+        help="every other variable of either law (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--domain", type=_domain, help="range of the axis to search, LOW:HIGH (default 1e3:1e9)")
+    p.add_argument("--names", metavar="A,B", help="labels of the two fits (default: the file names)")
+    p.add_argument("--interval", type=interval, default=0.9, help="interval probability (default 0.9)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout instead of text")
+    p.add_argument("--out", help="save the result as JSON here (.json)")
+
+    p = command("compare", _cmd_compare, help="rank Bayesian fits of different laws to the same runs (PSIS-LOO)")
+    p.add_argument("fits", nargs="+", help="two or more fit JSONs written by `scalefit fit --method bayes --out`")
+    p.add_argument("--names", metavar="A,B,...", help="labels of the fits (default: the file names)")
+    p.add_argument("--force", action="store_true", help="rank fits whose sampler did not converge (with a warning)")
+    p.add_argument("--json", action="store_true", help="print the table as JSON on stdout instead of text")
+    p.add_argument("--out", help="save the table here (.json or .csv)")
 
     p = command(
         "collect", _cmd_collect, help="train a grid of DeiT runs and write the runs table (needs scalefit[collect])"
