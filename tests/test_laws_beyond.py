@@ -231,14 +231,41 @@ def test_m4_on_nmt_is_at_least_as_good_as_published():
     assert got["6 Enc, 28 Dec"] == pytest.approx(PUBLISHED_M4["6 Enc, 28 Dec"], rel=0.10)
 
 
-def test_muennighoff_on_datablations_finds_a_finite_repetition_scale():
-    """On Muennighoff et al.'s own runs the data term's R_star is finite: repeated tokens are
-    worth less than fresh ones, and the law explains the runs better than Chinchilla's. (They
-    report R_D* = 15.4 with their parameter term N' as well, which this data-side form lacks;
-    fitted alone it lands near 250, a weaker discount.)"""
+def _datablations():
     d = pd.read_csv(_shared("datablations", "datablations_contour_losses.csv"))
-    runs = d.rename(columns={"num_params": "N", "token_num": "D", "tokens_per_epoch": "U", "openLM_loss": "loss"})
-    fit = _fit(scalefit.muennighoff, runs[["N", "D", "U", "loss"]], target="loss", bootstrap=0, seed=0)
-    assert 2.0 < fit.params["R_star"] < 1000.0
-    chin = _fit(scalefit.chinchilla, runs[["N", "D", "loss"]], target="loss", bootstrap=0, seed=0)
-    assert fit.value < chin.value  # the repetition discount explains the multi-epoch runs better
+    # unique tokens = tokens seen / epochs (the file's tokens_per_epoch column is one constant)
+    return pd.DataFrame(
+        {"N": d.num_params, "D": d.token_num, "U": d.token_num / d.epochs, "loss": d.openLM_loss, "epochs": d.epochs}
+    )
+
+
+def test_muennighoff_on_datablations_finds_their_repetition_scale():
+    """On Muennighoff et al.'s own runs the data term's R_star is of the order they report
+    (R_D* = 15.4, fitted with their parameter term N' as well, which this data-side form
+    lacks): repeated tokens are worth less than fresh ones, and the law explains the runs
+    better than Chinchilla's."""
+    runs = _datablations()
+    fit = _fit(scalefit.muennighoff, runs, target="loss", bootstrap=0, seed=0)
+    assert 5.0 < fit.params["R_star"] < 40.0
+    chin = _fit(scalefit.chinchilla, runs, target="loss", bootstrap=0, seed=0)
+    assert fit.value < chin.value
+
+
+def test_prediction_on_a_parameter_the_runs_do_not_determine_spans_its_values():
+    """Fitted on single-epoch runs only, R_star changes no fitted prediction; predictions of
+    repeated-data runs depend on it, so their intervals must span its values (with a warning)
+    rather than sit where the optimiser left it — and then they cover the real runs."""
+    runs = _datablations()
+    one, multi = runs[runs.epochs == 1], runs[runs.epochs > 1]
+    fit = _fit(scalefit.muennighoff, one, target="loss", bootstrap=100, seed=0)
+    assert "R_star" in fit.identifiability.not_identified
+    with pytest.warns(ScalingWarning, match="depend on R_star"):
+        p = fit.predict(multi, interval=0.9)
+    assert p["depends_on_unidentified"].all()
+    y = multi["loss"].to_numpy()
+    covered = np.mean((p["pi_lower"] <= y) & (y <= p["pi_upper"]))
+    assert covered >= 0.75
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScalingWarning)  # single-epoch predictions do not depend on it
+        q = fit.predict(one.assign(D=one["D"] * 1.01, U=one["D"] * 1.01), interval=0.9)
+    assert not q["depends_on_unidentified"].any()

@@ -740,12 +740,62 @@ class Fit:
                 out["pi_lower"], out["pi_upper"] = _quantiles(new.reshape(-1, means.shape[1]), interval)
         if interval is not None and self.extrapolation is not None:
             _widen_by_calibration(out, self.extrapolation, x, self.ranges, interval)
+        if interval is not None:
+            self._sweep_unidentified(out, x)
         out["extrapolated"] = np.any([(x[v] < lo) | (x[v] > hi) for v, (lo, hi) in self.ranges.items()], axis=0)
         reason = _error_rate_reason(self)
         if reason is not None:
             _flag_error_rates(self, out, reason, interval)
         out.attrs["interval"] = interval
         return out
+
+    def _sweep_unidentified(self, out: pd.DataFrame, x: Mapping[str, np.ndarray]) -> None:
+        """Widen intervals over every value of a parameter the runs leave undetermined.
+
+        A parameter that is not identified on its own (``identifiability.not_identified``
+        as a one-parameter flat direction: it does not change the fitted predictions, or
+        starts reaching the same objective disagree on it) sits wherever the optimiser left
+        it, and so do its bootstrap replicates — an interval from them is narrow by
+        accident. Where a prediction depends on such a parameter (e.g. ``R_star`` of
+        :class:`~scalefit.Repeated` fitted on single-epoch runs, predicting repeated data),
+        the intervals are widened to every value it could take (its internal value swept
+        over its bounds, at most ``+-7`` in log), the rows are marked in
+        ``depends_on_unidentified`` and a :class:`~scalefit.ScalingWarning` names them.
+        """
+        alone = [g[0] for g in self.identifiability.flat if len(g) == 1 and g[0] in self.problem.free]
+        if not alone:
+            return
+        theta = self.law.to_internal(self.params)
+        lo_all = out["mean"].to_numpy(dtype=float).copy()
+        hi_all = lo_all.copy()
+        moved = np.zeros(len(out), dtype=bool)
+        for name in dict.fromkeys(alone):
+            i = self.problem.free.index(name)
+            t0 = float(theta[name])
+            lo, hi = self.problem.lo[i], self.problem.hi[i]
+            span = 7.0 if self.law.specs[name].role != "exponent" else 3.0
+            grid = np.linspace(max(lo, t0 - span), min(hi, t0 + span), 41)
+            paper = self.law.from_internal({**theta, name: grid[:, None]})
+            with np.errstate(all="ignore"):
+                vals = np.asarray(self.law.evaluate(paper, x), dtype=float)  # (grid, rows)
+            vals = np.where(np.isfinite(vals), vals, np.nan)
+            base = out["mean"].to_numpy(dtype=float)
+            changed = np.nanmax(np.abs(vals - base), axis=0) > 1e-6 * np.abs(base)
+            moved |= changed
+            lo_all = np.fmin(lo_all, np.nanmin(vals, axis=0))
+            hi_all = np.fmax(hi_all, np.nanmax(vals, axis=0))
+        out["depends_on_unidentified"] = moved
+        if moved.any():
+            for lower, upper in (("ci_lower", "ci_upper"), ("pi_lower", "pi_upper")):
+                out[lower] = np.where(moved, np.fmin(out[lower].to_numpy(dtype=float), lo_all), out[lower])
+                out[upper] = np.where(moved, np.fmax(out[upper].to_numpy(dtype=float), hi_all), out[upper])
+            warnings.warn(
+                f"predict(): {int(moved.sum())} of {len(out)} predictions depend on {', '.join(dict.fromkeys(alone))}, "
+                "which the fitted runs do not determine; their intervals span every value it could take "
+                "(column depends_on_unidentified). Add runs that vary it, or fix it from other evidence",
+                ScalingWarning,
+                stacklevel=3,
+            )
 
     def _new_runs(self, means: np.ndarray, rng) -> np.ndarray:
         """Simulated targets of new runs around each draw's mean law, (reps, draws, configs).
