@@ -754,7 +754,7 @@ def _cmd_backtest(args) -> None:
         options["bootstrap"] = args.bootstrap
     bt = backtest(
         laws, _where(args.runs, args.where), target=args.target, holdout=args.holdout, mapping=mapping,
-        levels=args.levels, rollout=args.rollout, interval=args.interval, **options,
+        levels=args.levels, rollout=args.rollout, splits=args.splits, interval=args.interval, **options,
     )  # fmt: skip
     with pd.option_context("display.width", 160, "display.max_rows", 500, "display.float_format", "{:.4g}".format):
         print(bt.table.drop(columns=["error"]).to_string(index=False))
@@ -998,6 +998,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--levels", type=_integer("--levels", 1), default=1, help="largest values held out (default 1)")
     p.add_argument("--rollout", action="store_true", help="one split per number of fitted values of the variable")
+    p.add_argument(
+        "--splits", type=_integer("--splits", 1), help="with --rollout: at most this many splits, evenly spaced"
+    )
     p.add_argument("--where", help="keep rows matching a pandas query first")
     p.add_argument(
         "--map", action="append", type=_pairs("--map", "Dp=pretrain_images"), metavar="VAR=COL",
