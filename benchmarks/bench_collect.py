@@ -1,19 +1,23 @@
-"""Training throughput of scalefit.collect's trainer vs the usual timm + DataLoader loop.
+"""Training throughput: the per-run timm loop vs the stacked trainer, per model width, in one process.
 
-    python benchmarks/bench_collect.py [--preset fmnist-mnist] [--images 4096] [--device auto]
+    python benchmarks/bench_collect.py [--heads 2 4 6 8] [--depth 12] [--runs 8] [--steps 20]
+                                       [--configs 16x32 128x64] [--device auto] [--usual]
 
-For every model size of a grid preset, one epoch over the same random uint8 images with
-the same model, optimiser, schedule and augmentation (random translation by 2 px), timed
-after a warm-up epoch, in one process:
+For every width (``heads`` x 64, depth 12 by default: the paper's DeiTs) and every
+``BATCHxSIZE`` config (batch 16 / 32 px / patch 4, CIFAR-style; batch 128 / 64 px / patch 8
+by default), ``--runs`` runs of ``--steps`` optimizer steps each on random uint8 images
+(resident on the device, random-crop augmentation), timed after a warm-up, in one process:
 
-* usual: a torch ``Dataset`` yielding PIL images through torchvision transforms
-  (``RandomCrop(padding)``, ``ToTensor``, ``Normalize``), a ``DataLoader`` (``--workers``),
-  timm's model, AdamW, a per-step schedule — what research scripts do;
-* scalefit: :func:`scalefit.collect.train.train` — the data set held on the device as uint8,
-  augmentation on the device, no loader.
+* per-run: :func:`scalefit.collect.train.train` on each run in turn — one timm
+  ``VisionTransformer`` at a time (the reference trainer; data already on the device, so
+  this is the *naive timm loop* without any loader overhead);
+* stacked: :func:`scalefit.collect.stacked.train_bucket` on all runs at once.
 
-Prints images/s for both and the ratio. On a GPU (``--device cuda``) it also reports the
-paper-size models with ``--preset paper``.
+Prints images/s (all runs together) for both and the ratio; ``--usual`` adds the research-script
+baseline (torch ``DataLoader`` + torchvision transforms, one run). With CUDA it also prints
+the stacked trainer's MFU against the device's measured bf16 matmul peak (use
+``--precision bf16``; ``--compile`` compiles the stacked forward). On a CPU, reduce
+``--depth``/``--steps``/``--runs`` so it ends in minutes.
 """
 
 import argparse
@@ -23,12 +27,13 @@ import time
 import numpy as np
 import torch
 
-from scalefit.collect import preset
-from scalefit.collect.models import build_model
-from scalefit.collect.train import HParams, param_groups, pick_device, to_device, train
+from scalefit.collect.models import ModelSpec, build_model, train_flops_per_image
+from scalefit.collect.stacked import Run, train_bucket
+from scalefit.collect.train import HParams, param_groups, pick_device, train
 
 
 def usual_epoch(model, images, labels, hp, device, workers):
+    """One epoch the way research scripts train: PIL images, torchvision transforms, a DataLoader."""
     from PIL import Image
     from torchvision import transforms
 
@@ -48,12 +53,7 @@ def usual_epoch(model, images, labels, hp, device, workers):
             return tf(pil), int(labels[i])
 
     loader = torch.utils.data.DataLoader(
-        Set(),
-        batch_size=hp.batch_size,
-        shuffle=True,
-        num_workers=workers,
-        drop_last=False,
-        pin_memory=device.startswith("cuda"),
+        Set(), batch_size=hp.batch_size, shuffle=True, num_workers=workers, pin_memory=device.startswith("cuda")
     )
     opt = torch.optim.AdamW(param_groups(model, hp.weight_decay), lr=hp.lr)
     total = math.ceil(len(labels) / hp.batch_size)
@@ -66,55 +66,110 @@ def usual_epoch(model, images, labels, hp, device, workers):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
+
+def sync(device):
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
-def timed(fn):
+def timed(fn, device):
+    sync(device)
     t0 = time.perf_counter()
     fn()
+    sync(device)
     return time.perf_counter() - t0
+
+
+def bf16_peak(device) -> float:
+    """Measured dense bf16 matmul FLOP/s (8192^3, best of a few)."""
+    a = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    best = min(timed(lambda: [a @ b for _ in range(10)], device) for _ in range(3))
+    return 10 * 2 * 8192**3 / best
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="fmnist-mnist")
-    parser.add_argument("--images", type=int, default=4096)
+    parser.add_argument("--heads", type=int, nargs="+", default=[2, 4, 6, 8])
+    parser.add_argument("--depth", type=int, default=12)
+    parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--runs", type=int, default=8, help="runs trained per width (stacked together)")
+    parser.add_argument("--steps", type=int, default=20, help="optimizer steps per run")
+    parser.add_argument(
+        "--configs", nargs="+", default=["16x32", "128x64"], help="BATCHxSIZE; patch 4 at 32 px, 8 above"
+    )
+    parser.add_argument("--patch", type=int, default=0, help="patch size (0: 4 at <= 32 px, else 8)")
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--compile", action="store_true", help="compile the stacked forward (GPU)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--usual", action="store_true", help="add the DataLoader + torchvision baseline")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    grid = preset(args.preset)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    data = grid.upstream
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.images, data.channels, data.size, data.size), dtype=np.uint8)
-    labels = rng.integers(0, data.num_classes or 10, args.images)
-    hp = HParams(**{**grid.pretrain.to_dict(), "epochs": 1, "augment": "crop", "crop_padding": 2})
-    dev_images, dev_labels = to_device(images, labels, device)
+    cuda = device.startswith("cuda")
+    peak = bf16_peak(device) if cuda else None
+    where = torch.cuda.get_device_name() if cuda else f"cpu, {torch.get_num_threads()} torch threads"
     print(
-        f"{args.preset}: {args.images} images {data.channels}x{data.size}x{data.size}, batch {hp.batch_size}, "
-        f"device {device}, torch threads {torch.get_num_threads()}, loader workers {args.workers}"
+        f"device {device} ({where}); depth {args.depth}, head dim {args.head_dim}, {args.runs} runs x "
+        f"{args.steps} steps per width, {args.precision}{', compiled' if args.compile else ''}"
+        + (f"; measured bf16 matmul peak {peak / 1e12:.0f} TFLOP/s" if peak else "")
     )
-    print(f"{'heads':>5} {'params':>9} {'usual img/s':>12} {'scalefit img/s':>15} {'ratio':>6}")
-    for heads in grid.heads:
-        spec = grid.spec(heads)
-        model = build_model(spec, data.size, data.channels, data.num_classes or 10).to(device)
+    header = (
+        f"{'batch':>5} {'px':>4} {'heads':>5} {'params':>8} {'per-run img/s':>14} {'stacked img/s':>14} {'ratio':>6}"
+    )
+    header += f" {'usual img/s':>12}" if args.usual else ""
+    header += f" {'MFU':>6}" if cuda else ""
+    print(header)
+    rng = np.random.default_rng(0)
+    for config in args.configs:
+        batch, size = (int(v) for v in config.split("x"))
+        patch = args.patch or (4 if size <= 32 else 8)
+        n = batch * args.steps  # one epoch of `steps` full batches per run
+        hp = HParams(epochs=1, batch_size=batch, warmup_epochs=0.1, augment="crop", precision=args.precision)
+        images = torch.from_numpy(rng.integers(0, 256, (n, args.channels, size, size), dtype=np.uint8)).to(device)
+        labels = torch.from_numpy(rng.integers(0, args.classes, n)).to(device)
+        warm_hp = HParams(**{**hp.to_dict(), "warmup_epochs": 0.0})
+        for heads in args.heads:
+            spec = ModelSpec(heads=heads, depth=args.depth, head_dim=args.head_dim, patch=patch)
+            models = []
+            for r in range(args.runs):
+                torch.manual_seed(r)
+                models.append(build_model(spec, size, args.channels, args.classes).to(device))
+            warm = images[:batch], labels[:batch]
 
-        def ours(model=model):
-            train(model, dev_images, dev_labels, hp, seed=0)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
+            def per_run(models=models, images=images, labels=labels, hp=hp):
+                for r, m in enumerate(models):
+                    train(m, images, labels, hp, seed=r)
 
-        def usual(model=model):
-            usual_epoch(model, images, labels, hp, device, args.workers)
+            def stacked(models=models, images=images, labels=labels, hp=hp):
+                runs = [Run(m, images, labels, hp, seed=r) for r, m in enumerate(models)]
+                out = train_bucket(runs, compile=args.compile)
+                assert all(isinstance(o, dict) for o in out), out
 
-        ours(), usual()  # warm-up (allocator, kernels, worker start-up paths)
-        t_usual, t_ours = timed(usual), timed(ours)
-        params = sum(p.numel() for p in model.parameters())
-        print(
-            f"{heads:>5} {params / 1e6:>8.3g}M {args.images / t_usual:>12.0f} {args.images / t_ours:>15.0f} "
-            f"{t_usual / t_ours:>5.2f}x"
-        )
+            train(models[0], *warm, warm_hp, seed=0)  # warm-up: allocator, kernels, compilation
+            train_bucket([Run(m, *warm, warm_hp, seed=r) for r, m in enumerate(models)], compile=args.compile)
+            t_per, t_stack = timed(per_run, device), timed(stacked, device)
+            images_done = args.runs * n
+            line = (
+                f"{batch:>5} {size:>4} {heads:>5} {sum(p.numel() for p in models[0].parameters()) / 1e6:>7.3g}M "
+                f"{images_done / t_per:>14.0f} {images_done / t_stack:>14.0f} {t_per / t_stack:>5.2f}x"
+            )
+            if args.usual:
+                host = (models[0], images.cpu().numpy(), labels.cpu().numpy(), hp, device, args.workers)
+                t_usual = timed(lambda host=host: usual_epoch(*host), device)
+                line += f" {n / t_usual:>12.0f}"
+            if cuda:
+                flops = train_flops_per_image(spec, size, args.channels, args.classes)
+                line += f" {flops * images_done / t_stack / peak:>6.1%}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

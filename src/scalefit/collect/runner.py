@@ -44,6 +44,10 @@ from .store import WorkDir, build_table, table_from_rows, write_table
 from .train import check_device
 
 EXECUTORS = ("local", "submitit-local", "slurm")
+TRAINERS = ("stacked", "per-run")
+
+#: Most runs one stacked bucket trains at once (``collect(max_bucket=...)``).
+MAX_BUCKET = 16
 
 #: Seconds between looks at the work directory while every pending run waits on other collectors.
 POLL_S = 0.5
@@ -97,7 +101,7 @@ def _directory(value, name: str) -> Path | None:
     return path
 
 
-def _check_arguments(grid, out, work, device, executor, cache_dir, progress, slurm, limit):
+def _check_arguments(grid, out, work, device, executor, cache_dir, progress, slurm, limit, trainer, max_bucket):
     """Every argument of :func:`collect`, checked before any work; returns the canonical values."""
     if not isinstance(grid, Grid):
         raise TypeError(
@@ -113,7 +117,9 @@ def _check_arguments(grid, out, work, device, executor, cache_dir, progress, slu
         limit = integer(
             limit, "limit", minimum=1, fix="the number of pending runs to run in this call (--limit N), or None for all"
         )
-    return work, device, executor, cache_dir, progress, slurm, limit
+    trainer = choice(trainer, "trainer", TRAINERS)
+    max_bucket = integer(max_bucket, "max_bucket", minimum=1, fix="the most runs one stacked bucket trains at once")
+    return work, device, executor, cache_dir, progress, slurm, limit, trainer, max_bucket
 
 
 def check_execution(device: object, executor: object, slurm: object) -> tuple[str, str, dict]:
@@ -146,6 +152,8 @@ def collect(
     progress: bool = True,
     slurm: dict | None = None,
     limit: int | None = None,
+    trainer: str = "stacked",
+    max_bucket: int = MAX_BUCKET,
 ) -> pd.DataFrame:
     """Collect every run of ``grid``; write the runs table to ``out`` (``.parquet`` or ``.csv``) and return it.
 
@@ -167,12 +175,21 @@ def collect(
         only with executor ``"slurm"`` or ``"submitit-local"``.
     limit : int >= 1, optional
         Run at most this many pending jobs in this call, then stop (the table holds what finished).
+    trainer : ``"stacked"`` (default) or ``"per-run"``
+        ``"stacked"``: with executor ``"local"``, ready runs that share a model shape, data set,
+        batch size and precision train together as one stacked model
+        (:mod:`scalefit.collect.stacked`; up to ``max_bucket`` at a time; runs of different
+        lengths leave the stack as they finish, and each run's row is written as it finishes).
+        Equal to ``"per-run"`` (one timm model at a time, the reference) up to float rounding.
+        The submitit executors always train per run.
+    max_bucket : int >= 1
+        Most runs in one stacked bucket (GPU memory grows with it).
 
     Every argument is checked before any work starts (``out`` too: its directory must exist
     and be writable), so a bad argument never costs a run.
     """
-    work, device, executor, cache_dir, progress, slurm, limit = _check_arguments(
-        grid, out, work, device, executor, cache_dir, progress, slurm, limit
+    work, device, executor, cache_dir, progress, slurm, limit, trainer, max_bucket = _check_arguments(
+        grid, out, work, device, executor, cache_dir, progress, slurm, limit, trainer, max_bucket
     )
     _need_torch()
     from .train import pick_device
@@ -185,7 +202,7 @@ def collect(
         wd.write_plan({"grid": grid.name, "device": device, "cache_dir": cache, "jobs": [asdict(j) for j in jobs]})
         ids = [j.run_id for j in jobs if j.evaluated]
         if executor == "local":
-            _run_local(grid, jobs, wd, device, cache, out, ids, progress, limit)
+            _run_local(grid, jobs, wd, device, cache, out, ids, progress, limit, trainer, max_bucket)
         else:
             pending = [j for j in jobs if not finished(j, wd)]
             _run_submitit(pending[:limit] if limit is not None else pending, wd, executor, slurm)
@@ -248,7 +265,107 @@ def _next_job(remaining: dict[str, Job], by_id: dict[str, Job], wd: WorkDir):
     return None, None, held
 
 
-def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit) -> None:
+def bucket_key(job: Job) -> tuple:
+    """Runs with equal keys can train as one stacked bucket: model shape, data set, batch size,
+    precision, and whether the student's attention maps are needed (distillation with
+    attention alignment computes attention explicitly). Step counts may differ (ragged)."""
+    import json
+
+    cfg = job.config
+    model = cfg["pretrain"]["model"] if "pretrain" in cfg else cfg["model"]
+    hp = cfg["hparams"]
+    attention = job.stage == "distill" and cfg["loss"].get("attention_weight", 0) > 0
+    group = "pretrain" if job.stage == "pretrain" else "attention" if attention else "tune"
+    return (group, json.dumps(model, sort_keys=True), json.dumps(cfg["data"], sort_keys=True),
+            hp["batch_size"], hp["precision"])  # fmt: skip
+
+
+def _companions(job, claim, remaining, by_id, wd, room: int) -> list:
+    """``job`` and up to ``room - 1`` other ready runs of its bucket, each claimed for this process."""
+    bucket = [(job, claim)]
+    key = bucket_key(job)
+    for run_id, other in remaining.items():
+        if len(bucket) >= room:
+            break
+        if run_id == job.run_id or bucket_key(other) != key or finished(other, wd):
+            continue
+        if any(not finished(by_id[r], wd) for r in other.needs):
+            continue
+        c = wd.claim(run_id)
+        if c is None:
+            continue
+        if finished(other, wd):
+            c.release()
+            continue
+        bucket.append((other, c))
+    return bucket
+
+
+def _run_bucket(bucket, wd, data, device, keep, progress, label: str, on_done) -> None:
+    """Train ``bucket`` (jobs with their claims) as one stacked model.
+
+    Each job's unchanged ``run_job`` runs in its own thread (one after another up to its
+    ``train`` call, which hands the run to the bucket; so data loading, model init and the
+    global RNG see what they see per run); the bucket trains them together; each thread then
+    evaluates and writes its row as soon as its run finishes. The bucket trains in a thread of
+    its own, so ``on_done(job, row, exc)`` (the table rewrite) is called in this thread for each
+    run as it ends, while the others still train; each claim is released then.
+    """
+    import queue
+    import threading
+
+    from . import stages
+    from .stacked import Gather, Slot
+    from .train import BUCKET
+
+    gather = Gather()
+    ended: queue.Queue = queue.Queue()
+    inner = _bar(None, label, "step", progress, leave=False)
+
+    def on_step(step, total, loss):
+        inner.total = max(inner.total or 0, total)
+        inner.update(max(0, step - inner.n))
+        inner.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+    def work(slot, job):
+        BUCKET.set(Slot(gather, slot))  # this thread's context only
+        try:
+            row = stages.run_job(job, wd, data, device, keep_checkpoint=job.run_id in keep, on_step=on_step)
+            ended.put((slot, row, None))
+        except BaseException as exc:  # noqa: BLE001 - reported by the collecting thread
+            ended.put((slot, None, exc))
+        finally:
+            gather.leave(slot)
+
+    threads = []
+    try:
+        for slot, (job, _) in enumerate(bucket):
+            thread = threading.Thread(target=work, args=(slot, job), name=f"scalefit-{job.run_id}", daemon=True)
+            thread.start()
+            threads.append(thread)
+            gather.wait(slot)  # set-up one run at a time
+        trainer = threading.Thread(target=gather.train, name="scalefit-bucket", daemon=True)
+        trainer.start()
+        threads.append(trainer)
+        for _ in bucket:  # as each run ends (its row written), while the rest train
+            while True:
+                try:
+                    slot, row, exc = ended.get(timeout=0.5)
+                    break
+                except queue.Empty:
+                    continue
+            job, claim = bucket[slot]
+            claim.release()
+            on_done(job, row, exc)
+    finally:
+        inner.close()
+        for _, claim in bucket:
+            claim.release()
+        for thread in threads:
+            thread.join(timeout=60)
+
+
+def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit, trainer="stacked", max_bucket=1) -> None:
     from .stages import DataCache, run_job
 
     pending = [j for j in jobs if not finished(j, wd)]
@@ -289,6 +406,42 @@ def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit) -> 
                     )
                 time.sleep(POLL_S)
                 continue
+            room = max_bucket if limit is None else min(max_bucket, limit - n)
+            if trainer == "stacked" and room > 1:
+                bucket = _companions(job, claim, remaining, by_id, wd, room)
+                if len(bucket) > 1:
+                    failures = []
+
+                    def on_done(job, row, exc, failures=failures):
+                        nonlocal n
+                        if exc is not None:
+                            failures.append((job, exc))
+                            return
+                        n += 1
+                        del remaining[job.run_id]
+                        uncounted.discard(job.run_id)
+                        bar.update(cost[job.run_id] / 1e9)
+                        if job.evaluated:
+                            rows[job.run_id] = row
+                            _write_table(wd, rows, by_id, ids, out)
+                        if not progress:
+                            print(f"[{n}/{len(pending)}] {job.label} done ({time.perf_counter() - t0:.0f} s)",
+                                  file=sys.stderr)  # fmt: skip
+
+                    label = (
+                        f"[{n + 1}-{n + len(bucket)}/{len(pending)}] {bucket[0][0].label} +{len(bucket) - 1} stacked"
+                    )
+                    _run_bucket(bucket, wd, data, device, keep, progress, label, on_done)
+                    if failures:
+                        job, exc = failures[0]
+                        if isinstance(exc, ScalefitError):
+                            raise exc
+                        raise ScalefitError(
+                            f"run {job.label} ({job.run_id}) failed: {type(exc).__name__}: {exc}; the {n} runs "
+                            f"finished in this call are kept in {wd.root} — fix the cause and re-run the same "
+                            f"command to resume"
+                        ) from exc
+                    continue
             n += 1
             with claim:  # released however the run ends (the kernel releases it if the process dies)
                 inner = _bar(None, f"[{n}/{len(pending)}] {job.label}", "step", progress, leave=False)
@@ -315,11 +468,7 @@ def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit) -> 
             bar.update(cost[job.run_id] / 1e9)
             if job.evaluated:
                 rows[job.run_id] = row
-                with wd.table_lock():  # rows other collectors wrote meanwhile go in too
-                    for r in wd.row_ids() - rows.keys():
-                        if r in by_id:
-                            rows[r] = wd.read_row(r)
-                    write_table(table_from_rows([rows[r] for r in ids if r in rows]), out)
+                _write_table(wd, rows, by_id, ids, out)
             if not progress:
                 print(f"[{n}/{len(pending)}] {job.label} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     finally:
@@ -327,6 +476,14 @@ def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit) -> 
     others = len(pending) - n - len(remaining)
     if others:
         _say(f"{others} of the {len(pending)} pending runs were trained by other collectors on {wd.root}")
+
+
+def _write_table(wd, rows, by_id, ids, out) -> None:
+    with wd.table_lock():  # rows other collectors wrote meanwhile go in too
+        for r in wd.row_ids() - rows.keys():
+            if r in by_id:
+                rows[r] = wd.read_row(r)
+        write_table(table_from_rows([rows[r] for r in ids if r in rows]), out)
 
 
 def _bar(total, desc, unit, enabled, leave=True):

@@ -5,11 +5,13 @@ device (random translation by padding and cropping, optional horizontal flip), A
 linear warm-up from ``warmup_lr`` and a cosine decay to ``min_lr`` stepped every iteration,
 weight decay only on matrices (not on biases, norms, position embeddings or the class token),
 and optionally online frozen teachers for distillation. A faster trainer (stacked models,
-compiled steps) can replace it as long as it keeps this signature.
+compiled steps) can replace it as long as it keeps this signature: the stacked trainer
+(:mod:`scalefit.collect.stacked`) does, and this one stays as its reference.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -157,15 +159,27 @@ def augment(batch, how: str, padding: int, generator):
     return batch
 
 
-def param_groups(model, weight_decay: float):
-    """Decay matrices only; decided on the unstacked shapes and timm's ``no_weight_decay`` names."""
+def decayed(model) -> dict[str, bool]:
+    """Which parameters AdamW decays: matrices only, not biases, norms, position embeddings or the
+    class token — decided on the unstacked (timm) shapes and timm's ``no_weight_decay`` names."""
     skip = set(getattr(model, "no_weight_decay", lambda: set())())
+    return {name: not (p.ndim <= 1 or name in skip) for name, p in model.named_parameters()}
+
+
+def param_groups(model, weight_decay: float):
+    """AdamW's two groups: :func:`decayed` parameters with ``weight_decay``, the rest without."""
+    decay_of = decayed(model)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim <= 1 or name in skip else decay).append(p)
+        (decay if decay_of[name] else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+#: Set (per thread) by the runner's stacked trainer: :func:`train` then hands its run to the
+#: bucket (a :class:`scalefit.collect.stacked.Slot`), which trains it with the other runs.
+BUCKET: contextvars.ContextVar = contextvars.ContextVar("scalefit_collect_bucket", default=None)
 
 
 def train(
@@ -184,7 +198,14 @@ def train(
     ``teachers`` (frozen, evaluated on the student's exact augmented batch) and ``distill``
     switch on the distillation loss; ``on_step(step, total, loss)`` is called every 25 steps
     and at the end (the only host syncs in the loop).
+
+    Inside a stacked bucket (:data:`BUCKET` set by the runner) the run is handed to
+    :func:`scalefit.collect.stacked.train_bucket` instead, which trains it with the bucket's
+    other runs to the same result (to float rounding) and returns the same statistics.
     """
+    slot = BUCKET.get()
+    if slot is not None:
+        return slot.submit(model, images, labels, hp, seed=seed, teachers=teachers, distill=distill, on_step=on_step)
     import torch
     import torch.nn.functional as F
 
