@@ -183,3 +183,176 @@ def test_plot_crossover_from_the_command_line(fit_files, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert out.stat().st_size > 1000 and "note: plain: the fit holds no runs" in printed
     _one_error(capsys, ["plot", fit_files["plain"], "--axis", "Df", "--out", str(out)], "--axis applies to")
+
+
+# -- allocate --------------------------------------------------------------------------------
+CHINCHILLA = dict(E=1.82, A=478, alpha=0.347, B=2144, beta=0.367)
+GOPHER = 5.76e23  # FLOPs
+
+
+@pytest.fixture(scope="module")
+def chinchilla_file(tmp_path_factory):
+    """The Chinchilla law at its published parameters, with 100 jittered draws (no runs)."""
+    rng = np.random.default_rng(0)
+    draws = pd.DataFrame({k: v * np.exp(rng.normal(0, 0.01, 100)) for k, v in CHINCHILLA.items()})
+    path = str(tmp_path_factory.mktemp("chinchilla") / "chinchilla.json")
+    Fit.from_params(scalefit.chinchilla, CHINCHILLA, target="loss", draws=draws).to_json(path)
+    return path
+
+
+def _closed_form_n(budget: float) -> float:
+    """N*(C) of E + A/N^a + B/D^b under C = 6 N D (Hoffmann et al. 2022, Approach 3)."""
+    a, b, big_a, big_b = CHINCHILLA["alpha"], CHINCHILLA["beta"], CHINCHILLA["A"], CHINCHILLA["B"]
+    return (a * big_a / (b * big_b)) ** (1 / (a + b)) * (budget / 6) ** (b / (a + b))
+
+
+def test_allocate_json_on_stdout_and_in_out(chinchilla_file, tmp_path, capsys):
+    argv = ["allocate", chinchilla_file, "--cost", "6*N*D", "--budget", str(GOPHER), "--draws", "40"]
+    assert main([*argv, "--json", "--interval", "0.8"]) == 0
+    result = _strict(capsys.readouterr().out)
+    assert result["fit"] == chinchilla_file and result["mode"] == "budget" and result["cost_law"] == "6*N*D"
+    n = result["amounts"]["N"]
+    assert n == pytest.approx(_closed_form_n(GOPHER), rel=0.01)  # the closed form of the law, to 1%
+    assert result["cost"] == pytest.approx(GOPHER, rel=1e-6)
+    lo, hi = result["amounts_interval"]["N"]
+    assert lo < n < hi and result["interval"] == 0.8 and result["n_draws"] == 40
+    assert result["extrapolated"] == [] and any("holds no runs" in note for note in result["notes"])
+
+    out = tmp_path / "a.json"
+    assert main([*argv, "--limit", "D=:1e12", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Allocation(budget)" in text and "at limit" in text and text.rstrip().endswith(f"to {out}")
+    saved = _strict(out.read_text())
+    assert saved["at_limit"] == ["D"] and saved["amounts"]["D"] == pytest.approx(1e12, rel=1e-6)
+    assert saved["limits"] == {"D": [0.0, 1e12]} and saved["amounts"]["N"] > n  # capped data: a bigger model
+    assert not list(tmp_path.glob(".a.json.tmp*"))
+
+
+def test_allocate_target_and_held_variables(chinchilla_file, capsys):
+    assert main(["allocate", chinchilla_file, "--cost", "6*N*D", "--target", "2.0", "--draws", "0", "--json"]) == 0
+    result = _strict(capsys.readouterr().out)
+    assert result["mode"] == "target" and result["predicted"] == pytest.approx(2.0, rel=1e-6)
+    assert result["interval"] is None and result["amounts_interval"] == {}
+    argv = ["allocate", chinchilla_file, "--cost", "6*N*D", "--budget", "1e20", "--at", "N=5e9", "--json"]
+    assert main([*argv, "--draws", "0"]) == 0
+    result = _strict(capsys.readouterr().out)
+    assert result["at"] == {"N": 5e9} and result["amounts"]["D"] == pytest.approx(1e20 / 6 / 5e9, rel=1e-6)
+
+
+def test_allocate_as_a_program(chinchilla_file):
+    proc = subprocess.run(
+        [sys.executable, "-m", "scalefit.cli", "allocate", chinchilla_file, "--cost", "6*N*D", "--budget",
+         str(GOPHER), "--limit", "D=:1.4e12", "--draws", "10", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert _strict(proc.stdout)["amounts"]["N"] == pytest.approx(7.3e10, rel=0.01)  # chinchilla's own answer
+
+
+def test_allocate_bad_input(chinchilla_file, tmp_path, capsys):
+    base = ["allocate", chinchilla_file, "--cost", "6*N*D"]
+    _one_error(
+        capsys, ["allocate", str(tmp_path / "none.json"), "--cost", "6*N*D", "--budget", "1e20"], "does not exist"
+    )
+    _one_error(capsys, ["allocate", chinchilla_file, "--cost", "6*N*Q", "--budget", "1e20"], "names 'Q'")
+    _one_error(capsys, ["allocate", chinchilla_file, "--cost", "6*N*D -", "--budget", "1e20"], "is not a formula")
+    _one_error(capsys, [*base, "--target", "1.5"], "not reachable: it is at or below the law's floor")
+    _one_error(capsys, [*base, "--budget", "1e20", "--at", "N=-5"], "--at N must be a finite number > 0")
+    _one_error(capsys, [*base, "--budget", "1e20", "--at", "N=abc"], "'abc' is not a number")
+    _one_error(capsys, [*base, "--budget", "1e20", "--limit", "D=-1:5"], "--limit D low must be")
+    _one_error(capsys, [*base, "--budget", "1e20", "--limit", "D=5"], "--limit expects NAME=LOW:HIGH")
+    _one_error(
+        capsys, [*base, "--budget", "1e20", "--limit", "Q=:5"], "--limit names 'Q', which is not a variable bought"
+    )
+    _one_error(capsys, [*base, "--budget", "-1"], "--budget must be a finite number > 0")
+    _one_error(capsys, [*base], "one of the arguments --budget --target is required")
+    _one_error(capsys, [*base, "--budget", "1e20", "--target", "2"], "not allowed with")
+    _one_error(capsys, [*base, "--budget", "1e20", "--draws", "-1"], "--draws must be an integer")
+    _one_error(
+        capsys, ["allocate", chinchilla_file, "--cost", "N*D/3.6e12 + 100", "--budget", "50"], "--budget 50 buys"
+    )
+    _one_error(capsys, [*base, "--budget", "1e20", "--out", str(tmp_path / "a.csv")], "must end in .json")
+    assert not list(tmp_path.glob("a.*"))
+
+
+# -- suggest ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lsq_files(tmp_path_factory):
+    """Two least-squares fits of e + b*x^-c (60 bootstrap replicates, one compile) that cross once near 3e5."""
+    folder = tmp_path_factory.mktemp("lsq")
+    law, x = scalefit.parse_law("e + b*x^-c"), np.geomspace(1e2, 1e6, 10)
+    paths = {}
+    for name, (e, b, c), seed in (("plain", (0.1, 3, 0.5), 0), ("steep", (0.05, 30, 0.5), 1)):
+        y = (e + b * x**-c) * np.exp(np.random.default_rng(seed).normal(0, 0.02, len(x)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = scalefit.fit_law(law, pd.DataFrame({"x": x, "y": y}), target="y", starts=4, bootstrap=60, seed=0)
+        paths[name] = str(folder / f"{name}.json")
+        fit.to_json(paths[name])
+    return paths
+
+
+SUGGEST = ["--axis", "x", "--domain", "1e2:1e8", "--bounds", "x=1e2:1e7", "--points", "11"]
+
+
+def test_suggest_crossing_json_csv_and_out(lsq_files, tmp_path, capsys):
+    a, b = lsq_files["plain"], lsq_files["steep"]
+    assert main(["suggest", a, b, *SUGGEST, "--n", "2", "--json"]) == 0
+    result = _strict(capsys.readouterr().out)
+    goal = result["goal"]
+    assert goal["kind"] == "crossing" and goal["names"] == ["plain", "steep"] and goal["axis"] == "x"
+    assert goal["lower"] < goal["estimate"] < goal["upper"] and 1e5 < goal["estimate"] < 1e6
+    assert result["fits"] == {"plain": a, "steep": b} and "c-optimal" in result["method"]
+    runs = result["runs"]
+    assert [r["pick"] for r in runs] == [1, 2] and runs[-1]["expected_width"] < goal["width"]
+    assert result["n_candidates"] == 22 and len(result["candidates"]) == 22  # 11 values for each fit
+
+    costs = ["--cost", "plain=x/1e4", "--cost", "steep=1.5*x/1e4 + 1"]
+    out = tmp_path / "s.json"
+    assert main(["suggest", a, b, *SUGGEST, *costs, "--budget", "300", "--top", "3", "--json", "--out", str(out)]) == 0
+    result = _strict(capsys.readouterr().out)
+    assert result == _strict(out.read_text()) and len(result["candidates"]) == 3
+    assert result["cost"] == "plain: x/1e4; steep: 1.5*x/1e4 + 1" and result["budget"] == 300.0
+    assert sum(r["cost"] for r in result["runs"]) <= 300.0
+    steep = [r for r in result["runs"] if r["fit"] == "steep"]
+    assert all(r["cost"] == pytest.approx(1.5 * r["x"] / 1e4 + 1) for r in steep)
+
+    table = tmp_path / "s.csv"
+    assert main(["suggest", a, b, *SUGGEST, "--out", str(table)]) == 0
+    text = capsys.readouterr().out
+    assert "RunSuggestions for the crossing (upper) of plain and steep along x" in text and "method:" in text
+    saved = pd.read_csv(table)
+    assert len(saved) == 22 and list(saved["rank"]) == list(range(1, 23)) and saved["pick"].iloc[0] == 1
+
+
+def test_suggest_prediction(lsq_files, capsys):
+    argv = ["suggest", lsq_files["plain"], "--at", "x=1e7", "--bounds", "x=1e2:1e6", "--points", "9"]
+    assert main([*argv, "--cost", "x/1e4", "--json"]) == 0
+    result = _strict(capsys.readouterr().out)
+    assert result["goal"]["kind"] == "prediction" and result["goal"]["at"] == {"x": 1e7}
+    assert result["fits"] == {"fit": lsq_files["plain"]} and result["cost"] == "x/1e4" and result["n"] == 1
+    assert main(argv) == 0
+    assert "RunSuggestions for the prediction at x=1e+07" in capsys.readouterr().out
+
+
+def test_suggest_bad_input(lsq_files, fit_files, tmp_path, capsys):
+    a, b = lsq_files["plain"], lsq_files["steep"]
+    base = ["suggest", a, b, *SUGGEST]
+    _one_error(capsys, ["suggest", a, str(tmp_path / "none.json"), *SUGGEST], "does not exist")
+    _one_error(capsys, ["suggest", fit_files["plain"], "--at", "Dp=1e6,M=2e7,Df=1e4"], "holds no runs")
+    _one_error(capsys, [*base, "--cost", "6*x*M"], "names 'M'")
+    _one_error(capsys, [*base, "--cost", "plain=x"], "--cost gives costs per fit but not for ['steep']")
+    _one_error(capsys, [*base, "--cost", "other=x", "--cost", "steep=x"], "'other' is not one of the fits' labels")
+    _one_error(capsys, [*base, "--cost", "x", "--cost", "2*x"], "--cost is given 2 times")
+    _one_error(capsys, ["suggest", a, "--at", "x=-4", "--bounds", "x=1e2:1e7"], "--at x must be a finite number > 0")
+    _one_error(capsys, ["suggest", a, "--at", "x=1e7", "--axis", "x"], "--axis belongs to --goal crossing")
+    _one_error(capsys, ["suggest", a, "--goal", "crossing"], "--goal crossing takes two fit files")
+    _one_error(capsys, ["suggest", a, b, "--goal", "cross"], "did you mean 'crossing'")
+    _one_error(capsys, ["suggest", a, b, "--axis", "y"], "--axis 'y' must be a variable of both laws")
+    _one_error(capsys, [*base, "--bounds", "y=1:2"], "names 'y'")
+    _one_error(capsys, ["suggest", a, b, "--axis", "x", "--bounds", "x=:1e7"], "give both LOW and HIGH")
+    _one_error(capsys, [*base, "--which", "3"], "cross 1 time(s)")
+    _one_error(capsys, [*base, "--method", "bayes"], "--method must be one of")
+    _one_error(capsys, [*base, "--budget", "0.5"], "--budget 0.5 buys none of the candidates")
+    _one_error(capsys, [*base, "--out", str(tmp_path / "s.txt")], "must end in .json or .csv")
+    assert not list(tmp_path.glob("s.*"))

@@ -25,6 +25,7 @@ _EXPORTS = {
     ),
     "_compare": ("compare_laws",),
     "_data": ("Runs", "load_runs"),
+    "_design": ("RunSuggestions", "suggest_runs"),
     "_errors": ("ScalefitError", "ScalingWarning"),
     "_fit": ("fit_law",),
     "_fitfile": ("load_fit",),
@@ -82,6 +83,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from ._compare import compare_laws
     from ._data import Runs, load_runs
+    from ._design import RunSuggestions, suggest_runs
     from ._errors import ScalefitError, ScalingWarning
     from ._fit import fit_law
     from ._fitfile import load_fit
@@ -141,6 +143,7 @@ __all__ = [
     "Product",
     "Regime",
     "Repeated",
+    "RunSuggestions",
     "Runs",
     "Saturate",
     "ScalefitError",
@@ -181,5 +184,6 @@ __all__ = [
     "revisiting_m4",
     "saturating_error",
     "select_law",
+    "suggest_runs",
     "transfer_gap",
 ]

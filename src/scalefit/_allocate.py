@@ -6,7 +6,8 @@ The cost is any expression of the law's variables:
 * a formula string: ``"6*N*D"`` (training FLOPs), ``"6*N*D / (312e12 * 0.4 * 3600)"``
   (GPU-hours at a throughput), ``"N*D/3.6e12 + 100"`` (plus a fixed cost per run) —
   numbers, the law's variables, ``+ - * /``, ``^`` (or ``**``), parentheses and ``log``,
-  ``exp``, ``sqrt``; it is parsed with :mod:`ast`, never evaluated as Python;
+  ``exp``, ``sqrt`` (more in :mod:`scalefit._cost`, which parses every cost); it is parsed
+  with :mod:`ast`, never evaluated as Python;
 * a Python callable whose parameters are named after the law's variables,
   ``lambda N, D: 6 * N * D``.
 
@@ -31,8 +32,6 @@ for every variable (the Lagrange condition); a variable held at a cap has a high
 
 from __future__ import annotations
 
-import ast
-import inspect
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -44,182 +43,18 @@ import pandas as pd
 from scipy.optimize import brentq, minimize
 
 from ._boundary import _fit_arg, _points, near
+from ._cost import Cost, example, formula_example, parse_cost
 from ._errors import ScalefitError
 from ._fitfile import encode
 from ._laws import Constant, Law, Power, Sum
 from ._result import Fit, _error_rate_reason
-from ._validate import _shown, check_at, each, integer, number, probability
+from ._validate import _shown, check_at, integer, number, probability
 
 STARTS = 16
 DRAWS = 200
 MIN_BUDGET, MAX_BUDGET = 1e-12, 1e30  # target mode: the cheapest and dearest optimum it reports
 STEP = 1e-6  # central-difference step in log amounts
 LOG_LIMIT = 690.0  # |log amount| never beyond this: exp(690) ~ 1e300
-
-_FUNCTIONS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt}
-_BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide, ast.Pow: np.power}
-ALLOWED = "numbers, the law's variables, + - * /, ^ (or **), parentheses and log(), exp(), sqrt()"
-
-
-# -- cost laws ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Cost:
-    """A cost law: ``fn`` maps ``{variable: array}`` to an array of costs."""
-
-    text: str
-    variables: tuple[str, ...]
-    fn: Callable[[Mapping[str, np.ndarray]], np.ndarray]
-    prices: dict[str, float] | None = None  # per-unit prices (the dict form)
-
-    def __call__(self, x: Mapping[str, np.ndarray]) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return np.asarray(self.fn(x), dtype=float)
-
-
-def _example(variables: Sequence[str]) -> str:
-    two = list(variables[:2])
-    return (
-        "e.g. cost={" + ", ".join(f"{v!r}: 1e-4" for v in two) + "} (per-unit prices), "
-        f"cost={'*'.join(['6', *two])!r} (a formula) or a function of the variables"
-    )
-
-
-def _formula_cost(text: str, variables: list[str], law_name: str) -> _Cost:
-    source = text.replace("^", "**")
-    try:
-        tree = ast.parse(source.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ScalefitError(
-            f"cost {text!r} is not a formula ({exc.msg}); a cost formula may use {ALLOWED}, e.g. '6*N*D'"
-        ) from None
-    used: list[str] = []
-
-    def fail(node: ast.AST, why: str) -> ScalefitError:
-        part = (ast.get_source_segment(source.strip(), node) or ast.unparse(node)).replace("**", "^")
-        return ScalefitError(f"cost {text!r}: {why} (in '{part}'); a cost formula may use {ALLOWED}")
-
-    def build(node: ast.AST) -> Callable[[Mapping[str, np.ndarray]], Any]:
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
-            value = float(node.value)
-            return lambda x: value
-        if isinstance(node, ast.Name):
-            if node.id in _FUNCTIONS:
-                raise fail(node, f"{node.id} is a function; call it, e.g. {node.id}(N)")
-            if node.id not in variables:
-                raise ScalefitError(
-                    f"cost {text!r} names {node.id!r}, which is not a variable of law {law_name!r}"
-                    f"{near(node.id, variables)}; its variables are {variables} (a cost is an expression of them "
-                    "and of numbers)"
-                )
-            if node.id not in used:
-                used.append(node.id)
-            name = node.id
-            return lambda x: x[name]
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            op, left, right = _BINOPS[type(node.op)], build(node.left), build(node.right)
-            return lambda x: op(left(x), right(x))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-            inner = build(node.operand)
-            return (lambda x: -inner(x)) if isinstance(node.op, ast.USub) else inner
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS:
-            if len(node.args) != 1 or node.keywords:
-                raise fail(node, f"{node.func.id}() takes one argument")
-            f, inner = _FUNCTIONS[node.func.id], build(node.args[0])
-            return lambda x: f(inner(x))
-        if isinstance(node, ast.BinOp):
-            raise fail(node, f"the operator {type(node.op).__name__} is not allowed")
-        raise fail(node, f"a {type(node).__name__} is not allowed")
-
-    fn = build(tree.body)
-    if not used:
-        raise ScalefitError(
-            f"cost {text!r} uses none of the law's variables {variables}, so it says nothing about what to buy; "
-            "write it as an expression of them, e.g. '6*N*D'"
-        )
-    return _Cost(text=text.strip(), variables=tuple(used), fn=fn)
-
-
-def _callable_cost(fn: Callable, variables: list[str], law_name: str) -> _Cost:
-    label = getattr(fn, "__name__", type(fn).__name__)
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"cost={label} is a callable whose parameters cannot be read; give a function whose parameters are "
-            f"named after the law's variables {variables}, e.g. lambda N, D: 6 * N * D"
-        ) from None
-    used = []
-    for p in sig.parameters.values():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise ScalefitError(
-                f"cost={label}{sig} takes *args or **kwargs; name each variable it uses, e.g. lambda N, D: 6 * N * D"
-            )
-        if p.name in variables:
-            used.append(p.name)
-        elif p.default is p.empty:
-            raise ScalefitError(
-                f"cost={label}{sig} has parameter {p.name!r}, which is not a variable of law {law_name!r}"
-                f"{near(p.name, variables)}; name the parameters after the variables {variables}"
-            )
-    if not used:
-        raise ScalefitError(
-            f"cost={label}{sig} takes none of the law's variables {variables}; name its parameters after them"
-        )
-
-    def call(x):
-        shape = np.broadcast_shapes(*(np.shape(x[v]) for v in used))
-        try:  # a function written for arrays: one call
-            out = np.asarray(fn(**{v: x[v] for v in used}), dtype=float)
-            if out.shape == shape:
-                return out
-        except (TypeError, ValueError, ArithmeticError):
-            pass
-        # otherwise one call per point (a function of numbers, e.g. using max())
-        cols = {v: np.broadcast_to(x[v], shape).ravel() for v in used}
-        return np.array([float(fn(**{v: c[i] for v, c in cols.items()})) for i in range(int(np.prod(shape)))]).reshape(
-            shape
-        )
-
-    return _Cost(text=f"{label}({', '.join(used)})", variables=tuple(used), fn=call)
-
-
-def _price_cost(prices: Mapping, variables: list[str], law_name: str, name: str) -> _Cost:
-    for key in prices:
-        if not isinstance(key, str):
-            raise TypeError(f"{name} keys must be variable names (strings), got {_shown(key)}")
-        if key not in variables:
-            raise ScalefitError(
-                f"{name}= must name variables of law {law_name!r} ({', '.join(variables)}) to buy; {key!r} is not "
-                f"one of them{near(key, variables)}"
-            )
-    if not prices:
-        raise ScalefitError(
-            f"{name}= must name at least one variable of law {law_name!r} ({', '.join(variables)}) to buy, "
-            f"{_example(variables)}"
-        )
-    prices = each(prices, name, lambda v, n: number(v, n, low=0.0, low_open=True, fix="a cost per unit"))
-    names = list(prices)
-
-    def fn(x):
-        return sum(prices[v] * x[v] for v in names)
-
-    text = " + ".join(f"{prices[v]:g}*{v}" for v in names)
-    return _Cost(text=text, variables=tuple(names), fn=fn, prices=dict(prices))
-
-
-def _cost_arg(cost: object, variables: list[str], law_name: str, name: str = "cost") -> _Cost:
-    if isinstance(cost, Mapping):
-        return _price_cost(cost, variables, law_name, name)
-    if isinstance(cost, str):
-        if not cost.strip():
-            raise ScalefitError(f"{name} is an empty formula; {_example(variables)}")
-        return _formula_cost(cost, variables, law_name)
-    if callable(cost) and not isinstance(cost, type):
-        return _callable_cost(cost, variables, law_name)
-    raise TypeError(
-        f"{name} must be a dict {{variable: cost per unit}}, a cost formula or a function of the law's variables, "
-        f"{_example(variables)}; got {_shown(cost)} ({type(cost).__name__})"
-    )
 
 
 # -- other arguments --------------------------------------------------------------------------
@@ -262,7 +97,7 @@ def _draws_arg(interval: object, draws: object) -> tuple[float | None, int]:
     return interval, draws
 
 
-def _bought_and_held(cost: _Cost, variables: list[str], at: object, law_name: str) -> tuple[list[str], list[str]]:
+def _bought_and_held(cost: Cost, variables: list[str], at: object, law_name: str) -> tuple[list[str], list[str]]:
     """The variables bought (the cost's, less those in ``at``) and those held (all others)."""
     given = list(at) if isinstance(at, Mapping) else []
     if cost.prices is not None:  # per-unit prices: every named variable is bought
@@ -298,7 +133,7 @@ def _check_held(at: object, held: list[str], bought: list[str], name: str) -> di
 class _Problem:
     """One allocation problem at one parameter set, in log amounts ``u`` of the bought variables."""
 
-    def __init__(self, law: Law, params, cost: _Cost, bought, at, lo, hi, mode: str, level: float):
+    def __init__(self, law: Law, params, cost: Cost, bought, at, lo, hi, mode: str, level: float):
         self.law, self.params, self.cost, self.bought, self.at = law, params, cost, list(bought), at
         self.lo, self.hi, self.mode, self.level = lo, hi, mode, level
         with np.errstate(all="ignore"):
@@ -412,7 +247,7 @@ def _starts(problem: _Problem, centre: np.ndarray, n: int, rng) -> list[np.ndarr
     return [problem.project(centre + o) for o in offsets]
 
 
-def _infeasible(problem: _Problem, fit: Fit, cost: _Cost, limits) -> ScalefitError:
+def _infeasible(problem: _Problem, fit: Fit, cost: Cost, limits) -> ScalefitError:
     bought = problem.bought
     if problem.mode == "budget":
         with np.errstate(all="ignore"):
@@ -574,7 +409,7 @@ class Allocation:
 @dataclass
 class _Setup:
     fit: Fit
-    cost: _Cost
+    cost: Cost
     bought: list[str]
     at: dict[str, float]
     limits: dict[str, tuple[float, float]]
@@ -620,8 +455,13 @@ def _setup(fit, cost, costs, at, limits, interval, draws, seed) -> _Setup:
     name = "costs" if cost is None else "cost"
     cost = costs if cost is None else cost
     if cost is None:
-        raise ScalefitError(f"cost= is missing: say what the variables cost, {_example(variables)}")
-    cost = _cost_arg(cost, variables, fit.law.name, name)
+        raise ScalefitError(f"cost= is missing: say what the variables cost, {example(variables)}")
+    cost = parse_cost(cost, variables, owner=f"law {fit.law.name!r}", name=name)
+    if not cost.variables:
+        raise ScalefitError(
+            f"{name} {cost.text!r} uses none of the law's variables {variables}, so it says nothing about what to "
+            f"buy; write it as an expression of them, e.g. {formula_example(variables)!r}"
+        )
     bought, held = _bought_and_held(cost, variables, at, fit.law.name)
     at = _check_held(at, held, bought, name)
     limits = _limits_arg(limits, bought, held)
@@ -930,7 +770,7 @@ def _power_law_pair(law: Law, params, bought: list[str]) -> dict[str, tuple[floa
     return out if sorted(out) == sorted(bought) else None
 
 
-def _product_price(cost: _Cost, bought: list[str]) -> float | None:
+def _product_price(cost: Cost, bought: list[str]) -> float | None:
     """``k`` when the cost is ``k * N * D`` in the two variables bought (checked at points)."""
     if len(bought) != 2:
         return None

@@ -113,3 +113,25 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def jsonable(value):
+    """``value`` with numpy scalars and arrays as Python numbers and lists, mappings as dicts
+    with string keys, and NaN or infinite numbers as None, so that ``json.dumps(...,
+    allow_nan=False)`` writes strict JSON (the CLI's ``--json`` and result ``to_dict()``)."""
+    import math
+    from collections.abc import Mapping
+
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value

@@ -1,9 +1,10 @@
-"""The ``scalefit`` command: ``laws``, ``fit``, ``predict``, ``boundary``, ``crossover``, ``compare``, ``plot``,
-``backtest``, ``collect``, ``demo``.
+"""The ``scalefit`` command: ``laws``, ``fit``, ``predict``, ``boundary``, ``crossover``, ``compare``,
+``allocate``, ``suggest``, ``plot``, ``backtest``, ``collect``, ``demo``.
 
-``crossover`` and ``compare`` take ``--json``: the result as strict JSON on standard output
-(no NaN: a missing number is ``null``), nothing else there; ``--out FILE.json`` saves the
-same JSON atomically before anything is printed.
+``crossover``, ``compare``, ``allocate`` and ``suggest`` take ``--json``: the result as strict
+JSON on standard output (no NaN: a missing number is ``null``; ``allocate`` writes
+``Allocation.to_dict()``, where it is the string ``"NaN"`` or ``"Infinity"``), nothing else
+there; ``--out FILE.json`` saves the same JSON atomically before anything is printed.
 
 A thin layer over the Python API. Every argument is checked before any work starts, and
 every failure is exactly one line on stderr; warnings are one line each, prefixed
@@ -173,11 +174,13 @@ def _finite(text: str, what: str, example: str) -> float:
     return value
 
 
-def _range(text: str, what: str) -> tuple[float | None, float | None]:
-    """``LOW:HIGH`` of ``--bound``, either side empty for no limit."""
+def _range(
+    text: str, what: str, flag: str = "--bound", example: str = "alpha=0.1:2"
+) -> tuple[float | None, float | None]:
+    """``LOW:HIGH`` of ``--bound`` (``--limit``, ``--bounds``), either side empty for no limit."""
     if ":" not in text:
         raise argparse.ArgumentTypeError(
-            f"--bound expects NAME=LOW:HIGH (either side may be empty), got {what}={text!r}; e.g. --bound alpha=0.1:2"
+            f"{flag} expects NAME=LOW:HIGH (either side may be empty), got {what}={text!r}; e.g. {flag} {example}"
         )
     sides = []
     for side in text.split(":", 1):
@@ -189,16 +192,16 @@ def _range(text: str, what: str) -> tuple[float | None, float | None]:
             value = float(side)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"--bound {what}={text!r}: LOW and HIGH must be numbers or empty, got {side!r}"
+                f"{flag} {what}={text!r}: LOW and HIGH must be numbers or empty, got {side!r}"
             ) from None
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(
-                f"--bound {what}={text!r}: {side!r} is not a usable limit; leave that side empty for no limit"
+                f"{flag} {what}={text!r}: {side!r} is not a usable limit; leave that side empty for no limit"
             )
         sides.append(value)
     low, high = sides
     if low is not None and high is not None and not low < high:
-        raise argparse.ArgumentTypeError(f"--bound {what}={text!r}: LOW must be below HIGH")
+        raise argparse.ArgumentTypeError(f"{flag} {what}={text!r}: LOW must be below HIGH")
     return low, high
 
 
@@ -220,7 +223,7 @@ def _pairs(flag: str, example: str, value: str = "text"):
             if value == "number":
                 out[key] = _finite(raw, f"{flag} {key}", f"{flag} {example}")
             elif value == "range":
-                out[key] = _range(raw, key)
+                out[key] = _range(raw, key, flag, example)
             else:
                 out[key] = raw
         return list(out.items())
@@ -593,28 +596,12 @@ def _cmd_plot(args) -> None:
         print(f"note: {note}")
 
 
-def _jsonable(value):
-    """``value`` with numpy scalars and arrays as Python numbers and lists, and NaN or infinite
-    numbers as None, so that ``json.dumps(..., allow_nan=False)`` writes strict JSON."""
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
 def _json_text(result: dict) -> str:
     import json
 
-    return json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n"
+    from ._io import jsonable
+
+    return json.dumps(jsonable(result), indent=2, allow_nan=False) + "\n"
 
 
 def _fit_names(paths: Sequence[str], given: str | None, flag: str = "--names") -> tuple[str, ...]:
@@ -654,6 +641,33 @@ def _write_and_print(result: dict, out, args, text) -> None:
         print(f"\nsaved {text['what']} to {args.out}")
 
 
+class _as_flags:
+    """Within ``with _as_flags({"at": "--at"}, {"fit_a": "the first fit"}):`` a ScalefitError (or
+    a TypeError of a check) of the API is raised again with the API's argument names as given
+    on the command line: ``at['D']`` -> ``--at D``, ``at=5`` -> ``--at 5``, ``at=`` -> ``--at``, ``at must`` (``names``,
+    ``is missing``) -> ``--at must``; then the plain replacements of ``words``."""
+
+    def __init__(self, flags: dict[str, str], words: dict[str, str] | None = None):
+        self.flags, self.words = flags, words or {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        checked = isinstance(exc, ScalefitError) or (isinstance(exc, TypeError) and _raised_by_scalefit(exc))
+        if not checked:  # a bug stays a bug (exit 1), with its own traceback
+            return False
+        text = str(exc)
+        for api, flag in self.flags.items():
+            text = re.sub(rf"\b{api}\['([^']*)'\]", rf"{flag} \1", text)
+            text = re.sub(rf"\b{api}=(?=[\w.+-])", f"{flag} ", text)
+            text = re.sub(rf"\b{api}= ?(?!\{{)", f"{flag} ", text).replace(f"{flag} ,", f"{flag},")
+            text = re.sub(rf"(?<![\w-]){api} (?=names |is missing |must )", f"{flag} ", text)
+        for old, new in self.words.items():
+            text = text.replace(old, new)
+        raise type(exc)(text) from None
+
+
 def _crossover_result(c, interval: float, files: dict[str, str]) -> dict:
     table = None if c.draws is None else c.intervals(interval)
     return {
@@ -686,14 +700,9 @@ def _cmd_crossover(args) -> None:
     at = _merge(args.at, "--at")
     names = _fit_names([args.fit_a, args.fit_b], args.names)
     a, b = _load_fit(args.fit_a, "first fit file"), _load_fit(args.fit_b, "second fit file")
-    try:
+    words = {"axis '": "--axis '", "names must": "--names must", "fit_a": "the first fit", "fit_b": "the second fit"}
+    with _as_flags({"at": "--at"}, words):
         c = crossover(a, b, axis=args.axis, at=at, domain=args.domain or DEFAULT_DOMAIN, names=names)
-    except ScalefitError as exc:  # the API's argument names, as given on the command line
-        text = re.sub(r"\bat\['([^']*)'\]", r"--at \1", str(exc))
-        text = (
-            re.sub(r"\bat=(?!\{) ?", "--at ", text).replace("axis '", "--axis '").replace("names must", "--names must")
-        )
-        raise ScalefitError(text.replace("fit_a", "the first fit").replace("fit_b", "the second fit")) from None
     result = _crossover_result(c, args.interval, dict(zip(names, (args.fit_a, args.fit_b), strict=True)))
 
     def show() -> None:
@@ -740,6 +749,98 @@ def _cmd_compare(args) -> None:
         return table.rename_axis("name").reset_index().to_csv(index=False).encode()
 
     _write_and_print(result, out, args, {"print": show, "what": "the comparison", "table": csv})
+
+
+def _cmd_allocate(args) -> None:
+    from ._allocate import allocate
+
+    out = _out(args.out, (".json",))
+    at, limits = _merge(args.at, "--at"), _merge(args.limit, "--limit")
+    fit = _load_fit(args.fit)
+    flags = {"at": "--at", "limits": "--limit", "budget": "--budget", "target": "--target", "cost": "--cost"}
+    with _as_flags(flags):
+        a = allocate(
+            fit, cost=args.cost, budget=args.budget, target=args.target, at=at or None, limits=limits or None,
+            interval=args.interval, draws=args.draws, seed=args.seed,
+        )  # fmt: skip
+    result = {"fit": args.fit, **a.to_dict()}
+    _write_and_print(result, out, args, {"print": lambda: print(a), "what": "the allocation", "table": None})
+
+
+def _suggest_cost(given: Sequence[str] | None, names: Sequence[str] | None):
+    """``--cost FORMULA`` (every run), or ``--cost NAME=FORMULA`` once per fit of a crossing."""
+    if not given:
+        return None
+    split = [text.partition("=") for text in given]
+    per_fit = [bool(sep) and key.strip().isidentifier() for key, sep, _ in split]
+    if not any(per_fit):
+        if len(given) > 1:
+            raise ScalefitError(
+                f"--cost is given {len(given)} times; give one formula for every run, or NAME=FORMULA once per fit"
+            )
+        return given[0]
+    if not all(per_fit) or names is None:
+        raise ScalefitError(
+            "--cost NAME=FORMULA gives the runs of each fit of a crossing their own cost, once per fit "
+            f"({', '.join(names or ('a', 'b'))}); do not mix it with a plain formula"
+        )
+    costs: dict[str, str] = {}
+    for key, _, formula in split:
+        key = key.strip()
+        if key not in names:
+            raise ScalefitError(f"--cost {key}=...: {key!r} is not one of the fits' labels ({', '.join(names)})")
+        if key in costs:
+            raise ScalefitError(f"--cost gives {key!r} twice; give each fit's cost once")
+        costs[key] = formula
+    return costs
+
+
+def _cmd_suggest(args) -> None:
+    from ._data import read_table
+    from ._design import suggest_runs
+
+    goal = args.goal or ("crossing" if len(args.fits) == 2 else "prediction")
+    wanted = 2 if goal == "crossing" else 1
+    if len(args.fits) != wanted:
+        takes = "two fit files (the laws whose crossing to locate)" if wanted == 2 else "one fit file"
+        raise ScalefitError(f"--goal {goal} takes {takes}, got {len(args.fits)}: {' '.join(args.fits)}")
+    if goal == "prediction":
+        given = [f for f, v in (("--axis", args.axis), ("--domain", args.domain), ("--which", args.which),
+                                ("--names", args.names)) if v is not None]  # fmt: skip
+        if given:
+            raise ScalefitError(f"{given[0]} belongs to --goal crossing (two fits); --goal prediction takes --at only")
+    out = _out(args.out, (".json", ".csv"))
+    names = _fit_names(args.fits, args.names) if goal == "crossing" else None
+    at, bounds = _merge(args.at, "--at"), _merge(args.bounds, "--bounds")
+    for key, (low, high) in bounds.items():
+        if low is None or high is None:
+            raise ScalefitError(f"--bounds {key}: give both LOW and HIGH (> 0), e.g. --bounds {key}=1e4:1e8")
+    cost = _suggest_cost(args.cost, names)
+    candidates = None
+    if args.candidates is not None:
+        candidates, _ = read_table(_input(args.candidates, "candidates table"))
+    loaded = [_load_fit(path) for path in args.fits]
+    fits = dict(zip(names, loaded, strict=True)) if names else loaded[0]
+    options = {"goal": goal, "at": at, "cost": cost, "n": args.n, "budget": args.budget, "interval": args.interval}
+    options.update(method=args.method, seed=args.seed, bounds=bounds or None, points=args.points)
+    if goal == "crossing":
+        which = int(args.which) if args.which and args.which.isdigit() else args.which or "upper"
+        options.update(axis=args.axis, domain=args.domain or DEFAULT_DOMAIN, which=which)
+    flags = {k: f"--{k}" for k in ("at", "bounds", "cost", "budget", "n", "points", "axis", "domain", "which",
+                                   "names", "method", "candidates")}  # fmt: skip
+    words = {"axis '": "--axis '", "fits[0]": "the first fit", "fits[1]": "the second fit", "fits (": "the fit ("}
+    with _as_flags(flags, words):
+        s = suggest_runs(fits, candidates, **options)
+    result = {"fits": dict(zip(names or ("fit",), args.fits, strict=True)), **s.to_dict(limit=args.top)}
+
+    def show() -> None:
+        print(s)
+        print(f"method: {s.method}")
+
+    def csv() -> bytes:
+        return s.table.to_csv(index=False).encode()
+
+    _write_and_print(result, out, args, {"print": show, "what": "the suggestions", "table": csv})
 
 
 def _cmd_backtest(args) -> None:
@@ -822,6 +923,7 @@ def _cmd_collect(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import _validate as check
     from ._bayes import NOISES
     from ._catalogue import CATALOGUE
     from ._lsq import OBJECTIVES
@@ -962,6 +1064,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rank fits whose sampler did not converge (with a warning)")
     p.add_argument("--json", action="store_true", help="print the table as JSON on stdout instead of text")
     p.add_argument("--out", help="save the table here (.json or .csv)")
+
+    p = command("allocate", _cmd_allocate, help="the best amounts of a law's variables for a budget or a target")
+    p.add_argument("fit", help="fit JSON written by `scalefit fit --out`")
+    p.add_argument(
+        "--cost", required=True,
+        help="what the variables cost, a formula of them: \"6*N*D\" (FLOPs), \"N*D/3.6e12 + 100\", \"1e-4*Dp+1e-2*Df\"",
+    )  # fmt: skip
+    goal = p.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--budget", type=_positive("--budget"), help="the most to spend, in the units of --cost")
+    goal.add_argument(
+        "--target", type=_checked(check.number, "--target"), help="the value of the law to reach (above its floor)"
+    )
+    p.add_argument(
+        "--at", action="append", type=_pairs("--at", "M=22e6", "number"), metavar="VAR=VALUE,...",
+        help="values of the variables not bought (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "--limit", action="append", type=_pairs("--limit", "D=:1.4e12", "range"), metavar="VAR=LOW:HIGH",
+        help="cap a variable bought, e.g. the data that exist (either side may be empty; repeatable)",
+    )  # fmt: skip
+    p.add_argument("--interval", type=interval, default=0.9, help="interval probability over the draws (default 0.9)")
+    p.add_argument(
+        "--draws", type=_integer("--draws", 0, 10_000_000, fix="0 for none"), default=200,
+        help="solve again for at most this many of the fit's draws (default 200; 0: no intervals)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout instead of text")
+    p.add_argument("--out", help="save the result as JSON here (.json)")
+
+    p = command("suggest", _cmd_suggest, help="the next runs that most narrow a crossing or a prediction, per cost")
+    p.add_argument("fits", nargs="+", help="two fit JSONs (a crossing) or one (a prediction), holding their runs")
+    p.add_argument(
+        "--goal", type=_one_of("--goal", ("crossing", "prediction")),
+        help="crossing (default with two fits) or prediction (default with one)",
+    )  # fmt: skip
+    p.add_argument("--axis", help="crossing: the variable along which the laws cross, e.g. Dp")
+    p.add_argument(
+        "--at", action="append", type=_pairs("--at", "M=22e6,Df=5e4", "number"), metavar="VAR=VALUE,...",
+        help="crossing: the other variables; prediction: the target configuration (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--domain", type=_domain, help="crossing: range of the axis to search, LOW:HIGH (default 1e3:1e9)")
+    p.add_argument("--which", help="crossing: upper (default), lower, or the crossing's number counting up")
+    p.add_argument("--names", metavar="A,B", help="crossing: labels of the two fits (default: the file names)")
+    p.add_argument(
+        "--bounds", action="append", type=_pairs("--bounds", "Dp=1e4:1e8", "range"), metavar="VAR=LOW:HIGH",
+        help="candidate runs on a log grid of this range (repeatable; crossing default: the axis over --domain)",
+    )  # fmt: skip
+    p.add_argument("--points", type=_integer("--points", 2), help="values per variable of --bounds (default 25)")
+    p.add_argument("--candidates", help="a table (.csv/.parquet) of possible runs instead of --bounds")
+    p.add_argument(
+        "--cost", action="append", metavar="FORMULA",
+        help="cost of a run, e.g. \"6*M*Dp\" (default 1 per run); crossing: NAME=FORMULA once per fit",
+    )  # fmt: skip
+    p.add_argument("--n", type=_integer("--n", 1), help="how many runs to pick (default 1, or what --budget buys)")
+    p.add_argument("--budget", type=_positive("--budget"), help="pick runs until their total cost would pass this")
+    p.add_argument("--interval", type=interval, default=0.9, help="interval probability (default 0.9)")
+    p.add_argument("--method", default="auto", help="auto (default), draws, fisher or reweight")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--top", type=_integer("--top", 1), help="--json: keep only the first rows of the ranked table")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout instead of text")
+    p.add_argument("--out", help="save the result here (.json; .csv: the ranked table)")
 
     p = command(
         "collect", _cmd_collect, help="train a grid of DeiT runs and write the runs table (needs scalefit[collect])"
