@@ -879,6 +879,7 @@ def _cmd_collect(args) -> None:
     from .collect.runner import check_execution, finished
 
     check.choice(args.executor, "--executor", sc.EXECUTORS)
+    check.choice(args.trainer, "--trainer", ("stacked", "per-run"))
     if not args.dry_run:
         if not args.out:
             raise ScalefitError(
@@ -918,6 +919,7 @@ def _cmd_collect(args) -> None:
         progress=not args.no_progress,
         slurm=slurm,
         limit=args.limit,
+        trainer=args.trainer,
     )
     print(f"{len(table)} evaluated runs in {args.out} ({time.perf_counter() - t0:.0f} s this call)")
 
@@ -1137,6 +1139,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--executor", default="local", help="local (default), submitit-local or slurm")
+    p.add_argument(
+        "--trainer", default="stacked",
+        help="stacked (default: runs of one model shape train together) or per-run (one timm model at a time)",
+    )  # fmt: skip
     p.add_argument("--work", help="work directory (default: --out with suffix .collect)")
     p.add_argument("--cache", help="decoded-image cache directory (default: <work>/cache)")
     p.add_argument("--limit", type=_integer("--limit", 1), help="run at most this many pending runs, then stop")
