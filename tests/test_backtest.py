@@ -84,3 +84,44 @@ def test_select_law_picks_by_backtest_and_refits_on_every_run(curve):
     chosen = select_law([M1, M2], curve, target="y", holdout="x", levels=3, **FAST)
     assert chosen.law == "M2" and chosen.fit.law.name == "M2" and chosen.fit.n_runs == len(curve)
     assert chosen.backtest.best == "M2" and "Selection: 'M2'" in repr(chosen)
+
+
+def test_rollout_splits_are_spread_and_a_failed_fit_ranks_last(curve):
+    bt = backtest([M1, M2], curve, target="y", holdout="x", rollout=True, splits=4, interval=None, **FAST)
+    assert bt.table["split"].nunique() == 4
+    assert bt.table["split"].iloc[-1] == f"x <= {np.sort(curve['x'])[-2]:.4g}"  # the last cut is kept
+    assert {"value", "fitted_max"} <= set(bt.predictions.columns)
+    assert (bt.predictions["value"] > bt.predictions["fitted_max"]).all()
+    broken = bt.table.copy()
+    broken.loc[broken["law"] == "M2", "rmse_log"] = np.nan  # as when every M2 fit failed
+    ranking = type(bt)(broken, bt.predictions, None).ranking()
+    assert list(ranking.index) == ["M1"]
+
+
+def test_selection_calibrates_extrapolation_intervals_and_saves_them(curve, tmp_path):
+    """The winner's rollout errors widen its intervals with the distance extrapolated; the
+    calibration survives a fit file; without a bootstrap the calibrated band is the interval."""
+    from scalefit import load_fit, select_law
+
+    sel = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=5, **FAST)
+    cal = sel.fit.extrapolation
+    assert cal["variable"] == "x" and cal["splits"] == 5 and len(cal["scores"]) == len(cal["weights"]) > 5
+    far = pd.DataFrame({"x": [1e8, 1e9, 1e10, 1e11]})
+    p = sel.fit.predict(far, interval=0.9)
+    width = np.log(p["pi_upper"] / p["pi_lower"]).to_numpy()
+    assert np.all(np.diff(width) > 0)  # farther = wider
+    assert p["ci_lower"].isna().all()  # no bootstrap: no confidence interval is claimed
+    assert np.all((p["pi_lower"] < p["mean"]) & (p["mean"] < p["pi_upper"]))
+    path = tmp_path / "sel.json"
+    sel.fit.to_json(path)
+    again = load_fit(path)
+    assert again.extrapolation == cal
+    pd.testing.assert_frame_equal(again.predict(far, interval=0.9), p)
+    # M1 misses the floor: beyond the runs its plain bootstrap intervals are too narrow to
+    # cover the truth, the calibrated ones cover it
+    truth = 0.2 + 30.0 * far["x"].to_numpy() ** -0.4
+    boot = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=5, calibrate=False, starts=64,
+                      bootstrap=200).fit.predict(far, interval=0.9)  # fmt: skip
+    beyond = far["x"].to_numpy() > curve["x"].max()
+    assert not ((boot["pi_lower"] <= truth) & (truth <= boot["pi_upper"]))[beyond].all()
+    assert ((p["pi_lower"] <= truth) & (truth <= p["pi_upper"]))[beyond].all()
