@@ -87,6 +87,7 @@ def test_select_law_picks_by_backtest_and_refits_on_every_run(curve):
 
 
 def test_rollout_splits_are_spread_and_a_failed_fit_ranks_last(curve):
+    """A failed fit scores ten times its split's worst RMSE: it ranks last, not out."""
     bt = backtest([M1, M2], curve, target="y", holdout="x", rollout=True, splits=4, interval=None, **FAST)
     assert bt.table["split"].nunique() == 4
     assert bt.table["split"].iloc[-1] == f"x <= {np.sort(curve['x'])[-2]:.4g}"  # the last cut is kept
@@ -95,7 +96,8 @@ def test_rollout_splits_are_spread_and_a_failed_fit_ranks_last(curve):
     broken = bt.table.copy()
     broken.loc[broken["law"] == "M2", "rmse_log"] = np.nan  # as when every M2 fit failed
     ranking = type(bt)(broken, bt.predictions, None).ranking()
-    assert list(ranking.index) == ["M1"]
+    assert list(ranking.index) == ["M1", "M2"] and ranking.loc["M2", "failed"] == 4
+    assert ranking.loc["M2", "score"] == pytest.approx(10 * ranking.loc["M1", "score"], rel=0.5)
 
 
 def test_selection_calibrates_extrapolation_intervals_and_saves_them(curve, tmp_path):

@@ -859,7 +859,7 @@ def _cmd_backtest(args) -> None:
     )  # fmt: skip
     with pd.option_context("display.width", 160, "display.max_rows", 500, "display.float_format", "{:.4g}".format):
         print(bt.table.drop(columns=["error"]).to_string(index=False))
-        print("\nlaws by median held-out RMSE of log predictions:")
+        print("\nlaws by held-out score (RMSE of log predictions, splits with more training runs weigh more):")
         print(bt.ranking().to_string())
     failed = bt.table[bt.table["error"] != ""]
     for _, row in failed.iterrows():
