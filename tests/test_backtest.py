@@ -127,3 +127,34 @@ def test_selection_calibrates_extrapolation_intervals_and_saves_them(curve, tmp_
     beyond = far["x"].to_numpy() > curve["x"].max()
     assert not ((boot["pi_lower"] <= truth) & (truth <= boot["pi_upper"]))[beyond].all()
     assert ((p["pi_lower"] <= truth) & (truth <= p["pi_upper"]))[beyond].all()
+
+
+def test_calibrated_intervals_inside_the_runs_cover_the_fit_own_residuals(curve):
+    """Without a bootstrap, the calibrated band inside the runs is never narrower than the
+    fit's own residuals: the fitted runs are covered about as often as the interval says."""
+    from scalefit import select_law
+
+    sel = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=3, **FAST)
+    p = sel.fit.predict(curve, interval=0.9)
+    inside = (p["pi_lower"] <= curve["y"]) & (curve["y"] <= p["pi_upper"])
+    assert inside.mean() >= 0.85
+
+
+def test_selection_with_a_mapped_holdout_column_is_calibrated(curve):
+    from scalefit import select_law
+
+    runs = curve.rename(columns={"x": "samples"})
+    sel = select_law([M2], runs, target="y", holdout="samples", mapping={"x": "samples"}, rollout=True, splits=3,
+                     **FAST)  # fmt: skip
+    assert sel.fit.extrapolation is not None and sel.fit.extrapolation["variable"] == "x"
+
+
+def test_options_a_candidate_cannot_take_and_stray_splits_are_refused(curve):
+    from scalefit import select_law
+
+    with pytest.raises(ScalefitError, match=r"fix= names \['e_inf'\], which law 'M1'"):
+        backtest([M1, M2], curve, target="y", holdout="x", fix={"e_inf": 0.1}, **FAST)
+    with pytest.raises(ScalefitError, match="splits=3 bounds the splits of a rollout; pass rollout=True"):
+        backtest(M2, curve, target="y", holdout="x", splits=3, **FAST)
+    with pytest.raises(ScalefitError, match=r"min_levels=10 is one more than the 9 parameters of 'bnsl_2'"):
+        select_law([M2, scalefit.bnsl_2], curve.iloc[:8], target="y", holdout="x", rollout=True, **FAST)

@@ -262,6 +262,17 @@ def backtest(
     min_levels = check.integer(min_levels, "min_levels", 2)
     if splits is not None:
         splits = check.integer(splits, "splits", 1)
+        if not rollout:
+            raise ScalefitError(f"splits={splits} bounds the splits of a rollout; pass rollout=True with it")
+    for option in ("fix", "tie", "bounds", "priors"):
+        given = fit_options.get(option) or {}
+        for name, law in candidates.items():
+            unknown = [p for p in (given if isinstance(given, Mapping) else ()) if p not in law.parameters]
+            if unknown:
+                raise ScalefitError(
+                    f"{option}= names {unknown}, which law {name!r} ({law.formula()}) does not have; every fit option "
+                    "goes to every candidate, so backtest laws that share those parameters, or each law on its own"
+                )
     if interval is not None:
         interval = check.probability(interval, "interval")
     for key in ("by", "target", "mapping"):
@@ -344,11 +355,13 @@ def _law_mapping(mapping: Mapping[str, str] | None, law: Law) -> dict[str, str] 
     return {v: c for v, c in (mapping or {}).items() if v in law.variables} or None
 
 
-def calibration(bt: Backtest, name: str, variable: str, sigma: float) -> dict | None:
+def calibration(bt: Backtest, name: str, variable: str, residuals: np.ndarray) -> dict | None:
     """The extrapolation calibration of law ``name`` from its rollout predictions in ``bt``:
     scores ``|log predicted - log observed| / (sigma + d)`` at log-distance ``d`` beyond each
     split's largest fitted value of ``variable``, each split weighing the same (see
     :func:`scalefit._result._widen_by_calibration`). ``None`` without such predictions."""
+    residuals = np.abs(residuals[np.isfinite(residuals)])
+    sigma = float(np.sqrt(np.mean(residuals**2)))
     p = bt.predictions
     if "value" not in p.columns:
         return None
@@ -366,6 +379,7 @@ def calibration(bt: Backtest, name: str, variable: str, sigma: float) -> dict | 
         "weights": (1.0 / per_split).tolist(),
         "splits": int(p["split"].nunique()),
         "method": "rollout split-conformal, scores |log error| / (sigma + log distance beyond the fitted runs)",
+        "residuals": residuals.tolist(),
     }
 
 
@@ -427,16 +441,30 @@ def select_law(
 
     candidates = _laws(laws)
     calibrate = check.boolean(calibrate, "calibrate")
-    if min_levels is None:
-        min_levels = max(MIN_LEVELS, max(len(law.parameters) for law in candidates.values()) + 1)
-    bt = backtest(
-        candidates, runs, target=target, holdout=holdout, mapping=mapping, levels=levels, rollout=rollout,
-        min_levels=min_levels, splits=splits, interval=interval, **fit_options,
-    )  # fmt: skip
+    derived = min_levels is None
+    if derived:
+        biggest = max(candidates, key=lambda n: len(candidates[n].parameters))
+        min_levels = max(MIN_LEVELS, len(candidates[biggest].parameters) + 1)
+    try:
+        bt = backtest(
+            candidates, runs, target=target, holdout=holdout, mapping=mapping, levels=levels, rollout=rollout,
+            min_levels=min_levels, splits=splits, interval=interval, **fit_options,
+        )  # fmt: skip
+    except ScalefitError as exc:
+        if derived and "min_levels" in str(exc):
+            raise ScalefitError(
+                f"{exc} (min_levels={min_levels} is one more than the {min_levels - 1} parameters of {biggest!r}, "
+                "the largest candidate, so that every candidate can be fitted on every split; pass min_levels= "
+                "yourself, or drop that law)"
+            ) from None
+        raise
     name = bt.best
     law = candidates[name]
     fit = fit_law(law, runs, target=target, mapping=_law_mapping(mapping, law), **fit_options)
-    if calibrate and isinstance(holdout, str) and holdout in law.variables:
+    variable = holdout
+    if isinstance(holdout, str) and holdout not in law.variables:  # a mapped variable's column
+        variable = next((v for v, c in (mapping or {}).items() if c == holdout and v in law.variables), holdout)
+    if calibrate and isinstance(holdout, str) and variable in law.variables:
         residuals = np.asarray(fit.residuals, dtype=float)
         if not fit.objective.log:  # residuals in the target's units: take the log errors instead
             frame, _ = read_table(runs)
@@ -444,8 +472,7 @@ def select_law(
                 warnings.simplefilter("ignore", ScalingWarning)
                 pred = fit.predict(frame, interval=None)["mean"].to_numpy(dtype=float)
             residuals = np.log(pred) - np.log(frame[target].to_numpy(dtype=float))
-        sigma = float(np.sqrt(np.mean(residuals[np.isfinite(residuals)] ** 2)))
-        cal = calibration(bt, name, holdout, sigma)
+        cal = calibration(bt, name, variable, residuals)
         if cal is not None:
             fit = dataclasses.replace(fit, extrapolation=cal)
     return Selection(law=name, fit=fit, backtest=bt)

@@ -973,7 +973,7 @@ class _Reader:
         if d is None:
             return None
         d = self.obj(d, "extrapolation")
-        self.keys(d, "extrapolation", ("variable", "sigma", "scores", "weights", "splits"), ("method",))
+        self.keys(d, "extrapolation", ("variable", "sigma", "scores", "weights", "splits"), ("method", "residuals"))
         if d["variable"] not in law.variables:
             raise self.fail("extrapolation['variable']", f"= {d['variable']!r} is not a variable of the law")
         sigma = self.number(d["sigma"], "extrapolation['sigma']", finite=True)
@@ -984,8 +984,12 @@ class _Reader:
             raise self.fail(
                 "extrapolation", "needs sigma >= 0 and as many scores (>= 0) as weights (> 0), at least one"
             )
+        residuals = self.numbers(d.get("residuals", []), "extrapolation['residuals']", finite=True)
+        if (residuals < 0).any():
+            raise self.fail("extrapolation['residuals']", "must be absolute log residuals (>= 0)")
         return {"variable": d["variable"], "sigma": sigma, "scores": scores.tolist(), "weights": weights.tolist(),
-                "splits": splits, "method": self.text(d.get("method", ""), "extrapolation['method']")}  # fmt: skip
+                "splits": splits, "method": self.text(d.get("method", ""), "extrapolation['method']"),
+                "residuals": residuals.tolist()}  # fmt: skip
 
     def misfit(self, d: object, law: Law) -> dict | None:
         if d is None:

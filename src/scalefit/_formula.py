@@ -300,6 +300,12 @@ def parse_law(
             f"formula {formula!r} cannot be parsed{where} ({exc.msg}); a formula may use {ALLOWED}, "
             "e.g. 'E + A*N^-alpha + B*D^-beta' (Python keywords such as 'lambda' cannot be names)"
         ) from None
+    check_calls = _Parser(formula.strip(), ())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):  # a bad call is named before any variable is guessed
+            fn = node.func.id if isinstance(node.func, ast.Name) else None
+            if fn not in FUNCTIONS or node.keywords:
+                check_calls.call(node)
     names = _names(tree)
     if variables is None:
         vs = tuple(_power_bases(tree))

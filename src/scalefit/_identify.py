@@ -106,8 +106,18 @@ def _advice(law: Law, a: str, b: str, params: Mapping[str, float], x: Mapping[st
             f"the runs span {decades:.2g} decades of {va} ({levels} levels) and still do not pin its power law: "
             f"the error may not follow a single power of {va} (check the lack-of-fit report along {va})"
         )
+    if va is None and vb is None:
+        return "the runs do not separate their effects; fix one of them, or add runs that vary what they act on"
     if va is None or vb is None:
         v = va or vb
+        other = a if va is None else b
+        from ._problem import constant_places
+
+        if constant_places(law).get(other) not in (None, "floor"):  # not a floor: a factor, a ceiling, ...
+            return (
+                f"the runs do not separate {other} from the {v} dependence; fix {other} from other evidence, "
+                f"or add runs over a wider range of {v}"
+            )
         exponent = next((p.exponent for p in law.powers() if v in p.variables()), None)
         slope = params.get(exponent) if isinstance(exponent, str) else None
         if slope is not None and slope < SMALL_EXPONENT:

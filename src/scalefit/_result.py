@@ -197,7 +197,8 @@ def _widen_by_calibration(out: pd.DataFrame, cal: Mapping, x: Mapping, ranges: M
     (``sigma``: the fit's log-residual scale): a locally weighted split-conformal interval
     (Lei et al. 2018, "Distribution-Free Predictive Inference for Regression", Sec. 5.2)
     whose width grows with the distance extrapolated. At distance ``d`` beyond the runs the
-    interval is ``mean * exp(+-q (sigma + d))``, ``q`` the scores' ``interval`` quantile;
+    interval is ``mean * exp(+-q (sigma + d))``, ``q`` the scores' ``interval`` quantile,
+    and never narrower than the ``interval`` quantile of the fit's own absolute log residuals;
     it replaces the bootstrap interval where it is wider. Rows inside the runs keep the
     bootstrap interval (or get ``q * sigma`` when the fit has no bootstrap).
     """
@@ -206,6 +207,9 @@ def _widen_by_calibration(out: pd.DataFrame, cal: Mapping, x: Mapping, ranges: M
     scores, weights = np.asarray(cal["scores"], dtype=float), np.asarray(cal["weights"], dtype=float)
     q = calibrated_quantile(scores, weights, interval)
     half = q * (float(cal["sigma"]) + d)
+    if cal.get("residuals"):  # never narrower than the fit's own residuals say (split conformal on them)
+        r = np.sort(np.asarray(cal["residuals"], dtype=float))
+        half = np.maximum(half, r[min(int(np.ceil((len(r) + 1) * interval)) - 1, len(r) - 1)])
     mean = out["mean"].to_numpy(dtype=float)
     with np.errstate(over="ignore", invalid="ignore"):
         lo, hi = mean * np.exp(-half), mean * np.exp(half)
