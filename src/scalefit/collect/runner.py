@@ -365,6 +365,14 @@ def _run_bucket(bucket, wd, data, device, keep, progress, label: str, on_done) -
             thread.join(timeout=60)
 
 
+def _run_failed(job, exc: Exception, done: int, wd) -> ScalefitError:
+    """The error for a run that failed in torch/timm: which run, and that finished work is kept."""
+    return ScalefitError(
+        f"run {job.label} ({job.run_id}) failed: {type(exc).__name__}: {exc}; the {done} runs finished in this "
+        f"call are kept in {wd.root} — fix the cause and re-run the same command to resume"
+    )
+
+
 def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit, trainer="stacked", max_bucket=1) -> None:
     from .stages import DataCache, run_job
 
@@ -382,6 +390,18 @@ def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit, tra
     uncounted = set(remaining)  # runs not yet on the progress bar
     t0 = time.perf_counter()
     n, waiting_for = 0, None
+
+    def finished_run(job, row, count) -> None:
+        """Bookkeeping of a run that finished here: off the bar, its row into the table."""
+        del remaining[job.run_id]
+        uncounted.discard(job.run_id)
+        bar.update(cost[job.run_id] / 1e9)
+        if job.evaluated:
+            rows[job.run_id] = row
+            _write_table(wd, rows, by_id, ids, out)
+        if not progress:
+            print(f"[{count}/{len(pending)}] {job.label} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+
     try:
         while remaining and (limit is None or n < limit):
             job, claim, held = _next_job(remaining, by_id, wd)
@@ -418,15 +438,7 @@ def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit, tra
                             failures.append((job, exc))
                             return
                         n += 1
-                        del remaining[job.run_id]
-                        uncounted.discard(job.run_id)
-                        bar.update(cost[job.run_id] / 1e9)
-                        if job.evaluated:
-                            rows[job.run_id] = row
-                            _write_table(wd, rows, by_id, ids, out)
-                        if not progress:
-                            print(f"[{n}/{len(pending)}] {job.label} done ({time.perf_counter() - t0:.0f} s)",
-                                  file=sys.stderr)  # fmt: skip
+                        finished_run(job, row, n)
 
                     label = (
                         f"[{n + 1}-{n + len(bucket)}/{len(pending)}] {bucket[0][0].label} +{len(bucket) - 1} stacked"
@@ -436,11 +448,7 @@ def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit, tra
                         job, exc = failures[0]
                         if isinstance(exc, ScalefitError):
                             raise exc
-                        raise ScalefitError(
-                            f"run {job.label} ({job.run_id}) failed: {type(exc).__name__}: {exc}; the {n} runs "
-                            f"finished in this call are kept in {wd.root} — fix the cause and re-run the same "
-                            f"command to resume"
-                        ) from exc
+                        raise _run_failed(job, exc, n, wd) from exc
                     continue
             n += 1
             with claim:  # released however the run ends (the kernel releases it if the process dies)
@@ -456,21 +464,10 @@ def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit, tra
                 except ScalefitError:
                     raise
                 except Exception as exc:  # torch/timm failures: say which run, and that finished work is kept
-                    raise ScalefitError(
-                        f"run {job.label} ({job.run_id}) failed: {type(exc).__name__}: {exc}; the {n - 1} runs "
-                        f"finished in this call are kept in {wd.root} — fix the cause and re-run the same command "
-                        f"to resume"
-                    ) from exc
+                    raise _run_failed(job, exc, n - 1, wd) from exc
                 finally:
                     inner.close()
-            del remaining[job.run_id]
-            uncounted.discard(job.run_id)
-            bar.update(cost[job.run_id] / 1e9)
-            if job.evaluated:
-                rows[job.run_id] = row
-                _write_table(wd, rows, by_id, ids, out)
-            if not progress:
-                print(f"[{n}/{len(pending)}] {job.label} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+            finished_run(job, row, n)
     finally:
         bar.close()
     others = len(pending) - n - len(remaining)
