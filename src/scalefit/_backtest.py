@@ -267,7 +267,8 @@ def backtest(
     for option in ("fix", "tie", "bounds", "priors"):
         given = fit_options.get(option) or {}
         for name, law in candidates.items():
-            unknown = [p for p in (given if isinstance(given, Mapping) else ()) if p not in law.parameters]
+            noise = ("sigma", "nu") if option == "priors" else ()  # the noise model's sites (_bayes.noise_sites)
+            unknown = [p for p in (given if isinstance(given, Mapping) else ()) if p not in law.parameters + noise]
             if unknown:
                 raise ScalefitError(
                     f"{option}= names {unknown}, which law {name!r} ({law.formula()}) does not have; every fit option "
