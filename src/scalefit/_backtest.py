@@ -14,8 +14,8 @@ Splits (``holdout=``):
   predict the runs at those values (the extrapolation a user is about to make);
 * ``rollout=True`` with a variable: for every k, fit on the runs at its k smallest values
   and predict the runs at larger ones (at least ``min_levels`` levels are fitted);
-* a boolean mask (array or Series, True = held out) or a pandas query string
-  (``"Training == 0"``): one split, as given.
+* a boolean mask (array or Series, True = held out) or a row filter
+  (``"Training == 0"``, the language of :mod:`scalefit._query`): one split, as given.
 
 Scores: ``rmse_log`` = ``sqrt(mean((log y_hat - log y)^2))`` over held-out runs (the protocol
 of Alabdulmohsin et al. 2022), and ``coverage`` = the share of held-out runs inside the
@@ -38,6 +38,7 @@ from . import _validate as check
 from ._data import Runs, load_runs, read_table
 from ._errors import ScalefitError, ScalingWarning
 from ._laws import Law, Term, as_law
+from ._query import row_mask
 
 #: Fewest distinct training values of the rollout variable.
 MIN_LEVELS = 3
@@ -177,14 +178,9 @@ def _splits(
         cut = distinct[-levels - 1]
         return [Split(f"{holdout} > {cut:.4g}", values > cut)]
     if isinstance(holdout, str):
-        try:
-            mask = frame.eval(holdout)
-        except Exception as exc:  # noqa: BLE001 - pandas raises many types for a bad expression
-            variables = ", ".join(data.x)
-            raise ScalefitError(
-                f"holdout={holdout!r} is neither a law variable ({variables}) nor a valid query on the runs table "
-                f"({type(exc).__name__}: {exc})"
-            ) from None
+        variables = ", ".join(data.x)
+        label = f"holdout={holdout!r} is neither a law variable ({variables}) nor a valid filter on the runs table"
+        mask = row_mask(frame, holdout, argument="holdout", label=label)
         name = holdout
     else:
         mask, name = holdout, "given"
@@ -225,7 +221,7 @@ def backtest(
         Column to predict.
     holdout : str or boolean mask
         A law variable (hold out its ``levels`` largest values, or roll out along it), a
-        pandas query selecting the held-out rows (``"Training == 0"``), or a boolean mask.
+        row filter selecting the held-out rows (``"Training == 0"``), or a boolean mask.
     mapping : dict, optional
         ``{law variable: column}``, as in :func:`fit_law`.
     levels : int

@@ -370,20 +370,16 @@ def _print_groups(fits) -> None:
 
 
 def _where(source: str, where: str | None):
-    """The runs table, filtered by a pandas query (e.g. ``stage == 'finetune'``) when one is given."""
+    """The runs table, filtered by a row filter (e.g. ``stage == 'finetune'``, see
+    :mod:`scalefit._query`) when one is given."""
     _input(source, "runs table")
     if not where:
         return source
     from ._data import Runs, read_table
+    from ._query import row_mask
 
     frame, name = read_table(source)
-    try:
-        kept = frame.query(where)
-    except Exception as exc:  # noqa: BLE001 - pandas raises many types for a bad expression
-        raise ScalefitError(
-            f"--where {where!r}: not a valid filter on {name} ({type(exc).__name__}: {_one_line(exc)}); "
-            f"columns: {', '.join(map(str, frame.columns))}"
-        ) from None
+    kept = frame[row_mask(frame, where, argument="--where")]
     if kept.empty:
         raise ScalefitError(f"--where {where!r} keeps no rows of {name} ({len(frame)} rows)")
     return Runs(kept, source=f"{name} where {where}")
@@ -955,7 +951,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f'catalogue law ({", ".join(CATALOGUE)}) or a formula, e.g. "e + b*x^-c"',
     )
     p.add_argument("--target", required=True, help="column the law predicts (e.g. error)")
-    p.add_argument("--where", help="keep rows matching a pandas query, e.g. \"stage == 'finetune'\"")
+    p.add_argument("--where", help="keep rows matching a filter, e.g. \"stage == 'finetune' and Dp > 1e5\"")
     p.add_argument(
         "--map", action="append", type=_pairs("--map", "Dp=pretrain_images"), metavar="VAR=COL",
         help="map a law variable to a column",
@@ -1170,7 +1166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--splits", type=_integer("--splits", 1), help="with --rollout: at most this many splits, evenly spaced"
     )
-    p.add_argument("--where", help="keep rows matching a pandas query first")
+    p.add_argument("--where", help="keep rows matching a filter first (as for fit --where)")
     p.add_argument(
         "--map", action="append", type=_pairs("--map", "Dp=pretrain_images"), metavar="VAR=COL",
         help="map a law variable to a column",
