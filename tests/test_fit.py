@@ -118,11 +118,16 @@ def test_grid_and_dataframe_starts(noise_free_runs, truth):
 
 def test_not_converged_is_loud(runs):
     with pytest.warns(ScalingWarning, match="max_steps"):
-        fit = fit_law(scalefit.paper_error, runs, target="error", starts=8, polish=2, max_steps=2, bootstrap=0)
+        fit = fit_law(
+            scalefit.paper_error, runs, target="error", starts=8, explore_steps=1, polish=2, max_steps=2, bootstrap=0
+        )
     assert not fit.status.converged
     assert "increase max_steps" in fit.status.message
     with pytest.raises(ScalefitError, match="did not converge"):
-        fit_law(scalefit.paper_error, runs, target="error", starts=8, polish=2, max_steps=2, bootstrap=0, throw=True)
+        fit_law(
+            scalefit.paper_error, runs, target="error", starts=8, explore_steps=1, polish=2, max_steps=2, bootstrap=0,
+            throw=True,
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

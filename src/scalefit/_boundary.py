@@ -52,6 +52,7 @@ CHECK = 257  # log-spaced points where both laws must be finite, and where coinc
 COINCIDE_RTOL = 1e-9  # laws closer than this (relative) at every check point coincide
 TIE = "tie"  # the winner of a regime where the laws coincide
 TEACHER = "Mt"  # the distilled law's teacher variable
+MISFIT_Z = 2.0  # fitted minus observed difference of a cell beyond this many noise units: the laws misfit it
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,20 @@ class Crossover:
     coincide : bool
         The two best-fit laws agree to within ``COINCIDE_RTOL`` everywhere in the domain:
         no crossing, no winner.
+    checked : DataFrame or None
+        The fitted verdict checked against the runs, model-free: one row per cell of the
+        runs (a configuration of the variables both laws share) where both fits have runs,
+        with each side's observed mean and count, the observed and fitted differences
+        ``a - b``, each side's winner, ``agree``, ``in_slice`` (the cell's other variables
+        equal ``at``) and ``z`` (the observed difference over its noise, from the fits'
+        residual scales), ``misfit_z`` (the fitted minus the observed difference, in the same
+        units). ``None`` when a fit holds no runs or no cell has both.
+    caveats : tuple of str
+        Why the probabilities (``p_crossing``, ``probability_b_wins``, ``p_distill_wins``)
+        should not be taken at face value: a condition of Eq. 6 fails, a fit did not
+        converge, or the fitted winner disagrees with the runs in the ``at`` slice, or the
+        laws' difference misses the observed one there by more than ``MISFIT_Z``. They
+        are printed with the result and repeated in a warning when a probability is asked for.
     """
 
     axis: str
@@ -116,7 +131,24 @@ class Crossover:
     draws: pd.DataFrame | None = None
     conditions: tuple[Condition, ...] = field(default_factory=tuple)
     coincide: bool = False
+    checked: pd.DataFrame | None = field(default=None, compare=False)
+    caveats: tuple[str, ...] = field(default_factory=tuple)
     _fits: tuple[Fit, Fit] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def disagreements(self) -> pd.DataFrame | None:
+        """The cells of :attr:`checked` where the runs' observed winner is not the fitted one."""
+        return None if self.checked is None else self.checked[~self.checked["agree"]]
+
+    def _warn_caveats(self, what: str) -> None:
+        if self.caveats:
+            warnings.warn(
+                f"{what}: these probabilities are over the draws of two laws taken as right; here "
+                + "; ".join(self.caveats)
+                + " — read them as qualified (see .caveats and .disagreements)",
+                ScalingWarning,
+                stacklevel=3,
+            )
 
     def _pair(self) -> tuple[Fit, Fit]:
         if self._fits is None:
@@ -149,7 +181,10 @@ class Crossover:
     def p_crossing(self) -> float | None:
         """Probability (over draws) that at least one crossing lies in the domain; pairs of
         draws whose laws coincide have none."""
-        return None if self.draws is None else float((self.draws["n_crossings"] > 0).mean())
+        if self.draws is None:
+            return None
+        self._warn_caveats("p_crossing")
+        return float((self.draws["n_crossings"] > 0).mean())
 
     @property
     def p_coincide(self) -> float | None:
@@ -159,6 +194,7 @@ class Crossover:
     def probability_b_wins(self, x) -> np.ndarray:
         """Probability over draws that fit ``b`` gives a strictly lower target at each ``x``
         (pairs that coincide there count as ``b`` not winning)."""
+        self._warn_caveats("probability_b_wins()")
         return self._p_b_wins(x, "x")
 
     def _p_b_wins(self, x, name: str) -> np.ndarray:
@@ -215,11 +251,14 @@ class Crossover:
             ]
             for r in self.regimes:
                 lines.append(f"  {fmt(r.low)} .. {fmt(r.high)}: {r.winner} wins (lower target)")
+        lines.append(f"  checked against the runs: {self._checked_text()}")
         if self.draws is not None:
             same = self.p_coincide
+            p = float((self.draws["n_crossings"] > 0).mean())
             lines.append(
-                f"  P(a crossing lies in the domain) = {self.p_crossing:.2f} over {len(self.draws)} draws"
+                f"  P(a crossing lies in the domain) = {p:.2f} over {len(self.draws)} draws"
                 + (f" (the laws coincide in {same:.0%} of them)" if same else "")
+                + (" — QUALIFIED, see caveats" if self.caveats else "")
             )
         lines.extend(
             f"  condition {'holds' if c.holds else 'FAILS'}: {c.name} ({c.detail}"
@@ -227,7 +266,26 @@ class Crossover:
             + ")"
             for c in self.conditions
         )
+        lines.extend(f"  caveat: {c}" for c in self.caveats)
         return "\n".join(lines)
+
+    def _checked_text(self) -> str:
+        if self.checked is None:
+            return "not possible (a fit holds no runs, or no cell of the runs has both fits' runs)"
+        t = self.checked
+        bad = t[~t["agree"]]
+        text = f"{len(t)} cells have runs of both; the observed winner differs from the fitted one in {len(bad)}"
+        here = bad[bad["in_slice"]]
+        if t["in_slice"].any():
+            shown = ", ".join(
+                f"{self.axis}={r[self.axis]:.4g} ({r['observed_winner']} lower by {abs(r['observed_difference']):.3g}, "
+                f"z {abs(r['z']):.2g})"
+                for _, r in here.iterrows()
+            )
+            text += f"; in this slice {len(here)} of {int(t['in_slice'].sum())}" + (f": {shown}" if shown else "")
+        else:
+            text += "; no cell lies in this slice (at=)"
+        return text
 
 
 class DistillationBoundary(Crossover):
@@ -237,7 +295,9 @@ class DistillationBoundary(Crossover):
     """
 
     def p_distill_wins(self, dp) -> np.ndarray:
-        """Probability over draws that distillation gives the lower error at each ``dp``."""
+        """Probability over draws that distillation gives the lower error at each ``dp``
+        (with a :class:`~scalefit.ScalingWarning` naming the :attr:`caveats`, if any)."""
+        self._warn_caveats("p_distill_wins()")
         return self._p_b_wins(dp, "dp")
 
 
@@ -520,9 +580,104 @@ def _build(cls, fit_a, fit_b, axis, at, domain, names, args, conditions=()):
     draws = None
     if fit_a.draws is not None and fit_b.draws is not None:
         draws = _draw_table(fit_a, fit_b, axis, at, domain, shapes, args)
+    checked = observed_cells(fit_a, fit_b, axis, at, names)
+    caveats = _caveats(fit_a, fit_b, args, conditions, checked, axis)
     return cls(axis=axis, at=at, domain=domain, names=tuple(names), stationary=tuple(stationary),
                crossings=tuple(crossings), regimes=tuple(regimes), closed_form=closed, draws=draws,
-               conditions=tuple(conditions), coincide=coincide, _fits=(fit_a, fit_b))  # fmt: skip
+               conditions=tuple(conditions), coincide=coincide, checked=checked, caveats=caveats,
+               _fits=(fit_a, fit_b))  # fmt: skip
+
+
+def _noise(fit: Fit) -> float:
+    """A fit's rms log-residual (its runs' scatter about the law, misfit included)."""
+    m = fit.misfit
+    if m is None or not m.get("log", True):
+        r = np.asarray(fit.data["y"], dtype=float)
+        x = {v: np.asarray(a, dtype=float) for v, a in fit.data["x"].items()}
+        with np.errstate(all="ignore"):
+            pred = np.asarray(fit.law.evaluate(fit.params, x), dtype=float)
+            lr = np.log(pred) - np.log(r)
+        lr = lr[np.isfinite(lr)]
+        return float(np.sqrt(np.mean(lr**2))) if lr.size else float("nan")
+    return float(m["rms"])
+
+
+def observed_cells(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], names) -> pd.DataFrame | None:
+    """The fitted verdict against the runs, cell by cell (see :attr:`Crossover.checked`).
+
+    A cell is a configuration of every variable of either law; fit ``a``'s runs are matched
+    to fit ``b``'s on the variables both laws use (a variable only one law has, like the
+    teacher ``Mt``, belongs to that side's cell). Observed means are compared with the
+    laws at the same configuration: model-free evidence for or against the regimes.
+    """
+    if not fit_a.data or not fit_b.data or not fit_a.data.get("y") or not fit_b.data.get("y"):
+        return None
+    shared = [v for v in fit_a.law.variables if v in fit_b.law.variables]
+    cells = []
+    for fit in (fit_a, fit_b):
+        frame = pd.DataFrame({v: np.asarray(a, dtype=float) for v, a in fit.data["x"].items()})
+        frame["y"] = np.asarray(fit.data["y"], dtype=float)
+        cells.append(frame.groupby(list(fit.law.variables), as_index=False)["y"].agg(["mean", "size"]))
+    a, b = cells
+    joined = a.merge(b, on=shared, suffixes=("_a", "_b"))
+    if joined.empty:
+        return None
+    xa = {v: joined[v].to_numpy(dtype=float) for v in fit_a.law.variables}
+    xb = {v: joined[v].to_numpy(dtype=float) for v in fit_b.law.variables}
+    with np.errstate(all="ignore"):
+        fitted = np.asarray(fit_a.law.evaluate(fit_a.params, xa), dtype=float) - np.asarray(
+            fit_b.law.evaluate(fit_b.params, xb), dtype=float
+        )
+    observed = joined["mean_a"].to_numpy() - joined["mean_b"].to_numpy()
+    sa, sb = _noise(fit_a), _noise(fit_b)
+    se = np.sqrt((sa * joined["mean_a"]) ** 2 / joined["size_a"] + (sb * joined["mean_b"]) ** 2 / joined["size_b"])
+    na, nb = names
+
+    def winner(d):
+        return np.where(d > 0, nb, np.where(d < 0, na, TIE))
+
+    out = joined[list(dict.fromkeys([*fit_a.law.variables, *fit_b.law.variables]))].copy()
+    out[f"{na}_runs"], out[f"{na}_observed"] = joined["size_a"].to_numpy(), joined["mean_a"].to_numpy()
+    out[f"{nb}_runs"], out[f"{nb}_observed"] = joined["size_b"].to_numpy(), joined["mean_b"].to_numpy()
+    out["observed_difference"], out["fitted_difference"] = observed, fitted
+    out["observed_winner"], out["fitted_winner"] = winner(observed), winner(fitted)
+    out["agree"] = (out["observed_winner"] == out["fitted_winner"]) | (observed == 0)
+    slice_ = np.ones(len(out), dtype=bool)
+    for v, value in at.items():
+        if v in out.columns:
+            slice_ &= np.isclose(out[v].to_numpy(dtype=float), value, rtol=1e-9, atol=0.0)
+    out["in_slice"] = slice_
+    with np.errstate(all="ignore"):
+        out["z"] = observed / se.to_numpy()
+        out["misfit_z"] = (fitted - observed) / se.to_numpy()
+    return out.sort_values([*[v for v in out.columns if v in at], axis]).reset_index(drop=True)
+
+
+def _caveats(fit_a: Fit, fit_b: Fit, args, conditions, checked, axis: str) -> tuple[str, ...]:
+    """Why the result's probabilities should not be read at face value (see :attr:`Crossover.caveats`)."""
+    out = []
+    failed = [c.name for c in conditions if not c.holds]
+    if failed:
+        out.append(f"{len(failed)} of the {len(conditions)} conditions of Eq. 6 fail ({'; '.join(failed)})")
+    for arg, fit in zip(args, (fit_a, fit_b), strict=True):
+        if fit.method != "given" and not fit.status.converged:
+            out.append(f"{arg} did not converge")
+    if checked is not None:
+        here = checked[checked["in_slice"] & ~checked["agree"]]
+        if len(here):
+            values = ", ".join(f"{v:.4g}" for v in here[axis])
+            out.append(
+                f"in this slice the runs contradict the fitted winner at {axis} = {values} "
+                f"({len(here)} of {int(checked['in_slice'].sum())} cells)"
+            )
+        off = checked[checked["in_slice"] & (np.abs(checked["misfit_z"]) > MISFIT_Z)]
+        if len(off):
+            values = ", ".join(f"{v:.4g}" for v in off[axis])
+            out.append(
+                f"in this slice the laws' difference misses the observed one by more than {MISFIT_Z:g} noise units "
+                f"at {axis} = {values}"
+            )
+    return tuple(out)
 
 
 def _draw_table(fit_a, fit_b, axis, at, domain, shapes, args) -> pd.DataFrame | None:

@@ -30,20 +30,24 @@ from ._intervals import (
     MIN_CONVERGED,
     MIN_REPLICATES,
     at_bounds,
+    interval_halfwidth,
     misfit,
     misfit_text,
     profile_bounds,
     released,
+    robust_scale,
     term_shares,
     valid_replicates,
 )
 from ._laws import Law, Term, as_law
 from ._lsq import (
+    CONVERGED_DISTANCE,
     OBJECTIVES,
     FitData,
     Objective,
     bucket,
     compiled,
+    distance_to_optimum,
     fit_data,
     given_starts,
     random_starts,
@@ -228,9 +232,8 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
         raise TypeError("with by=, give weights as a column name (each group takes its own rows)")
     if isinstance(fitter, NUTS) and fitter.noise_scale is not None and not isinstance(fitter.noise_scale, str):
         raise TypeError("with by=, give noise_scale as a column name (each group takes its own rows)")
-    seeds = np.random.SeedSequence(seed).spawn(frame.groupby(columns, sort=True).ngroups)
     tables, keys = [], []
-    for (key, part), ss in zip(frame.groupby(columns, sort=True), seeds, strict=True):
+    for key, part in frame.groupby(columns, sort=True):
         key = key if len(columns) > 1 else key[0] if isinstance(key, tuple) else key
         label = ", ".join(f"{c}={k!r}" for c, k in zip(columns, key if len(columns) > 1 else (key,), strict=True))
         try:
@@ -238,7 +241,7 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
                 warnings.simplefilter("ignore", ScalingWarning)  # reported once, for all groups, below
                 data = load_runs(Runs(part, source=f"group {label} of {source}"), law, target=target, mapping=mapping)
             problem = Problem.build(law, fix, tie, bounds, x=data.x, user_units=units)
-            tables.append(_prepare(data, problem, fitter, obj, weights, np.random.default_rng(ss)))
+            tables.append(_prepare(data, problem, fitter, obj, weights, np.random.default_rng(seed)))  # as if alone
         except ScalefitError as exc:
             raise ScalefitError(f"group {label} ({len(part)} runs): {exc}") from None
         keys.append(key)
@@ -420,13 +423,19 @@ def _optimum(t: _Table, sol: Solution, n_starts: int, obj, jacobian, residual_fn
     u_best = np.asarray(sol.u[best])
     theta_best = problem.theta_from_u(u_best)
     params = {k: float(v) for k, v in problem.paper(theta_best).items()}
-    status = Convergence(int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps)
-    starts_report = _starts_report(problem, sol, f, n_starts, float(np.median(np.abs(data.y))))
     J = np.asarray(jacobian(theta_best, logx, tgt))[:n]
     residuals = np.asarray(residual_fn(theta_best, logx, tgt))[:n]
     pred = np.asarray(law.evaluate(params, data.x), dtype=float)
     share = term_shares(J, obj.log, pred)
     bounds = at_bounds(problem, theta_best, share)
+    # residuals at rounding level (data drawn exactly from the law) are not noise: floor the scale at 1e-8
+    floor = 1e-8 * (1.0 if obj.log else max(float(np.median(np.abs(data.y))), 1e-300))
+    c = min(robust_scale(residuals, obj), 1.0 / floor**2)
+    distances = _start_distances(t, sol, f, obj, jacobian, residual_fn, c)
+    status = Convergence(
+        int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps, float(distances[best])
+    )
+    starts_report = _starts_report(problem, sol, f, n_starts, float(np.median(np.abs(data.y))), distances)
     log_means = {v: float(np.mean(np.asarray(a)[:n])) for v, a in logx.items()}
     ident = identifiability(law, problem.free, J, log_means, skip=tuple(bounds), params=params, x=data.x)
     ident = with_unresolved(ident, {k: v for k, v in starts_report.spread.items() if k not in bounds})
@@ -443,6 +452,24 @@ def _optimum(t: _Table, sol: Solution, n_starts: int, obj, jacobian, residual_fn
     )  # fmt: skip
 
 
+def _start_distances(t: _Table, sol: Solution, f: np.ndarray, obj, jacobian, residual_fn, c: float) -> np.ndarray:
+    """Distance of every polished start from its optimum, in standard errors
+    (:func:`~scalefit._lsq.distance_to_optimum`), parameters at a bound at that start left
+    out; ``inf`` where the objective is not finite. One rule for every start and path."""
+    problem, n = t.problem, len(t.data)
+    logx, tgt = t.fd.logx, t.fd.target
+    out = np.full(len(f), np.inf)
+    for i in np.flatnonzero(np.isfinite(f)):
+        theta = problem.theta_from_u(np.asarray(sol.u[i]))
+        J = np.asarray(jacobian(theta, logx, tgt))[:n]
+        r = np.asarray(residual_fn(theta, logx, tgt))[:n]
+        pred = np.exp(r + tgt[:n]) if obj.log else r + tgt[:n]
+        skip = at_bounds(problem, theta, term_shares(J, obj.log, pred))
+        keep = [j for j, name in enumerate(problem.free) if name not in skip]
+        out[i] = distance_to_optimum(J[:, keep], r, t.case_w, obj, c)
+    return out
+
+
 def _label(t: _Table) -> str:
     return f"{t.data.source}: " if t.data.source.startswith("group ") else ""
 
@@ -451,11 +478,18 @@ def _assemble(t: _Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: b
     data, law = t.data, t.problem.law
     draws, boot_conv = boot
     status, starts_report, ident, bounds = o["status"], o["starts"], o["ident"], o["bounds"]
+    # notes ranked by consequence: no optimum, then intervals that cannot be trusted (too few or
+    # failed replicates, a misfit larger than the intervals), then what the numbers mean (a
+    # non-unique optimum, parameters at a bound), then a misfit the intervals already cover
     notes = []
     if not status.converged:
         notes.append(f"fit of law {law.name!r} did not converge: {status.message}")
         if throw:
             raise ScalefitError(_label(t) + notes[0])
+    notes.extend(_bootstrap_notes(bootstrap, draws, boot_conv))
+    fit_misfit = misfit(o["residuals"], data.x, obj.log)
+    lack = misfit_text(fit_misfit, interval_halfwidth(law, draws, data.x, obj.log))[1:]
+    notes.extend(n for n in lack if "understate" in n)
     if not starts_report.unique and not ident.flat:
         notes.append(str(starts_report))
     notes.extend(
@@ -463,10 +497,8 @@ def _assemble(t: _Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: b
         "chi2 one-sided critical value"
         for b in bounds.values()
     )
-    notes.extend(_bootstrap_notes(bootstrap, draws, boot_conv))
-    fit_misfit = misfit(o["residuals"], data.x, obj.log)
-    notes.extend(misfit_text(fit_misfit)[1:])
-    return Fit(
+    notes.extend(n for n in lack if "understate" not in n)
+    fit = Fit(
         law=law,
         method="lsq",
         objective=obj,
@@ -491,6 +523,7 @@ def _assemble(t: _Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: b
         misfit=fit_misfit,
         bootstrap_requested=bootstrap or None,
     )
+    return fit.identify()  # the one verdict: curvature, starts and the intervals of the replicates
 
 
 def _count_bucket(n: int) -> int:
@@ -629,7 +662,15 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
     user = problem.paper_from_normalised({n: draws[n] for n in law.parameters})
     user.update({n: np.full_like(draws[n], v) for n, v in problem.fixed.items()})
     frame = pd.DataFrame({**draws, **{n: np.asarray(user[n], dtype=float) for n in law.parameters}})
-    notes = list(init.notes) + list(diagnostic_notes(diag))
+    # notes of the sampling and of the law's fit to the runs; the least-squares start's own
+    # status (convergence, starts, profile bounds) is not the Bayesian fit's
+    median = {n: float(np.median(frame[n])) for n in law.parameters}
+    with np.errstate(all="ignore"):
+        pred = np.asarray(law.evaluate(median, data.x), dtype=float)
+        r = pred - data.y if noise == "normal" else np.log(pred) - np.log(data.y)
+    fit_misfit = misfit(r, data.x, noise != "normal")  # of the posterior median, not of the start
+    width = interval_halfwidth(law, frame, data.x, noise != "normal")
+    notes = list(diagnostic_notes(diag)) + misfit_text(fit_misfit, width)[1:]
     ident = init.identifiability
     if ident.flat or any("does not affect" in m for m in ident.messages):
         notes.append(
@@ -639,7 +680,8 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
     return dataclasses.replace(
         init,
         method="bayes",
-        params={n: float(np.median(frame[n])) for n in law.parameters},
+        params=median,
+        misfit=fit_misfit,
         draws=frame,
         bootstrap_converged=None,
         bootstrap_requested=None,
@@ -653,7 +695,7 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
         },
         priors={n: describe(d) for n, d in resolved.items()},
         notes=tuple(notes),
-    )
+    ).identify()  # the one verdict, with the posterior's intervals
 
 
 def _warn_redundant(law: Law, problem: Problem) -> None:
@@ -670,17 +712,26 @@ def _warn_redundant(law: Law, problem: Problem) -> None:
             )
 
 
-def _starts_report(problem: Problem, sol, f: np.ndarray, n_starts: int, y_scale: float) -> StartsReport:
-    """How many polished starts reached the best objective, and how much they disagree.
+def _starts_report(
+    problem: Problem, sol, f: np.ndarray, n_starts: int, y_scale: float, distances: np.ndarray
+) -> StartsReport:
+    """How many polished starts converged and reached the best objective, and how much they disagree.
 
-    Spreads are relative to the best value, except for additive constants (``E_inf``), whose
-    spread is also measured against ``y_scale`` (the target's median): a floor that every
-    start drives to ~0 (1e-20 here, 1e-60 there) changes no prediction and is not "non-unique".
+    Convergence is the fit's one rule (``distances`` within ``CONVERGED_DISTANCE`` standard
+    errors); the spread is over the converged starts at the best objective (over every
+    start at the best objective when none converged), so a start still crawling along a
+    valley does not make the optimum look non-unique. Spreads are relative to the best
+    value, except for additive constants (``E_inf``), whose spread is also measured against
+    ``y_scale`` (the target's median): a floor that every start drives to ~0 (1e-20 here,
+    1e-60 there) changes no prediction and is not "non-unique".
     """
     order = np.argsort(f, kind="stable")
     best = order[0]
+    converged = np.asarray(distances) <= CONVERGED_DISTANCE
     at_best = np.flatnonzero(f <= f[best] + StartsReport.rtol * abs(f[best]) + 1e-12)
-    paper = problem.paper(problem.theta_from_u(np.asarray(sol.u)[at_best]))
+    agreeing = at_best[converged[at_best]] if converged[at_best].any() else at_best
+    agreeing = np.concatenate([[best], agreeing[agreeing != best]])  # the chosen optimum first: the reference
+    paper = problem.paper(problem.theta_from_u(np.asarray(sol.u)[agreeing]))
     spread = {}
     for name in problem.free:
         vals = np.asarray(paper[name], dtype=float)
@@ -692,7 +743,7 @@ def _starts_report(problem: Problem, sol, f: np.ndarray, n_starts: int, y_scale:
     return StartsReport(
         n_starts=n_starts,
         n_polished=len(f),
-        n_converged=int(np.isin(np.asarray(sol.status), CONVERGED).sum()),
+        n_converged=int(converged.sum()),
         n_at_best=len(at_best),
         best_values=[float(v) for v in f[order[:TOP_STARTS]]],
         spread=spread,

@@ -747,7 +747,7 @@ class _Reader:
     def status(self, d: dict) -> Convergence:
         from ._result import Convergence
 
-        self.keys(d, "status", ("code", "steps", "grad_norm", "max_steps"))
+        self.keys(d, "status", ("code", "steps", "grad_norm", "max_steps"), ("distance",))
         code = self.integer(d["code"], "status['code']")
         if code not in STATUS_TEXT:
             raise self.fail("status['code']", f"= {code} is not a known optimiser status ({sorted(STATUS_TEXT)})")
@@ -756,6 +756,7 @@ class _Reader:
             self.integer(d["steps"], "status['steps']"),
             self.number(d["grad_norm"], "status['grad_norm']"),
             self.integer(d["max_steps"], "status['max_steps']"),
+            None if d.get("distance") is None else self.number(d["distance"], "status['distance']", finite=False),
         )
 
     def starts(self, d: dict, law: Law) -> StartsReport:
@@ -790,7 +791,10 @@ class _Reader:
 
     def identifiability(self, d: dict, law: Law) -> Identifiability:
         where = "identifiability"
-        self.keys(d, where, ("condition_number", "eigenvalues", "correlated", "flat", "messages"), ("combinations",))
+        self.keys(
+            d, where, ("condition_number", "eigenvalues", "correlated", "flat", "messages"),
+            ("combinations", "undetermined", "rule"),
+        )  # fmt: skip
         names = law.parameters
         correlated = []
         for i, c in enumerate(self.lst(d["correlated"], f"{where}['correlated']")):
@@ -823,6 +827,8 @@ class _Reader:
             flat,
             messages,
             combos,
+            [dict(self.tree(u, f"{where}['undetermined']")) for u in self.lst(d.get("undetermined", []), where)],
+            None if d.get("rule") is None else dict(self.tree(self.obj(d["rule"], f"{where}['rule']"), where)),
         )
 
     def ranges(self, d: dict, law: Law, method: str) -> dict[str, tuple[float, float]]:

@@ -11,11 +11,13 @@ and turns them into plain advice: which parameters trade off and which runs to a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _validate as check
 from ._laws import Constant, Law, Product, Sum
 
 CORRELATION_LIMIT = 0.99
@@ -24,15 +26,69 @@ SMALL_EXPONENT = 0.05
 
 
 @dataclass(frozen=True)
-class Identifiability:
-    """Curvature of the objective at the optimum, and what it means for the user.
+class IntervalRule:
+    """When an interval is narrow enough to call its parameter identified.
 
-    ``condition_number`` is that of the curvature with every parameter scaled to unit
-    curvature (so it measures trade-offs, not units), over the parameters not at a bound;
-    a flat direction is an eigenvalue below ``FLAT_LIMIT`` of the largest, so ``ok`` is
-    False whenever the condition number exceeds ``1 / FLAT_LIMIT``. ``not_identified`` are
-    the parameters in flat directions; ``combinations`` the combinations of them that are
-    determined (``{"members": [...], "kind": "sum" | "product"}``).
+    Every reported interval (95% by default: bootstrap percentile or posterior credible,
+    one-sided from a bound where the parameter sits at one) must be finite and
+
+    * for an exponent: ``upper - lower <= exponent_width`` (default 1.0: an exponent known
+      only to within a unit changes a decade's extrapolation by a factor of 10);
+    * for any other parameter (positive: amplitudes, scales, constants, locations, shapes):
+      ``upper / lower <= max_ratio`` (default 1e3: three decades).
+
+    A one-sided interval (a parameter at a bound, or a constant whose interval reaches 0)
+    needs its far end finite (an exponent's within ``exponent_width`` of the bound, a
+    constant's at most ``max_ratio`` times the target's typical size); it is reported as
+    bounded on one side only. An amplitude or scale whose interval reaches 0 is not
+    determined: the runs cannot tell whether its term is there at all.
+    """
+
+    max_ratio: float = 1e3
+    exponent_width: float = 1.0
+    interval: float = 0.95
+
+    def __post_init__(self):
+        object.__setattr__(
+            self, "max_ratio", check.number(self.max_ratio, "max_ratio", low=1.0, low_open=True, fix="e.g. 1e3")
+        )
+        object.__setattr__(
+            self,
+            "exponent_width",
+            check.number(self.exponent_width, "exponent_width", low=0.0, low_open=True, fix="e.g. 1.0"),
+        )
+        object.__setattr__(self, "interval", check.probability(self.interval, "interval"))
+
+    def __str__(self) -> str:
+        return (
+            f"every {self.interval:.0%} interval finite, upper/lower <= {self.max_ratio:g} "
+            f"(exponents: width <= {self.exponent_width:g})"
+        )
+
+    def to_dict(self) -> dict:
+        return {"max_ratio": self.max_ratio, "exponent_width": self.exponent_width, "interval": self.interval}
+
+
+@dataclass(frozen=True)
+class Identifiability:
+    """Is each parameter pinned down by these runs? One verdict from all the evidence.
+
+    Three kinds of evidence, each able to say "not identified":
+
+    * **curvature** at the optimum: ``condition_number`` is that of the curvature with every
+      parameter scaled to unit curvature (so it measures trade-offs, not units), over the
+      parameters not at a bound; a flat direction is an eigenvalue below ``FLAT_LIMIT`` of
+      the largest. ``not_identified`` are the parameters in flat directions;
+      ``combinations`` the combinations of them that are determined
+      (``{"members": [...], "kind": "sum" | "product"}``);
+    * **agreement of starts**: parameters on which starts reaching the same objective
+      disagree (:func:`with_unresolved`) join the flat directions;
+    * **intervals** (bootstrap replicates or posterior draws): ``undetermined`` lists the
+      parameters whose interval breaks ``rule`` (:class:`IntervalRule`), each with its
+      interval and why (:func:`with_intervals`). ``rule`` is ``None`` when the fit has no
+      intervals (``bootstrap=0``): widths were not checked, and the verdict says so.
+
+    ``ok`` ("identified") requires all three to pass.
     """
 
     condition_number: float
@@ -41,33 +97,58 @@ class Identifiability:
     flat: list[list[str]] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     combinations: list[dict] = field(default_factory=list)
+    undetermined: list[dict] = field(default_factory=list)
+    rule: dict | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.messages and not (self.condition_number > 1.0 / FLAT_LIMIT)
+        return not self.messages and not self.undetermined and not (self.condition_number > 1.0 / FLAT_LIMIT)
 
     @property
     def not_identified(self) -> list[str]:
         return sorted({n for names in self.flat for n in names})
 
+    @property
+    def not_determined(self) -> list[str]:
+        """Every parameter the verdict names: flat directions, disagreeing starts, intervals too wide."""
+        return sorted({*self.not_identified, *(u["name"] for u in self.undetermined)})
+
+    def _rule_text(self) -> str:
+        if self.rule is None:
+            return "interval widths not checked: the fit has no bootstrap replicates or draws"
+        r = self.rule
+        return (
+            f"rule: {IntervalRule(r['max_ratio'], r['exponent_width'], r['interval'])}; "
+            f"intervals from {r.get('source', 'the draws')}"
+        )
+
     def __str__(self) -> str:
         head = f"scaled condition number {self.condition_number:.3g}"
+        lines = [f"  - {m}" for m in self.messages]
+        lines += [f"  - {u['name']}: {u['why']}" for u in self.undetermined]
         if self.ok:
-            return f"identified ({head}; no parameter pair correlated beyond {CORRELATION_LIMIT})"
-        if not self.messages:
-            return f"not identified ({head})"
-        label = "not identified" if self.flat else "weakly identified"
-        return f"{label} ({head}):\n" + "\n".join(f"  - {m}" for m in self.messages)
+            return (
+                f"identified ({head}; no parameter pair correlated beyond {CORRELATION_LIMIT}; starts agree; "
+                f"{self._rule_text()})"
+            )
+        if not lines:
+            return f"not identified ({head}; {self._rule_text()})"
+        label = "not identified" if self.flat or self.undetermined else "weakly identified"
+        return f"{label} ({head}; {self._rule_text()}):\n" + "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "condition_number": self.condition_number,
             "eigenvalues": self.eigenvalues,
             "correlated": [list(c) for c in self.correlated],
             "flat": self.flat,
             "messages": self.messages,
             "combinations": self.combinations,
+            "undetermined": self.undetermined,
         }
+        if self.rule is not None:
+            out["rule"] = self.rule
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> Identifiability:
@@ -78,7 +159,68 @@ class Identifiability:
             d["flat"],
             d["messages"],
             list(d.get("combinations", [])),
+            list(d.get("undetermined", [])),
+            d.get("rule"),
         )
+
+
+def _span_text(lower: float, upper: float) -> str:
+    if lower > 0 and np.isfinite(upper):
+        return f"spans {np.log10(upper / lower):.3g} decades"
+    return "is unbounded" if not np.isfinite(upper) else "reaches 0"
+
+
+def interval_problems(rows, roles: Mapping[str, str], rule: IntervalRule, y_scale: float) -> list[dict]:
+    """Parameters whose interval breaks ``rule``: ``{"name", "lower", "upper", "why"}`` each.
+
+    ``rows`` are ``(name, estimate, lower, upper, one_sided)`` of every free parameter with
+    an interval (a parameter at a bound is ``one_sided``); ``roles`` map names to their
+    role (``"exponent"``, ``"constant"``, ...), ``y_scale`` is the target's typical size.
+    """
+    out = []
+    level = f"{rule.interval:.0%} interval"
+    for name, _estimate, lower, upper, one_sided in rows:
+        role = roles.get(name, "constant")
+        shown = f"[{lower:.3g}, {upper:.3g}]"
+        why = None
+        if not (np.isfinite(lower) and np.isfinite(upper)) and not (
+            one_sided and (np.isfinite(lower) or np.isfinite(upper))
+        ):
+            why = f"its {level} {shown} is not finite"
+        elif role == "exponent":
+            width = upper - lower
+            if not np.isfinite(width) or width > rule.exponent_width:
+                why = f"its {level} {shown} is {width:.3g} wide (rule: exponents within {rule.exponent_width:g})"
+        elif one_sided:
+            far = upper if np.isfinite(upper) else lower
+            if not np.isfinite(far):
+                why = f"its {level} {shown} is not finite on its far side"
+        elif lower <= 0:
+            if role != "constant":
+                why = (
+                    f"its {level} {shown} reaches 0: the runs cannot tell whether its term is there at all "
+                    f"(rule: upper/lower <= {rule.max_ratio:g})"
+                )
+            elif not upper <= rule.max_ratio * y_scale:
+                why = (
+                    f"its {level} {shown} reaches 0 and its upper end is {upper / y_scale:.3g} times the target's size"
+                )
+        elif not upper / lower <= rule.max_ratio:
+            why = f"its {level} {shown} {_span_text(lower, upper)} (rule: upper/lower <= {rule.max_ratio:g})"
+        if why is not None:
+            out.append({"name": name, "lower": float(lower), "upper": float(upper), "why": why})
+    return out
+
+
+def with_intervals(ident: Identifiability, problems: list[dict], rule: IntervalRule, source: str) -> Identifiability:
+    """The verdict with the interval evidence (:func:`interval_problems`) added: parameters
+    already in a flat direction are not listed twice."""
+    flat = set(ident.not_identified)
+    return dataclasses.replace(
+        ident,
+        undetermined=[p for p in problems if p["name"] not in flat],
+        rule={**rule.to_dict(), "source": source},
+    )
 
 
 def _spans(x: Mapping[str, np.ndarray] | None) -> dict[str, tuple[int, float]]:
@@ -287,18 +429,14 @@ def with_unresolved(ident: Identifiability, spread: Mapping[str, float], limit: 
     worst = max(loose, key=spread.get)
     message = (
         f"{', '.join(loose)} are not identified: starts that reach the same objective disagree on them "
-        f"({worst} by {_ratio(spread[worst])}); fix some of them, or add runs that vary their variables more"
+        f"({worst} by {spread_text(spread[worst])}); fix some of them, or add runs that vary their variables more"
     )
-    return Identifiability(
-        ident.condition_number,
-        ident.eigenvalues,
-        ident.correlated,
-        [*ident.flat, loose],
-        [*ident.messages, message],
-        ident.combinations,
-    )
+    return dataclasses.replace(ident, flat=[*ident.flat, loose], messages=[*ident.messages, message])
 
 
-def _ratio(spread: float) -> str:
-    """A relative spread as words: '12%' or 'a factor of 3.4e+05'."""
-    return f"{spread:.0%}" if spread < 10 else f"a factor of {1 + spread:.2g}"
+def spread_text(spread: float) -> str:
+    """A relative spread as words with enough digits to be true: '1.2%', '0.15%', or 'a
+    factor of 3.4e+05'."""
+    if not np.isfinite(spread):
+        return "an unbounded amount (a start overflowed)"
+    return f"{100 * spread:.2g}%" if spread < 10 else f"a factor of {1 + spread:.2g}"

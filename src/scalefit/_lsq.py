@@ -167,6 +167,50 @@ class FitData(NamedTuple):
         return np.concatenate([w, np.zeros(w.shape[:-1] + (extra,))], axis=-1)
 
 
+#: A least-squares fit has converged when its best point lies within this many standard
+#: errors of the optimum that the local curvature predicts (:func:`distance_to_optimum`):
+#: one rule, judged at the point itself, whatever path (starts, rounds, groups) reached it.
+CONVERGED_DISTANCE = 0.01
+#: Singular values of the scaled Jacobian below this share of the largest are flat directions
+#: (left out of the distance: no step along them changes the objective).
+FLAT_RCOND = 1e-10
+
+
+def distance_to_optimum(J: np.ndarray, residuals: np.ndarray, w: np.ndarray, objective: Objective, c: float) -> float:
+    """How far a point is from the optimum, in standard errors: ``sqrt(c * g' H^+ g)``.
+
+    ``J`` is the residual Jacobian (runs x the parameters that can move: those at a bound
+    left out), ``w`` the case weights, ``c`` the robust scale that turns objective
+    differences into chi-squared units (:func:`scalefit._intervals.robust_scale`). A full
+    Gauss-Newton step from the point would lower the objective by ``g' H^+ g / 2``; times
+    ``2c`` that is the squared length of the step in standard errors. The quantity depends
+    only on the point, not on how the optimiser reached it; it is invariant to rescaling
+    the parameters. Computed from the SVD of the weighted, column-scaled Jacobian (never
+    forming ``H``), with singular values below ``FLAT_RCOND`` of the largest dropped.
+    """
+    J = np.asarray(J, dtype=float)
+    r = np.asarray(residuals, dtype=float)
+    w = np.asarray(w, dtype=float)
+    if J.size == 0 or not (np.all(np.isfinite(J)) and np.all(np.isfinite(r))):
+        return 0.0 if J.size == 0 else float("inf")
+    if objective.name == "huber":
+        d = objective.delta
+        drho = np.clip(r, -d, d)
+        curv = np.where(np.abs(r) <= d, 1.0, d / np.maximum(np.abs(r), d))
+    else:
+        drho, curv = 2.0 * r, np.full_like(r, 2.0)
+    A = J * np.sqrt(w * curv)[:, None]
+    b = np.sqrt(w / curv) * drho
+    norms = np.linalg.norm(A, axis=0)
+    live = norms > 0
+    if not live.any():
+        return 0.0
+    U, s, _ = np.linalg.svd(A[:, live] / norms[live], full_matrices=False)
+    keep = s > FLAT_RCOND * s[0]
+    projected = U[:, keep].T @ b
+    return float(np.sqrt(max(c, 0.0) * float(projected @ projected)))
+
+
 def run_replicates(advance, u0s: np.ndarray, tables: np.ndarray, data: list, W: np.ndarray, max_steps: int) -> Solution:
     """Refit every row of case weights ``W`` from its start, in rounds that keep every lane busy.
 

@@ -19,6 +19,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from typing import Any
 
 import numpy as np
@@ -29,29 +30,53 @@ from ._bayes import _number, diagnostics_ok
 from ._errors import ScalefitError, ScalingWarning, format_rows
 from ._fitfile import fit_dict, read_fit, write_json
 from ._fitfile import load_fit as load_fit  # re-exported: the public name's old home
-from ._identify import Identifiability, _ratio
+from ._identify import Identifiability, IntervalRule, interval_problems, spread_text, with_intervals
 from ._laws import Law, Term, as_law
-from ._lsq import Objective
+from ._lsq import CONVERGED_DISTANCE, Objective
 from ._optim import CONVERGED, STATUS_TEXT
 from ._problem import Problem
 
 
 @dataclass(frozen=True)
 class Convergence:
-    """How the optimiser stopped for the chosen optimum, with advice when it did not converge."""
+    """Whether the chosen optimum is one, judged at the point itself.
+
+    ``distance`` is how far the best point lies from the optimum that the local curvature
+    predicts, in standard errors (:func:`scalefit._lsq.distance_to_optimum`); the fit has
+    converged when it is at most ``CONVERGED_DISTANCE`` (0.01). The rule depends only on
+    the point, so the same optimum gets the same verdict however it was reached (one fit,
+    a group of ``by=``, the command line). ``code``, ``steps`` and ``grad_norm`` record how
+    the optimiser stopped (shown only when the fit did not converge); files written before
+    ``distance`` existed are judged by ``code``.
+    """
 
     code: int
     steps: int
     grad_norm: float
     max_steps: int
+    distance: float | None = None
 
     @property
     def converged(self) -> bool:
-        return self.code in CONVERGED
+        if self.distance is None:
+            return self.code in CONVERGED
+        return bool(self.distance <= CONVERGED_DISTANCE)
 
     @property
     def message(self) -> str:
-        text = f"{STATUS_TEXT[self.code]} after {self.steps} steps (gradient norm {self.grad_norm:.2g})"
+        if self.distance is None:
+            text = f"{STATUS_TEXT[self.code]} after {self.steps} steps (gradient norm {self.grad_norm:.2g})"
+        elif self.converged:
+            return (
+                f"converged: the best point lies within {CONVERGED_DISTANCE:g} standard errors of the optimum "
+                "(a further Gauss-Newton step would move it less)"
+            )
+        else:
+            text = (
+                f"did not converge: the best point lies {self.distance:.2g} standard errors from the optimum the "
+                f"local curvature predicts (the optimiser's own test after {self.steps} steps: "
+                f"{STATUS_TEXT[self.code]})"
+            )
         if not self.converged:
             text += (
                 f"; increase max_steps (now {self.max_steps}), or check the identifiability "
@@ -60,7 +85,15 @@ class Convergence:
         return text
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "steps": self.steps, "grad_norm": self.grad_norm, "max_steps": self.max_steps}
+        out = {"code": self.code, "steps": self.steps, "grad_norm": self.grad_norm, "max_steps": self.max_steps}
+        if self.distance is not None:
+            out["distance"] = self.distance
+        return out
+
+
+#: Starts that reach the best objective are "not unique" when a parameter differs among them
+#: by more than this (relative to its best value).
+UNIQUE_RTOL = 0.01
 
 
 @dataclass(frozen=True)
@@ -68,10 +101,13 @@ class StartsReport:
     """What the multi-start search found: is the best optimum unique?
 
     Every start takes a few steps; the ``n_polished`` best continue to convergence.
-    ``best_values`` are the lowest objective values over distinct starts; ``spread`` is,
-    for each parameter, the relative range ``(max - min) / |best|`` among the starts whose
-    objective is within ``rtol`` of the best. A large spread at equal objective means the
-    optimum is not unique (a flat valley), whatever the chosen point says.
+    ``n_converged`` counts the polished starts that converged by the fit's one rule (within
+    0.01 standard errors of their optimum, see :class:`Convergence`). ``best_values`` are
+    the lowest objective values over distinct starts; ``spread`` is, for each parameter,
+    the relative range ``(max - min) / |best|`` among the converged starts whose objective
+    is within ``rtol`` of the best (all starts at the best objective when none converged).
+    A spread above ``UNIQUE_RTOL`` (1%) at equal objective means the optimum is not unique
+    (a flat valley), whatever the chosen point says; below it the starts agree.
     """
 
     n_starts: int
@@ -84,19 +120,19 @@ class StartsReport:
 
     @property
     def unique(self) -> bool:
-        return all(v < 1e-3 for v in self.spread.values())
+        return all(v <= UNIQUE_RTOL for v in self.spread.values())
 
     def __str__(self) -> str:
-        worst = max(self.spread, key=self.spread.get) if self.spread else None
+        worst = max(self.spread, key=lambda k: np.nan_to_num(self.spread[k], nan=np.inf)) if self.spread else None
         text = (
             f"{self.n_starts} starts, the best {self.n_polished} polished: {self.n_converged} "
             f"converged, {self.n_at_best} reached the best objective (within rtol {self.rtol:g})"
         )
         if worst is None or self.unique:
-            return text + "; optimum unique"
+            return text + f"; optimum unique (they agree on every parameter to within {UNIQUE_RTOL:.0%})"
         return text + (
-            f"; NOT unique: at equal objective {worst} varies by {_ratio(self.spread[worst])} — "
-            "see the identifiability report"
+            f"; NOT unique: at equal objective {worst} varies by {spread_text(self.spread[worst])} (more than the "
+            f"{UNIQUE_RTOL:.0%} allowed) — see the identifiability report"
         )
 
     def to_dict(self) -> dict:
@@ -309,6 +345,19 @@ def _shown(values) -> str:
     return text + (f" and {len(values) - 5} more" if len(values) > 5 else "")
 
 
+def _piled_at_zero(law: Law, name: str, draws: pd.Series, tail: float) -> bool:
+    """Whether the posterior of a parameter bounded below by 0 (a constant, an amplitude, an
+    exponent) piles up against 0: its lower credible limit is negligible beside its upper one."""
+    if law.specs[name].role not in ("constant", "amplitude", "exponent"):
+        return False
+    v = np.asarray(draws, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return False
+    lo, hi = np.quantile(v, [tail, 1.0 - tail])
+    return bool(lo >= 0 and lo < 1e-3 * hi)
+
+
 # -- bounded targets (error rates) ---------------------------------------------------------
 _ERROR_NAME = re.compile(r"^(top[-_]?\d+[-_]?)?(test[-_]|val[-_]|eval[-_])?(error|err)([-_]?rate)?$", re.IGNORECASE)
 
@@ -515,9 +564,14 @@ class Fit:
 
         interval = check.probability(interval, "interval")
         unidentified = set(self.identifiability.not_identified)
+        undetermined = {u["name"] for u in self.identifiability.undetermined}
         rows = []
+        bayes = self.method == "bayes"
+        tail = (1.0 - interval) / 2.0
         for name in self.sites:
-            bound = self.bounds.get(name)
+            # a Bayesian summary reads bounds off the draws, never off the least-squares start
+            bound = None if bayes else self.bounds.get(name)
+            piled = bayes and name in self.problem.free and _piled_at_zero(self.law, name, self.draws[name], tail)
             if name not in self.law.parameters:
                 how = f"noise ({self.noise})"
             elif name in self.problem.fixed:
@@ -526,8 +580,12 @@ class Fit:
                 how = f"tied to {self.problem.tied[name]}"
             elif bound is not None:
                 how = f"at {bound['side']} bound {bound['value']:g}"
+            elif piled:
+                how = "posterior piled against its bound 0"
             elif name in unidentified:
                 how = "not identified"
+            elif name in undetermined:
+                how = "not determined: interval too wide"
             else:
                 how = "free"
             estimate = self.params[name] if name in self.params else float(np.median(self.draws[name]))
@@ -565,6 +623,40 @@ class Fit:
             df.attrs["residual_rms"] = self.misfit["rms"]
             df.attrs["lack_of_fit"] = self.lack_of_fit
         return df
+
+    def identify(self, max_ratio: float = 1e3, exponent_width: float = 1.0, interval: float = 0.95) -> Fit:
+        """This fit with its identifiability verdict restated under another rule.
+
+        A fit is "identified" only when the curvature at the optimum, the agreement of
+        starts and every reported interval all say so; an interval passes when it is finite
+        and at most ``max_ratio`` wide as a ratio upper/lower (exponents: at most
+        ``exponent_width`` wide), at ``interval`` probability — see
+        :class:`~scalefit._identify.IntervalRule`. :func:`fit_law` applies the defaults
+        (1e3, 1.0, 0.95); e.g. ``fit.identify(max_ratio=10).identifiability`` asks for
+        every parameter to within a factor of 10.
+        """
+        return _replace(self, identifiability=self._judged(IntervalRule(max_ratio, exponent_width, interval)))
+
+    def _judged(self, rule: IntervalRule) -> Identifiability:
+        """The identifiability verdict with the evidence of the intervals under ``rule``."""
+        base = _replace(self.identifiability, undetermined=[], rule=None)
+        if self.draws is None or len(self.draws) == 0:
+            return base
+        table = _replace(self, identifiability=base).summary(rule.interval)
+        roles = {n: s.role for n, s in self.law.specs.items()}
+        rows = []
+        for name in table.index:
+            how = str(table.loc[name, "how"])
+            if how in ("fixed", "not identified") or how.startswith(("tied", "noise")):
+                continue
+            one_sided = how.startswith("at ")
+            row = table.loc[name]
+            rows.append((name, float(row["estimate"]), float(row["lower"]), float(row["upper"]), one_sided))
+        y = np.asarray(self.data["y"], dtype=float) if self.data else np.ones(1)
+        y_scale = float(np.median(np.abs(y))) or 1.0
+        what = "posterior draws" if self.method == "bayes" else "bootstrap replicates"
+        problems = interval_problems(rows, roles, rule, y_scale)
+        return with_intervals(base, problems, rule, f"{len(self.draws)} {what}")
 
     @property
     def lack_of_fit(self) -> list[str]:
@@ -882,10 +974,15 @@ class Fit:
             params = ", ".join(f"{n}={v:.6g}" for n, v in self.params.items())
             draws = "" if self.draws is None else f"; {len(self.draws)} draws"
             return f"Fit of law {self.law.name!r} with given parameters (not fitted to runs{draws}): {params}"
+        bayes = self.method == "bayes"
+        how = (
+            f"method bayes (NUTS), noise {self.noise}"
+            if bayes
+            else f"method {self.method}, objective {self.objective} = {self.value:.6g}"
+        )
         lines = [
             f"Fit of law {self.law.name!r}: {self.target} = {self.law.formula()}",
-            f"  method {self.method}, objective {self.objective} = {self.value:.6g}, "
-            f"{self.n_runs} runs from {self.source}",
+            f"  {how}, {self.n_runs} runs from {self.source}",
         ]
         table = self.summary() if self.draws is not None else None
         label = "posterior median, 95% credible" if self.method == "bayes" else "best fit, 95% bootstrap"
@@ -910,15 +1007,16 @@ class Fit:
                 f"  residuals: {head}; "
                 + (f"LACK OF FIT along {', '.join(flags)} (see note)" if flags else "no lack of fit by level")
             )
-        lines.append(f"  status: {self.status.message}")
-        lines.append(f"  starts: {self.starts}")
-        if self.method == "bayes":
+        if not bayes:  # a Bayesian fit reports its sampling, not the least-squares start it began from
+            lines.append(f"  status: {self.status.message}")
+            lines.append(f"  starts: {self.starts}")
+        if bayes:
             d = self.diagnostics
             lines.append(
                 f"  NUTS: {d['chains']} chains x {d['draws_per_chain']} draws, noise {self.noise}; "
                 f"max R-hat {_worst(d['r_hat'].values(), max):.3f}, "
                 f"min bulk ESS {_worst(d['ess_bulk'].values(), min):.0f}, "
-                f"{d['divergences']} divergences (initialised at the least-squares optimum below)"
+                f"{d['divergences']} divergences (chains initialised at the least-squares optimum)"
             )
             ok, problems = diagnostics_ok(d)
             lines.append("  sampling: converged" if ok else f"  sampling: NOT converged — {'; '.join(problems)}")
@@ -929,7 +1027,9 @@ class Fit:
                 f"({len(self.draws)} kept)"
             )
         lines.append(f"  identifiability: {self.identifiability}")
-        lines.extend(f"  note: {n}" for n in self.notes)
+        shown = "\n".join(lines)
+        said = [] if bayes else [self.status.message]
+        lines.extend(f"  note: {n}" for n in self.notes if n not in shown and not any(t in n for t in said))
         return "\n".join(lines)
 
     __str__ = __repr__

@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import _io
-from ._errors import ScalefitError
+from ._errors import ScalefitError, ScalingWarning
 
 # Heavy modules (pandas, JAX, the API) are imported inside the commands, after main() has
 # installed the interrupt handlers.
@@ -349,17 +349,42 @@ def _print_fit(fit) -> None:
 
     print(fit)
     if fit.draws is not None:
-        with pd.option_context("display.width", 120, "display.float_format", "{:.5g}".format):
+        with pd.option_context("display.float_format", "{:.5g}".format):
             kind = "credible" if fit.method == "bayes" else "case-bootstrap percentile"
             print(f"\nparameters (95% {kind} intervals):")
-            print(fit.summary())
+            print(fit.summary().to_string())  # whole: every column (R-hat, ESS, how), never cut
+
+
+class _NotesOnce:
+    """Warnings raised while fitting, minus the fit's own notes (printed with the fit, so each
+    statement appears once); the rest are shown when the block ends."""
+
+    def __enter__(self):
+        self._catch = warnings.catch_warnings(record=True)
+        self.caught = self._catch.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        self._catch.__exit__(kind, exc, tb)
+        if kind is not None:  # the fit failed: every warning before it still counts
+            self.replay(())
+        return False
+
+    def replay(self, notes) -> None:
+        notes = set(notes)
+        for w in self.caught:
+            text = str(w.message)
+            if text in notes or " groups have notes (e.g. " in text:  # printed with the fit(s)
+                continue
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _print_groups(fits) -> None:
     import pandas as pd
 
     print(fits)
-    with pd.option_context("display.width", 160, "display.max_rows", 500, "display.float_format", "{:.5g}".format):
+    with pd.option_context("display.float_format", "{:.5g}".format):  # to_string: every row and column
         print("\none row per group:")
         print(fits.table().to_string(index=False))
         print("\nparameters (95% intervals):")
@@ -421,18 +446,20 @@ def _cmd_fit(args) -> None:
     out = _out(args.out, (".json",))
     law = _resolve_law(args.law)
     constraints = _constraints(args, law)
-    fit = fit_law(
-        law,
-        _where(args.runs, args.where),
-        target=args.target,
-        objective=args.objective,
-        delta=args.delta,
-        seed=args.seed,
-        method=args.method,
-        by=args.by,
-        **constraints,
-        **_method_options(args),
-    )
+    with _NotesOnce() as caught:
+        fit = fit_law(
+            law,
+            _where(args.runs, args.where),
+            target=args.target,
+            objective=args.objective,
+            delta=args.delta,
+            seed=args.seed,
+            method=args.method,
+            by=args.by,
+            **constraints,
+            **_method_options(args),
+        )
+    caught.replay(n for f in (fit.values() if args.by else [fit]) for n in f.notes)
     if out is not None:  # saved before anything is printed: a closed stdout loses nothing
         _io.atomic_write(out, fit.to_json(), "--out")
     if args.by:
@@ -521,9 +548,13 @@ def _cmd_boundary(args) -> None:
     b = distillation_boundary(plain, distilled, at=at, domain=args.domain or DEFAULT_DOMAIN)
     print(b)
     if b.draws is not None:
-        with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
+        with pd.option_context("display.float_format", "{:.4g}".format):
             print(f"\n{args.interval:.0%} intervals over pairs of draws:")
-            print(b.intervals(args.interval))
+            print(b.intervals(args.interval).to_string())
+    if b.checked is not None:
+        with pd.option_context("display.float_format", "{:.4g}".format):
+            print("\nthe verdict against the runs, cell by cell (agree: the observed winner is the fitted one):")
+            print(b.checked.to_string(index=False))
 
 
 def _cmd_plot(args) -> None:
@@ -666,6 +697,9 @@ class _as_flags:
 
 def _crossover_result(c, interval: float, files: dict[str, str]) -> dict:
     table = None if c.draws is None else c.intervals(interval)
+    with warnings.catch_warnings():  # the caveats are in the result (and printed with it), not repeated
+        warnings.simplefilter("ignore", ScalingWarning)
+        p_crossing = c.p_crossing
     return {
         "axis": c.axis,
         "at": dict(c.at),
@@ -678,8 +712,11 @@ def _crossover_result(c, interval: float, files: dict[str, str]) -> dict:
         "crossings": list(c.crossings),
         "regimes": [{"low": r.low, "high": r.high, "winner": r.winner} for r in c.regimes],
         "draws": None if c.draws is None else len(c.draws),
-        "p_crossing": c.p_crossing,
+        "p_crossing": p_crossing,
         "p_coincide": c.p_coincide,
+        "caveats": list(c.caveats),
+        "disagreements": None if c.checked is None else int((~c.checked["agree"]).sum()),
+        "cells_checked": None if c.checked is None else len(c.checked),
         "interval": interval,
         "intervals": None
         if table is None
@@ -706,9 +743,9 @@ def _cmd_crossover(args) -> None:
         if c.draws is None:
             _say("scalefit: note: these fits have no bootstrap or posterior draws, so no intervals are shown")
             return
-        with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
+        with pd.option_context("display.float_format", "{:.4g}".format):
             print(f"\n{args.interval:.0%} intervals over {len(c.draws)} pairs of draws:")
-            print(c.intervals(args.interval))
+            print(c.intervals(args.interval).to_string())
 
     _write_and_print(result, out, args, {"print": show, "what": "the crossover", "table": None})
 
