@@ -81,9 +81,49 @@ def test_bad_arguments_are_named(curve):
 def test_select_law_picks_by_backtest_and_refits_on_every_run(curve):
     from scalefit import select_law
 
-    chosen = select_law([M1, M2], curve, target="y", holdout="x", levels=3, **FAST)
+    chosen = select_law([M1, M2], curve, target="y", holdout="x", **FAST)  # the default: a rollout along x
     assert chosen.law == "M2" and chosen.fit.law.name == "M2" and chosen.fit.n_runs == len(curve)
     assert chosen.backtest.best == "M2" and "Selection: 'M2'" in repr(chosen)
+    assert chosen.baseline == "M1" and chosen.backtest.table["split"].nunique() == 5
+    row = chosen.comparison.loc["M2"]
+    assert row["splits"] == 5 and row["mean_log_ratio"] < np.log(0.5) and row["t"] < -3  # M1 misses the floor
+    assert "extrapolated better than the baseline" in chosen.reason
+
+
+def test_select_law_keeps_the_baseline_unless_the_evidence_separates(curve):
+    """M2 and M3 extrapolate this curve about equally well. The decision follows the paired
+    comparison exactly: the challenger only where its mean log-ratio is below 0 by more than
+    ``separation`` standard errors; with a demanding ``separation`` the baseline stays."""
+    from scalefit import select_law
+
+    m3 = scalefit.revisiting_m3
+    for laws in ([M2, m3], [m3, M2]):
+        sel = select_law(laws, curve, target="y", holdout="x", **FAST)
+        base, other = laws[0].name, laws[1].name
+        row = sel.comparison.loc[other]
+        assert sel.baseline == base and row["splits"] == 5
+        wins = row["mean_log_ratio"] < 0 and row["t"] < -scalefit._backtest.SEPARATION
+        assert sel.law == (other if wins else base)
+        strict = select_law(laws, curve, target="y", holdout="x", separation=1e6, **FAST)
+        assert strict.law == base
+        assert strict.reason.startswith(("kept the baseline", "the baseline extrapolated best"))
+    lowest = select_law([M2, m3], curve, target="y", holdout="x", choose="lowest", **FAST)
+    assert lowest.law == lowest.backtest.best
+
+
+def test_select_law_with_too_few_runs_to_backtest_keeps_the_baseline(curve):
+    from scalefit import select_law
+
+    sel = select_law([M2, scalefit.bnsl_2], curve.iloc[:8], target="y", holdout="x", **FAST)
+    assert sel.law == "M2" and sel.backtest is None and "too few runs to backtest" in sel.reason
+    with pytest.raises(ScalefitError, match=r"min_levels=10 is one more than the 9 parameters of 'bnsl_2'"):
+        select_law([M2, scalefit.bnsl_2], curve.iloc[:8], target="y", holdout="x", choose="lowest", **FAST)
+    with pytest.raises(ScalefitError, match="baseline='M9' is not one of the laws"):
+        select_law([M2, M1], curve, target="y", holdout="x", baseline="M9", **FAST)
+    with pytest.raises(ScalefitError, match="choose='best' must be 'separated'"):
+        select_law([M2, M1], curve, target="y", holdout="x", choose="best", **FAST)
+    with pytest.raises(ScalefitError, match="separation=-1.0 must be a number of standard errors >= 0"):
+        select_law([M2, M1], curve, target="y", holdout="x", separation=-1.0, **FAST)
 
 
 def test_rollout_splits_are_spread_and_a_failed_fit_ranks_last(curve):
@@ -105,7 +145,7 @@ def test_selection_calibrates_extrapolation_intervals_and_saves_them(curve, tmp_
     calibration survives a fit file; without a bootstrap the calibrated band is the interval."""
     from scalefit import load_fit, select_law
 
-    sel = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=5, **FAST)
+    sel = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=5, calibrate=True, **FAST)
     cal = sel.fit.extrapolation
     assert cal["variable"] == "x" and cal["splits"] == 5 and len(cal["scores"]) == len(cal["weights"]) > 5
     far = pd.DataFrame({"x": [1e8, 1e9, 1e10, 1e11]})
@@ -123,7 +163,7 @@ def test_selection_calibrates_extrapolation_intervals_and_saves_them(curve, tmp_
     # cover the truth, the calibrated ones cover it
     truth = 0.2 + 30.0 * far["x"].to_numpy() ** -0.4
     boot = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=5, calibrate=False, starts=64,
-                      bootstrap=200).fit.predict(far, interval=0.9)  # fmt: skip
+                      bootstrap=200).fit.predict(far, interval=0.9, extrapolation=None)  # fmt: skip
     beyond = far["x"].to_numpy() > curve["x"].max()
     assert not ((boot["pi_lower"] <= truth) & (truth <= boot["pi_upper"]))[beyond].all()
     assert ((p["pi_lower"] <= truth) & (truth <= p["pi_upper"]))[beyond].all()
@@ -134,7 +174,7 @@ def test_calibrated_intervals_inside_the_runs_cover_the_fit_own_residuals(curve)
     fit's own residuals: the fitted runs are covered about as often as the interval says."""
     from scalefit import select_law
 
-    sel = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=3, **FAST)
+    sel = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=3, calibrate=True, **FAST)
     p = sel.fit.predict(curve, interval=0.9)
     inside = (p["pi_lower"] <= curve["y"]) & (curve["y"] <= p["pi_upper"])
     assert inside.mean() >= 0.85
@@ -145,7 +185,7 @@ def test_selection_with_a_mapped_holdout_column_is_calibrated(curve):
 
     runs = curve.rename(columns={"x": "samples"})
     sel = select_law([M2], runs, target="y", holdout="samples", mapping={"x": "samples"}, rollout=True, splits=3,
-                     **FAST)  # fmt: skip
+                     calibrate=True, **FAST)  # fmt: skip
     assert sel.fit.extrapolation is not None and sel.fit.extrapolation["variable"] == "x"
 
 
@@ -157,4 +197,4 @@ def test_options_a_candidate_cannot_take_and_stray_splits_are_refused(curve):
     with pytest.raises(ScalefitError, match="splits=3 bounds the splits of a rollout; pass rollout=True"):
         backtest(M2, curve, target="y", holdout="x", splits=3, **FAST)
     with pytest.raises(ScalefitError, match=r"min_levels=10 is one more than the 9 parameters of 'bnsl_2'"):
-        select_law([M2, scalefit.bnsl_2], curve.iloc[:8], target="y", holdout="x", rollout=True, **FAST)
+        select_law([M2, scalefit.bnsl_2], curve.iloc[:8], target="y", holdout="x", choose="lowest", **FAST)

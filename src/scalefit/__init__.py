@@ -27,6 +27,7 @@ _EXPORTS = {
     "_data": ("Runs", "load_runs"),
     "_design": ("RunSuggestions", "suggest_runs"),
     "_errors": ("ScalefitError", "ScalingWarning"),
+    "_extrapolation": ("ExtrapolationModel",),
     "_fit": ("fit_law",),
     "_fitfile": ("load_fit",),
     "_fits": ("Fits",),
@@ -85,6 +86,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from ._data import Runs, load_runs
     from ._design import RunSuggestions, suggest_runs
     from ._errors import ScalefitError, ScalingWarning
+    from ._extrapolation import ExtrapolationModel
     from ._fit import fit_law
     from ._fitfile import load_fit
     from ._fits import Fits

@@ -46,6 +46,14 @@ MIN_LEVELS = 3
 #: Backtest.ranking). Chosen on the Revisiting Neural Scaling Laws benchmark among median,
 #: mean, geometric-mean, last-split and weighted rules (benchmarks/RESULTS.md, issue 12).
 LATE_POWER = 4
+#: select_law's default rollout splits.
+SPLITS = 5
+#: Standard errors by which a law must beat the baseline, split by split, to be chosen over
+#: it (select_law(separation=...)). Chosen by leave-one-source-out cross-validation on the
+#: development corpus among 0, 1, 2 and 3 and the lowest score alone: 0 (a lower mean paired
+#: log-ratio over at least two splits) won in 10 of 11 folds and on all sources
+#: (benchmarks/bench_loso.py; RESULTS.md, issue 19).
+SEPARATION = 0.0
 
 
 @dataclass(frozen=True)
@@ -75,10 +83,7 @@ class Backtest:
         split: its RMSE). A failed fit scores ten times the worst RMSE of its split; a split
         no law could be fitted on is left out.
         """
-        t = self.table.copy()
-        worst = t.groupby("split")["rmse_log"].transform("max")
-        t["scored"] = t["rmse_log"].fillna(10.0 * worst)
-        t = t[np.isfinite(t["scored"])]
+        t = self._scored()
         weight = t["train_runs"].astype(float) ** LATE_POWER
         t = t.assign(w=weight, wlog=weight * np.log(np.maximum(t["scored"], 1e-300)))
         groups = t.groupby("law", sort=False)
@@ -92,6 +97,42 @@ class Backtest:
         )
         out.insert(0, "score", np.exp(groups["wlog"].sum() / groups["w"].sum()))
         return out.sort_values("score", kind="stable")
+
+    def _scored(self) -> pd.DataFrame:
+        """The table with ``scored``: each RMSE, a failed fit's ten times its split's worst."""
+        t = self.table.copy()
+        worst = t.groupby("split")["rmse_log"].transform("max")
+        t["scored"] = t["rmse_log"].fillna(10.0 * worst)
+        return t[np.isfinite(t["scored"]) & (t["scored"] > 0)]
+
+    def paired(self, baseline: str) -> pd.DataFrame:
+        """Each other law against ``baseline``, split by split: the mean over splits of
+        ``log(RMSE_law / RMSE_baseline)`` (< 0: the law extrapolated better), its standard
+        error, ``t`` = mean / standard error, and the number of splits both were scored on
+        (a failed fit scores ten times its split's worst RMSE, as in :meth:`ranking`)."""
+        t = self._scored()
+        if baseline not in set(t["law"]):
+            raise ScalefitError(f"baseline={baseline!r} was not scored in this backtest (laws: {list(self.laws)})")
+        wide = t.pivot_table(index="split", columns="law", values="scored", aggfunc="first")
+        rows = {}
+        for law in wide.columns:
+            if law == baseline:
+                continue
+            d = (np.log(wide[law]) - np.log(wide[baseline])).dropna().to_numpy(dtype=float)
+            n = len(d)
+            mean = float(d.mean()) if n else float("nan")
+            se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+            if n > 1 and se == 0:
+                stat = -np.inf if mean < 0 else (np.inf if mean > 0 else 0.0)
+            else:
+                stat = mean / se if n > 1 else float("nan")
+            rows[law] = {"mean_log_ratio": mean, "se": se, "t": stat, "splits": n}
+        cols = ["mean_log_ratio", "se", "t", "splits"]
+        return pd.DataFrame.from_dict(rows, orient="index", columns=cols).rename_axis("law")
+
+    @property
+    def laws(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.table["law"]))
 
     @property
     def best(self) -> str:
@@ -154,6 +195,15 @@ def _spread(ks: list[int], most: int | None) -> list[int]:
     return [ks[i] for i in picks]
 
 
+def rollout_cuts(values, min_levels: int = MIN_LEVELS, splits: int | None = None) -> list[float]:
+    """The largest fitted value of each rollout split along ``values``: for every k from
+    ``min_levels`` to one less than the number of distinct values (at most ``splits`` of
+    them, evenly spaced, the last always kept), the k-th smallest distinct value. Empty when
+    there are too few distinct values."""
+    distinct = np.unique(np.asarray(values, dtype=float))
+    return [float(distinct[k - 1]) for k in _spread(list(range(min_levels, len(distinct))), splits)]
+
+
 def _splits(
     frame: pd.DataFrame, data: Runs, holdout, levels: int, rollout: bool, min_levels: int, splits: int | None = None
 ) -> list[Split]:
@@ -166,10 +216,7 @@ def _splits(
                     f"holdout={holdout!r} with rollout=True: {holdout} has {len(distinct)} distinct values; a rollout "
                     f"fits at least min_levels={min_levels} of them and predicts the rest, so it needs more"
                 )
-            return [
-                Split(f"{holdout} <= {distinct[k - 1]:.4g}", values > distinct[k - 1])
-                for k in _spread(list(range(min_levels, len(distinct))), splits)
-            ]
+            return [Split(f"{holdout} <= {cut:.4g}", values > cut) for cut in rollout_cuts(values, min_levels, splits)]
         if levels >= len(distinct):
             raise ScalefitError(
                 f"holdout={holdout!r}, levels={levels}: {holdout} has only {len(distinct)} distinct values, so "
@@ -382,20 +429,37 @@ def calibration(bt: Backtest, name: str, variable: str, residuals: np.ndarray) -
 
 @dataclass(frozen=True)
 class Selection:
-    """The law that extrapolated best on a backtest, refitted to every run."""
+    """The law :func:`select_law` chose, refitted to every run, and why.
+
+    ``law`` (its name), ``fit`` (it, fitted to every run), ``backtest`` (the rollout it was
+    chosen on; ``None`` when the runs were too few to backtest), ``baseline`` (the law kept
+    unless another is shown better), ``comparison`` (each other law against the baseline,
+    split by split: :meth:`Backtest.paired`) and ``reason`` (in words).
+    """
 
     law: str
     fit: object  # scalefit.Fit
-    backtest: Backtest
+    backtest: Backtest | None
+    baseline: str = ""
+    reason: str = ""
+    comparison: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
         cal = self.fit.extrapolation
         how = (
-            f"\nprediction intervals calibrated on {cal['splits']} rollout split(s) along {cal['variable']}"
+            f"\nprediction intervals also calibrated on {cal['splits']} rollout split(s) along {cal['variable']}"
             if cal
             else ""
         )
-        return f"Selection: {self.law!r} (best held-out score){how}\n{self.backtest!r}\n\n{self.fit!r}"
+        parts = [f"Selection: {self.law!r} — {self.reason}{how}"]
+        if self.comparison is not None and not self.comparison.empty:
+            shown = ("display.width", 200, "display.max_columns", None, "display.float_format", "{:.3g}".format)
+            with pd.option_context(*shown):
+                parts.append(f"against the baseline {self.baseline!r}, split by split:\n{self.comparison}")
+        if self.backtest is not None:
+            parts.append(repr(self.backtest))
+        parts.append(repr(self.fit))
+        return "\n\n".join(parts)
 
 
 def select_law(
@@ -406,62 +470,108 @@ def select_law(
     holdout,
     mapping: Mapping[str, str] | None = None,
     levels: int = 1,
-    rollout: bool = False,
+    rollout: bool | None = None,
     min_levels: int | None = None,
     splits: int | None = None,
     interval: float | None = None,
-    calibrate: bool = True,
+    choose: str = "separated",
+    baseline: str | None = None,
+    separation: float = SEPARATION,
+    calibrate: bool = False,
     **fit_options,
 ) -> Selection:
-    """Choose among ``laws`` by :func:`backtest` on ``runs``, then fit the winner to all of them.
+    """Choose among ``laws`` by how they extrapolated within ``runs``, then fit the choice to all of them.
 
     The choice uses only ``runs`` (the held-out parts are carved out of it), so pass the
     runs you may use — never the points you mean to predict. Arguments as for
     :func:`backtest`; ``fit_options`` go to every fit (backtest fits and the final one).
-    ``min_levels`` defaults to one more than the largest number of parameters of a
-    candidate (at least 3), so every candidate can be fitted on every split.
 
-    With ``holdout`` a variable and ``calibrate=True`` (the default) the winner's held-out
-    errors also calibrate its prediction intervals beyond the runs: ``fit.predict`` widens
-    them with the distance extrapolated along that variable, by a split-conformal quantile
-    of the backtest's errors (``fit.extrapolation``; see :meth:`Fit.predict`). Bootstrap
-    intervals alone cover only the noise and the parameter uncertainty of a law that is
-    assumed right, which is over-confident far beyond the runs. Use ``rollout=True`` (with
-    ``splits=`` to bound the work) so the calibration sees several distances.
+    With ``holdout`` a variable the default is a rollout along it (``rollout=True``,
+    ``splits=5`` cuts over its values, each fitting at least ``min_levels`` of them: one
+    more than the largest number of parameters of a candidate, at least 3).
+
+    choose : {"separated", "lowest"}
+        ``"separated"`` (default): keep the ``baseline`` law unless the best-scoring other
+        law extrapolated better than it split by split: over at least two rollout splits,
+        its mean paired log-ratio of held-out RMSE to the baseline's is below 0 by more
+        than ``separation`` standard errors (:meth:`Backtest.paired`); with too few runs
+        to backtest, the baseline is kept and ``reason`` says so. ``"lowest"``: the law
+        with the lowest score (:meth:`Backtest.ranking`) however it compares split by
+        split. Out of sample (leave-one-source-out, ``benchmarks/RESULTS.md``) the paired
+        rule beat the lowest score.
+    baseline : str, optional
+        The law kept unless another is shown better (default: the first of ``laws``).
+    separation : float
+        Standard errors of the paired comparison a law must win by (default
+        :data:`SEPARATION`, 0, chosen out of sample among 0-3; raise it to change laws
+        only on stronger evidence).
+    calibrate : bool
+        Also widen the chosen fit's prediction intervals by its own rollout errors (split
+        conformal within this one curve; ``fit.extrapolation``). Off by default: the
+        intervals beyond the runs already come from the extrapolation model pooled over
+        many real curves (:class:`~scalefit.ExtrapolationModel`), which a handful of
+        rollout splits of one curve estimate less well.
 
     Returns
     -------
     Selection
-        ``law`` (the winner's name), ``fit`` (it, fitted to every run) and ``backtest``.
     """
     from ._fit import fit_law
 
     candidates = _laws(laws)
     calibrate = check.boolean(calibrate, "calibrate")
+    if choose not in ("separated", "lowest"):
+        raise ScalefitError(f"choose={choose!r} must be 'separated' (the default) or 'lowest'")
+    separation = check.number(separation, "separation")
+    if not (separation >= 0):
+        raise ScalefitError(f"separation={separation!r} must be a number of standard errors >= 0")
+    if baseline is None:
+        baseline = next(iter(candidates))
+    elif baseline not in candidates:
+        raise ScalefitError(f"baseline={baseline!r} is not one of the laws {list(candidates)}; name one of them")
+    variable_holdout = isinstance(holdout, str) and (
+        holdout in {v for law in candidates.values() for v in law.variables} or holdout in (mapping or {}).values()
+    )
+    if rollout is None:
+        rollout = variable_holdout
+    rollout = check.boolean(rollout, "rollout")
+    if rollout and splits is None:
+        splits = SPLITS
     derived = min_levels is None
     if derived:
         biggest = max(candidates, key=lambda n: len(candidates[n].parameters))
         min_levels = max(MIN_LEVELS, len(candidates[biggest].parameters) + 1)
-    try:
-        bt = backtest(
-            candidates, runs, target=target, holdout=holdout, mapping=mapping, levels=levels, rollout=rollout,
-            min_levels=min_levels, splits=splits, interval=interval, **fit_options,
-        )  # fmt: skip
-    except ScalefitError as exc:
-        if derived and "min_levels" in str(exc):
-            raise ScalefitError(
-                f"{exc} (min_levels={min_levels} is one more than the {min_levels - 1} parameters of {biggest!r}, "
-                "the largest candidate, so that every candidate can be fitted on every split; pass min_levels= "
-                "yourself, or drop that law)"
-            ) from None
-        raise
-    name = bt.best
+    if len(candidates) == 1 and not calibrate:
+        bt, reason, comparison = None, "the only candidate", None
+        name = baseline
+    else:
+        try:
+            bt = backtest(
+                candidates, runs, target=target, holdout=holdout, mapping=mapping, levels=levels, rollout=rollout,
+                min_levels=min_levels, splits=splits, interval=interval, **fit_options,
+            )  # fmt: skip
+        except ScalefitError as exc:
+            few = "distinct values" in str(exc) or "nothing would be left to fit" in str(exc)
+            if not (few and choose == "separated"):
+                if derived and "min_levels" in str(exc):
+                    raise ScalefitError(
+                        f"{exc} (min_levels={min_levels} is one more than the {min_levels - 1} parameters of "
+                        f"{biggest!r}, the largest candidate, so that every candidate can be fitted on every split; "
+                        "pass min_levels= yourself, or drop that law)"
+                    ) from None
+                raise
+            bt, comparison = None, None
+            name = baseline
+            reason = f"kept the baseline: too few runs to backtest ({exc})"
+        else:
+            comparison = bt.paired(baseline) if baseline in set(bt.table["law"]) else None
+            name, reason = _decide(bt, baseline, comparison, choose, separation)
     law = candidates[name]
     fit = fit_law(law, runs, target=target, mapping=_law_mapping(mapping, law), **fit_options)
     variable = holdout
     if isinstance(holdout, str) and holdout not in law.variables:  # a mapped variable's column
         variable = next((v for v, c in (mapping or {}).items() if c == holdout and v in law.variables), holdout)
-    if calibrate and isinstance(holdout, str) and variable in law.variables:
+    if calibrate and bt is not None and isinstance(holdout, str) and variable in law.variables:
         residuals = np.asarray(fit.residuals, dtype=float)
         if not fit.objective.log:  # residuals in the target's units: take the log errors instead
             frame, _ = read_table(runs)
@@ -472,4 +582,32 @@ def select_law(
         cal = calibration(bt, name, variable, residuals)
         if cal is not None:
             fit = dataclasses.replace(fit, extrapolation=cal)
-    return Selection(law=name, fit=fit, backtest=bt)
+    return Selection(law=name, fit=fit, backtest=bt, baseline=baseline, reason=reason, comparison=comparison)
+
+
+def _decide(
+    bt: Backtest, baseline: str, comparison: pd.DataFrame | None, choose: str, separation: float
+) -> tuple[str, str]:
+    """The law chosen from a backtest, and why (see :func:`select_law`)."""
+    ranking = bt.ranking()
+    if ranking.empty:
+        return baseline, "kept the baseline: no law could be scored on any split"
+    best = str(ranking.index[0])
+    if choose == "lowest":
+        return best, "the lowest held-out score"
+    if best == baseline:
+        return baseline, "the baseline extrapolated best on the rollout"
+    if comparison is None or best not in comparison.index:
+        return baseline, f"kept the baseline: {best!r} could not be compared with it split by split"
+    row = comparison.loc[best]
+    if row["splits"] >= 2 and row["mean_log_ratio"] < 0 and row["t"] < -separation:
+        return best, (
+            f"{best!r} extrapolated better than the baseline on the rollout: held-out RMSE x"
+            f"{np.exp(row['mean_log_ratio']):.3g} on average, {-row['t']:.2g} standard errors (needs > "
+            f"{separation:g}) over {int(row['splits'])} splits"
+        )
+    return baseline, (
+        f"kept the baseline: {best!r} scored lower, but split by split it was x{np.exp(row['mean_log_ratio']):.3g} "
+        f"the baseline's error on average, {-row['t']:.2g} standard errors over {int(row['splits'])} splits "
+        f"(needs a ratio below 1 by > {separation:g})"
+    )

@@ -28,6 +28,7 @@ import pandas as pd
 from . import _validate as check
 from ._bayes import _number, diagnostics_ok
 from ._errors import ScalefitError, ScalingWarning, format_rows
+from ._extrapolation import SPREAD_LEVEL, ExtrapolationModel
 from ._fitfile import fit_dict, read_fit, write_json
 from ._fitfile import load_fit as load_fit  # re-exported: the public name's old home
 from ._identify import Identifiability, IntervalRule, interval_problems, spread_text, with_intervals
@@ -254,6 +255,20 @@ def _widen_by_calibration(out: pd.DataFrame, cal: Mapping, x: Mapping, ranges: M
     out["pi_lower"] = np.where(use, np.fmin(out["pi_lower"].to_numpy(dtype=float), lo), out["pi_lower"])
     out["pi_upper"] = np.where(use, np.fmax(out["pi_upper"].to_numpy(dtype=float), hi), out["pi_upper"])
     out.attrs["calibrated"] = {"variable": v, "q": q, "method": cal.get("method", "")}
+
+
+def _extrapolation_model(given: object) -> ExtrapolationModel | None:
+    """``predict(extrapolation=...)``: the shipped model, a given one, or none."""
+    if given is None:
+        return None
+    if isinstance(given, ExtrapolationModel):
+        return given
+    if isinstance(given, str) and given == "default":
+        return ExtrapolationModel.default()
+    raise ScalefitError(
+        f"predict(): extrapolation={given!r:.60} must be 'default', an ExtrapolationModel or None (no widening "
+        "beyond the runs)"
+    )
 
 
 def _quantiles(a: np.ndarray, interval: float, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -762,7 +777,26 @@ class Fit:
             x[v] = arr
         return data, x
 
-    def predict(self, data, interval: float | None = 0.9, *, seed: int = 0) -> pd.DataFrame:
+    @property
+    def log_residual_scale(self) -> float:
+        """Root-mean-square log-residual of the fitted runs (for objectives on the raw
+        target: the rms residual relative to the law's typical value over the runs)."""
+        r = np.asarray(self._fitted_residuals(), dtype=float)
+        r = r[np.isfinite(r)]
+        if r.size == 0:
+            return float("nan")
+        rms = float(np.sqrt(np.mean(r**2)))
+        log_scale = self.method == "bayes" and self.noise != "normal" or self.method != "bayes" and self.objective.log
+        if log_scale:
+            return rms
+        mid = {v: np.atleast_1d(np.sqrt(lo * hi)) for v, (lo, hi) in self.ranges.items()}
+        with np.errstate(all="ignore"):
+            typical = float(np.abs(np.asarray(self.law.evaluate(self.params, mid), dtype=float))[0])
+        return rms / typical if typical > 0 else float("nan")
+
+    def predict(
+        self, data, interval: float | None = 0.9, *, seed: int = 0, extrapolation: object = "default"
+    ) -> pd.DataFrame:
         """Predictions for new configurations, with intervals.
 
         Parameters
@@ -776,6 +810,12 @@ class Fit:
             point estimate only.
         seed : int
             Seed (>= 0) of the residuals resampled for the prediction interval.
+        extrapolation : "default", ExtrapolationModel or None
+            How prediction intervals widen beyond the fitted runs: ``"default"`` uses the
+            extrapolation-error model shipped with scalefit (errors real laws made on real
+            curves at the same distance; :class:`~scalefit.ExtrapolationModel`), a model of
+            your own, or ``None`` for the bootstrap/posterior interval alone (which assumes
+            the law is exactly right however far it goes).
 
         Returns
         -------
@@ -785,8 +825,11 @@ class Fit:
             medians, which can fall outside the credible interval when extrapolating), ``ci_lower``/``ci_upper``
             (confidence interval of the mean law, from the bootstrap replicates),
             ``pi_lower``/``pi_upper`` (prediction interval of a new run: each replicate's
-            mean plus a residual resampled from the fit) and ``extrapolated`` (outside the
-            range of the fitted runs in some variable).
+            mean plus a residual resampled from the fit; beyond the runs, widened by the
+            extrapolation model), ``extrapolated`` (outside the range of the fitted runs in
+            some variable), ``decades_beyond`` (how far outside: the log10-distance beyond
+            the runs summed over variables) and ``supported`` (False where that is further
+            than any curve the extrapolation model was calibrated on; a warning names them).
 
             When the target is an error rate (the law's ``metric="error_rate"``; or a law
             with no metric, a target named like ``error``/``err``/``error_rate`` and every
@@ -798,6 +841,7 @@ class Fit:
         if interval is not None:
             interval = check.probability(interval, "interval")
         seed = check.integer(seed, "seed", minimum=0)
+        model = _extrapolation_model(extrapolation)
         if interval is not None and self.draws is None and self.extrapolation is None:
             raise ScalefitError(
                 "predict(): this fit has no bootstrap replicates, so it has no intervals; refit with "
@@ -811,6 +855,7 @@ class Fit:
             posterior = {n: self.draws[n].to_numpy()[:, None] for n in self.law.parameters}
             with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                 out["mean"] = np.median(np.asarray(self.law.evaluate(posterior, x), dtype=float), axis=0)
+        spread = np.full(len(out), np.nan)  # half the log-width of the fit's own 90% prediction interval
         if interval is not None and self.draws is None:  # calibrated by a backtest only: no confidence interval
             out["ci_lower"] = out["ci_upper"] = np.nan
             out["pi_lower"] = out["pi_upper"] = out["mean"]
@@ -834,16 +879,56 @@ class Fit:
                 with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                     new = self._new_runs(means, np.random.default_rng(seed))
                 out["pi_lower"], out["pi_upper"] = _quantiles(new.reshape(-1, means.shape[1]), interval)
+                own = (out["pi_lower"], out["pi_upper"])
+                if interval != SPREAD_LEVEL:
+                    own = _quantiles(new.reshape(-1, means.shape[1]), SPREAD_LEVEL)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    spread = 0.5 * np.log(np.asarray(own[1], dtype=float) / np.asarray(own[0], dtype=float))
         if interval is not None and self.extrapolation is not None:
             _widen_by_calibration(out, self.extrapolation, x, self.ranges, interval)
+        if self.ranges:
+            feats = ExtrapolationModel.features(self.law, self.params, self.ranges, self.log_residual_scale, x)
+            feats["spread"] = np.where(np.isfinite(spread), spread, 0.0)
+            if interval is not None and model is not None:
+                self._widen_beyond_runs(out, model, feats, interval)
         if interval is not None:
             self._sweep_unidentified(out, x)
         out["extrapolated"] = np.any([(x[v] < lo) | (x[v] > hi) for v, (lo, hi) in self.ranges.items()], axis=0)
+        if self.ranges:
+            out["decades_beyond"] = feats["distance"] / np.log(10.0)
+            if model is not None:
+                out["supported"] = model.supported(feats)
+                far = ~out["supported"].to_numpy(dtype=bool)
+                if far.any():
+                    warnings.warn(
+                        f"predict(): {int(far.sum())} of {len(out)} predictions lie up to "
+                        f"{out['decades_beyond'].max():.2g} decades beyond the fitted runs, further than any curve "
+                        f"the extrapolation model was calibrated on ({model.max_distance / np.log(10):.2g} decades; "
+                        "column supported). The runs do not support that extrapolation: its intervals are widened "
+                        "in proportion, which is a guess. Run closer to where you predict",
+                        ScalingWarning,
+                        stacklevel=2,
+                    )
         reason = _error_rate_reason(self)
         if reason is not None:
             _flag_error_rates(self, out, reason, interval)
         out.attrs["interval"] = interval
         return out
+
+    def _widen_beyond_runs(self, out: pd.DataFrame, model: ExtrapolationModel, feats: Mapping, interval: float) -> None:
+        """Prediction intervals beyond the runs: the union of the fit's own interval and the
+        extrapolation model's (see :mod:`scalefit._extrapolation`). Rows inside the runs
+        keep the fit's own interval."""
+        beyond = feats["distance"] > 0
+        if not beyond.any() or "pi_lower" not in out.columns:
+            return
+        lower, upper = model.limits(feats, interval)
+        mean = out["mean"].to_numpy(dtype=float)
+        with np.errstate(over="ignore", invalid="ignore"):
+            lo, hi = mean * np.exp(lower), mean * np.exp(upper)
+        out["pi_lower"] = np.where(beyond, np.fmin(out["pi_lower"].to_numpy(dtype=float), lo), out["pi_lower"])
+        out["pi_upper"] = np.where(beyond, np.fmax(out["pi_upper"].to_numpy(dtype=float), hi), out["pi_upper"])
+        out.attrs["extrapolation_model"] = repr(model)
 
     def _sweep_unidentified(self, out: pd.DataFrame, x: Mapping[str, np.ndarray]) -> None:
         """Widen intervals over every value of a parameter the runs leave undetermined.
