@@ -137,8 +137,8 @@ def test_the_default_predict_uses_the_shipped_model():
 
 def test_bad_models_and_options_are_named():
     with pytest.raises(ScalefitError, match="extrapolation='yes' must be 'default', an ExtrapolationModel or None"):
-        scalefit.Fit.from_params(revisiting_m2, {"e_inf": 0.1, "b": 1.0, "c": 0.5}).predict({"x": [1.0]}, None,
-                                                                                            extrapolation="yes")  # fmt: skip
+        given = scalefit.Fit.from_params(revisiting_m2, {"e_inf": 0.1, "b": 1.0, "c": 0.5})
+        given.predict({"x": [1.0]}, None, extrapolation="yes")
     with pytest.raises(ScalefitError, match="increasing probabilities"):
         ExtrapolationModel(("spread",), (0.0, 1.0), (0.1, 0.05), (0.0, 1.0), 1.0)
     with pytest.raises(ScalefitError, match=r"terms must be among .* got terms \['wide'\]"):
