@@ -208,7 +208,7 @@ def test_out_in_a_missing_folder_fails_before_the_fit(files, capsys, monkeypatch
     err = capsys.readouterr().err
     assert "--out" in err and "nodir" in err and "mkdir" in err
     assert not ran and not (files / "nodir").exists()
-    assert not [p for p in files.iterdir() if ".tmp" in p.name]
+    assert not [p for p in files.iterdir() if "tmp" in p.name]
 
 
 def test_out_through_a_symlink_updates_the_target_and_keeps_the_link(files):
@@ -220,7 +220,7 @@ def test_out_through_a_symlink_updates_the_target_and_keeps_the_link(files):
     assert proc.returncode == 0, proc.stderr
     assert link.is_symlink() and link.resolve() == target.resolve()
     assert scalefit.load_fit(target).law.name == "paper_error"
-    assert not [p for p in files.iterdir() if ".tmp" in p.name]
+    assert not [p for p in files.iterdir() if "tmp" in p.name]
 
 
 def test_out_onto_a_device_is_refused(files, capsys):
@@ -246,7 +246,7 @@ def test_predict_out_is_written_atomically_in_csv_and_parquet(files, capsys):
         table = pd.read_csv(files / name) if name.endswith(".csv") else pd.read_parquet(files / name)
         assert len(table) == 1 and 0 < table.loc[0, "mean"] < 1
     assert "saved predictions" in capsys.readouterr().out
-    assert not [p for p in files.iterdir() if ".tmp" in p.name]
+    assert not [p for p in files.iterdir() if "tmp" in p.name]
 
 
 # -- a closed standard output -----------------------------------------------------------------------
@@ -316,7 +316,7 @@ def _check_interrupted(files, code, err, expected):
     assert "Traceback" not in err and "Segmentation fault" not in err and "core dumped" not in err
     if (files / "f.json").exists():
         assert scalefit.load_fit(files / "f.json").law.name == "paper_error"
-    assert not [p for p in files.iterdir() if ".tmp" in p.name]
+    assert not [p for p in files.iterdir() if "tmp" in p.name]
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc to see the handlers installed")

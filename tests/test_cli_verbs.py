@@ -82,7 +82,7 @@ def test_crossover_json_on_stdout_and_in_out(fit_files, tmp_path, capsys):
     assert text.rstrip().endswith(f"saved the crossover to {out}") and "crossing(s)" in text
     saved = _strict(out.read_text())
     assert saved["crossings"] == result["crossings"] and saved["names"] == ["plain", "steep"]
-    assert not list(tmp_path.glob(".c.json.tmp*"))  # written through a temporary, renamed
+    assert not list(tmp_path.glob(".c.json.*"))  # written through a temporary, renamed
 
 
 def test_crossover_without_draws_says_so(fit_files, capsys):
@@ -225,7 +225,7 @@ def test_allocate_json_on_stdout_and_in_out(chinchilla_file, tmp_path, capsys):
     saved = _strict(out.read_text())
     assert saved["at_limit"] == ["D"] and saved["amounts"]["D"] == pytest.approx(1e12, rel=1e-6)
     assert saved["limits"] == {"D": [0.0, 1e12]} and saved["amounts"]["N"] > n  # capped data: a bigger model
-    assert not list(tmp_path.glob(".a.json.tmp*"))
+    assert not list(tmp_path.glob(".a.json.*"))
 
 
 def test_allocate_target_and_held_variables(chinchilla_file, capsys):

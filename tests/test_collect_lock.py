@@ -77,7 +77,12 @@ def _grid():
 
 
 def _leftovers(work):
-    return sorted(p.name for p in work.rglob("*") if p.name.startswith(".") or p.parent.name == "claims")
+    """Claims and temporaries left behind (scalefit's own, empty, temporaries folders aside)."""
+    return sorted(
+        p.name
+        for p in work.rglob("*")
+        if (p.name.startswith(".") and not (p.is_dir() and p.name == ".scalefit-tmp")) or p.parent.name == "claims"
+    )
 
 
 def test_two_concurrent_collects_share_the_runs(tmp_path):
@@ -202,15 +207,23 @@ def test_a_dead_collectors_claim_is_taken_over(tmp_path):
 def test_stale_temporaries_are_removed_only_when_no_collector_is_live(tmp_path):
     root = tmp_path / "runs.collect"
     WorkDir(root).create()
-    (root / "cache").mkdir()
-    temporaries = [
-        root / "rows" / ".0123456789abcdef.json.tmp4242",  # a row writer's
-        root / "checkpoints" / ".0123456789abcdef.pt.tmp4242",  # a checkpoint writer's
-        root / ".plan.json.tmp4242",
-        root / "cache" / ".up-train-0123.npz.tmp4242",  # the image cache's
-        root / "cache" / "up-train-0123.tmp4242.npz",  # the image cache's former name
+    (root / "cache" / ".scalefit-tmp").mkdir(parents=True)
+    (root / "sub").mkdir()
+    temporaries = [  # every writer's temporary is in scalefit's own folder, uniquely named
+        root / ".scalefit-tmp" / ".0123456789abcdef.json.k2j4h5g6.scalefit-tmp",  # a row writer's
+        root / ".scalefit-tmp" / ".plan.json.a1b2c3d4.scalefit-tmp",
+        root / "cache" / ".scalefit-tmp" / ".up-train-0123.npz.zz99yy88.scalefit-tmp",  # the image cache's
     ]
-    kept = [root / "rows" / "0123456789abcdef.json", root / "cache" / "up-train-0123.npz", root / "plan.json"]
+    kept = [
+        root / "rows" / "0123456789abcdef.json",
+        root / "cache" / "up-train-0123.npz",
+        root / "plan.json",
+        # the user's own files, named like the temporaries of older versions (issue 21: they were deleted)
+        root / "results.tmp2024.npz",
+        root / "sub" / ".notes.tmp1",
+        root / "rows" / ".0123456789abcdef.json.tmp4242",
+        root / ".scalefit-tmp" / "notes.txt",  # not a temporary's name, even in scalefit's folder
+    ]
     with WorkDir(root).session():  # a live collector (or submitit worker) on the directory, writing
         for path in temporaries + kept:
             path.write_bytes(b"x")
@@ -228,11 +241,13 @@ def test_a_killed_table_writers_temporary_is_removed(tmp_path, monkeypatch):
 
     monkeypatch.setattr(stages, "run_job", _fake_run_job([]))
     out = tmp_path / "runs.csv"
-    stale, other = tmp_path / ".runs.csv.tmp99999", tmp_path / ".runs.csv.tmp-notes"
+    stale = tmp_path / ".runs.csv.q8w7e6r5.scalefit-tmp"
+    others = [tmp_path / ".runs.csv.tmp99999", tmp_path / ".runs.csv.tmp-notes", tmp_path / ".runs.csv.x.scalefit-tmp"]
     stale.write_bytes(b"half a table")
-    other.write_bytes(b"not ours")
+    for other in others:
+        other.write_bytes(b"not ours")
     table = collect(_grid(), out, device="cpu", progress=False)
-    assert not stale.exists() and other.exists()
+    assert not stale.exists() and all(other.exists() for other in others)
     assert len(pd.read_csv(out)) == len(table) == sum(j.evaluated for j in expand(_grid()))
 
 
@@ -255,14 +270,16 @@ def test_writers_remove_their_temporary_when_interrupted(tmp_path, monkeypatch):
         m.setattr(np, "savez", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
         with pytest.raises(KeyboardInterrupt):
             images_module.load_images(cache, **kwargs)
-    assert list(cache.iterdir()) == []
-    with monkeypatch.context() as m:  # a cache that cannot be written is a warning, not lost work
+    assert [p.name for p in cache.rglob("*")] == [".scalefit-tmp"]  # its own folder, empty
+    with monkeypatch.context() as m:  # a cache that cannot be written is a warning naming the file, not lost work
         m.setattr(np, "savez", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left on device")))
-        with pytest.warns(UserWarning, match="cannot write the image cache .*No space left"):
+        with pytest.warns(
+            UserWarning, match=r"cannot write the image cache .*s-train-\w+\.npz \(\[Errno 28\] No space.*s-train"
+        ):
             data = images_module.load_images(cache, **kwargs)
-    assert len(data) == 20 and list(cache.iterdir()) == []
+    assert len(data) == 20 and [p.name for p in cache.rglob("*")] == [".scalefit-tmp"]
     assert len(images_module.load_images(cache, **kwargs)) == 20
-    assert [p.suffix for p in cache.iterdir()] == [".npz"]
+    assert [p.suffix for p in cache.iterdir() if p.is_file()] == [".npz"]
 
 
 def test_every_write_holds_the_writing_lock(tmp_path, monkeypatch):

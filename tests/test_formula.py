@@ -135,7 +135,10 @@ def test_a_catalogue_name_for_a_law_points_to_get_law_not_to_formulas():
 
 def test_a_reciprocal_of_a_reciprocal_reads_back():
     """Found by the property test: ``1 / (1 / c0)`` was written ``1 / 1 / c0``, which does not parse."""
-    law = Law(Pow(Pow(Constant("c0"), 1.0, -1), 1.0, -1))
-    assert str(law) == "1 / (1 / c0)"
-    again = parse_law(str(law), variables=())
-    assert again.evaluate({"c0": 2.0}, {}) == pytest.approx(2.0)
+    law = Law(Pow(Pow(Constant("c0"), 1.0, -1), 1.0, -1) + Power("x", "a"))
+    assert str(law) == "1 / (1 / c0) + x^-a"
+    again = parse_law(str(law), variables=("x",))
+    assert again.evaluate({"c0": 2.0, "a": 1.0}, {"x": 4.0}) == pytest.approx(2.25)
+    # a formula of constants alone is refused, as a formula with no variable is (issue 21)
+    with pytest.raises(ScalefitError, match=r"variables=\[\] for formula '1 / \(1 / c0\)': a law needs at least one"):
+        parse_law(str(Law(Pow(Pow(Constant("c0"), 1.0, -1), 1.0, -1))), variables=())

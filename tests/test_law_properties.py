@@ -71,7 +71,12 @@ def test_random_law_properties(law, seed):
 def test_random_law_formula_reads_back(law, seed):
     """``parse_law(str(law))`` gives a law with the same parameters and values (a Constant
     multiplying a bare power reads back as its amplitude: same value, another role), and
-    its text is a fixed point. A law with nothing to fit (``Dp^-1``) is refused as a formula."""
+    its text is a fixed point. A law with nothing to fit (``Dp^-1``) or nothing to vary
+    (no variable: ``c0^-p1``) is refused as a formula."""
+    if not law.variables:
+        with pytest.raises(ScalefitError, match="a law needs at least one variable"):
+            parse_law(str(law), variables=law.variables)
+        return
     if not law.parameters:
         with pytest.raises(ScalefitError, match="has no parameters to fit"):
             parse_law(str(law), variables=law.variables)

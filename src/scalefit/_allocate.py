@@ -55,6 +55,8 @@ DRAWS = 200
 MIN_BUDGET, MAX_BUDGET = 1e-12, 1e30  # target mode: the cheapest and dearest optimum it reports
 STEP = 1e-6  # central-difference step in log amounts
 LOG_LIMIT = 690.0  # |log amount| never beyond this: exp(690) ~ 1e300
+RISING_SPAN = 23.0  # a cost is checked to rise along each variable over 10 decades either side of the runs
+RISING_POINTS = 81
 
 
 # -- other arguments --------------------------------------------------------------------------
@@ -183,10 +185,7 @@ class _Problem:
         return hit
 
     def bounds(self) -> list[tuple[float, float]]:
-        with np.errstate(divide="ignore"):
-            lo = np.maximum(np.log(self.lo), -LOG_LIMIT)
-            hi = np.minimum(np.log(self.hi), LOG_LIMIT)
-        return list(zip(lo.tolist(), hi.tolist(), strict=True))
+        return _log_bounds(self.lo, self.hi)
 
     def project(self, w: np.ndarray) -> np.ndarray | None:
         """``w + t`` on the constraint (cost = budget, or law = target), clipped to the limits."""
@@ -428,7 +427,7 @@ class _Setup:
         for v in self.bought:
             r = self.fit.ranges.get(v)
             out.append(0.5 * (math.log(r[0]) + math.log(r[1])) if r and r[0] > 0 else 0.0)
-        lo, hi = np.array(self.problem(self.fit.params, "budget", 1.0).bounds()).T
+        lo, hi = np.array(_log_bounds(self.lo, self.hi)).T
         return np.clip(np.array(out), lo, hi)
 
     def __post_init__(self):
@@ -469,7 +468,43 @@ def _setup(fit, cost, costs, at, limits, interval, draws, seed) -> _Setup:
     seed = integer(seed, "seed", minimum=0)
     lo = np.array([limits.get(v, (0.0, math.inf))[0] for v in bought])
     hi = np.array([limits.get(v, (0.0, math.inf))[1] for v in bought])
-    return _Setup(fit, cost, bought, at, limits, lo, hi, interval, draws, np.random.default_rng(seed))
+    s = _Setup(fit, cost, bought, at, limits, lo, hi, interval, draws, np.random.default_rng(seed))
+    _check_rising(s, name)
+    return s
+
+
+def _log_bounds(lo: np.ndarray, hi: np.ndarray) -> list[tuple[float, float]]:
+    """Limits on the bought variables as bounds on their log amounts (within +-LOG_LIMIT)."""
+    with np.errstate(divide="ignore"):
+        low = np.maximum(np.log(lo), -LOG_LIMIT)
+        high = np.minimum(np.log(hi), LOG_LIMIT)
+    return list(zip(low.tolist(), high.tolist(), strict=True))
+
+
+def _check_rising(s: _Setup, name: str) -> None:
+    """Refuse a cost that falls as a variable bought grows (checked along each variable, the
+    others at the middle of the fitted runs): buying more would pay, so the optimum would
+    run off to infinity instead of answering."""
+    centre = s.centre()
+    bounds = _log_bounds(s.lo, s.hi)
+    for i, v in enumerate(s.bought):
+        lo, hi = max(bounds[i][0], centre[i] - RISING_SPAN), min(bounds[i][1], centre[i] + RISING_SPAN)
+        U = np.repeat(centre[None, :], RISING_POINTS, axis=0)
+        U[:, i] = np.linspace(lo, hi, RISING_POINTS)
+        x = {k: np.full(RISING_POINTS, val) for k, val in s.at.items()}
+        x.update({w: np.exp(U[:, j]) for j, w in enumerate(s.bought)})
+        c = np.broadcast_to(s.cost(x), (RISING_POINTS,))
+        ok = np.isfinite(c[:-1]) & np.isfinite(c[1:])
+        fall = np.where(ok, c[:-1] - c[1:], 0.0)
+        if np.any(fall > 1e-9 * np.maximum(np.abs(c[:-1]), np.abs(c[1:]))):
+            k = int(np.argmax(fall))
+            others = ", ".join(f"{w}={math.exp(centre[j]):.3g}" for j, w in enumerate(s.bought) if j != i)
+            raise ScalefitError(
+                f"{name} {s.cost.text!r} falls as {v} grows ({c[k]:.4g} at {v}={math.exp(U[k, i]):.3g}, "
+                f"{c[k + 1]:.4g} at {v}={math.exp(U[k + 1, i]):.3g}{', with ' + others if others else ''}); "
+                "a cost must not fall as a variable bought grows, or buying more of it would pay for itself — "
+                "check the signs of the cost formula"
+            )
 
 
 def _undefined(fit: Fit, at: Mapping[str, float], amounts: Mapping[str, float], fix: str) -> ScalefitError:
@@ -879,6 +914,8 @@ def compute_optimal(
     """
     s = _setup(fit, cost, None, at, limits, interval, draws, seed)
     values = np.atleast_1d(_points(budgets, "budgets", "the budget (in the units of cost=)"))
+    if values.size == 0:
+        raise ScalefitError("budgets is empty; give at least one budget (in the units of cost=), e.g. [1e21, 1e22]")
     if values.ndim != 1:
         raise ScalefitError(f"budgets must be a number or a flat list of numbers, got an array of shape {values.shape}")
     n_draws = len(s.draw_params())

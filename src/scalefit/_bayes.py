@@ -87,6 +87,25 @@ def _top_constants(law: Law) -> set[str]:
     return {t.name for t in terms if isinstance(t, Constant)}
 
 
+#: Sample sites of the model besides the law's parameters: the noise model, the observations, their plate.
+OTHER_SITES = ("sigma", "nu", "y", "runs")
+
+
+def check_site_names(law: Law) -> None:
+    """Refuse a law whose parameter is named like another sample site of the model (``sigma``,
+    ``nu``, ``y``, ``runs``, or ``<amplitude>_base``, the site of a centred amplitude): NumPyro
+    needs every site name once, and ``priors=`` addresses sites by name."""
+    for n in law.parameters:
+        base = n.endswith("_base") and n[: -len("_base")] in law.parameters
+        if n in OTHER_SITES or base:
+            what = "the noise model's or the observations'" if not base else f"the centred site of {n[:-5]!r}"
+            raise ScalefitError(
+                f"method='bayes': parameter {n!r} of law {law.name!r} has the name of {what} sample site "
+                f"(the model's other sites: {', '.join(OTHER_SITES)} and <amplitude>_base); rename it in the law, "
+                f"e.g. {n + '0'!r} (least squares does not mind the name)"
+            )
+
+
 def noise_sites(noise: str, known_noise: bool) -> tuple[str, ...]:
     """Sample sites of the noise model besides the law's parameters."""
     sites = () if known_noise else ("sigma",)

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from . import _expr
 from ._boundary import near
 from ._errors import ScalefitError
-from ._validate import _shown, each, number
+from ._validate import _shown, each, is_number, number
 
 FUNCTIONS: dict[str, tuple[Callable, int]] = {
     "log": (np.log, 1),
@@ -104,9 +105,10 @@ def parse_cost(spec: object, variables: Sequence[str], *, owner: str, name: str 
 
 
 def _formula_cost(text: str, variables: list[str], owner: str, name: str) -> Cost:
+    _expr.check_length(text, f"{name} {_expr.shown(text)}")
     source = text.replace("^", "**").strip()
     try:
-        tree = ast.parse(source, mode="eval")
+        tree = _expr.parse(source, f"{name} {_expr.shown(text)}")
     except SyntaxError as exc:
         raise ScalefitError(
             f"{name} {text!r} is not a formula ({exc.msg}); a cost formula may use {ALLOWED}, "
@@ -134,6 +136,18 @@ def _formula_cost(text: str, variables: list[str], owner: str, name: str) -> Cos
                 used.append(node.id)
             key = node.id
             return lambda x: x[key]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div):
+            family = (ast.Add, ast.Sub) if isinstance(node.op, ast.Add | ast.Sub) else (ast.Mult, ast.Div)
+            parts = [(op, build(part)) for op, part in _expr.chain(node, family)]  # a run, without recursion
+            first, rest = parts[0][1], [(_BINOPS[type(op)], f) for op, f in parts[1:]]
+
+            def run(x):
+                out = first(x)
+                for op, f in rest:
+                    out = op(out, f(x))
+                return out
+
+            return run
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             op, left, right = _BINOPS[type(node.op)], build(node.left), build(node.right)
             return lambda x: op(left(x), right(x))
@@ -150,7 +164,7 @@ def _formula_cost(text: str, variables: list[str], owner: str, name: str) -> Cos
             raise fail(node, f"the operator {type(node.op).__name__} is not allowed")
         raise fail(node, f"a {type(node).__name__} is not allowed")
 
-    fn = build(tree.body)  # fills ``used``
+    fn = build(tree)  # fills ``used``
     return Cost(text=text.strip(), variables=tuple(used), fn=fn)
 
 
@@ -187,9 +201,19 @@ def _callable_cost(fn: Callable, variables: list[str], owner: str, name: str) ->
             pass
         # otherwise one call per point (a function of numbers, e.g. using max())
         cols = {v: np.broadcast_to(x[v], shape).ravel() for v in used}
-        return np.array([float(fn(**{v: c[i] for v, c in cols.items()})) for i in range(int(np.prod(shape)))]).reshape(
-            shape
-        )
+        return np.array([one(**{v: c[i] for v, c in cols.items()}) for i in range(int(np.prod(shape)))]).reshape(shape)
+
+    def one(**point) -> float:
+        value = fn(**point)
+        if isinstance(value, np.ndarray) and value.size == 1:
+            value = value.reshape(())[()]
+        if not is_number(value):
+            at = ", ".join(f"{k}={float(v):.4g}" for k, v in point.items())
+            raise ScalefitError(
+                f"{name}={label}{sig} returned {_shown(value)} ({type(value).__name__}) at {at or 'no variables'}; "
+                "a cost function must return a number (or an array of numbers when called with arrays)"
+            )
+        return float(value)
 
     return Cost(text=f"{label}({', '.join(used)})", variables=tuple(used), fn=call)
 

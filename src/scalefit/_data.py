@@ -75,7 +75,7 @@ def read_table(source: pd.DataFrame | str | os.PathLike | Runs) -> tuple[pd.Data
     if isinstance(source, Runs):
         return source.frame, source.source
     if isinstance(source, pd.DataFrame):
-        return source, "<DataFrame>"
+        return _checked_frame(source, "<DataFrame>", "the DataFrame"), "<DataFrame>"
     if not isinstance(source, str | os.PathLike):
         raise TypeError(
             f"runs must be a pandas DataFrame or a path to a .csv/.parquet file, got {type(source).__name__}"
@@ -96,13 +96,38 @@ def read_table(source: pd.DataFrame | str | os.PathLike | Runs) -> tuple[pd.Data
                 f"runs file {str(path)!r} has suffix {suffix!r}; scalefit reads .csv, .tsv "
                 "and .parquet — convert it or load it into a DataFrame yourself"
             )
+        if suffix in (".csv", ".txt", ".tsv"):  # pandas renames a repeated header (Dp, Dp.1): read it as written
+            header = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", header=None, nrows=1, dtype=str)
+            _no_repeats([str(c) for c in header.iloc[0].tolist()] if len(header) else [], f"runs file {str(path)!r}")
     except ScalefitError:
         raise
     except Exception as exc:  # pandas/pyarrow parser errors have many types
         raise ScalefitError(f"could not read runs file {str(path)!r}: {exc}") from exc
+    return _checked_frame(frame, str(path), f"runs file {str(path)!r}"), str(path)
+
+
+def _no_repeats(columns: list, where: str) -> None:
+    """A file's header names each column once (pandas would silently rename the second ``Dp`` ``Dp.1``)."""
+    repeated = list(dict.fromkeys(c for c in columns if columns.count(c) > 1))
+    if repeated:
+        raise ScalefitError(
+            f"{where}: column {repeated[0]!r} appears {columns.count(repeated[0])} times in the header"
+            + (f" (and {repeated[1:]})" if len(repeated) > 1 else "")
+            + "; give each column its own name, so it is clear which one is meant"
+        )
+
+
+def _checked_frame(frame: pd.DataFrame, source: str, where: str) -> pd.DataFrame:
+    """A table has one level of column names and at least one row."""
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise ScalefitError(
+            f"{where} has multi-level column names ({frame.columns.nlevels} levels, e.g. {frame.columns[0]!r}); "
+            "give one name per column, e.g. frame.columns = ['_'.join(map(str, c)) for c in frame.columns]"
+        )
     if frame.empty:
-        raise ScalefitError(f"runs file {str(path)!r} has no rows")
-    return frame, str(path)
+        shape = "no columns and no rows" if not len(frame.columns) else "no rows"
+        raise ScalefitError(f"{where} has {shape}; a runs table needs one row per training run")
+    return frame
 
 
 def _resolve_mapping(law: Law, frame: pd.DataFrame, mapping: Mapping[str, str] | None) -> dict:

@@ -410,6 +410,15 @@ def _candidates(candidates, bounds, points, variables, fixed, names, default_bou
                     f"must name one of the fits: {list(names)}{suggest(labels[bad][0], names)}"
                 )
             table["fit"] = labels
+    if candidates is not None:  # a table states its runs in full: nothing is filled in from at=
+        missing = [v for v in variables if v not in table.columns]
+        if missing:
+            held = [f"{v}={fixed[v]:g}" for v in missing if v in fixed]
+            hint = f" (to run every candidate at the goal's {', '.join(held)}, add that column)" if held else ""
+            raise ScalefitError(
+                f"candidates has no column for {missing}; a table of candidate runs must give every variable of the "
+                f"law ({', '.join(variables)}) — scalefit does not fill one in from at={hint}"
+            )
     missing = [v for v in variables if v not in table.columns and v not in fixed]
     if missing:
         source = "candidates" if candidates is not None else "bounds"
@@ -824,8 +833,8 @@ def suggest_runs(
         distilled_fit)``; a dict gives their names). ``goal="prediction"``: one fit. Each
         must hold its runs (a result of :func:`fit_law` or :func:`load_fit`).
     candidates : DataFrame or dict, optional
-        Possible runs, one per row, a column per law variable (a variable the goal holds
-        in ``at`` may be left out: it is held there). For a crossing, an optional column
+        Possible runs, one per row, a column per law variable (every one: a missing column
+        is an error, never filled in from ``at``). For a crossing, an optional column
         ``fit`` names which fit each run is for; without it every row is a candidate for
         both fits.
     bounds : dict, optional

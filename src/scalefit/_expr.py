@@ -45,10 +45,12 @@ def parse(source: str, what: str) -> ast.expr:
     levels = depth(tree)
     if levels > MAX_DEPTH:
         raise _too_deep(what, levels)
+    lines = source.strip().encode().splitlines(keepends=True)  # ast's offsets are in UTF-8 bytes per line
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
-            written = ast.get_source_segment(source.strip(), node)
-            if written is not None and written != node.id:
+            line = lines[node.lineno - 1] if node.lineno <= len(lines) else b""
+            written = line[node.col_offset : node.end_col_offset].decode("utf-8", "replace")
+            if written != node.id:
                 raise ScalefitError(
                     f"{what}: name {written!r} is read by Python as {node.id!r} (Unicode compatibility folding); "
                     f"scalefit never folds names silently — write {node.id!r} if that is the name you mean, "

@@ -14,6 +14,7 @@ import pandas as pd
 from . import _validate as check
 from ._bayes import (
     CentredAmplitude,
+    check_site_names,
     default_priors,
     describe,
     diagnostic_notes,
@@ -156,6 +157,8 @@ def fit_law(
     fix, tie, bounds = _constraints(law, fix, tie, bounds)
     if isinstance(fitter, NUTS) and bounds:
         raise ScalefitError("bounds= apply to least squares; with NUTS express them as priors= (e.g. a Uniform)")
+    if isinstance(fitter, NUTS):
+        check_site_names(law)
     if target is not None:
         check.text(target, "target")
     if mapping is not None:
@@ -228,6 +231,17 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
                 f"by column {c!r} has missing values in {format_rows(frame.index[missing])}; every run needs "
                 "a group — fill them in or drop those rows"
             )
+    variable_of = {(mapping or {}).get(v, v): v for v in law.variables}
+    for c in columns:
+        if c in variable_of:
+            v = variable_of[c]
+            raise ScalefitError(
+                f"by={c!r} is the column of law variable {v!r}: within each group {v} would have one value, so no "
+                f"group could determine how the law depends on {v}; group by a column the law does not use (a task, "
+                "a lab, a stage), or fit without by="
+            )
+        if c == target:
+            raise ScalefitError(f"by={c!r} is the target column; group by a column the law does not use")
     if weights is not None and not isinstance(weights, str):
         raise TypeError("with by=, give weights as a column name (each group takes its own rows)")
     if isinstance(fitter, NUTS) and fitter.noise_scale is not None and not isinstance(fitter.noise_scale, str):

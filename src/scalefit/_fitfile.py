@@ -88,6 +88,9 @@ FORMAT = "scalefit.fit/1"
 FITS_FORMAT = "scalefit.fits/1"
 METHODS = ("lsq", "bayes", "given")
 
+#: Most digits of an integer in a fit file (a float is at most ~1.8e308; seeds and counts are far shorter).
+MAX_DIGITS = 400
+
 #: How a non-finite number is written in a fit file (strict JSON has no NaN or Infinity).
 NONFINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
@@ -270,8 +273,16 @@ def _parse(text: str, label: str) -> Fit | Fits:
             out[k] = v
         return out
 
+    def bounded_integer(digits: str) -> int:
+        if len(digits.lstrip("-")) > MAX_DIGITS:
+            raise ScalefitError(
+                f"{label}: holds an integer of {len(digits.lstrip('-')):,} digits ({digits[:20]}...); no field of a "
+                f"fit file has more than {MAX_DIGITS} — the file was edited or damaged — {_REFIT}"
+            )
+        return int(digits)
+
     try:
-        d = json.loads(text, object_pairs_hook=no_duplicates)
+        d = json.loads(text, object_pairs_hook=no_duplicates, parse_int=bounded_integer)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
@@ -443,7 +454,8 @@ class _Reader:
             try:
                 out = float(value)
             except OverflowError:
-                raise self.fail(where, f"= {value:.20} is too large for a number") from None
+                digits = f"{str(value)[:20]}... ({len(str(value))} digits)"
+                raise self.fail(where, f"= {digits} is too large for a number") from None
         else:
             got = "null" if value is None else f"{value!r:.60}"
             raise self.fail(where, f"must be {allowed}, got {got}")
@@ -465,7 +477,7 @@ class _Reader:
         out = np.empty(len(items), dtype=float)
         for i, v in enumerate(items):
             if isinstance(v, float | int) and not isinstance(v, bool):
-                out[i] = v
+                out[i] = self.number(v, f"{where}[{i}]")
             elif isinstance(v, str) and v in NONFINITE:
                 out[i] = NONFINITE[v]
             else:
@@ -538,6 +550,7 @@ class _Reader:
         requested = self.integer(d.get("bootstrap_requested"), "bootstrap_requested", 1, optional=True)
         converged = self.share(d.get("bootstrap_converged"))
         draws = self.draws(d.get("draws"), law, problem, method, diagnostics, requested, converged)
+        self.consistent(law, params, method, objective, residuals, data, draws)
         notes = self.lst(d.get("notes", []), "notes")
         for i, n in enumerate(notes):
             self.text(n, f"notes[{i}]")
@@ -950,6 +963,14 @@ class _Reader:
         if missing:
             raise self.fail("draws", f"is missing columns {missing}; it needs one per parameter")
         columns = {c: self.numbers(d[c], f"draws[{c!r}]") for c in d}
+        for c, values in columns.items():
+            missing = np.flatnonzero(np.isnan(values))
+            if missing.size:
+                raise self.fail(
+                    f"draws[{c!r}][{int(missing[0])}]",
+                    f"is NaN ({missing.size} of {values.size} values); a draw is a fitted parameter set — the fitters "
+                    "keep only replicates and samples that have a value for every parameter",
+                )
         lengths = {len(a) for a in columns.values()}
         if len(lengths) > 1:
             shown = ", ".join(f"{c}: {len(a)}" for c, a in columns.items())
@@ -973,6 +994,40 @@ class _Reader:
         elif isinstance(requested, int) and not isinstance(requested, bool) and rows > requested:
             raise self.fail("draws", f"has {rows} rows, more than the {requested} bootstrap replicates requested")
         return pd.DataFrame({c: columns[c] for c in d}, dtype=float) if columns else None
+
+    def consistent(self, law: Law, params, method: str, objective: Objective, residuals, data, draws) -> None:
+        """The parameters must be the ones the rest of the file was computed with: a least-squares
+        fit's reproduce its recorded residuals; a Bayesian fit's (posterior medians) lie within
+        the range of its draws. Catches a parameter edited to a value in its domain but not the
+        fit's (``alpha = 1e308``), which would predict outside its own intervals."""
+        if method == "bayes" and draws is not None and len(draws):
+            for n in law.parameters:
+                values = draws[n].to_numpy(dtype=float)
+                low, high = float(np.min(values)), float(np.max(values))
+                if not low <= params[n] <= high:
+                    raise self.fail(
+                        f"params[{n!r}]",
+                        f"= {params[n]!r} lies outside its posterior draws ({low:.6g} .. {high:.6g}), whose median "
+                        "it is",
+                    )
+        if method != "lsq" or data is None or not all(math.isfinite(v) for v in params.values()):
+            return
+        x = {v: np.asarray(a, dtype=float) for v, a in data["x"].items()}
+        y = np.asarray(data["y"], dtype=float)
+        with np.errstate(all="ignore"):
+            pred = np.asarray(law.evaluate(params, x), dtype=float)
+            again = np.log(pred) - np.log(y) if objective.log else pred - y
+        scale = 1.0 if objective.log else max(float(np.median(np.abs(y))), 1e-300)
+        # where the law under- or overflows in linear space (the fit works in log space) it is not compared
+        off = np.where(np.isfinite(again), np.abs(again - residuals) / scale, 0.0)
+        if np.any(off > 1e-6):
+            i = int(np.argmax(off))
+            shown = ", ".join(f"{n} = {v:.6g}" for n, v in params.items())
+            raise self.fail(
+                "params",
+                f"({shown}) do not reproduce the residuals recorded with them (run {i}: {again[i]:.6g} against "
+                f"{residuals[i]:.6g}); a parameter was changed after the fit",
+            )
 
     def extrapolation(self, d: object, law: Law) -> dict | None:
         """The rollout calibration of the prediction intervals (:func:`scalefit.select_law`)."""

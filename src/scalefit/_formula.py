@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from . import _expr
 from ._errors import ScalefitError
 from ._laws import Bend, Constant, Implicit, Law, Metric, Pow, Power, Product, Repeated, Saturate, Sum, Term
 
@@ -130,9 +131,7 @@ class _Parser:
     # -- products -------------------------------------------------------------------------
     def chain(self, node: ast.AST) -> list[tuple[str, ast.AST]]:
         """A left-nested run of ``*`` and ``/`` as ``[(op, factor), ...]``."""
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult | ast.Div):
-            return [*self.chain(node.left), ("*" if isinstance(node.op, ast.Mult) else "/", node.right)]
-        return [("*", node)]
+        return [("/" if isinstance(op, ast.Div) else "*", f) for op, f in _expr.chain(node, (ast.Mult, ast.Div))]
 
     def is_parameter(self, node: ast.AST) -> bool:
         return isinstance(node, ast.Name) and node.id not in self.variables
@@ -212,8 +211,8 @@ class _Parser:
     # -- any node -------------------------------------------------------------------------
     def term(self, node: ast.AST) -> Term:
         if isinstance(node, ast.BinOp):
-            if isinstance(node.op, ast.Add):
-                return Sum((self.term(node.left), self.term(node.right)))
+            if isinstance(node.op, ast.Add):  # a run of + as one flat sum, without recursion
+                return Sum(tuple(self.term(part) for _, part in _expr.chain(node, (ast.Add,))))
             if isinstance(node.op, ast.Mult | ast.Div):
                 return self.product(node)
             if isinstance(node.op, ast.Pow):
@@ -291,9 +290,10 @@ def parse_law(
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string, got {type(formula).__name__} {formula!r}")
+    _expr.check_length(formula, f"formula {_expr.shown(formula)}")
     source = formula.replace("^", "**")
     try:
-        tree = ast.parse(source.strip(), mode="eval").body
+        tree = _expr.parse(source, f"formula {_expr.shown(formula)}")
     except SyntaxError as exc:
         where = f" at column {exc.offset}" if exc.offset else ""
         raise ScalefitError(
@@ -321,6 +321,17 @@ def parse_law(
         for v in vs:
             if not isinstance(v, str):
                 raise TypeError(f"variables must be names (strings), got {type(v).__name__} {v!r}")
+        if not vs:  # as a formula with no name raised to a power: a law must vary with something
+            bases = _power_bases(tree)
+            raise ScalefitError(
+                f"variables=[] for formula {_expr.shown(formula)}: a law needs at least one variable (with none, "
+                "every name would be a fitted constant and the law would not depend on the runs); "
+                + (
+                    f"give variables={bases} (the names raised to a power) or leave variables out"
+                    if bases
+                    else "name the variables, e.g. variables=['x']"
+                )
+            )
         unused = [v for v in vs if v not in names]
         if unused:
             raise ScalefitError(f"formula {formula!r} does not use variables {unused}; its names are {names}")

@@ -4,10 +4,11 @@
   directory exists and is writable, the target is not a directory, a device, a FIFO or a
   socket, the suffix is one the writer understands) and returns the real target: a symlink
   is followed, so writing it updates the file the link points to and keeps the link.
-* :func:`atomic_write` writes to a temporary file beside the real target, flushes and
-  fsyncs it, keeps an existing file's permissions and renames it over the target (atomic on
-  POSIX): a reader — or a crash, or Ctrl-C — sees the old file or the new one, never half.
-  ``"-"`` means standard output.
+* :func:`replacing` (and :func:`write_file`, :func:`atomic_write` on top of it) is the one way
+  scalefit writes a file: to a uniquely named temporary (beside the target, or in scalefit's
+  own temporaries folder), flushed and fsync-ed, with an existing file's permissions, renamed
+  over the target (atomic on POSIX): a reader — or a crash, or Ctrl-C — sees the old file or
+  the new one, never half. A failed write names the target. ``"-"`` means standard output.
 * :data:`WRITING` is held during every write; the CLI's interrupt handler waits for it, so
   Ctrl-C never leaves a half-written file or a stray temporary.
 """
@@ -15,12 +16,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import sys
+import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ._errors import ScalefitError
 
@@ -28,6 +32,11 @@ from ._errors import ScalefitError
 WRITING = threading.RLock()
 
 STDOUT = "-"
+
+#: The suffix of every temporary file scalefit writes (``.<name>.<random>.scalefit-tmp``).
+TEMPORARY_SUFFIX = ".scalefit-tmp"
+#: The folder of scalefit's own temporaries inside a folder it owns (a work directory, an image cache).
+TEMPORARIES = ".scalefit-tmp"
 
 
 def output_path(
@@ -83,33 +92,100 @@ def output_path(
     return real
 
 
+def name_in_path(name: str, what: str) -> str:
+    """``name`` checked for use inside a file name scalefit writes (a data set's cache file, a run's
+    row): it must stay in its directory — no path separator, no ``.``/``..``, no leading dot, no
+    control character — or a name like ``../../x`` or ``/etc/x`` would write elsewhere."""
+    bad = [c for c in ("/", "\\", os.sep, os.altsep) if c and c in name]
+    if bad or name in (".", "..") or name.startswith(".") or any(ord(c) < 32 for c in name):
+        why = (
+            f"holds {bad[0]!r}, a path separator"
+            if bad
+            else "starts with a dot"
+            if name.startswith(".")
+            else "holds a control character"
+        )
+        raise ScalefitError(
+            f"{what} {name!r} {why}; it is used in file names, which must stay inside their directory — "
+            "use letters, digits, spaces, '-' and '_' (e.g. 'cifar-10')"
+        )
+    return name
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str, argument: str = "out") -> None:
-    """Write ``data`` to the real target of ``path`` through a temporary file and a rename."""
+    """Write ``data`` to the real target of ``path`` (checked by :func:`output_path`) through a
+    temporary file beside it and a rename (:func:`replacing`); ``"-"`` writes standard output."""
     target = output_path(path, argument, stdout=True)
     payload = data.encode() if isinstance(data, str) else data
     if target == STDOUT:
-        sys.stdout.buffer.write(payload)
-        sys.stdout.flush()
-        return
-    with WRITING:
-        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
         try:
-            with open(tmp, "wb") as f:
-                f.write(payload)
+            sys.stdout.buffer.write(payload)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _naming(exc, "<standard output>") from None
+        return
+    write_file(target, payload)
+
+
+def write_file(target: str | os.PathLike, data: bytes, temporaries: str | os.PathLike | None = None) -> None:
+    """Write ``data`` to ``target`` atomically (see :func:`replacing`)."""
+    with replacing(target, temporaries) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def replacing(target: str | os.PathLike, temporaries: str | os.PathLike | None = None) -> Iterator[BinaryIO]:
+    """A binary file whose content replaces ``target`` atomically when the block ends without error.
+
+    The one way scalefit writes a file: into a uniquely named temporary
+    (``.<name>.<random>.scalefit-tmp``) in ``temporaries`` — scalefit's own folder, created if
+    needed, on the same file system — or, without it, beside ``target``; flushed, fsync-ed,
+    given an existing target's permissions (else the umask's) and renamed over ``target``
+    (atomic on POSIX) while :data:`WRITING` is held. A write that fails or is interrupted removes
+    its temporary and leaves ``target`` as it was; an ``OSError`` (a full disk: errno 28) names
+    ``target``, never just the temporary or nothing.
+    """
+    target = Path(target)
+    with WRITING:
+        try:
+            folder = Path(temporaries) if temporaries is not None else target.parent
+            if temporaries is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=folder)
+        except OSError as exc:
+            raise _naming(exc, target) from None
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                yield f
                 f.flush()
                 os.fsync(f.fileno())
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
-            if not target.exists():
-                os.chmod(tmp, 0o666 & ~_umask())
+            try:
+                mode = stat.S_IMODE(target.stat().st_mode)
+            except FileNotFoundError:
+                mode = 0o666 & ~_umask()
+            os.chmod(tmp, mode)
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+                raise _naming(exc, target) from None
             raise
 
 
+def _naming(exc: OSError, target: str | os.PathLike) -> OSError:
+    """``exc`` naming ``target`` (the same errno, so the same ``OSError`` subclass)."""
+    if exc.errno is None:
+        return OSError(f"{target}: {exc}")
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), os.fspath(target))
+
+
+@functools.cache
 def _umask() -> int:
+    """The process's umask, read once (reading it means setting it: never while threads write)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -30,6 +30,7 @@ et al. 2024), which is what the fitters use.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -953,7 +954,13 @@ class Law:
     @property
     def specs(self) -> dict[str, ParamSpec]:
         """Parameter name -> :class:`ParamSpec`, in order of appearance."""
-        return {s.name: s for s in self.expr.specs()}
+        return dict(self._specs)
+
+    @functools.cached_property
+    def _specs(self) -> tuple[tuple[str, ParamSpec], ...]:
+        """The walk of the expression behind :attr:`specs`, once per (immutable) law: a law of a
+        thousand terms would otherwise walk them once per parameter."""
+        return tuple((s.name, s) for s in self.expr.specs())
 
     @property
     def parameters(self) -> tuple[str, ...]:

@@ -242,22 +242,17 @@ class _Filter:
         raise self.fail(f"{type(node).__name__} is not allowed (in {self.part(node)!r})")
 
     def condition(self, node: ast.AST, op: str) -> np.ndarray:
-        v = self.value(node)
-        if v.kind != "bool":
-            raise self.fail(
-                f"{op} combines conditions, but {self.part(node)!r} gives {'numbers' if v.kind == 'number' else 'text'}"
-                f"; compare it (e.g. {self.part(node)} > 0)"
-            )
-        return np.asarray(v.data, dtype=bool)
+        return self.expect(node, "bool", f"{op} combines conditions", f"compare it (e.g. {self.part(node)} > 0)")
 
     def number(self, node: ast.AST, within: ast.AST) -> np.ndarray:
+        return self.expect(node, "number", "arithmetic needs numbers", f"in {self.part(within)!r}")
+
+    def expect(self, node: ast.AST, kind: str, needs: str, hint: str) -> np.ndarray:
+        """The value of ``node``, which ``needs`` to be of ``kind`` (``"bool"`` or ``"number"``)."""
         v = self.value(node)
-        if v.kind != "number":
-            raise self.fail(
-                f"arithmetic needs numbers, but {self.part(node)!r} gives "
-                f"{'text' if v.kind == 'text' else 'true/false'} (in {self.part(within)!r})"
-            )
-        return np.asarray(v.data, dtype=float)
+        if v.kind != kind:
+            raise self.fail(f"{needs}, but {self.part(node)!r} gives {_described(v.kind)} ({hint})")
+        return np.asarray(v.data, dtype=bool if kind == "bool" else float)
 
     def column(self, node: ast.Name) -> _Value:
         name = next((k for k, s in self.quoted.items() if s == node.id), node.id)
@@ -272,10 +267,10 @@ class _Filter:
             raise self.fail(f"column {name!r} appears {count} times in the table; give each column one name")
         series = self.frame[name]
         kind = series.dtype.kind
-        if kind == "b":
-            return _Value(series.to_numpy(dtype=bool), "bool")
+        if kind == "b":  # a missing value (nullable boolean) is false, as a comparison with NaN is
+            return _Value(series.to_numpy(dtype=bool, na_value=False), "bool")
         if kind in "iuf":
-            return _Value(series.to_numpy(dtype=float), "number")
+            return _Value(series.to_numpy(dtype=float, na_value=np.nan), "number")
         return _Value(series.to_numpy(dtype=object), "text")
 
     def compare(self, node: ast.Compare) -> _Value:

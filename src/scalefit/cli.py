@@ -910,6 +910,7 @@ def _cmd_collect(args) -> None:
     from . import _validate as check
     from . import collect as sc
     from .collect.runner import check_execution, finished
+    from .collect.store import existing_rows
 
     check.choice(args.executor, "--executor", sc.EXECUTORS)
     check.choice(args.trainer, "--trainer", ("stacked", "per-run"))
@@ -933,8 +934,10 @@ def _cmd_collect(args) -> None:
     if args.dry_run:
         done = 0
         if args.out:
+            jobs = sc.expand(grid)
+            existing_rows(args.out, [j.run_id for j in jobs if j.evaluated], grid.name)  # refused as a run would be
             work = sc.WorkDir.for_table(args.out, args.work)
-            done = sum(finished(j, work) for j in sc.expand(grid))
+            done = sum(finished(j, work) for j in jobs)
         try:
             rows = sc.estimate(grid)
         except ScalefitError:  # no size hints in the grid: read the data (decoded once, cached)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import ScalefitError
+from .._io import name_in_path
 from .._validate import _shown, choice, integer, number, suggest
 
 Check = Callable[[Any, str], Any]
@@ -83,6 +84,11 @@ def string(value: Any, name: str) -> str:
     if not value.strip():
         raise ScalefitError(f"{name} must be a non-empty string, got {value!r}")
     return value
+
+
+def file_name(value: Any, name: str) -> str:
+    """A non-empty string that can be part of a file name, confined to its directory (no ``../``)."""
+    return name_in_path(string(value, name), name)
 
 
 def optional(check: Check) -> Check:

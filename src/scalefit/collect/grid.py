@@ -28,7 +28,20 @@ from typing import ClassVar
 
 from .._errors import ScalefitError
 from .._validate import _shown, number, suggest
-from ._checks import SEED_MAX, check_fields, int_list, item, no_unknown, one_of, optional, real, string, table, whole
+from ._checks import (
+    SEED_MAX,
+    check_fields,
+    file_name,
+    int_list,
+    item,
+    no_unknown,
+    one_of,
+    optional,
+    real,
+    string,
+    table,
+    whole,
+)
 from .distill import DistillLoss
 from .images import FORMATS
 from .models import ModelSpec, count_params, forward_flops_per_image, train_flops_per_image
@@ -75,7 +88,7 @@ class DataSpec:
 
     #: One check per field (see :mod:`scalefit.collect._checks`).
     CHECKS: ClassVar[dict] = {
-        "name": string,
+        "name": file_name,
         "format": one_of(*FORMATS),
         "fractions": check_fractions,
         "root": optional(string),

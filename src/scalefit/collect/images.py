@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import os
 import pickle
 import struct
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import ScalefitError
-from .._io import WRITING
+from .._io import TEMPORARIES, name_in_path, replacing
 from .._validate import choice
 from ._checks import SEED_MAX, whole
 
@@ -163,7 +164,12 @@ def _idx_array(path: Path, magic: int) -> np.ndarray:
         )
     dims = struct.unpack(">" + "I" * ndim, raw[4:header])
     body = raw[header:]
-    expected = int(np.prod(dims, dtype=np.int64))
+    expected = math.prod(dims)  # exact: numpy's int64 product wraps (2^31 x 2^31 x 4 = 0)
+    if kind == "images" and dims[0] and not dims[1] * dims[2]:
+        raise ScalefitError(
+            f"{path}: the header says {dims[0]} images of {dims[1]} x {dims[2]} pixels; an image needs at least one "
+            f"pixel — {replace}"
+        )
     if len(body) != expected:
         raise ScalefitError(
             f"{path}: the header says {' x '.join(map(str, dims))} = {expected} bytes of data but the file "
@@ -309,10 +315,54 @@ def _cifar_batch(path: Path, labels_key: bytes) -> tuple[np.ndarray, np.ndarray]
     return data.reshape(-1, 3, 32, 32), lab.astype(np.int64)
 
 
+#: The only globals a CIFAR pickle may name: numpy's array (and scalar) reconstruction, and
+#: ``_codecs.encode`` (how pickle protocol 2 writes bytes). Everything else a pickle can name —
+#: ``os.system``, ``builtins.eval``, any class — is refused before it is even looked up, so a
+#: hostile file runs nothing (:class:`_CifarUnpickler`).
+_CIFAR_GLOBALS = {
+    ("numpy", "ndarray"): ("numpy", "ndarray"),
+    ("numpy", "dtype"): ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"): ("_codecs", "encode"),
+}
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle names a global that a CIFAR file never holds."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds only dicts, lists, tuples, numbers, strings, bytes and numpy
+    arrays: :meth:`find_class` admits the globals of :data:`_CIFAR_GLOBALS` and refuses the rest."""
+
+    def find_class(self, module: str, name: str):
+        target = _CIFAR_GLOBALS.get((module, name))
+        if target is None:
+            raise _Refused(f"{module}.{name}")
+        import importlib
+
+        where, attr = target
+        try:
+            return getattr(importlib.import_module(where), attr)
+        except ImportError:  # numpy < 2 has numpy.core, not numpy._core
+            return getattr(importlib.import_module(where.replace("numpy._core", "numpy.core")), attr)
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
+            return _CifarUnpickler(f, encoding="bytes").load()
+    except _Refused as exc:
+        raise ScalefitError(
+            f"{path}: refused to unpickle: it names {exc}, which a CIFAR file never holds (CIFAR pickles hold only "
+            "dicts, lists, numbers, strings and numpy arrays); it is not a CIFAR file and may be malicious — "
+            "nothing in it was run; replace it with the original download"
+        ) from None
     except MemoryError:
         raise ScalefitError(f"{path}: cannot unpickle (out of memory); the file is corrupt — replace it") from None
     except Exception as exc:  # a damaged pickle raises almost anything (EOFError, KeyError, struct.error, ...)
@@ -346,12 +396,15 @@ def read_image_folder(root: str | os.PathLike, size: int, channels: int = 3, nam
     root = _need_dir(root, name)
     size = whole(1)(size, "size")
     channels = _channel_count(channels)
+    _no_dangling(root.iterdir())
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     if not class_dirs:
         raise ScalefitError(f"{root}: no class folders; an ImageFolder tree is root/<class>/<images>")
     images, labels = [], []
     for c, d in enumerate(class_dirs):
-        found = sorted(p for p in d.rglob("*") if p.is_file())
+        entries = sorted(d.rglob("*"))
+        _no_dangling(entries)
+        found = [p for p in entries if p.is_file()]
         files = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES]
         if not files:
             others = f"; it holds {len(found)} other file(s), e.g. {found[0].name!r}" if found else ""
@@ -361,7 +414,17 @@ def read_image_folder(root: str | os.PathLike, size: int, channels: int = 3, nam
             )
         images.extend(_decode(p, size, channels) for p in files)
         labels.extend([c] * len(files))
-    return ImageSet(np.stack(images), np.asarray(labels, np.int64), tuple(d.name for d in class_dirs), name)
+    return _checked(ImageSet(np.stack(images), np.asarray(labels, np.int64), tuple(d.name for d in class_dirs), name))
+
+
+def _no_dangling(paths) -> None:
+    """A symbolic link whose target is missing is an error naming it (never skipped in silence)."""
+    for p in paths:
+        if p.is_symlink() and not p.exists():
+            raise ScalefitError(
+                f"{p}: a symbolic link to {os.readlink(p)!r}, which does not exist; restore its target or remove "
+                "the link (a data set is read whole, never with files silently left out)"
+            )
 
 
 def read_annotated_folder(
@@ -461,6 +524,12 @@ def _upsample(a: np.ndarray, size: int) -> np.ndarray:
 
 
 def _checked(data: ImageSet) -> ImageSet:
+    """Every class has samples, and there are at least two classes (a classifier of one class learns nothing)."""
+    if data.num_classes < 2:
+        raise ScalefitError(
+            f"{data.name}: holds {data.num_classes} class ({', '.join(map(repr, data.classes))}); a classification "
+            "data set needs at least 2 — is the folder or file the whole data set?"
+        )
     counts = np.bincount(data.labels, minlength=data.num_classes)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
@@ -556,50 +625,34 @@ def _fingerprint(root: str | None) -> list:
     return [str(base)] + [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files]
 
 
-def cache_temporary(path: Path) -> Path:
-    """The temporary name a cache entry is written under (``.<name>.tmp<pid>``, beside it)."""
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
 def load_images(cache_dir: str | os.PathLike | None = None, **kwargs) -> ImageSet:
     """:func:`read_images` through an ``.npz`` cache keyed by the arguments and the files' sizes/mtimes.
 
-    A cache entry is written to a temporary file (``.<name>.tmp<pid>``), fsync-ed and renamed
-    into place while :data:`scalefit._io.WRITING` is held; a failed or interrupted write removes
-    its temporary. A cache that cannot be written (read-only, disk full) is a warning, not an
-    error: the decoded data is returned all the same. A corrupt entry is decoded again.
+    A cache entry is written atomically (:func:`scalefit._io.replacing`), its temporary in the
+    cache's own ``.scalefit-tmp`` folder; a failed or interrupted write removes it. A cache that
+    cannot be written (read-only, disk full) is a warning naming the file, not an error: the
+    decoded data is returned all the same. A corrupt entry is decoded again. The data set's
+    ``name`` is part of the file name, so it must stay in the folder (no ``../``).
     """
     if cache_dir is None:
         return read_images(**kwargs)
     key = json.dumps({"v": 1, **kwargs, "files": _fingerprint(kwargs.get("root"))}, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    path = Path(cache_dir) / f"{kwargs.get('name', 'images')}-{kwargs.get('split')}-{digest}.npz"
+    name = name_in_path(str(kwargs.get("name", "images")), "data set name")
+    path = Path(cache_dir) / f"{name}-{kwargs.get('split')}-{digest}.npz"
     if path.is_file():
         try:
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:
                 return ImageSet(z["images"], z["labels"], tuple(z["classes"].tolist()), str(z["name"]))
         except Exception:  # noqa: BLE001 - a corrupt cache entry (any error) is rebuilt, never trusted
             path.unlink(missing_ok=True)
     data = read_images(**kwargs)
-    tmp = cache_temporary(path)
     try:
-        with WRITING:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with open(tmp, "wb") as f:
-                    np.savez(
-                        f,
-                        images=data.images,
-                        labels=data.labels,
-                        classes=np.array(data.classes),
-                        name=np.array(data.name),
-                    )
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path, path.parent / TEMPORARIES) as f:
+            np.savez(
+                f, images=data.images, labels=data.labels, classes=np.array(data.classes), name=np.array(data.name)
+            )
     except OSError as exc:
         warnings.warn(f"cannot write the image cache {path} ({exc}); decoding again next time", stacklevel=2)
     return data

@@ -37,10 +37,10 @@ from pathlib import Path
 import pandas as pd
 
 from .._errors import ScalefitError
-from .._io import output_path
+from .._io import TEMPORARY_SUFFIX, output_path
 from .._validate import _shown, boolean, choice, integer
 from .grid import Grid, Job, estimate, expand
-from .store import WorkDir, build_table, table_from_rows, write_table
+from .store import WorkDir, existing_rows, table_from_rows, write_table
 from .train import check_device
 
 EXECUTORS = ("local", "submitit-local", "slurm")
@@ -194,34 +194,48 @@ def collect(
     _need_torch()
     from .train import pick_device
 
-    device = pick_device(device)
     jobs = expand(grid)
+    ids = [j.run_id for j in jobs if j.evaluated]
+    kept = existing_rows(out, ids, grid.name)  # an existing --out must be this grid's table: checked first
+    device = pick_device(device)
     wd = WorkDir.for_table(Path(out).expanduser(), work)
     with wd.session():
-        cache = str(cache_dir) if cache_dir is not None else str(wd.root / "cache")
+        cache = str(cache_dir) if cache_dir is not None else str(wd.cache)
         wd.write_plan({"grid": grid.name, "device": device, "cache_dir": cache, "jobs": [asdict(j) for j in jobs]})
-        ids = [j.run_id for j in jobs if j.evaluated]
         if executor == "local":
-            _run_local(grid, jobs, wd, device, cache, out, ids, progress, limit, trainer, max_bucket)
+            _run_local(grid, jobs, wd, device, cache, out, ids, progress, limit, trainer, max_bucket, kept)
         else:
             pending = [j for j in jobs if not finished(j, wd)]
             _run_submitit(pending[:limit] if limit is not None else pending, wd, executor, slurm)
         with wd.table_lock():
             _remove_stale_table_temporaries(out)
-            table = build_table(wd, ids)
-            write_table(table, out)
+            table = _table(wd, ids, out, kept)
+    return table
+
+
+def _table(wd: WorkDir, ids: list[str], out, kept: dict[str, dict], rows: dict | None = None) -> pd.DataFrame:
+    """Write the runs table (call under the table lock): the rows of ``ids`` on disk (other
+    collectors' too) over ``rows`` read before, over the rows of the table ``out`` held before
+    (``kept``: never dropped), in plan order; returns it."""
+    rows = {} if rows is None else rows
+    for r in wd.row_ids() & set(ids) - rows.keys():
+        rows[r] = wd.read_row(r)
+    merged = {**kept, **rows}
+    table = table_from_rows([merged[r] for r in ids if r in merged])
+    write_table(table, out)
     return table
 
 
 def _remove_stale_table_temporaries(out) -> None:
-    """Temporaries of the table (``.<name>.tmp<pid>`` beside it) left by a killed writer.
+    """Temporaries of the table left by a killed writer: ``.<name>.<random>.scalefit-tmp``
+    beside it, a name only scalefit's writer makes (never a user's file).
 
     Called under the table lock, which every writer of this table holds while writing it.
     """
     real = Path(os.path.realpath(Path(out).expanduser()))
-    pattern = re.compile(rf"^\.{re.escape(real.name)}\.tmp\d+$")
-    for path in real.parent.glob(f".{glob.escape(real.name)}.tmp*"):
-        if pattern.match(path.name) and path.is_file():
+    pattern = re.compile(rf"^\.{re.escape(real.name)}\.[A-Za-z0-9_]{{8}}{re.escape(TEMPORARY_SUFFIX)}$")
+    for path in real.parent.glob(f".{glob.escape(real.name)}.*{TEMPORARY_SUFFIX}"):
+        if pattern.match(path.name) and path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
 
 
@@ -373,7 +387,9 @@ def _run_failed(job, exc: Exception, done: int, wd) -> ScalefitError:
     )
 
 
-def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit, trainer="stacked", max_bucket=1) -> None:
+def _run_local(
+    grid, jobs, wd, device, cache_dir, out, ids, progress, limit, trainer="stacked", max_bucket=1, kept=None
+) -> None:
     from .stages import DataCache, run_job
 
     pending = [j for j in jobs if not finished(j, wd)]
@@ -398,7 +414,8 @@ def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit, tra
         bar.update(cost[job.run_id] / 1e9)
         if job.evaluated:
             rows[job.run_id] = row
-            _write_table(wd, rows, by_id, ids, out)
+            with wd.table_lock():  # rows other collectors wrote meanwhile go in too
+                _table(wd, ids, out, kept or {}, rows)
         if not progress:
             print(f"[{count}/{len(pending)}] {job.label} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
@@ -473,14 +490,6 @@ def _run_local(grid, jobs, wd, device, cache_dir, out, ids, progress, limit, tra
     others = len(pending) - n - len(remaining)
     if others:
         _say(f"{others} of the {len(pending)} pending runs were trained by other collectors on {wd.root}")
-
-
-def _write_table(wd, rows, by_id, ids, out) -> None:
-    with wd.table_lock():  # rows other collectors wrote meanwhile go in too
-        for r in wd.row_ids() - rows.keys():
-            if r in by_id:
-                rows[r] = wd.read_row(r)
-        write_table(table_from_rows([rows[r] for r in ids if r in rows]), out)
 
 
 def _bar(total, desc, unit, enabled, leave=True):

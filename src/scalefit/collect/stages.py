@@ -88,12 +88,12 @@ def _load(work: WorkDir, run_id: str, what: str):
         ) from None
 
 
-def _save(model, spec: ModelSpec, data: dict, num_classes: int, path, **extra) -> None:
+def _save(model, spec: ModelSpec, data: dict, num_classes: int, work: WorkDir, run_id: str, **extra) -> None:
     """Weights plus what rebuilding the model needs (and its size), written atomically."""
     meta = {"model": spec.to_dict(), "img_size": data["size"], "in_chans": data["channels"],
             "num_classes": num_classes, "params": count_params(spec, data["size"], data["channels"], num_classes),
             **extra}  # fmt: skip
-    atomic_save({"state": model.cpu().state_dict(), "meta": meta}, path)
+    atomic_save({"state": model.cpu().state_dict(), "meta": meta}, work.checkpoint_path(run_id), work.temporaries)
 
 
 def _model_from(ckpt: dict):
@@ -118,7 +118,7 @@ def run_job(
         subset = data.subset(cfg["data"], cfg["fraction"], cfg["subset_seed"])
         model = build_model(spec, cfg["data"]["size"], cfg["data"]["channels"], subset.num_classes).to(device)
         stats = train(model, *to_device(subset.images, subset.labels, device), hp, seed=cfg["seed"], on_step=on_step)
-        _save(model, spec, cfg["data"], subset.num_classes, work.checkpoint_path(job.run_id),
+        _save(model, spec, cfg["data"], subset.num_classes, work, job.run_id,
               n_train=len(subset), wall_s=time.perf_counter() - start, **stats)  # fmt: skip
         return None
 
@@ -143,7 +143,7 @@ def run_job(
     wall = time.perf_counter() - start
     params = count_params(spec, d["size"], d["channels"], subset.num_classes)
     if keep_checkpoint:  # a teacher of a distillation run
-        _save(model, spec, d, subset.num_classes, work.checkpoint_path(job.run_id))
+        _save(model, spec, d, subset.num_classes, work, job.run_id)
     row = {
         "run_id": job.run_id,
         "stage": job.stage,

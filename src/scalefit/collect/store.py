@@ -44,7 +44,6 @@ import errno
 import json
 import math
 import os
-import re
 import socket
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -55,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ScalefitError
-from .._io import WRITING, atomic_write
+from .._io import TEMPORARIES, TEMPORARY_SUFFIX, atomic_write, name_in_path, write_file
 
 try:
     import fcntl
@@ -65,33 +64,18 @@ except ImportError:  # pragma: no cover - Windows
 #: Columns the fitting layer maps directly, first in the table.
 LAW_COLUMNS = ("Dp", "M", "Df", "Mt", "error", "loss")
 
-#: Temporary files of a killed writer: ``.<name>.tmp<pid>`` (every writer here and scalefit._io),
-#: and the image cache's former ``<name>.tmp<pid>.npz``.
-_TEMPORARY = re.compile(r"^(\..+\.tmp\d+|.+\.tmp\d+\.npz)$")
-
 
 # --------------------------------------------------------------------------- writing
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsync and a rename, holding ``WRITING``."""
+def atomic_write_bytes(path: Path, data: bytes, temporaries: Path | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`scalefit._io.replacing`), creating its folder."""
     path = Path(path)
-    with WRITING:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:  # failed or interrupted (Ctrl-C): leave no temporary behind
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file(path, data, temporaries)
 
 
-def atomic_save(obj, path: Path) -> None:
+def atomic_save(obj, path: Path, temporaries: Path | None = None) -> None:
     """``torch.save`` through a temporary file and a rename."""
     import io
 
@@ -99,7 +83,7 @@ def atomic_save(obj, path: Path) -> None:
 
     buf = io.BytesIO()
     torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), temporaries)
 
 
 def _strict(obj):
@@ -198,6 +182,8 @@ class WorkDir:
         self.rows = self.root / "rows"
         self.checkpoints = self.root / "checkpoints"
         self.claims = self.root / "claims"
+        self.temporaries = self.root / TEMPORARIES
+        self.cache = self.root / "cache"  # the image cache's default place
 
     @classmethod
     def for_table(cls, out: str | os.PathLike, work: str | os.PathLike | None = None) -> WorkDir:
@@ -207,7 +193,7 @@ class WorkDir:
     def _make_dirs(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise ScalefitError(f"work directory {str(self.root)!r} exists and is not a directory; pass another --work")
-        for d in (self.rows, self.checkpoints, self.claims):
+        for d in (self.rows, self.checkpoints, self.claims, self.temporaries):
             d.mkdir(parents=True, exist_ok=True)
 
     def _open_lock(self, name: str) -> int:
@@ -242,13 +228,21 @@ class WorkDir:
             os.close(fd)
 
     def remove_temporaries(self) -> list[Path]:
-        """Remove the temporary files of killed writers (call only while no other writer is live)."""
+        """Remove the temporary files of killed writers (call only while no other writer is live).
+
+        Only scalefit's own temporaries folders are swept — ``<work>/.scalefit-tmp`` and the
+        default image cache's ``<work>/cache/.scalefit-tmp`` — and in them only files named
+        ``*.scalefit-tmp``: nothing else in the work directory is ever removed, whatever its name.
+        """
         removed = []
-        for path in self.root.rglob("*"):
-            if _TEMPORARY.match(path.name) and path.is_file():
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed.append(path)
+        for folder in (self.temporaries, self.cache / TEMPORARIES):
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                if entry.name.endswith(TEMPORARY_SUFFIX) and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
         return removed
 
     @contextlib.contextmanager
@@ -262,7 +256,7 @@ class WorkDir:
             os.close(fd)
 
     def claim_path(self, run_id: str) -> Path:
-        return self.claims / f"{run_id}.lock"
+        return self.claims / f"{name_in_path(run_id, 'run id')}.lock"
 
     def claim(self, run_id: str, *, block: bool = False) -> Claim | None:
         """Claim a run for this process; ``None`` if another process holds it (``block=False``).
@@ -300,14 +294,14 @@ class WorkDir:
         try:
             info = json.loads(self.claim_path(run_id).read_text())
             return f"pid {info['pid']} on host {info['host']} (since {info['since']})"
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return "another process"
 
     def row_path(self, run_id: str) -> Path:
-        return self.rows / f"{run_id}.json"
+        return self.rows / f"{name_in_path(run_id, 'run id')}.json"
 
     def checkpoint_path(self, run_id: str) -> Path:
-        return self.checkpoints / f"{run_id}.pt"
+        return self.checkpoints / f"{name_in_path(run_id, 'run id')}.pt"
 
     def has_row(self, run_id: str) -> bool:
         return self.row_path(run_id).is_file()
@@ -323,14 +317,14 @@ class WorkDir:
             return set()
 
     def write_row(self, row: dict) -> None:
-        atomic_write_bytes(self.row_path(row["run_id"]), dumps(row).encode())
+        atomic_write_bytes(self.row_path(row["run_id"]), dumps(row).encode(), self.temporaries)
 
     def read_row(self, run_id: str) -> dict:
         """One finished row; ``null`` (a non-finite value, e.g. ``Mt`` without a teacher) reads as NaN."""
         path = self.row_path(run_id)
         try:
             row = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:  # cannot happen with atomic writes; say so if it does
+        except (OSError, ValueError, RecursionError) as exc:  # cannot happen with atomic writes; say so if it does
             raise ScalefitError(
                 f"{path}: unreadable finished row ({exc}); delete the file to re-run that run"
             ) from None
@@ -339,7 +333,7 @@ class WorkDir:
         return {k: math.nan if v is None else v for k, v in row.items()}
 
     def write_plan(self, payload: dict) -> None:
-        atomic_write_bytes(self.root / "plan.json", dumps(payload).encode())
+        atomic_write_bytes(self.root / "plan.json", dumps(payload).encode(), self.temporaries)
 
     def read_plan(self) -> dict:
         path = self.root / "plan.json"
@@ -347,7 +341,7 @@ class WorkDir:
             raise ScalefitError(f"{path}: no plan in this work directory; start the collection with scalefit collect")
         try:
             return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise ScalefitError(f"{path}: unreadable plan ({exc}); re-run scalefit collect to rewrite it") from None
 
 
@@ -363,6 +357,50 @@ def table_from_rows(rows: list[dict]) -> pd.DataFrame:
         return frame
     first = [c for c in ("run_id", "stage", *LAW_COLUMNS) if c in frame.columns]
     return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
+
+
+def existing_rows(out: str | os.PathLike, ids: Iterable[str], grid: str) -> dict[str, dict]:
+    """The rows of the runs table already at ``out``, by run id (``{}`` when there is none).
+
+    ``collect`` rewrites ``out`` with every finished run of the grid, so a file already there
+    must be a runs table it wrote for this grid — a ``.csv``/``.parquet`` table with a
+    ``run_id`` column whose every value is a run of the grid, each once — and its rows are kept
+    (appended to, never dropped, even those whose work directory is gone). Anything else is
+    refused before any work, naming the file: scalefit never overwrites a file it did not write.
+    """
+    path = Path(out).expanduser()
+    if not path.exists():
+        return {}
+    shown = f"--out {str(out)!r} exists and"
+    keep = "; give another --out, or move the file away (scalefit never overwrites a file it did not write)"
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype={"run_id": str})
+    except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many types for a file that is not a table
+        raise ScalefitError(
+            f"{shown} cannot be read as a table ({type(exc).__name__}: {str(exc)[:120]}), so it is not a runs table "
+            f"written by scalefit collect{keep}"
+        ) from None
+    if "run_id" not in frame.columns:
+        raise ScalefitError(
+            f"{shown} is not a runs table written by scalefit collect (it has {len(frame)} rows and no 'run_id' "
+            f"column; columns: {', '.join(map(str, list(frame.columns)[:8]))}){keep}"
+        )
+    run_ids = frame["run_id"].astype(str).tolist()
+    known = set(ids)
+    foreign = [r for r in run_ids if r not in known]
+    if foreign:
+        raise ScalefitError(
+            f"{shown} holds {len(foreign)} of its {len(run_ids)} runs that are not runs of grid {grid!r} (e.g. "
+            f"run_id {foreign[0]!r}): it was collected for another grid, or the grid changed since; rewriting it "
+            f"would drop them{keep}"
+        )
+    repeated = sorted({r for r in run_ids if run_ids.count(r) > 1})
+    if repeated:
+        raise ScalefitError(f"{shown} lists run {repeated[0]!r} more than once, so scalefit did not write it{keep}")
+    return {str(row["run_id"]): row for row in frame.to_dict(orient="records")}
 
 
 def write_table(frame: pd.DataFrame, out: str | os.PathLike) -> None:
