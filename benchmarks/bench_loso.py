@@ -221,6 +221,9 @@ def choose_rule(rm: pd.DataFrame, picks, src: pd.Series) -> str:
 
 
 def _win(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """1 where a < b, 0.5 on a tie, NaN where b is missing."""
+    if np.all(np.isnan(b)):
+        return np.full(len(a), np.nan)
     tie = np.isclose(a, b, rtol=0, atol=1e-12) | (np.isinf(a) & np.isinf(b))
     return np.where(tie, 0.5, (a < b).astype(float))
 
@@ -293,7 +296,7 @@ def report(res: pd.DataFrame, knobs: pd.DataFrame) -> str:
     lines = ["knobs chosen in each outer fold (on the other sources only):", knobs.to_string(index=False), ""]
     laws = [c for c in res.columns if c.startswith("sf_")]
     head = f"{'left-out source':16}{'curves':>7}{'choice':>8}" + "".join(
-        f"{c[3:].replace('revisiting_', ''):>9}" for c in laws
+        f"{c[3:].replace('revisiting_', '').replace('@squared_log', '@sq'):>9}" for c in laws
     )
     head += f"{'naive':>8}{'paperM4':>8}{'win/M4':>8}{'cov M2':>8}{'cov ch':>8}{'boot':>7}{'width':>7}"
     lines += ["median RMSE of log predictions, win rate vs paper M4, 90% coverage (pooled points), left out:", head]
