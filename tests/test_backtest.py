@@ -198,3 +198,22 @@ def test_options_a_candidate_cannot_take_and_stray_splits_are_refused(curve):
         backtest(M2, curve, target="y", holdout="x", splits=3, **FAST)
     with pytest.raises(ScalefitError, match=r"min_levels=10 is one more than the 9 parameters of 'bnsl_2'"):
         select_law([M2, scalefit.bnsl_2], curve.iloc[:8], target="y", holdout="x", choose="lowest", **FAST)
+
+
+NARROW = ("display.max_columns", 3, "display.width", 40, "display.max_rows", 1)  # a small terminal
+
+
+def test_backtest_and_selection_print_every_column_and_row(curve):
+    """print(backtest), the selection and the ranking are never cut by pandas (issue 20)."""
+    from scalefit import select_law
+
+    sel = select_law([M1, M2], curve, target="y", holdout="x", **FAST)
+    bt = sel.backtest
+    with pd.option_context(*NARROW):
+        text, rank, chosen = repr(bt), repr(bt.ranking()), repr(sel)
+    for shown in (text, rank, chosen):
+        assert "..." not in shown.split("Fit of law")[0]
+        assert all(column in shown for column in bt.ranking().columns)  # coverage, not_converged, ...
+        assert "M1" in shown and "M2" in shown
+    assert all(str(column) in chosen for column in sel.comparison.columns)
+    assert type(bt.ranking().loc[["M1"]]) is pd.DataFrame  # what it returns is still a DataFrame

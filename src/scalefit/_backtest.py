@@ -36,6 +36,7 @@ import pandas as pd
 
 from . import _validate as check
 from ._data import Runs, load_runs, read_table
+from ._display import whole, whole_frame
 from ._errors import ScalefitError, ScalingWarning
 from ._laws import Law, Term, as_law
 from ._query import row_mask
@@ -96,7 +97,7 @@ class Backtest:
             not_converged=("converged", lambda c: int((~c.astype(bool)).sum())),
         )
         out.insert(0, "score", np.exp(groups["wlog"].sum() / groups["w"].sum()))
-        return out.sort_values("score", kind="stable")
+        return whole_frame(out.sort_values("score", kind="stable"))  # shown whole in a REPL or notebook
 
     def _scored(self) -> pd.DataFrame:
         """The table with ``scored``: each RMSE, a failed fit's ten times its split's worst."""
@@ -162,8 +163,8 @@ class Backtest:
         return ax.figure
 
     def __repr__(self) -> str:
-        with pd.option_context("display.width", 120, "display.float_format", "{:.4g}".format):
-            return f"Backtest: {self.table['split'].nunique()} split(s)\n{self.ranking()}"
+        with whole("display.float_format", "{:.4g}".format):  # every column: coverage, not_converged
+            return f"Backtest: {self.table['split'].nunique()} split(s)\n{self.ranking().to_string()}"
 
 
 def _laws(laws) -> dict[str, Law]:
@@ -453,9 +454,8 @@ class Selection:
         )
         parts = [f"Selection: {self.law!r} — {self.reason}{how}"]
         if self.comparison is not None and not self.comparison.empty:
-            shown = ("display.width", 200, "display.max_columns", None, "display.float_format", "{:.3g}".format)
-            with pd.option_context(*shown):
-                parts.append(f"against the baseline {self.baseline!r}, split by split:\n{self.comparison}")
+            with whole("display.float_format", "{:.3g}".format):  # every row and column
+                parts.append(f"against the baseline {self.baseline!r}, split by split:\n{self.comparison.to_string()}")
         if self.backtest is not None:
             parts.append(repr(self.backtest))
         parts.append(repr(self.fit))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from ._display import whole_frame
 from ._errors import ScalefitError
 from ._fitfile import fits_dict, write_json
 from ._result import Fit
@@ -56,7 +57,7 @@ class Fits(Mapping):
             for i, (column, value) in enumerate(self._key_columns(key).items()):
                 table.insert(i, column, value)
             parts.append(table)
-        return pd.concat(parts, ignore_index=True)
+        return whole_frame(pd.concat(parts, ignore_index=True))  # shown whole in a REPL or notebook
 
     def table(self) -> pd.DataFrame:
         """One row per group: the group's column(s), the runs, the objective, whether it
@@ -75,7 +76,7 @@ class Fits(Mapping):
                     **fit.params,
                 }
             )
-        return pd.DataFrame(rows)
+        return whole_frame(pd.DataFrame(rows))  # shown whole in a REPL or notebook
 
     @property
     def notes(self) -> dict[Any, tuple[str, ...]]:

@@ -574,6 +574,7 @@ class Fit:
         (``E1 + E2``, ``how`` = "determined combination"). Every interval contains its
         estimate. ``df.attrs`` holds the residual scale and any lack-of-fit flags.
         """
+        from ._display import whole_frame
         from ._identify import combination_values
         from ._intervals import parameter_interval
 
@@ -632,7 +633,7 @@ class Fit:
                 with np.errstate(over="ignore", invalid="ignore"):
                     row.update(lower=lo, upper=hi, std=float(np.nanstd(values, ddof=1)))
             rows.append(row)
-        df = pd.DataFrame(rows).set_index("parameter")
+        df = whole_frame(pd.DataFrame(rows).set_index("parameter"))  # shown whole in a REPL or notebook
         df.attrs["interval"] = interval
         if self.misfit is not None:
             df.attrs["residual_rms"] = self.misfit["rms"]
