@@ -213,3 +213,72 @@ def test_cli_plot_prints_how_many_points(imagenet_fit, tmp_path, capsys):
     out = capsys.readouterr().out
     n = np.isclose(runs.Df, 12812, rtol=1e-3).sum()
     assert f"note: points: {n} of {len(runs)} runs drawn; {len(runs) - n} left out" in out
+
+
+# -- the fit's own runs: its filter, held-out runs marked, binning a continuous --at (issue 20) -----
+def _held_out_drawn(ax) -> int:
+    return sum(len(c.get_offsets()) for c in ax.collections if c.get_gid() == "held_out")
+
+
+@pytest.fixture(scope="module")
+def finetune_file(tmp_path_factory):
+    """A fit file made by ``scalefit fit --where "stage == 'finetune'"`` on the embedded table."""
+    path = tmp_path_factory.mktemp("where") / "f.json"
+    argv = ["fit", FMNIST, "--law", "paper_error", "--target", "error", "--where", "stage == 'finetune'",
+            "--starts", "16", "--bootstrap", "0", "--out", str(path)]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(argv) == 0
+    return path
+
+
+def test_plot_draws_the_fit_own_runs_and_marks_the_others_held_out(finetune_file, tmp_path, capsys):
+    from scalefit._plot import fit_filter
+
+    f = scalefit.load_fit(finetune_file)
+    assert fit_filter(f) == "stage == 'finetune'" and f.n_runs == 100
+    runs = pd.read_csv(FMNIST)
+    at = np.isclose(runs.Df, runs.Df.max(), rtol=1e-3, atol=0)  # the default slice: the largest Df
+    mine, others = at & (runs.stage == "finetune"), at & (runs.stage != "finetune")
+    assert mine.sum() > 0 and others.sum() > 0
+    fig = plot_fit(f, FMNIST, x="Dp", by="M")
+    ax = fig.axes[0]
+    assert _runs_drawn(ax) == mine.sum() and fig.scalefit_points["drawn"] == mine.sum()
+    assert _held_out_drawn(ax) == others.sum() == fig.scalefit_held_out
+    hollow = [c for c in ax.collections if c.get_gid() == "held_out"]
+    assert all(len(c.get_facecolors()) == 0 or c.get_facecolors()[:, 3].max() == 0 for c in hollow)
+    assert "not fitted (held out)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"points: {mine.sum()} of 100 runs drawn" in fig.scalefit_notes[0]
+    assert any(f"held out: {others.sum()} of 90 runs outside stage == 'finetune'" in n for n in fig.scalefit_notes)
+    fig.savefig(tmp_path / "held_out.png", dpi=80)
+    # --where overrides the fit's filter; '' draws every run as the fit's; held-out runs can be hidden
+    distill = plot_fit(f, FMNIST, x="Dp", by="M", where="stage == 'distill'")
+    assert _runs_drawn(distill.axes[0]) == (at & (runs.stage == "distill")).sum()
+    every = plot_fit(f, FMNIST, x="Dp", by="M", where="")
+    assert _runs_drawn(every.axes[0]) == at.sum() and _held_out_drawn(every.axes[0]) == 0
+    hidden = plot_fit(f, FMNIST, x="Dp", by="M", held_out=False)
+    assert _runs_drawn(hidden.axes[0]) == mine.sum() and _held_out_drawn(hidden.axes[0]) == 0
+    out = tmp_path / "cli.png"
+    assert main(["plot", str(finetune_file), "--runs", FMNIST, "--x", "Dp", "--by", "M", "--out", str(out)]) == 0
+    assert f"held out: {others.sum()} of 90 runs" in capsys.readouterr().out
+    assert main(["plot", str(finetune_file), "--runs", FMNIST, "--where", "Dp <= 15000", "--hide-held-out",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "held out" not in capsys.readouterr().out
+    with pytest.raises(scalefit.ScalefitError, match="keeps none"):
+        plot_fit(f, FMNIST, where="Dp < 0")
+
+
+def test_bin_draws_runs_near_a_continuous_at_value(finetune_file, capsys):
+    f = scalefit.load_fit(finetune_file)
+    runs = pd.read_csv(FMNIST)
+    runs = runs[runs.stage == "finetune"]
+    with pytest.warns(scalefit.ScalingWarning, match="widen the bin"):
+        none = plot_fit(f, FMNIST, x="Dp", by="M", at={"Df": 3500})  # no run at exactly 3500
+    assert _runs_drawn(none.axes[0]) == 0
+    binned = plot_fit(f, FMNIST, x="Dp", by="M", at={"Df": 3500}, tolerance=0.2)  # 4000 is within 20%
+    near = np.isclose(runs.Df, 3500, rtol=0.2, atol=0)
+    assert near.sum() > 0 and _runs_drawn(binned.axes[0]) == near.sum()
+    assert "within 20.0%" in binned.scalefit_notes[0]
+    argv = ["plot", str(finetune_file), "--runs", FMNIST, "--x", "Dp", "--at", "Df=3500", "--bin", "0.2"]
+    assert main([*argv, "--out", "/tmp/scalefit_bin_test.png"]) == 0
+    assert f"points: {near.sum()} of 100 runs drawn" in capsys.readouterr().out

@@ -290,19 +290,35 @@ def _check_plot_at(at: object, fit: Fit, x: str, by: str | None) -> dict[str, fl
 def _runs_frame(fit: Fit, runs) -> pd.DataFrame:
     """The runs with the law's variable names and the target, checked numeric, finite and > 0."""
     if runs is None:
-        if fit.data is None:
-            raise ScalefitError("plot_fit() needs runs= (the table the law was fitted to): this fit holds no runs")
-        frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in fit.data["x"].items()})
-        frame[fit.target] = np.asarray(fit.data["y"], dtype=float)
-        return frame
+        return _own_runs(fit)
+    frame, _ = _read_runs(runs)
+    return _checked_runs(fit, frame)
+
+
+def _own_runs(fit: Fit) -> pd.DataFrame:
+    if fit.data is None:
+        raise ScalefitError("plot_fit() needs runs= (the table the law was fitted to): this fit holds no runs")
+    frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in fit.data["x"].items()})
+    frame[fit.target] = np.asarray(fit.data["y"], dtype=float)
+    return frame
+
+
+def _read_runs(runs) -> tuple[pd.DataFrame, str]:
     if not isinstance(runs, pd.DataFrame | Runs | str | os.PathLike):
         raise TypeError(
             f"runs must be a pandas DataFrame, a Runs or a path to a .csv/.parquet file, "
             f"got {_shown(runs)} ({type(runs).__name__})"
         )
-    frame, _ = read_table(runs)
+    return read_table(runs)
+
+
+def _columns(fit: Fit, frame: pd.DataFrame) -> dict[str, str]:
     mapping = {v: c for v, c in fit.mapping.items() if c in frame.columns}
-    mapping |= {v: v for v in fit.law.variables if v not in mapping}
+    return mapping | {v: v for v in fit.law.variables if v not in mapping}
+
+
+def _checked_runs(fit: Fit, frame: pd.DataFrame) -> pd.DataFrame:
+    mapping = _columns(fit, frame)
     missing = [c for c in (*mapping.values(), fit.target) if c not in frame.columns]
     if missing:
         raise ScalefitError(f"runs= has no column(s) {missing} needed to plot this fit; columns: {list(frame.columns)}")
@@ -317,15 +333,93 @@ def _runs_frame(fit: Fit, runs) -> pd.DataFrame:
     return out
 
 
-def _slice(frame: pd.DataFrame, at: Mapping[str, float]) -> np.ndarray:
-    """Rows of ``frame`` whose variables equal ``at`` to within :data:`AT_RTOL` (relative)."""
+def fit_filter(fit: Fit, table: str | None = None) -> str | None:
+    """The row filter a fit was made with, read from its ``source`` (``"runs.csv where
+    stage == 'finetune'"``, as ``scalefit fit --where`` records it); ``None`` when it has none.
+    ``table``: the name of the runs table, to split the source after it when given."""
+    source = str(fit.source or "")
+    if table and source.startswith(f"{table} where "):
+        rest = source[len(table) + len(" where ") :]
+    else:
+        _, sep, rest = source.partition(" where ")
+        if not sep:
+            return None
+    return rest.strip() or None
+
+
+def _split_runs(fit: Fit, runs, where) -> tuple[pd.DataFrame, np.ndarray, str | None, list[str]]:
+    """The runs to draw (law variable names and target), which of them the fit used (its
+    filter: ``where``, by default the fit's own), the filter and notes on what was left out."""
+    from ._query import row_mask
+
+    if where is not None and not isinstance(where, str):
+        raise TypeError(f"where must be a row filter (a string) such as \"stage == 'finetune'\", got {_shown(where)}")
+    if runs is None:
+        frame = _own_runs(fit)
+        if not where or not where.strip():
+            return frame, np.ones(len(frame), bool), None, []
+        raw, own = frame, True
+    else:
+        raw, name = _read_runs(runs)
+        own = False
+    notes = []
+    given = where is not None
+    query = (where.strip() or None) if given else fit_filter(fit, None if own else name)
+    if query is None:
+        inside = np.ones(len(raw), bool)
+    else:
+        try:
+            inside = row_mask(raw, query, argument="where")
+        except ScalefitError as exc:
+            if given:
+                raise
+            raise ScalefitError(
+                f"the fit was made from the rows where {query} (its source: {fit.source!r}), and that filter does "
+                f"not apply to runs=: {exc} — give where= (--where) for this table, or where='' to draw every run"
+            ) from None
+        if not inside.any():
+            raise ScalefitError(f"where {query!r} keeps none of the {len(raw)} runs; nothing of the fit to draw")
+    fitted = raw if own else _checked_runs(fit, raw[inside])
+    if own:
+        fitted = raw[inside]
+    outside = raw[~inside]
+    held = fitted.iloc[:0]
+    if len(outside):
+        if own:
+            held = outside
+        else:
+            mapping = _columns(fit, outside)
+            needed = [c for c in (*mapping.values(), fit.target) if c in outside.columns]
+            usable = np.ones(len(outside), bool)
+            if len(needed) < len(mapping) + 1:
+                usable[:] = False
+            for c in needed:
+                values = pd.to_numeric(outside[c], errors="coerce").to_numpy(dtype=float)
+                with np.errstate(invalid="ignore"):
+                    usable &= np.isfinite(values) & (values > 0)
+            try:
+                held = _checked_runs(fit, outside[usable]) if usable.any() else held
+            except ScalefitError:
+                usable[:] = False
+            if not usable.all():
+                notes.append(f"{int((~usable).sum())} runs outside the fit's rows lack usable values and are not drawn")
+    if runs is not None and query is not None and len(fitted) != fit.n_runs:
+        notes.append(f"the fit used {fit.n_runs} runs; {len(fitted)} rows of runs= match {query}")
+    frame = pd.concat([fitted, held], ignore_index=True)
+    mask = np.r_[np.ones(len(fitted), bool), np.zeros(len(held), bool)]
+    return frame, mask, query, notes
+
+
+def _slice(frame: pd.DataFrame, at: Mapping[str, float], rtol: float = AT_RTOL) -> np.ndarray:
+    """Rows of ``frame`` whose variables equal ``at`` to within ``rtol`` (relative; by
+    default :data:`AT_RTOL`)."""
     keep = np.ones(len(frame), bool)
     for v, value in at.items():
-        keep &= np.isclose(frame[v].to_numpy(float), value, rtol=AT_RTOL, atol=0.0)
+        keep &= np.isclose(frame[v].to_numpy(float), value, rtol=rtol, atol=0.0)
     return keep
 
 
-def _no_points_warning(frame: pd.DataFrame, at: Mapping[str, float], what: str = "runs") -> None:
+def _no_points_warning(frame: pd.DataFrame, at: Mapping[str, float], what: str = "runs", rtol: float = AT_RTOL) -> None:
     shown = ", ".join(f"{k}={_plain(v)}" for k, v in at.items())
     levels = "; ".join(
         f"{k} in {{{', '.join(_plain(u) for u in sorted(frame[k].unique())[:8])}"
@@ -333,26 +427,39 @@ def _no_points_warning(frame: pd.DataFrame, at: Mapping[str, float], what: str =
         for k in at
     )
     warnings.warn(
-        f"no {what} lie at {shown} (within {AT_RTOL:.1%}), so the figure shows the law without data points; "
-        f"the runs have {levels} — choose values from these to see the data",
+        f"no {what} lie at {shown} (within {rtol:.3g} relative), so the figure shows the law without data "
+        f"points; the runs have {levels} — choose values from these to see the data, or widen the bin "
+        "(tolerance=, scalefit plot --bin, e.g. 0.25 for runs within 25%)",
         ScalingWarning,
         stacklevel=3,
     )
 
 
 def plot_fit(fit: Fit, runs=None, *, x: str | None = None, by: str | None = None, at: Mapping | None = None,
-             interval: float = 0.9):  # fmt: skip
+             interval: float = 0.9, where: str | None = None, tolerance: float | None = None,
+             held_out: bool = True):  # fmt: skip
     """Target against ``x``, one curve per value of ``by``, the other variables at ``at``.
 
     Points are the runs whose other variables equal ``at`` to within a relative
-    :data:`AT_RTOL` (0.1%: ``at={"Df": 12812}`` draws the runs at ``Df = 12811.67``; by
-    default each variable's largest value in the runs); curves are the fitted law, with the
-    credible/confidence band when the fit has draws. A note under the axes says how many runs
-    were drawn and how many left out; error-rate curves and bands are clipped to [0, 1] (and
-    the note says so when that cuts anything). The figure's ``scalefit_notes`` attribute holds
-    the notes, and ``scalefit_points`` the numbers ``{"drawn": ..., "left_out": ...}``.
-    Warns (:class:`~scalefit.ScalingWarning`) when no run lies at ``at``.
+    ``tolerance`` (default :data:`AT_RTOL`, 0.1%: ``at={"Df": 12812}`` draws the runs at
+    ``Df = 12811.67``; a continuous variable is binned by a wider one, ``tolerance=0.25``
+    draws the runs within 25% of the value; by default each variable's largest value in the
+    runs); curves are the fitted law, with the credible/confidence band when the fit has
+    draws.
+
+    The fit's own runs: ``runs`` are filtered by the filter the fit was made with (its
+    ``source`` records ``scalefit fit --where``, see :func:`fit_filter`), or by ``where``
+    (the row-filter language of :mod:`scalefit._query`; ``where=""``: every run is the
+    fit's). Runs outside the filter are drawn hollow and named "not fitted (held out)" in the
+    legend (``held_out=False``: not drawn). A note under the axes says how many runs were
+    drawn and how many left out; error-rate curves and bands are clipped to [0, 1] (and the
+    note says so when that cuts anything). The figure's ``scalefit_notes`` attribute holds the
+    notes, ``scalefit_points`` the numbers ``{"drawn": ..., "left_out": ...}`` of the fit's
+    runs and ``scalefit_held_out`` the number of held-out runs drawn. Warns
+    (:class:`~scalefit.ScalingWarning`) when no run lies at ``at``.
     """
+    from ._validate import boolean
+
     _fit_arg(fit, "fit")
     variables = list(fit.law.variables)
     x = variables[0] if x is None else _variable(x, "x", fit)
@@ -365,23 +472,36 @@ def plot_fit(fit: Fit, runs=None, *, x: str | None = None, by: str | None = None
         by = next((v for v in variables if v != x), None)
     given = _check_plot_at(at, fit, x, by)
     interval = probability(interval, "interval")
-    frame = _runs_frame(fit, runs)
+    rtol = AT_RTOL if tolerance is None else number(tolerance, "tolerance", low=0.0, high=10.0, low_open=True)
+    held_out = boolean(held_out, "held_out")
+    frame, fitted, query, split_notes = _split_runs(fit, runs, where)
+    if not held_out:
+        frame, fitted = frame[fitted], fitted[fitted]
     others = [v for v in variables if v not in (x, by)]
-    at = {v: float(frame[v].max()) for v in others} | given
+    at = {v: float(frame.loc[fitted, v].max()) for v in others} | given
     plt = _pyplot()
-    keep = _slice(frame, at)
-    drawn, left_out = int(keep.sum()), int((~keep).sum())
+    keep = _slice(frame, at, rtol)
+    drawn, left_out = int((keep & fitted).sum()), int((~keep & fitted).sum())
     if not drawn:
-        _no_points_warning(frame, at)
+        _no_points_warning(frame[fitted], at, rtol=rtol)
     fig, ax = plt.subplots(figsize=(7.2, 4.2))
-    levels = sorted(frame[by].unique()) if by else [None]
+    shown = keep | fitted  # a by-level only held-out runs have, outside the slice, gets no curve
+    levels = sorted(frame.loc[shown, by].unique()) if by else [None]
     grid = np.geomspace(frame[x].min() / 1.5, frame[x].max() * 1.5, 200)
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(levels)))
     clip = _Clip(fit.law.metric)
+    n_held = 0
     for level, color in zip(levels, colors, strict=True):
         sel = keep & (frame[by].to_numpy() == level if by else True)
         label = f"{by} = {_plain(level, 3)}" if by else "runs"
-        ax.scatter(frame.loc[sel, x], frame.loc[sel, fit.target], color=color, s=18, label=label, zorder=3, gid="runs")
+        mine = sel & fitted
+        ax.scatter(frame.loc[mine, x], frame.loc[mine, fit.target], color=color, s=18, label=label, zorder=3,
+                   gid="runs")  # fmt: skip
+        other = sel & ~fitted
+        if other.any():
+            n_held += int(other.sum())
+            ax.scatter(frame.loc[other, x], frame.loc[other, fit.target], facecolors="none", edgecolors=[color],
+                       marker="D", s=22, linewidths=1.0, zorder=3, gid="held_out")  # fmt: skip
         point = {x: grid, **({by: level} if by else {}), **at}
         pred = _predict(fit, pd.DataFrame(point), interval)
         ax.plot(grid, clip(pred["mean"]), color=color, lw=1.5)
@@ -394,15 +514,29 @@ def plot_fit(fit: Fit, runs=None, *, x: str | None = None, by: str | None = None
     fixed = ", ".join(f"{k}={_plain(v)}" for k, v in at.items())
     ax.set_title(f"{fit.law.name}" + (f" at {fixed}" if fixed else ""), fontsize=10)
     handles, _ = ax.get_legend_handles_labels()
+    if n_held:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], ls="", marker="D", mfc="none", mec="0.3", ms=5,
+                              label="not fitted (held out)"))  # fmt: skip
     handles += _law_handles(plt, fit.draws is not None, interval)
     ax.legend(handles=handles, fontsize=8, **LEGEND_OUTSIDE)
+    within = f"within {rtol:.1%}" if rtol >= 1e-3 else f"within {rtol:.2g} relative"
+    n_fitted = int(fitted.sum())
     notes = [
-        f"points: {drawn} of {len(frame)} runs drawn"
-        + (f"; {left_out} left out (not at {fixed} within {AT_RTOL:.1%})" if left_out else "")
+        f"points: {drawn} of {n_fitted} runs drawn"
+        + (f"; {left_out} left out (not at {fixed} {within})" if left_out else "")
     ]
+    if query is not None:
+        outside = int((~fitted).sum())
+        notes[0] += f"; the fit's runs: {query}"
+        if held_out and outside:
+            notes.append(f"held out: {n_held} of {outside} runs outside {query} drawn hollow (not fitted)")
+    notes += split_notes
     notes += clip.notes()
     _finish(fig, ax, notes)
     fig.scalefit_points = {"drawn": drawn, "left_out": left_out}
+    fig.scalefit_held_out = n_held
     return fig
 
 

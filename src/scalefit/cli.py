@@ -578,7 +578,9 @@ def _cmd_plot(args) -> None:
         if wrong:
             raise ScalefitError(f"{wrong[0]} applies to boundary plots (two fits); with one fit drop it")
     else:
-        wrong = [f for f, v in (("--runs", args.runs), ("--x", args.x), ("--by", args.by)) if v is not None]
+        single = (("--runs", args.runs), ("--x", args.x), ("--by", args.by), ("--where", args.where),
+                  ("--bin", args.bin), ("--hide-held-out", args.hide_held_out or None))  # fmt: skip
+        wrong = [f for f, v in single if v is not None]
         if wrong:
             raise ScalefitError(
                 f"{wrong[0]} applies to a plot of one fit against its runs; a boundary plot of two fits "
@@ -598,7 +600,8 @@ def _cmd_plot(args) -> None:
     from ._plot import plot_boundary, plot_difference, plot_fit
 
     if n == 1:
-        fig = plot_fit(fits[0], args.runs, x=args.x, by=args.by, at=at or None)
+        fig = plot_fit(fits[0], args.runs, x=args.x, by=args.by, at=at or None, where=args.where, tolerance=args.bin,
+                       held_out=not args.hide_held_out)  # fmt: skip
     else:
         from ._boundary import crossover, distillation_boundary
 
@@ -1074,6 +1077,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--at", action="append", type=_pairs("--at", "M=22e6,Df=5e4", "number"), metavar="VAR=VALUE,...",
         help="values of the other variables",
     )  # fmt: skip
+    p.add_argument(
+        "--where",
+        help="the fit's runs: a row filter of --runs, e.g. \"stage == 'finetune'\" (default: the filter the fit "
+        "was made with, from its file; '' for every run); runs outside it are drawn hollow as held out",
+    )
+    p.add_argument(
+        "--bin", type=_positive("--bin", "a relative tolerance such as 0.25"), metavar="REL",
+        help="draw the runs within this relative distance of --at, e.g. 0.25 (default 0.001): bins a continuous one",
+    )  # fmt: skip
+    p.add_argument(
+        "--hide-held-out", action="store_true", help="draw only the fit's runs, not those outside its filter"
+    )
     p.add_argument("--domain", type=_domain, help="boundary plots: range of Dp, LOW:HIGH (default 1e3:1e9)")
     p.add_argument(
         "--axis", help="two fits: plot their crossover along this variable (default: a distillation boundary in Dp)"
