@@ -282,3 +282,31 @@ def test_bin_draws_runs_near_a_continuous_at_value(finetune_file, capsys):
     argv = ["plot", str(finetune_file), "--runs", FMNIST, "--x", "Dp", "--at", "Df=3500", "--bin", "0.2"]
     assert main([*argv, "--out", "/tmp/scalefit_bin_test.png"]) == 0
     assert f"points: {near.sum()} of 100 runs drawn" in capsys.readouterr().out
+
+
+def test_boundary_interval_bars_sit_on_the_x_axis_not_on_the_target_axis():
+    runs = pd.read_csv(FMNIST)
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for stage in ("finetune", "control"):
+            part = runs[runs.stage == stage]
+            fits[stage] = scalefit.fit_law(scalefit.paper_error, part, target="error", starts=16, bootstrap=30)
+    c = scalefit.crossover(fits["finetune"], fits["control"], axis="Df", at={"Dp": 60000.0, "M": 455050.0},
+                           domain=(100, 1e5), names=("plain", "smoothing"))  # fmt: skip
+    assert c.draws is not None and len(c.intervals(0.9).dropna()) >= 1
+    for fig in (plot_boundary(c), plot_difference(c)):
+        ax = fig.axes[0]
+        strips = [a for a in fig.axes if a.get_gid() == "intervals"]
+        assert len(strips) == 1
+        strip = strips[0]
+        assert strip.get_shared_x_axes().joined(ax, strip) and len(strip.get_yticks()) == 0
+        assert strip.get_xlabel() == "Df" and not ax.xaxis.label.get_visible() and ax.get_xlabel() == "Df"
+        medians = [float(np.ravel(cont.lines[0].get_xdata())[0]) for cont in strip.containers]
+        assert sorted(medians) == pytest.approx(sorted(c.intervals(0.9).dropna(subset=["lower"])["median"]))
+        assert all(len(cont.lines[0].get_xdata()) == 0 for cont in ax.containers)  # legend entries only
+        assert any(lab.startswith("90% interval of crossing") for lab in ax.get_legend_handles_labels()[1])
+        lo, hi = ax.get_ylim()
+        ys = np.concatenate([np.asarray(line.get_ydata(), float) for line in ax.get_lines() if len(line.get_ydata())])
+        assert lo >= np.nanmin(ys[np.isfinite(ys)]) * 0.5 if ax.get_yscale() == "log" else True  # no freed strip
+        fig.savefig(io.BytesIO(), format="png")

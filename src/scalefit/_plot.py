@@ -179,16 +179,18 @@ def _law_handles(plt, band: bool, interval: float) -> list:
     return handles
 
 
-def _finish(fig, ax, notes: list[str]) -> None:
-    """Readable log axes, the notes under the axes (also on ``fig.scalefit_notes``), layout."""
+def _finish(fig, ax, notes: list[str], under=None) -> None:
+    """Readable log axes, the notes under the axes (or under ``under``, an axes below them;
+    also on ``fig.scalefit_notes``), layout."""
     for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
         if scale == "log":
             _readable_log_axis(axis)
     fig.scalefit_notes = list(notes)
     if notes:
         # under the x label, from the left edge of the axes
-        ax.annotate("\n".join(notes), xy=(0, 0), xycoords=("axes fraction", ax.xaxis.label), xytext=(0, -4),
-                    textcoords="offset points", ha="left", va="top", fontsize=7, color="0.25")  # fmt: skip
+        low = ax if under is None else under
+        low.annotate("\n".join(notes), xy=(0, 0), xycoords=("axes fraction", low.xaxis.label), xytext=(0, -4),
+                     textcoords="offset points", ha="left", va="top", fontsize=7, color="0.25")  # fmt: skip
     fig.tight_layout()
 
 
@@ -555,42 +557,68 @@ def _check_boundary(boundary: object, interval: object, points: object) -> tuple
     return interval, points
 
 
-def _mark_intervals(ax, boundary: Crossover, interval: float) -> None:
+def _mark_intervals(ax, boundary: Crossover, interval: float):
     """Each crossing's (and the stationary point's) interval over pairs of draws, as a
-    labelled bar in a strip kept free at the bottom of the axes, one row each, with its median
-    and ends (and the probability that it exists, when below 1) written above it."""
+    labelled bar on the x axis: in a strip under the axes that shares their x axis and has no
+    y scale (the bars are positions along the axis, not values of the target), one row each,
+    with its median and ends (and the probability that it exists, when below 1) written above
+    it. Returns the strip (``None`` when there is nothing to mark); its legend entries go on
+    ``ax``."""
     if boundary.draws is None:
-        return
+        return None
     table = boundary.intervals(interval)
     rows = [(q, r) for q, r in table.iterrows() if np.isfinite(r["lower"])]
     rows.sort(key=lambda qr: qr[0] == "stationary")  # crossings first (lowest), the stationary point above
     if not rows:
-        return
-    step = 0.085
-    lo, hi = ax.get_ylim()  # free the bottom of the axes for the bars: the data keep the rest
-    free = min(0.06 + step * len(rows), 0.5)
-    if ax.get_yscale() == "log":
-        ax.set_ylim(10 ** (np.log10(hi) - (np.log10(hi) - np.log10(lo)) / (1 - free)), hi)
-    else:
-        ax.set_ylim(hi - (hi - lo) / (1 - free), hi)
-    where = ax.get_xaxis_transform()  # x in data, y in axes fraction: the bars never move the y limits
+        return None
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    strip = make_axes_locatable(ax).append_axes("bottom", size=f"{min(10 + 9 * len(rows), 40)}%", pad=0.0,
+                                                sharex=ax)  # fmt: skip
+    strip.set_gid("intervals")
+    strip.set_ylim(0.0, len(rows))
+    strip.set_yticks([])
+    strip.set_facecolor("0.97")
+    ax.tick_params(axis="x", which="both", labelbottom=False)
+    for c in boundary.crossings:
+        strip.axvline(c, color="k", ls="--", lw=0.8, alpha=0.5)
+    for c in boundary.stationary:
+        strip.axvline(c, color="k", ls=":", lw=0.8, alpha=0.5)
     n = len(boundary.draws)
     labelled = set()
     for i, (quantity, row) in enumerate(rows):
         stationary = quantity == "stationary"
         kind = "stationary point" if stationary else "crossing"
-        y, color = 0.035 + step * i, "0.45" if stationary else "k"
-        label = None
+        y, color, fmt = i + 0.3, "0.45" if stationary else "k", "s" if stationary else "o"
         if kind not in labelled:
             labelled.add(kind)
             label = f"{interval:.0%} interval of {kind} ({n} pairs of draws)"
-        ax.errorbar([row["median"]], [y], xerr=[[row["median"] - row["lower"]], [row["upper"] - row["median"]]],
-                    fmt="s" if stationary else "o", color=color, ms=3.5, capsize=3, lw=1.5, transform=where,
-                    label=label, zorder=4)  # fmt: skip
+            ax.add_container(_bar_legend_entry(fmt, color, label))
+        strip.errorbar([row["median"]], [y], xerr=[[row["median"] - row["lower"]], [row["upper"] - row["median"]]],
+                       fmt=fmt, color=color, ms=3.5, capsize=3, lw=1.5, zorder=4)  # fmt: skip
         exists = "" if row["p_exists"] > 0.995 else f", exists in {row['p_exists']:.0%} of draws"
-        ax.annotate(f"{_plain(row['median'], 3)} [{_plain(row['lower'], 3)}, {_plain(row['upper'], 3)}]{exists}",
-                    xy=(row["median"], y), xycoords=where, xytext=(0, 3.5), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=6.5, color=color)  # fmt: skip
+        strip.annotate(f"{_plain(row['median'], 3)} [{_plain(row['lower'], 3)}, {_plain(row['upper'], 3)}]{exists}",
+                       xy=(row["median"], y), xytext=(0, 3.5), textcoords="offset points",
+                       ha="center", va="bottom", fontsize=6.5, color=color)  # fmt: skip
+    return strip
+
+
+def _bar_legend_entry(fmt: str, color, label: str):
+    """A legend entry for an interval bar, held by ``ax`` but drawing nothing on it."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.lines import Line2D
+
+    marker = Line2D([], [], marker=fmt, ls="", color=color, ms=3.5)
+    bar = LineCollection([], colors=[color], linewidths=1.5)
+    return ErrorbarContainer((marker, (), (bar,)), has_xerr=True, label=label)
+
+
+def _label_strip(ax, strip) -> None:
+    """The x label under the interval strip (when there is one), not between it and the axes."""
+    if strip is not None:
+        strip.set_xlabel(ax.get_xlabel())
+        ax.xaxis.label.set_visible(False)
 
 
 def _fit_runs(fit: Fit) -> pd.DataFrame | None:
@@ -668,8 +696,9 @@ def plot_boundary(boundary: Crossover, *, interval: float = 0.9, points: int = 3
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
-    _mark_intervals(ax, boundary, interval)
+    strip = _mark_intervals(ax, boundary, interval)
     ax.set_xlabel(boundary.axis)
+    _label_strip(ax, strip)
     ax.set_ylabel(a.target)
     fixed = ", ".join(f"{k}={_plain(v)}" for k, v in boundary.at.items())
     title = (
@@ -681,7 +710,7 @@ def plot_boundary(boundary: Crossover, *, interval: float = 0.9, points: int = 3
     ax.legend(fontsize=7.5, **LEGEND_OUTSIDE)
     if not boundary.coincide:
         notes.insert(0, "shaded: the fit with the lower target; dashed: crossings; dotted: stationary point")
-    _finish(fig, ax, notes + clip.notes())
+    _finish(fig, ax, notes + clip.notes(), strip)
     fig.scalefit_points = counts
     return fig
 
@@ -729,13 +758,14 @@ def plot_difference(boundary: Crossover, *, interval: float = 0.9, points: int =
         if bottom < -1.05 or top > 1.05:  # two error rates differ by at most 1
             ax.set_ylim(max(bottom, -1.05), min(top, 1.05))
             notes.append("error rates: the view is cut at differences of +-1 (beyond, the laws leave [0, 1])")
-    _mark_intervals(ax, boundary, interval)
+    strip = _mark_intervals(ax, boundary, interval)
     ax.set_xlabel(boundary.axis)
+    _label_strip(ax, strip)
     ax.set_ylabel(f"difference of {a.target}")
     if boundary.coincide:
         ax.set_title("the laws coincide: no crossing, neither wins", fontsize=9)
     else:
         ax.set_title(f"above 0: {boundary.names[1]} gives the lower target", fontsize=9)
     ax.legend(fontsize=7.5, **LEGEND_OUTSIDE)
-    _finish(fig, ax, notes)
+    _finish(fig, ax, notes, strip)
     return fig
