@@ -11,7 +11,7 @@ import pytest
 
 import scalefit
 from scalefit import Constant, Law, Power, ScalefitError, ScalingWarning, compare_laws, fit_law
-from scalefit._bayes import diagnostic_notes, diagnostics, diagnostics_ok
+from scalefit._diagnostics import diagnostic_notes, diagnostics, diagnostics_ok
 
 SITES = ("alpha", "lambda_p", "sigma")
 # Deliberately too little sampling: fast, and certainly not converged.

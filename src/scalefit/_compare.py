@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validate as check
-from ._bayes import diagnostics_ok
+from ._diagnostics import diagnostics_ok
 from ._errors import ScalefitError, ScalingWarning, format_rows
 from ._result import Fit
 
@@ -20,7 +20,7 @@ def compare_laws(fits: Mapping[str, Fit], *, force: bool = False) -> pd.DataFram
     """Rank laws by expected log predictive density, estimated by PSIS-LOO.
 
     LOO is only as good as the posterior draws it is computed from, so every fit must have
-    converged (:func:`scalefit._bayes.diagnostics_ok`, recomputed from the stored numbers:
+    converged (:func:`scalefit._diagnostics.diagnostics_ok`, recomputed from the stored numbers:
     at least 2 chains of at least 100 draws, R-hat <= 1.01 and bulk/tail ESS >=
     ``max(400, 100 * chains)`` for every site, no divergent transitions).
 

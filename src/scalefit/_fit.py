@@ -12,17 +12,6 @@ import numpy as np
 import pandas as pd
 
 from . import _validate as check
-from ._bayes import (
-    CentredAmplitude,
-    check_site_names,
-    default_priors,
-    describe,
-    diagnostic_notes,
-    diagnostics,
-    noise_sites,
-    resolve_priors,
-    sample,
-)
 from ._data import Runs, load_runs, per_run, read_table, require_fit_ready
 from ._errors import ScalefitError, ScalingWarning, format_rows
 from ._fits import Fits
@@ -158,6 +147,8 @@ def fit_law(
     if isinstance(fitter, NUTS) and bounds:
         raise ScalefitError("bounds= apply to least squares; with NUTS express them as priors= (e.g. a Uniform)")
     if isinstance(fitter, NUTS):
+        from ._bayes import check_site_names  # NumPyro loads only for a Bayesian fit
+
         check_site_names(law)
     if target is not None:
         check.text(target, "target")
@@ -647,6 +638,9 @@ def _bootstrap_notes(requested: int, draws, share):
 
 
 def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, noise, priors, noise_scale, **run) -> Fit:
+    from ._bayes import CentredAmplitude, default_priors, describe, noise_sites, resolve_priors, sample
+    from ._diagnostics import diagnostic_notes, diagnostics
+
     law = problem.law
     known = noise_scale is not None
     defaults = default_priors(law, problem, data.x, data.y, noise, known)

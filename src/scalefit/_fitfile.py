@@ -71,7 +71,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validate as check
-from ._bayes import NOISES
+from ._diagnostics import NOISES
 from ._errors import ScalefitError
 from ._identify import Identifiability
 from ._io import atomic_write, output_path

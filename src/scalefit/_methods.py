@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validate as check
-from ._bayes import NOISES
+from ._diagnostics import NOISES
 from ._errors import ScalefitError
 
 #: Starts beyond this many are refused before any array is made (each is a full LM problem).

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validate as check
-from ._bayes import _number, diagnostics_ok
+from ._diagnostics import diagnostics_ok, stored_number
 from ._errors import ScalefitError, ScalingWarning, format_rows
 from ._extrapolation import SPREAD_LEVEL, ExtrapolationModel
 from ._fitfile import fit_dict, read_fit, write_json
@@ -282,7 +282,7 @@ def _quantiles(a: np.ndarray, interval: float, axis: int = 0) -> tuple[np.ndarra
 
 def _worst(values, pick) -> float:
     """``max``/``min`` of diagnostics, NaN if any is NaN (a NaN R-hat is a failure, not skipped)."""
-    values = [_number(v) for v in values]
+    values = [stored_number(v) for v in values]
     return float("nan") if any(np.isnan(values)) else pick(values)
 
 
@@ -1017,7 +1017,7 @@ class Fit:
         """ArviZ InferenceData: posterior (chain, draw) of every sampled site, the pointwise
         log-likelihood and the observed targets."""
         self._require_bayes("to_arviz()")
-        from ._bayes import to_inference_data
+        from ._diagnostics import to_inference_data
 
         names = [n for n in self.sites if n not in self.problem.fixed and n not in self.problem.tied]
         return to_inference_data(self.draws, self.chains, names, self.log_likelihood(), np.asarray(self.data["y"]))

@@ -965,8 +965,8 @@ def _cmd_collect(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import _validate as check
-    from ._bayes import NOISES
     from ._catalogue import CATALOGUE
+    from ._diagnostics import NOISES
     from ._lsq import OBJECTIVES
 
     parser = _Parser(prog="scalefit", description="Fit scaling laws of transfer learning to tables of training runs.")
