@@ -44,12 +44,18 @@ def test_result_holds_posterior(bayes_fit, truth):
 
 def test_predict_credible_and_predictive_intervals(bayes_fit):
     new = pd.DataFrame({"Dp": [2.56e6, 2e5], "M": [86.6e6, 1e7], "Df": [5e4, 1e4]})
-    p = bayes_fit.predict(new, interval=0.9)
+    p = bayes_fit.predict(new, interval=0.9, extrapolation=None)  # the posterior predictive alone
     assert (p.pi_lower < p.ci_lower).all() and (p.ci_upper < p.pi_upper).all()
     assert (p.ci_lower < p["mean"]).all() and (p["mean"] < p.ci_upper).all()
     # predictive width ~ the noise: 90% of a 2% log-normal is about +-3.3%
     rel = (p.pi_upper - p.pi_lower) / p["mean"]
     assert ((rel > 0.05) & (rel < 0.2)).all()
+    # by default, beyond the runs the extrapolation model widens it; inside, nothing changes
+    d = bayes_fit.predict(new, interval=0.9)
+    beyond = d["decades_beyond"].to_numpy() > 0
+    assert beyond.tolist() == [True, False]
+    assert d.pi_lower[0] < p.pi_lower[0] and d.pi_upper[0] > p.pi_upper[0]
+    assert d.pi_lower[1] == p.pi_lower[1] and d.pi_upper[1] == p.pi_upper[1]
 
 
 def test_arviz_and_json(bayes_fit, tmp_path):
