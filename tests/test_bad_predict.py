@@ -242,7 +242,16 @@ def test_error_rate_within_the_runs_is_quiet(boot_fit):
         out = boot_fit.predict(OK)
     assert not out["outside_0_1"].any() and not out["interval_outside_0_1"].any()
     point = boot_fit.predict(OK, interval=None)
-    assert list(point.columns) == ["Dp", "M", "Df", "mean", "extrapolated", "outside_0_1"]
+    assert list(point.columns) == [
+        "Dp",
+        "M",
+        "Df",
+        "mean",
+        "extrapolated",
+        "decades_beyond",
+        "supported",
+        "outside_0_1",
+    ]
 
 
 def test_interval_crossing_one_is_flagged():

@@ -150,7 +150,9 @@ def test_predict_intervals(boot_fit, truth):
     new = pd.DataFrame({"Dp": [2.56e6, 2e5], "M": [86.6e6, 10e6], "Df": [5e4, 1e4]})
     pred = boot_fit.predict(new, interval=0.9)
     cols = ["Dp", "M", "Df", "mean", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "extrapolated"]
+    cols += ["decades_beyond", "supported"]
     assert list(pred.columns) == [*cols, "outside_0_1", "interval_outside_0_1"]  # an error-rate law
+    assert pred.decades_beyond[0] > 0 and pred.decades_beyond[1] == 0 and pred.supported.all()
     assert (pred.ci_lower < pred["mean"]).all() and (pred["mean"] < pred.ci_upper).all()
     assert (pred.pi_lower < pred.ci_lower).all() and (pred.pi_upper > pred.ci_upper).all()
     assert pred.extrapolated.tolist() == [True, False]
@@ -159,7 +161,7 @@ def test_predict_intervals(boot_fit, truth):
     # width grows under extrapolation
     width = (pred.ci_upper - pred.ci_lower) / pred["mean"]
     assert width[0] > width[1]
-    point = ["Dp", "M", "Df", "mean", "extrapolated", "outside_0_1"]
+    point = ["Dp", "M", "Df", "mean", "extrapolated", "decades_beyond", "supported", "outside_0_1"]
     assert list(boot_fit.predict(new, interval=None).columns) == point
 
 
