@@ -840,7 +840,10 @@ class _Reader:
             flat,
             messages,
             combos,
-            [dict(self.tree(u, f"{where}['undetermined']")) for u in self.lst(d.get("undetermined", []), where)],
+            [
+                dict(self.tree(self.obj(u, f"{where}['undetermined'][{i}]"), f"{where}['undetermined']"))
+                for i, u in enumerate(self.lst(d.get("undetermined", []), f"{where}['undetermined']"))
+            ],
             None if d.get("rule") is None else dict(self.tree(self.obj(d["rule"], f"{where}['rule']"), where)),
         )
 
