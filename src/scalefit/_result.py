@@ -252,9 +252,14 @@ def _widen_by_calibration(out: pd.DataFrame, cal: Mapping, x: Mapping, ranges: M
         lo, hi = mean * np.exp(-half), mean * np.exp(half)
     own = np.isnan(out["ci_lower"].to_numpy(dtype=float))  # no bootstrap: the calibrated band everywhere
     use = (d > 0) | own
-    out["pi_lower"] = np.where(use, np.fmin(out["pi_lower"].to_numpy(dtype=float), lo), out["pi_lower"])
-    out["pi_upper"] = np.where(use, np.fmax(out["pi_upper"].to_numpy(dtype=float), hi), out["pi_upper"])
+    _widen_to(out, use, lo, hi)
     out.attrs["calibrated"] = {"variable": v, "q": q, "method": cal.get("method", "")}
+
+
+def _widen_to(out: pd.DataFrame, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Prediction intervals of ``rows`` widened to include ``[lo, hi]`` (the union)."""
+    out["pi_lower"] = np.where(rows, np.fmin(out["pi_lower"].to_numpy(dtype=float), lo), out["pi_lower"])
+    out["pi_upper"] = np.where(rows, np.fmax(out["pi_upper"].to_numpy(dtype=float), hi), out["pi_upper"])
 
 
 def _extrapolation_model(given: object) -> ExtrapolationModel | None:
@@ -927,8 +932,7 @@ class Fit:
         mean = out["mean"].to_numpy(dtype=float)
         with np.errstate(over="ignore", invalid="ignore"):
             lo, hi = mean * np.exp(lower), mean * np.exp(upper)
-        out["pi_lower"] = np.where(beyond, np.fmin(out["pi_lower"].to_numpy(dtype=float), lo), out["pi_lower"])
-        out["pi_upper"] = np.where(beyond, np.fmax(out["pi_upper"].to_numpy(dtype=float), hi), out["pi_upper"])
+        _widen_to(out, beyond, lo, hi)
         out.attrs["extrapolation_model"] = repr(model)
 
     def _sweep_unidentified(self, out: pd.DataFrame, x: Mapping[str, np.ndarray]) -> None:
