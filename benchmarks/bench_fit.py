@@ -57,6 +57,8 @@ import pandas as pd
 import scipy
 from scipy.optimize import least_squares, minimize
 
+from scalefit import LeastSquares
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_epoch" / "svg_extracted_data.csv"
 DELTA = 1e-3
 RTOL = 1e-6
@@ -213,8 +215,8 @@ def lmfit_brute(model: Chinchilla, lmfit):
 
 def scalefit_random_starts(scalefit, runs: pd.DataFrame, n: int, seed: int) -> np.ndarray:
     """``n`` starts from scalefit's own start distribution, in Epoch's internal form."""
-    from scalefit._lsq import random_starts
-    from scalefit._problem import Problem
+    from scalefit.fitting.lsq import random_starts
+    from scalefit.fitting.problem import Problem
 
     law = scalefit.chinchilla
     x = {"N": runs["N"].to_numpy(float), "D": runs["D"].to_numpy(float)}
@@ -370,7 +372,9 @@ def main() -> bool:
 
     # --- scalefit, warm (one untimed call compiles; its persistent cache may already hold it)
     def sf(starts, seed):
-        fit = scalefit.fit_law(scalefit.chinchilla, runs, target="loss", starts=starts, bootstrap=0, seed=seed)
+        fit = scalefit.fit_law(
+            scalefit.chinchilla, runs, target="loss", seed=seed, method=LeastSquares(starts=starts, bootstrap=0)
+        )
         return fit
 
     sf_rows = {}
@@ -476,7 +480,7 @@ def main() -> bool:
     print(f"\nbootstrap, {B} case-resampled replicates (warm):")
 
     def sf_boot(b):
-        return scalefit.fit_law(scalefit.chinchilla, runs, target="loss", bootstrap=b, seed=0)
+        return scalefit.fit_law(scalefit.chinchilla, runs, target="loss", seed=0, method=LeastSquares(bootstrap=b))
 
     w_b, c_b, fit_b = timed(lambda: sf_boot(B), repeats)
     w_0, c_0, _ = timed(lambda: sf_boot(0), repeats)

@@ -188,7 +188,9 @@ def run_case(name, law, train, test, kwargs, *, bootstrap: int, seed: int, start
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = scalefit.fit_law(law, train, bootstrap=bootstrap, seed=seed, starts=starts, **kwargs)
+        fit = scalefit.fit_law(
+            law, train, method=scalefit.LeastSquares(bootstrap=bootstrap, starts=starts), seed=seed, **kwargs
+        )
         per_run = score(fit, test, kwargs["target"])
     wall = time.perf_counter() - t0
     return dict(

@@ -11,7 +11,7 @@ The protocol (``RESULTS.md`` reports its output):
    sources only, by an *inner* leave-one-source-out over them, then frozen and scored on k:
 
    * the extrapolation model's scale terms (``TERM_SETS``, from
-     ``scalefit._extrapolation.TERMS``), chosen by the inner sources' squared distance of 90%
+     ``scalefit.results.extrapolation.TERMS``), chosen by the inner sources' squared distance of 90%
      coverage from 0.9; the model is then
      calibrated on all the other sources (every source weighing the same; every candidate
      law's errors pooled, each law weighing the same);
@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scalefit import ExtrapolationModel  # noqa: E402
 
-#: the extrapolation model's scale terms tried (scalefit._extrapolation.TERMS)
+#: the extrapolation model's scale terms tried (scalefit.results.extrapolation.TERMS)
 TERM_SETS = (
     ("spread",),
     ("spread", "slope_distance"),
@@ -65,7 +65,7 @@ CANDIDATES = ("revisiting_m2", "revisiting_m1", "revisiting_m3")
 LEVEL = 0.9
 TAUS = (0.0, 1.0, 2.0, 3.0)
 RULES = ("baseline", "lowest", *(f"paired_{t:g}" for t in TAUS), "average")
-#: the existing ranking's weight power and failed-fit penalty (scalefit._backtest)
+#: the existing ranking's weight power and failed-fit penalty (scalefit.evaluate.backtest)
 LATE_POWER = 4
 RESAMPLES = 1000
 ROOT = Path(__file__).resolve().parents[1]

@@ -53,6 +53,8 @@ import pandas as pd
 import scipy
 from scipy.optimize import least_squares
 
+from scalefit import LeastSquares
+
 FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "revisiting_scaling_laws"
 FILES = [FOLDER / "benchmark.vision.csv", FOLDER / "benchmark.lang.csv"]
 DELTA = 1e-3
@@ -269,7 +271,7 @@ def main() -> bool:
 
     # (a) one call, every curve
     def by_call():
-        return scalefit.fit_law(law, table, target="Loss", by="curve", bootstrap=B, seed=0)
+        return scalefit.fit_groups(law, table, "curve", target="Loss", seed=0, method=LeastSquares(bootstrap=B))
 
     with Measure() as m_warm:
         by_call()  # warm-up: compiles (or reads the persistent cache)
@@ -284,7 +286,7 @@ def main() -> bool:
         loop_fits = {}
         for k, g in groups.items():
             t0 = time.perf_counter()
-            loop_fits[k] = scalefit.fit_law(law, g, target="Loss", bootstrap=B, seed=0)
+            loop_fits[k] = scalefit.fit_law(law, g, target="Loss", seed=0, method=LeastSquares(bootstrap=B))
             per_call.append(time.perf_counter() - t0)
     results["b"] = {k: score(k, f) for k, f in loop_fits.items()}
     conv_b = np.mean([f.bootstrap_converged for f in loop_fits.values()])

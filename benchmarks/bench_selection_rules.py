@@ -29,6 +29,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_extrapolation as be  # noqa: E402
 
+from scalefit import LeastSquares
+
 NAMES = ["revisiting_m1", "revisiting_m2", "revisiting_m3", "revisiting_m4", "bnsl"]
 SPLITS = 5
 
@@ -44,10 +46,7 @@ def backtests(names) -> pd.DataFrame:
         levels = max(max(len(law.parameters) for law in laws) + 1, distinct // 2)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            bt = scalefit.backtest(
-                laws, train, target="Loss", holdout="x", rollout=True, min_levels=min(levels, distinct - 1),
-                splits=SPLITS, interval=None, bootstrap=0, seed=0,
-            )  # fmt: skip
+            bt = scalefit.backtest(laws, train, target="Loss", holdout="x", rollout=True, min_levels=min(levels, distinct - 1), splits=SPLITS, interval=None, seed=0, method=LeastSquares(bootstrap=0))  # fmt: skip
         rows.append(bt.table.assign(curve=i, key=str(key)))
         print(f"[{i + 1}] {key} {time.time() - t0:.0f}s", flush=True)
     return pd.concat(rows, ignore_index=True)

@@ -63,10 +63,7 @@ def _fit_all(name: str, table: pd.DataFrame, bootstrap: int):
     law, options = _law(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return scalefit.fit_law(
-            law, table, target="y", mapping={law.variables[0]: "x"}, by="curve", bootstrap=bootstrap, seed=SEED,
-            **options,
-        )  # fmt: skip
+        return scalefit.fit_groups(law, table, "curve", target="y", mapping={law.variables[0]: "x"}, method=scalefit.LeastSquares(bootstrap=bootstrap), seed=SEED, **options)  # fmt: skip
 
 
 def points(curves: list[Curve], names) -> pd.DataFrame:
@@ -117,7 +114,7 @@ def rollout(curves: list[Curve], names) -> pd.DataFrame:
     """Each curve's training part cut as select_law cuts it by default (its rollout cuts
     with min_levels one more than the largest candidate's parameters, SPLITS splits)."""
     import scalefit
-    from scalefit._backtest import rollout_cuts  # the cuts select_law makes, not a public name
+    from scalefit.evaluate.backtest import rollout_cuts  # the cuts select_law makes, not a public name
 
     rows = []
     levels = max(3, max(len(_law(n)[0].parameters) for n in names) + 1)

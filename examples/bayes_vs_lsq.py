@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 import scalefit
-from scalefit import Constant, Law, Power
+from scalefit import Constant, Law, LeastSquares, Power
 from scalefit.datasets import example_provenance
 
 
@@ -22,7 +22,9 @@ def main(quick: bool = False) -> None:
     runs = scalefit.example_runs()
     truth = example_provenance()["truth"]
     sizes = dict(bootstrap=100, chains=2, draws=300, warmup=300) if quick else {}
-    lsq = scalefit.fit_law(scalefit.paper_error, runs, target="error", bootstrap=sizes.get("bootstrap", 1000))
+    lsq = scalefit.fit_law(
+        scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=sizes.get("bootstrap", 1000))
+    )
     bayes = scalefit.fit_law(
         scalefit.paper_error, runs, target="error", method="bayes",
         **{k: v for k, v in sizes.items() if k != "bootstrap"},

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 import scalefit
+from scalefit import LeastSquares
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_epoch" / "svg_extracted_data.csv"
 EPOCH = {"A": 477.84, "B": 2143.86, "E": 1.8172, "alpha": 0.34731, "beta": 0.36718}
@@ -30,7 +31,7 @@ def main(bootstrap: int = 1000):
     df["N"] = df["Model Size"]
     df["D"] = df["Training FLOP"] / (6 * df["N"])
     df = df.sort_values("loss").iloc[:-5]
-    fit = scalefit.fit_law(scalefit.chinchilla, df, target="loss", bootstrap=bootstrap)
+    fit = scalefit.fit_law(scalefit.chinchilla, df, target="loss", method=LeastSquares(bootstrap=bootstrap))
     print(fit)
     table = fit.summary()
     table["epoch"] = pd.Series(EPOCH)

@@ -11,13 +11,14 @@ import argparse
 import pandas as pd
 
 import scalefit
+from scalefit import LeastSquares
 from scalefit.datasets import example_provenance
 
 
 def main(bootstrap: int = 1000) -> scalefit.Fit:
     runs = scalefit.example_runs()
     truth = example_provenance()["truth"]
-    fit = scalefit.fit_law(scalefit.paper_error, runs, target="error", bootstrap=bootstrap)
+    fit = scalefit.fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=bootstrap))
     print(fit)
 
     table = fit.summary(interval=0.9)

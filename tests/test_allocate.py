@@ -9,8 +9,8 @@ import pytest
 
 import scalefit
 import scalefit.datasets.make_synthetic
-from scalefit import Fit, ScalefitError, allocate, compute_optimal
-from scalefit._allocate import closed_form_optimum
+from scalefit import Fit, LeastSquares, ScalefitError, allocate, compute_optimal
+from scalefit.decide.allocate import closed_form_optimum
 
 GAP = Fit.from_params(scalefit.transfer_gap, dict(E=0.1, A=300.0, alpha=0.5, G=2.0, beta=0.3))
 COSTS = {"Dp": 1e-4, "Df": 5e-3}
@@ -90,7 +90,9 @@ def assert_json(result):
 
 @pytest.fixture(scope="module")
 def chinchilla_fit(chinchilla_runs):
-    return scalefit.fit_law(scalefit.chinchilla, chinchilla_runs, target="loss", bootstrap=200, seed=0)
+    return scalefit.fit_law(
+        scalefit.chinchilla, chinchilla_runs, target="loss", seed=0, method=LeastSquares(bootstrap=200)
+    )
 
 
 def test_gopher_budget_reproduces_the_closed_form_on_the_chinchilla_data(chinchilla_fit):
@@ -269,7 +271,7 @@ def test_bad_inputs_are_refused_before_any_work(monkeypatch, kwargs, exc, match)
     def work(*args, **kw):
         raise AssertionError("work started: the argument was not checked first")
 
-    monkeypatch.setattr("scalefit._allocate._best_split", work)
+    monkeypatch.setattr("scalefit.decide.allocate._best_split", work)
     args = dict(cost="6*N*D", budget=GOPHER) | kwargs
     with pytest.raises(exc, match=match):
         allocate(jittered_chinchilla(n=5), **args)
@@ -301,6 +303,6 @@ def test_compute_optimal_without_closed_form():
 def test_docstring_example_runs():
     import doctest
 
-    import scalefit._allocate
+    import scalefit.decide.allocate
 
-    assert doctest.testmod(scalefit._allocate, optionflags=doctest.ELLIPSIS).failed == 0
+    assert doctest.testmod(scalefit.decide.allocate, optionflags=doctest.ELLIPSIS).failed == 0

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Law, Power, ScalefitError, backtest
+from scalefit import Constant, Law, LeastSquares, Power, ScalefitError, backtest
 
 M1 = Law(Power("x", "c", amplitude="b"), name="M1")
 M2 = Law(Constant("e_inf") + Power("x", "c", amplitude="b"), name="M2")
-FAST = dict(starts=64, bootstrap=0)
+FAST = dict(method=LeastSquares(starts=64, bootstrap=0))
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +33,13 @@ def test_the_law_that_extrapolates_ranks_first(curve):
 
 def test_held_out_runs_are_never_fitted(curve, monkeypatch):
     seen = []
-    real = scalefit._fit.fit_law
+    real = scalefit.fitting.fit.fit_law
 
     def spy(law, runs, **kwargs):
         seen.append(runs["x"].max())
         return real(law, runs, **kwargs)
 
-    monkeypatch.setattr(scalefit._fit, "fit_law", spy)
+    monkeypatch.setattr(scalefit.fitting.fit, "fit_law", spy)
     backtest(M2, curve, target="y", holdout="late", interval=None, **FAST)
     backtest(M2, curve, target="y", holdout=curve["late"].to_numpy(), interval=None, **FAST)
     assert seen and all(m <= 2e7 for m in seen)
@@ -51,7 +51,9 @@ def test_rollout_gives_one_split_per_fitted_level(curve):
 
 
 def test_coverage_of_prediction_intervals_is_scored(curve):
-    bt = backtest(M2, curve, target="y", holdout="x", levels=3, interval=0.9, starts=64, bootstrap=200)
+    bt = backtest(
+        M2, curve, target="y", holdout="x", levels=3, interval=0.9, method=LeastSquares(starts=64, bootstrap=200)
+    )
     assert 0.0 <= bt.table.loc[0, "coverage"] <= 1.0
 
 
@@ -102,7 +104,7 @@ def test_select_law_keeps_the_baseline_unless_the_evidence_separates(curve):
         base, other = laws[0].name, laws[1].name
         row = sel.comparison.loc[other]
         assert sel.baseline == base and row["splits"] == 5
-        wins = row["mean_log_ratio"] < 0 and row["t"] < -scalefit._backtest.SEPARATION
+        wins = row["mean_log_ratio"] < 0 and row["t"] < -scalefit.evaluate.backtest.SEPARATION
         assert sel.law == (other if wins else base)
         strict = select_law(laws, curve, target="y", holdout="x", separation=1e6, **FAST)
         assert strict.law == base
@@ -162,8 +164,7 @@ def test_selection_calibrates_extrapolation_intervals_and_saves_them(curve, tmp_
     # M1 misses the floor: beyond the runs its plain bootstrap intervals are too narrow to
     # cover the truth, the calibrated ones cover it
     truth = 0.2 + 30.0 * far["x"].to_numpy() ** -0.4
-    boot = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=5, calibrate=False, starts=64,
-                      bootstrap=200).fit.predict(far, interval=0.9, extrapolation=None)  # fmt: skip
+    boot = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=5, calibrate=False, method=LeastSquares(starts=64, bootstrap=200)).fit.predict(far, interval=0.9, extrapolation=None)  # fmt: skip
     beyond = far["x"].to_numpy() > curve["x"].max()
     assert not ((boot["pi_lower"] <= truth) & (truth <= boot["pi_upper"]))[beyond].all()
     assert ((p["pi_lower"] <= truth) & (truth <= p["pi_upper"]))[beyond].all()

@@ -70,9 +70,9 @@ def no_work(monkeypatch):
     def work(*args, **kwargs):
         raise AssertionError("work started: the argument was not checked first")
 
-    monkeypatch.setattr("scalefit._boundary._build", work)
-    monkeypatch.setattr("scalefit._boundary._solve", work)
-    monkeypatch.setattr("scalefit._allocate._best_split", work)
+    monkeypatch.setattr("scalefit.decide.boundary._build", work)
+    monkeypatch.setattr("scalefit.decide.boundary._solve", work)
+    monkeypatch.setattr("scalefit.decide.allocate._best_split", work)
 
 
 # == crossover / distillation_boundary ======================================================

@@ -15,8 +15,8 @@ import pytest
 
 import scalefit
 from scalefit import Constant, Fit, Power, ScalefitError, ScalingWarning, fit_law, load_fit
-from scalefit._fitfile import NONFINITE
 from scalefit.datasets.make_synthetic import TRUTH
+from scalefit.serialize.fitfile import NONFINITE
 
 FLOOR_LAW = Constant("E") + Power("x", "a", amplitude="A")
 
@@ -306,7 +306,7 @@ def test_duplicate_field(tmp_path, boot_fit):
 
 def test_from_dict_wrong_type():
     with pytest.raises(TypeError, match="Fit.from_dict\\(\\) takes the dict"):
-        Fit.from_dict([1, 2])
+        load_fit([1, 2])
 
 
 # -- edited fields ------------------------------------------------------------------------
@@ -410,22 +410,22 @@ def test_edited_tied_and_fixed_values_are_refused():
     d["problem"]["hi"].pop()
     d["problem"]["fixed"]["gamma"] = 0.3
     with pytest.raises(ScalefitError, match=r"params\['gamma'\] = 0.35 differs from the value it was fixed at"):
-        Fit.from_dict(d)
+        load_fit(d)
     d["problem"]["fixed"] = {}
     d["problem"]["tied"] = {"gamma": "alpha"}
     with pytest.raises(ScalefitError, match=r"params\['gamma'\] = 0.35 differs from params\['alpha'\]"):
-        Fit.from_dict(d)
+        load_fit(d)
 
 
 def test_bayes_draws_must_match_the_diagnostics(bayes_fit):
     d = bayes_fit.to_dict()
     d["diagnostics"]["draws_per_chain"] = 60
     with pytest.raises(ScalefitError, match=r"fit dict: draws has 50 rows, but the diagnostics record 60"):
-        Fit.from_dict(d)
+        load_fit(d)
     d = bayes_fit.to_dict()
     d["draws"] = None
     with pytest.raises(ScalefitError, match=r"draws is missing; a Bayesian fit holds its posterior draws"):
-        Fit.from_dict(d)
+        load_fit(d)
 
 
 def test_fixed_tied_and_bounded_parameters_round_trip_and_are_checked():
@@ -442,15 +442,15 @@ def test_fixed_tied_and_bounded_parameters_round_trip_and_are_checked():
     d = fit.to_dict()
     d["params"]["A"] = 1.6
     with pytest.raises(ScalefitError, match=r"params\['A'\] = 1.6 is outside its domain \(>= 0.5 and <= 1.5; A is an"):
-        Fit.from_dict(d)
+        load_fit(d)
     d = fit.to_dict()
     d["params"]["E"] = 0.2
     with pytest.raises(ScalefitError, match=r"params\['E'\] = 0.2 differs from the value it was fixed at \(0.1\)"):
-        Fit.from_dict(d)
+        load_fit(d)
     d = fit.to_dict()
     d["params"]["b"] = 0.9
     with pytest.raises(ScalefitError, match=r"params\['b'\] = 0.9 differs from params\['a'\]"):
-        Fit.from_dict(d)
+        load_fit(d)
 
 
 # -- exponents the user gives may be negative; fitted ones keep their bounds ------------------
@@ -476,18 +476,18 @@ def test_from_params_takes_any_finite_exponent_but_keeps_the_other_ranges():
     d = fit.to_dict()
     d["params"]["alpha"] = "-Infinity"
     with pytest.raises(ScalefitError, match=r"fit dict: params\['alpha'\] = '-Infinity' is not finite"):
-        Fit.from_dict(d)
+        load_fit(d)
     d["params"]["alpha"] = -0.3
     d["params"]["lambda_p"] = -1.0  # a given scale is still > 0
     with pytest.raises(ScalefitError, match=r"params\['lambda_p'\] = -1.0 is outside its domain \(> 0; lambda_p"):
-        Fit.from_dict(d)
+        load_fit(d)
 
 
 def test_a_free_exponent_below_its_bound_is_still_refused(boot_fit):
     d = boot_fit.to_dict()
     d["params"]["alpha"] = -0.3  # fitted with the default bound alpha >= 0
     with pytest.raises(ScalefitError, match=r"params\['alpha'\] = -0.3 is outside its domain \(>= 0; alpha is an"):
-        Fit.from_dict(d)
+        load_fit(d)
 
 
 # -- draws, bootstrap counts, starts counts and the target are checked like params -------------
@@ -497,11 +497,11 @@ def test_a_free_exponent_below_its_bound_in_the_draws_is_refused(boot_fit):
     with pytest.raises(
         ScalefitError, match=r"fit dict: draws\['alpha'\]\[2\] = -0.3 is outside its domain \(>= 0; alpha is an exp"
     ):
-        Fit.from_dict(d)
+        load_fit(d)
     d = boot_fit.to_dict()
     d["draws"]["lambda_p"][0] = -1.0
     with pytest.raises(ScalefitError, match=r"draws\['lambda_p'\]\[0\] = -1.0 is outside its domain \(> 0"):
-        Fit.from_dict(d)
+        load_fit(d)
 
 
 def test_given_draws_keep_any_finite_exponent():
@@ -516,8 +516,8 @@ def test_bootstrap_draws_removed_are_refused(boot_fit, plain_fit):
     with pytest.raises(
         ScalefitError, match=r"draws is missing, but bootstrap_requested = 50 and bootstrap_converged = 0.94 say"
     ):
-        Fit.from_dict(d)
-    assert Fit.from_dict(plain_fit.to_dict()).draws is None  # no bootstrap asked: no draws needed
+        load_fit(d)
+    assert load_fit(plain_fit.to_dict()).draws is None  # no bootstrap asked: no draws needed
 
 
 @pytest.mark.parametrize(
@@ -532,7 +532,7 @@ def test_starts_counts_must_nest(boot_fit, counts, message):
     d = boot_fit.to_dict()
     d["starts"].update(counts)
     with pytest.raises(ScalefitError, match=message):
-        Fit.from_dict(d)
+        load_fit(d)
 
 
 @pytest.mark.parametrize("target", ["", "  "])

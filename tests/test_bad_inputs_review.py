@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Law, Power, ScalefitError, fit_law
+from scalefit import Constant, Law, LeastSquares, Power, ScalefitError, fit_groups, fit_law
 
 LAW = Law(Constant("e_inf") + Power("x", "c", amplitude="b"), name="M2")
 
@@ -29,7 +29,7 @@ def no_solver(monkeypatch, request):
     def compiled(*args, **kwargs):
         raise AssertionError("the solver was reached: the input was not checked before work")
 
-    monkeypatch.setattr("scalefit._fit.compiled", compiled)
+    monkeypatch.setattr("scalefit.fitting.fit.compiled", compiled)
 
 
 @pytest.mark.parametrize(
@@ -62,22 +62,22 @@ def test_columns_that_are_not_real_numbers_are_refused(runs, column, message):
 
 def test_by_naming_a_column_twice(runs):
     with pytest.raises(ScalefitError, match="names a column twice"):
-        fit_law(LAW, runs, target="y", by=["task", "task"])
+        fit_groups(LAW, runs, ["task", "task"], target="y")
 
 
 def test_start_grids_too_large_or_outside_the_bounds(runs):
     grid = {"e_inf": np.linspace(0.01, 1, 200), "c": np.linspace(0.1, 1, 200), "b": np.linspace(1, 9, 200)}
     with pytest.raises(ScalefitError, match=r"grid gives 8e\+06 starting points"):
-        fit_law(LAW, runs, target="y", starts=grid)
+        fit_law(LAW, runs, target="y", method=LeastSquares(starts=grid))
     with pytest.raises(ScalefitError, match=r"value -1 for 'c' lies outside its bounds"):
-        fit_law(LAW, runs, target="y", starts={"e_inf": [0.1], "c": [-1.0], "b": [5.0]})
+        fit_law(LAW, runs, target="y", method=LeastSquares(starts={"e_inf": [0.1], "c": [-1.0], "b": [5.0]}))
 
 
 @pytest.fixture(scope="module")
 def fits(runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
-        return fit_law(LAW, runs, target="y", by="task", starts=32, bootstrap=0)
+        return fit_groups(LAW, runs, "task", target="y", method=LeastSquares(starts=32, bootstrap=0))
 
 
 def test_fits_predict_edge_cases(fits):

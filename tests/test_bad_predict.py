@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Fit, Law, Power, ScalefitError, ScalingWarning, fit_law
+from scalefit import Constant, Fit, Law, LeastSquares, Power, ScalefitError, ScalingWarning, fit_law
 from scalefit.datasets.make_synthetic import TRUTH
 
 OK = {"Dp": [3e6, 2e5], "M": [5e7, 1e7], "Df": [2e4, 1e4]}
@@ -20,7 +20,9 @@ SATURATING = Law(Constant("E") + Power("x", "a", scale="l"), name="near_one", me
 def boot_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        return fit_law(scalefit.paper_error, scalefit.example_runs(), target="error", starts=50, bootstrap=50)
+        return fit_law(
+            scalefit.paper_error, scalefit.example_runs(), target="error", method=LeastSquares(starts=50, bootstrap=50)
+        )
 
 
 @pytest.fixture(scope="module")

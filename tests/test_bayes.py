@@ -8,10 +8,22 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Law, Power, ScalefitError, ScalingWarning, compare_laws, fit_law, load_fit
-from scalefit.cli import main
+from scalefit import (
+    NUTS,
+    Constant,
+    Law,
+    LeastSquares,
+    Power,
+    ScalefitError,
+    ScalingWarning,
+    compare_laws,
+    fit_law,
+    load_fit,
+)
+from scalefit.cli.main import main
 
-SMALL = dict(method="bayes", chains=2, draws=300, warmup=300, starts=100)
+SMALL_NUTS = dict(chains=2, draws=300, warmup=300, init=LeastSquares(starts=100, bootstrap=0))
+SMALL = dict(method=NUTS(**SMALL_NUTS))
 NO_MODEL_TERM = Law(
     Constant("E_inf") + Power("Dp", "alpha", scale="lambda_p") + Power("Df", "gamma", scale="lambda_f"),
     name="eq1_without_M",
@@ -72,7 +84,7 @@ def test_arviz_and_json(bayes_fit, tmp_path):
 
 
 def test_lsq_fit_has_no_posterior(runs):
-    fit = fit_law(scalefit.paper_error, runs, target="error", starts=50, bootstrap=0)
+    fit = fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=50, bootstrap=0))
     with pytest.raises(ScalefitError, match="method='bayes'"):
         fit.to_arviz()
 
@@ -81,7 +93,9 @@ def test_lsq_fit_has_no_posterior(runs):
 def test_other_noise_models(noise, runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        fit = fit_law(scalefit.paper_error, runs, target="error", noise=noise, **{**SMALL, "chains": 1})
+        fit = fit_law(
+            scalefit.paper_error, runs, target="error", method=NUTS(**{**SMALL_NUTS, "chains": 1, "noise": noise})
+        )
     assert fit.noise == noise
     assert ("nu" in fit.draws) == (noise == "student_t")
     assert fit.params["alpha"] == pytest.approx(0.4, abs=0.1)
@@ -91,7 +105,12 @@ def test_other_noise_models(noise, runs):
 def test_prior_override_and_errors(runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        fit = fit_law(scalefit.paper_error, runs, target="error", priors={"alpha": dist.Uniform(0.38, 0.41)}, **SMALL)
+        fit = fit_law(
+            scalefit.paper_error,
+            runs,
+            target="error",
+            method=NUTS(**SMALL_NUTS, priors={"alpha": dist.Uniform(0.38, 0.41)}),
+        )
     assert fit.draws["alpha"].between(0.38, 0.41).all()
     assert fit.priors["alpha"] == "Uniform(low=0.38, high=0.41)"
     cases = [
@@ -99,14 +118,13 @@ def test_prior_override_and_errors(runs):
         (dict(priors={"alpha": 0.3}), TypeError, "numpyro distribution"),
         (dict(priors={"alpha": dist.Uniform(2.0, 3.0)}), ScalefitError, "contradicts the data"),
         (dict(noise="gaussian"), ScalefitError, "noise must be one of"),
-        (dict(bounds={"alpha": (0, 1)}), ScalefitError, "express them as priors"),
         (dict(chains=0), ScalefitError, r"chains must be an integer in \[1, 1024\], got 0"),
     ]
     for kwargs, exc, message in cases:
         with pytest.raises(exc, match=message):
-            fit_law(scalefit.paper_error, runs, target="error", **{**SMALL, **kwargs})
-    with pytest.raises(ScalefitError, match="applies to method=.bayes."):
-        fit_law(scalefit.paper_error, runs, target="error", noise_scale=np.full(len(runs), 0.02), bootstrap=0)
+            fit_law(scalefit.paper_error, runs, target="error", method=NUTS(**{**SMALL_NUTS, **kwargs}))
+    with pytest.raises(ScalefitError, match="express them as priors"):
+        fit_law(scalefit.paper_error, runs, target="error", bounds={"alpha": (0, 1)}, **SMALL)
 
 
 def test_unidentified_law_is_flagged():
@@ -114,20 +132,31 @@ def test_unidentified_law_is_flagged():
     runs = pd.DataFrame({"x": x, "y": (0.3 + 2.0 * x**-0.5) * np.exp(np.random.default_rng(0).normal(0, 0.01, 30))})
     law = Constant("E1") + Constant("E2") + Power("x", "a", amplitude="A")
     with pytest.warns(ScalingWarning) as record:
-        fit_law(law, runs, target="y", **{**SMALL, "chains": 1})
+        fit_law(law, runs, target="y", method=NUTS(**{**SMALL_NUTS, "chains": 1}))
     text = " ".join(str(w.message) for w in record)
     assert "not identified" in text and "E1" in text and "E2" in text
 
 
 def test_weights_and_known_noise(runs):
-    plain = fit_law(scalefit.paper_error, runs, target="error", starts=100, bootstrap=0)
-    doubled = fit_law(scalefit.paper_error, runs, target="error", starts=100, bootstrap=0, weights=np.full(196, 2.0))
+    plain = fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=100, bootstrap=0))
+    doubled = fit_law(
+        scalefit.paper_error,
+        runs,
+        target="error",
+        weights=np.full(196, 2.0),
+        method=LeastSquares(starts=100, bootstrap=0),
+    )
     assert doubled.value == pytest.approx(2 * plain.value, rel=1e-6)
     assert doubled.params["alpha"] == pytest.approx(plain.params["alpha"], rel=1e-4)
     frame = runs.assign(seed_sd=0.02)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        known = fit_law(scalefit.paper_error, frame, target="error", noise_scale="seed_sd", **{**SMALL, "chains": 1})
+        known = fit_law(
+            scalefit.paper_error,
+            frame,
+            target="error",
+            method=NUTS(**{**SMALL_NUTS, "chains": 1, "noise_scale": "seed_sd"}),
+        )
     assert "sigma" not in known.draws
     with pytest.raises(ScalefitError, match="noise_scale"):
         known.predict({"Dp": [1e6], "M": [1e7], "Df": [1e4]})
@@ -148,14 +177,16 @@ def test_compare_laws_ranks_generating_law_first(bayes_fit, runs):
 
 
 def test_compare_laws_errors(bayes_fit, runs):
-    lsq = fit_law(scalefit.paper_error, runs, target="error", starts=50, bootstrap=0)
+    lsq = fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=50, bootstrap=0))
     with pytest.raises(ScalefitError, match="at least two"):
         compare_laws({"a": bayes_fit})
     with pytest.raises(ScalefitError, match="method='bayes'"):
         compare_laws({"a": bayes_fit, "b": lsq})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        noise_free = fit_law(scalefit.paper_error, runs, target="error_noise_free", **{**SMALL, "chains": 1})
+        noise_free = fit_law(
+            scalefit.paper_error, runs, target="error_noise_free", method=NUTS(**{**SMALL_NUTS, "chains": 1})
+        )
     with pytest.raises(ScalefitError, match="different runs or targets"):
         compare_laws({"a": bayes_fit, "b": noise_free})
 
@@ -179,9 +210,7 @@ def test_chinchilla_posterior_medians_inside_epoch_intervals(chinchilla_runs):
     epoch = {"A": (285, 744), "B": (1042, 5810), "E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        fit = fit_law(
-            scalefit.chinchilla, chinchilla_runs, target="loss", method="bayes", chains=2, draws=500, warmup=500
-        )
+        fit = fit_law(scalefit.chinchilla, chinchilla_runs, target="loss", method=NUTS(chains=2, draws=500, warmup=500))
     for name, (lo, hi) in epoch.items():
         assert lo <= fit.params[name] <= hi, (name, fit.params[name])
 

@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import scalefit
-from scalefit import Fit, ScalefitError, crossover, distillation_boundary
+from scalefit import Fit, LeastSquares, ScalefitError, crossover, distillation_boundary
 
 AT = {"M": 22.1e6, "Df": 5e4, "Mt": 10e6}
 SHARED = dict(beta=0.5, lambda_m=0.006, gamma=0.35, lambda_f=0.25)
@@ -181,9 +181,15 @@ def test_boundary_from_real_bootstrap_fits():
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
-        plain = scalefit.fit_law(scalefit.paper_error, runs, target="plain", fix=fix_plain, starts=64, bootstrap=200)
+        plain = scalefit.fit_law(
+            scalefit.paper_error, runs, target="plain", fix=fix_plain, method=LeastSquares(starts=64, bootstrap=200)
+        )
         dist = scalefit.fit_law(
-            scalefit.paper_distilled, runs, target="distilled", fix=fix_dist, starts=64, bootstrap=200
+            scalefit.paper_distilled,
+            runs,
+            target="distilled",
+            fix=fix_dist,
+            method=LeastSquares(starts=64, bootstrap=200),
         )
     truth = distillation_boundary(plain_true, dist_true, at=AT, domain=(1e4, 1e8))
     b = distillation_boundary(plain, dist, at=AT, domain=(1e4, 1e8))

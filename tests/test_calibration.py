@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Law, Power, ScalingWarning, compare_laws, fit_law
+from scalefit import Constant, Law, LeastSquares, Power, ScalingWarning, compare_laws, fit_law
 from scalefit.datasets.make_synthetic import grid
 
 from .conftest import noisy_runs
@@ -115,7 +115,7 @@ def test_crossing_intervals_cover_the_true_boundary():
         table = ex["runs"](np.random.default_rng(100 + rep))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ScalingWarning)
-            kw = dict(starts=200, bootstrap=300, seed=rep)
+            kw = dict(method=LeastSquares(starts=200, bootstrap=300), seed=rep)
             plain = fit_law(scalefit.paper_error, table, target="plain_error", **kw)
             dist = fit_law(scalefit.paper_distilled, table, target="distilled_error", **kw)
         iv = distillation_boundary(plain, dist, at=at, domain=(1e4, 1e8)).intervals(0.9)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 import scalefit
-from scalefit.cli import main
+from scalefit.cli.main import main
 
 
 def test_laws_lists_catalogue_with_formulas(capsys):
@@ -60,7 +60,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 def test_demo_runs_as_a_program():
     proc = subprocess.run(
-        [sys.executable, "-m", "scalefit.cli", "demo", "--synthetic", "--bootstrap", "50"],
+        [sys.executable, "-m", "scalefit.cli.main", "demo", "--synthetic", "--bootstrap", "50"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

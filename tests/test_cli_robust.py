@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 import scalefit
-from scalefit import cli
-from scalefit.cli import main
+from scalefit import validate
+from scalefit.cli import verbs
+from scalefit.cli.main import main
 
 PARAMS = dict(E_inf=0.05, alpha=0.4, lambda_p=0.1, beta=0.5, lambda_m=0.006, gamma=0.35, lambda_f=0.25)
 DISTILLED = dict(
@@ -203,7 +204,7 @@ def _run(argv, **kwargs):
 # -- --out ----------------------------------------------------------------------------------------
 def test_out_in_a_missing_folder_fails_before_the_fit(files, capsys, monkeypatch):
     ran = []
-    monkeypatch.setattr(scalefit._fit, "fit_law", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(scalefit.fitting.fit, "fit_law", lambda *a, **k: ran.append(1))
     assert main(_fit(files, "--out", str(files / "nodir" / "fit.json"))) == 2
     err = capsys.readouterr().err
     assert "--out" in err and "nodir" in err and "mkdir" in err
@@ -344,7 +345,8 @@ def test_ctrl_c_while_importing(files):
 
 WRITER = r"""
 import pathlib, sys, time
-from scalefit import _io, cli
+from scalefit import files as _io
+from scalefit.cli import main as cli, verbs
 
 def slow_write(args):
     with _io.WRITING:
@@ -353,7 +355,7 @@ def slow_write(args):
         pathlib.Path(sys.argv[1]).write_text("complete")
     time.sleep(60)
 
-cli._cmd_laws = slow_write
+verbs.cmd_laws = slow_write
 sys.exit(cli.main(["laws"]))
 """
 
@@ -375,7 +377,7 @@ def test_keyboard_interrupt_in_the_main_thread(capsys, monkeypatch):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_cmd_laws", interrupted)
+    monkeypatch.setattr(verbs, "cmd_laws", interrupted)
     assert main(["laws"]) == 130
     assert capsys.readouterr().err == "scalefit: interrupted\n"
 
@@ -395,7 +397,7 @@ def test_internal_error_is_one_line_asking_for_a_report(capsys, monkeypatch):
     def broken(args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "_cmd_laws", broken)
+    monkeypatch.setattr(verbs, "cmd_laws", broken)
     assert main(["laws"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("scalefit: internal error: RuntimeError: boom"), err
@@ -408,12 +410,11 @@ def test_internal_error_is_one_line_asking_for_a_report(capsys, monkeypatch):
 
 
 def test_a_type_error_from_a_bug_is_internal_but_from_a_check_is_the_users(capsys, monkeypatch):
-    from scalefit import _validate
 
-    monkeypatch.setattr(cli, "_cmd_laws", lambda args: float(None))  # a bug, not a check
+    monkeypatch.setattr(verbs, "cmd_laws", lambda args: float(None))  # a bug, not a check
     assert main(["laws"]) == 1
     assert "internal error: TypeError" in capsys.readouterr().err
-    monkeypatch.setattr(cli, "_cmd_laws", lambda args: _validate.integer("3", "starts", 1))
+    monkeypatch.setattr(verbs, "cmd_laws", lambda args: validate.integer("3", "starts", 1))
     assert main(["laws"]) == 2
     assert capsys.readouterr().err.startswith("scalefit: error: starts must be an integer")
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Fit
-from scalefit.cli import main
+from scalefit import NUTS, Fit, LeastSquares
+from scalefit.cli.main import main
 
 PLAIN = dict(E_inf=0.05, alpha=0.4, lambda_p=0.1, beta=0.5, lambda_m=0.006, gamma=0.35, lambda_f=0.25)
 STEEP = dict(PLAIN, E_inf=0.03, gamma=0.6, lambda_f=0.02)  # crosses PLAIN once along Df, near 1.4e4
@@ -96,7 +96,7 @@ def test_crossover_without_draws_says_so(fit_files, capsys):
 
 def test_crossover_as_a_program(fit_files):
     proc = subprocess.run(
-        [sys.executable, "-m", "scalefit.cli", "crossover", fit_files["plain"], fit_files["steep"], "--axis", "Df",
+        [sys.executable, "-m", "scalefit.cli.main", "crossover", fit_files["plain"], fit_files["steep"], "--axis", "Df",
          *AT, "--json"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -133,9 +133,10 @@ def bayes_files(tmp_path_factory):
     runs = pd.DataFrame({"x": x, "y": (0.1 + 3 * x**-0.5) * np.exp(rng.normal(0, 0.02, 15))})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = scalefit.fit_law(scalefit.parse_law("e + b*x^-c"), runs, target="y", method="bayes", chains=2,
-                               draws=60, warmup=60, starts=4, seed=0)  # fmt: skip
-        lsq = scalefit.fit_law(scalefit.parse_law("e + b*x^-c"), runs, target="y", starts=4, bootstrap=0)
+        fit = scalefit.fit_law(scalefit.parse_law("e + b*x^-c"), runs, target="y", method=NUTS(chains=2, draws=60, warmup=60, init=LeastSquares(bootstrap=0, starts=4)), seed=0)  # fmt: skip
+        lsq = scalefit.fit_law(
+            scalefit.parse_law("e + b*x^-c"), runs, target="y", method=LeastSquares(starts=4, bootstrap=0)
+        )
     paths = {name: str(folder / f"{name}.json") for name in ("powerlaw", "again", "lsq")}
     fit.to_json(paths["powerlaw"])
     fit.to_json(paths["again"])
@@ -241,7 +242,7 @@ def test_allocate_target_and_held_variables(chinchilla_file, capsys):
 
 def test_allocate_as_a_program(chinchilla_file):
     proc = subprocess.run(
-        [sys.executable, "-m", "scalefit.cli", "allocate", chinchilla_file, "--cost", "6*N*D", "--budget",
+        [sys.executable, "-m", "scalefit.cli.main", "allocate", chinchilla_file, "--cost", "6*N*D", "--budget",
          str(GOPHER), "--limit", "D=:1.4e12", "--draws", "10", "--json"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -286,7 +287,9 @@ def lsq_files(tmp_path_factory):
         y = (e + b * x**-c) * np.exp(np.random.default_rng(seed).normal(0, 0.02, len(x)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = scalefit.fit_law(law, pd.DataFrame({"x": x, "y": y}), target="y", starts=4, bootstrap=60, seed=0)
+            fit = scalefit.fit_law(
+                law, pd.DataFrame({"x": x, "y": y}), target="y", seed=0, method=LeastSquares(starts=4, bootstrap=60)
+            )
         paths[name] = str(folder / f"{name}.json")
         fit.to_json(paths[name])
     return paths

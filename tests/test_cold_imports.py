@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from scalefit._intervals import chi2_1_quantile
+from scalefit.results.intervals import chi2_1_quantile
 
 HEAVY = ("numpyro", "arviz", "matplotlib", "pyarrow", "scipy.stats")
 
@@ -29,7 +29,7 @@ PROBE = textwrap.dedent(
 
     before = loaded()  # pandas 3 itself imports pyarrow when it is installed: not scalefit's doing
     import scalefit
-    from scalefit.cli import main
+    from scalefit.cli.main import main
 
     rng = np.random.default_rng(0)
     n = np.repeat([1e7, 3e7, 1e8, 3e8, 1e9], 3)

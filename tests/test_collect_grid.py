@@ -5,7 +5,7 @@ import tomllib
 import pytest
 
 from scalefit import ScalefitError
-from scalefit.cli import main
+from scalefit.cli.main import main
 from scalefit.collect import (
     STAGES,
     HParams,

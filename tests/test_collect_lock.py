@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalefit._io import WRITING
 from scalefit.collect import WorkDir, collect, expand, grid_from_dict, runner
 from scalefit.collect import images as images_module
 from scalefit.collect import store as store_module
+from scalefit.files import WRITING
 
 MICRO = """
 name = "micro"

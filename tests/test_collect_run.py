@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
 import scalefit  # noqa: E402
+from scalefit import LeastSquares
 from scalefit.collect import collect, expand, grid_from_dict, preset, runner  # noqa: E402
 from scalefit.collect.grid import PRESETS_DIR  # noqa: E402
 
@@ -196,11 +197,13 @@ def test_tiny_preset_collects_every_run_and_fits(tmp_path):
     table = collect(preset("tiny"), tmp_path / "tiny.parquet", device="cpu", progress=False)
     assert len(table) == 27 + 18 + 18
     plain = table[table.stage == "finetune"]
-    fit = scalefit.fit_law(scalefit.paper_error, plain, target="error", starts=200, bootstrap=0)
+    fit = scalefit.fit_law(scalefit.paper_error, plain, target="error", method=LeastSquares(starts=200, bootstrap=0))
     assert np.isfinite(fit.params["E_inf"])
     distilled = table[table.stage == "distill"]
     with pytest.warns(scalefit.ScalingWarning, match="Mt"):  # two students, two teacher sets: said, not hidden
-        fit_d = scalefit.fit_law(scalefit.paper_distilled, distilled, target="error", starts=200, bootstrap=0)
+        fit_d = scalefit.fit_law(
+            scalefit.paper_distilled, distilled, target="error", method=LeastSquares(starts=200, bootstrap=0)
+        )
     assert set(fit_d.params) == set(scalefit.paper_distilled.parameters)
     # more pre-training data helps on average on the tiny task (a property of the data, checked loosely)
     by_dp = plain.groupby("Dp")["error"].mean()

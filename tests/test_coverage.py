@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import ScalingWarning, fit_law
+from scalefit import LeastSquares, ScalingWarning, fit_law
 from scalefit.datasets.make_synthetic import grid
 
 from .conftest import noisy_runs
@@ -28,7 +28,9 @@ def test_bootstrap_95_intervals_cover_truth_in_90_percent(truth):
         runs = noisy_runs(truth, SIGMA, seed=1000 + rep)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ScalingWarning)
-            fit = fit_law(scalefit.paper_error, runs, target="error", starts=200, bootstrap=1000, seed=rep)
+            fit = fit_law(
+                scalefit.paper_error, runs, target="error", seed=rep, method=LeastSquares(starts=200, bootstrap=1000)
+            )
         table = fit.summary(interval=LEVEL)
         for name, value in truth.items():
             hits[name] += bool(table.loc[name, "lower"] <= value <= table.loc[name, "upper"])
@@ -48,7 +50,7 @@ def _boundary_case(law, truth, runs, target, floor, rng_seed):
     runs[target] = law.evaluate(truth, runs) * np.exp(rng.normal(0, 0.02, len(runs)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        fit = fit_law(law, runs, target=target, starts=200, bootstrap=200, seed=rng_seed)
+        fit = fit_law(law, runs, target=target, seed=rng_seed, method=LeastSquares(starts=200, bootstrap=200))
     row = fit.summary(0.95).loc[floor]
     return row, floor in fit.bounds
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import ScalefitError, ScalingWarning, fit_law, load_runs
-from scalefit.cli import main
+from scalefit import LeastSquares, ScalefitError, ScalingWarning, fit_law, load_runs
+from scalefit.cli.main import main
 
 LAW = scalefit.paper_error
 
@@ -71,7 +71,7 @@ KINDS = [
 def test_api_message(kind):
     table, mapping, message = broken(kind)
     with pytest.raises(ScalefitError, match=message):
-        fit_law(LAW, table, target="error", mapping=mapping, starts=4, bootstrap=0)
+        fit_law(LAW, table, target="error", mapping=mapping, method=LeastSquares(starts=4, bootstrap=0))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -105,7 +105,7 @@ def test_validated_runs_feed_fit_law_and_input_is_untouched():
     t = small_table()
     before = t.copy()
     runs = load_runs(t, LAW, target="error", mapping={"Dp": "pretrain_images"})
-    fit = fit_law(LAW, runs, starts=4, bootstrap=0)
+    fit = fit_law(LAW, runs, method=LeastSquares(starts=4, bootstrap=0))
     assert fit.mapping["Dp"] == "pretrain_images" and fit.target == "error"
     pd.testing.assert_frame_equal(t, before)
 
@@ -125,7 +125,7 @@ def test_target_problems():
         load_runs(t, LAW, target="err", mapping={"Dp": "pretrain_images"})
     t.loc[1, "error"] = 0.0
     with pytest.raises(ScalefitError, match=r"values <= 0 in row 1.*objective='squared'"):
-        fit_law(LAW, t, target="error", mapping={"Dp": "pretrain_images"}, starts=4, bootstrap=0)
+        fit_law(LAW, t, target="error", mapping={"Dp": "pretrain_images"}, method=LeastSquares(starts=4, bootstrap=0))
 
 
 def test_file_problems(tmp_path):

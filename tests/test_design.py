@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Fit, Law, Power, ScalefitError, suggest_runs
+from scalefit import Constant, Fit, Law, LeastSquares, Power, ScalefitError, suggest_runs
 
 # One law for both fits, so it compiles once: E + Dp^-alpha / lambda_p.
 LAW = Law(Constant("E_inf") + Power("Dp", "alpha", scale="lambda_p"), name="one_dp", metric="error_rate")
@@ -25,7 +25,11 @@ def _fit(params, seed, bootstrap=200):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return scalefit.fit_law(
-            LAW, pd.DataFrame({"Dp": RUNS_DP, "error": y}), target="error", bootstrap=bootstrap, seed=seed
+            LAW,
+            pd.DataFrame({"Dp": RUNS_DP, "error": y}),
+            target="error",
+            seed=seed,
+            method=LeastSquares(bootstrap=bootstrap),
         )
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Law, Power, fit_law
+from scalefit import Constant, Law, LeastSquares, Power, fit_groups
 
 LAW = Law(Constant("e_inf") + Power("x", "c", amplitude="b"), name="M2")
 NARROW = ("display.max_columns", 2, "display.width", 30, "display.max_rows", 2)  # a small terminal
@@ -25,7 +25,9 @@ def fits():
         parts.append(pd.DataFrame({"task": task, "x": x, "y": y}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
-        return fit_law(LAW, pd.concat(parts, ignore_index=True), target="y", by="task", starts=32, bootstrap=50)
+        return fit_groups(
+            LAW, pd.concat(parts, ignore_index=True), "task", target="y", method=LeastSquares(starts=32, bootstrap=50)
+        )
 
 
 def test_summaries_print_every_row_and_column(fits):

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["scalefit", "scalefit._laws", "scalefit._fit", "scalefit._catalogue", "scalefit._formula"]
+MODULES = [
+    "scalefit",
+    "scalefit.laws.terms",
+    "scalefit.fitting.fit",
+    "scalefit.laws.catalogue",
+    "scalefit.laws.formula",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import ExtrapolationModel, ScalefitError, ScalingWarning, fit_law, revisiting_m2
+from scalefit import ExtrapolationModel, LeastSquares, ScalefitError, ScalingWarning, fit_groups, revisiting_m2
 
 LEVEL = 0.9
 
@@ -42,7 +42,9 @@ def _simulated(seed, curves):
         truth.append((x[~keep], y[~keep]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        fits = fit_law(revisiting_m2, pd.concat(train), target="y", by="curve", bootstrap=200, seed=seed)
+        fits = fit_groups(
+            revisiting_m2, pd.concat(train), "curve", target="y", seed=seed, method=LeastSquares(bootstrap=200)
+        )
     return fits, truth
 
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Power, ScalefitError, ScalingWarning, fit_law, load_fit
+from scalefit import Constant, LeastSquares, Power, ScalefitError, ScalingWarning, fit_law, load_fit
 
-FAST = dict(starts=100, bootstrap=0)
+FAST = dict(method=LeastSquares(starts=100, bootstrap=0))
 
 
 def test_noise_free_eq1_recovered_to_1e4(noise_free_runs, truth):
@@ -25,7 +25,7 @@ def test_chinchilla_reproduces_epoch_grid_replication(chinchilla_runs):
     A 477.84, B 2143.86, E 1.8172, alpha 0.34731, beta 0.36718; Huber 1e-3 on log-residuals."""
     epoch = dict(A=477.84, B=2143.86, E=1.8172, alpha=0.34731, beta=0.36718)
     assert len(chinchilla_runs) == 240
-    fit = fit_law(scalefit.chinchilla, chinchilla_runs, target="loss", bootstrap=0)
+    fit = fit_law(scalefit.chinchilla, chinchilla_runs, target="loss", method=LeastSquares(bootstrap=0))
     assert fit.objective.name == "huber" and fit.objective.delta == 1e-3
     for name, value in epoch.items():
         assert fit.params[name] == pytest.approx(value, rel=0.01), name
@@ -37,7 +37,7 @@ def test_chinchilla_reproduces_epoch_grid_replication(chinchilla_runs):
 
 
 def test_multi_start_report_and_status(runs):
-    fit = fit_law(scalefit.paper_error, runs, target="error", starts=300, bootstrap=0)
+    fit = fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=300, bootstrap=0))
     assert fit.starts.n_starts == 300 and fit.starts.n_polished == 32
     assert fit.starts.unique and fit.starts.n_at_best >= 2
     assert fit.starts.best_values[0] == pytest.approx(fit.value)
@@ -50,7 +50,7 @@ def test_non_unique_optimum_is_reported():
     law = Constant("E1") + Constant("E2") + Power("x", "a", amplitude="A")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        fit = fit_law(law, runs, target="y", starts=64, bootstrap=0)
+        fit = fit_law(law, runs, target="y", method=LeastSquares(starts=64, bootstrap=0))
     assert not fit.starts.unique
     assert "NOT unique" in str(fit.starts)
     assert any("E1" in m and "E2" in m for m in fit.identifiability.messages)
@@ -63,7 +63,7 @@ def test_identifiability_flags_unbent_curve():
     law = Constant("E_inf") + Power("Dp", "alpha", amplitude="A")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        fit = fit_law(law, runs, target="error", starts=64, bootstrap=0, objective="squared_log")
+        fit = fit_law(law, runs, target="error", objective="squared_log", method=LeastSquares(starts=64, bootstrap=0))
     assert not fit.identifiability.ok
     assert any("add runs at larger Dp" in m for m in fit.identifiability.messages)
 
@@ -92,7 +92,8 @@ def test_fix_tie_and_bounds(noise_free_runs, truth):
 
 def test_objectives_are_recorded_and_differ(runs):
     fits = {
-        o: fit_law(scalefit.paper_error, runs, target="error", objective=o, **FAST) for o in scalefit._lsq.OBJECTIVES
+        o: fit_law(scalefit.paper_error, runs, target="error", objective=o, **FAST)
+        for o in scalefit.fitting.lsq.OBJECTIVES
     }
     assert {f.objective.name for f in fits.values()} == {"huber", "squared_log", "squared"}
     assert "Huber(delta=0.001)" in repr(fits["huber"])
@@ -107,32 +108,34 @@ def test_grid_and_dataframe_starts(noise_free_runs, truth):
     p = dict(E=1.8, A=400.0, alpha=0.34, B=2000.0, beta=0.37)
     runs["loss"] = law.evaluate(p, runs)
     grid = {"E": [1.0, 2.0], "alpha": [0.2, 0.6], "A": [10.0, 1000.0], "beta": [0.2, 0.6], "B": [10.0, 1e4]}
-    fit = fit_law(law, runs, target="loss", starts=grid, bootstrap=0)
+    fit = fit_law(law, runs, target="loss", method=LeastSquares(starts=grid, bootstrap=0))
     assert fit.starts.n_starts == 32
     assert fit.params["beta"] == pytest.approx(0.37, rel=1e-4)
     frame = pd.DataFrame([p])
-    assert fit_law(law, runs, target="loss", starts=frame, bootstrap=0).starts.n_starts == 1
+    assert fit_law(law, runs, target="loss", method=LeastSquares(starts=frame, bootstrap=0)).starts.n_starts == 1
     with pytest.raises(ScalefitError, match=r"missing \['B'\]"):
-        fit_law(law, runs, target="loss", starts={k: v for k, v in grid.items() if k != "B"})
+        fit_law(law, runs, target="loss", method=LeastSquares(starts={k: v for k, v in grid.items() if k != "B"}))
 
 
 def test_not_converged_is_loud(runs):
     with pytest.warns(ScalingWarning, match="max_steps"):
         fit = fit_law(
-            scalefit.paper_error, runs, target="error", starts=8, explore_steps=1, polish=2, max_steps=2, bootstrap=0
+            scalefit.paper_error,
+            runs,
+            target="error",
+            method=LeastSquares(starts=8, explore_steps=1, polish=2, max_steps=2, bootstrap=0),
         )
     assert not fit.status.converged
     assert "increase max_steps" in fit.status.message
     with pytest.raises(ScalefitError, match="did not converge"):
-        fit_law(
-            scalefit.paper_error, runs, target="error", starts=8, explore_steps=1, polish=2, max_steps=2, bootstrap=0,
-            throw=True,
-        )  # fmt: skip
+        fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=8, explore_steps=1, polish=2, max_steps=2, bootstrap=0, throw=True))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def boot_fit():
-    return fit_law(scalefit.paper_error, scalefit.example_runs(), target="error", starts=200, bootstrap=400)
+    return fit_law(
+        scalefit.paper_error, scalefit.example_runs(), target="error", method=LeastSquares(starts=200, bootstrap=400)
+    )
 
 
 def test_bootstrap_intervals(boot_fit, truth):
@@ -227,7 +230,7 @@ def test_a_floor_driven_to_zero_is_not_reported_as_non_unique(truth):
     runs = noisy_runs({**truth, "E_inf": 1e-12}, 0.01, seed=3)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_law(scalefit.paper_error, runs, target="error", starts=300, bootstrap=0)
+        fit = fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=300, bootstrap=0))
     assert fit.params["E_inf"] < 1e-4 * runs["error"].min()
     assert fit.starts.spread["E_inf"] < 1e-3
     assert not any("NOT unique" in str(w.message) and "E_inf" in str(w.message) for w in caught)

@@ -216,9 +216,10 @@ def test_a_damaged_file_is_refused_naming_the_group_and_field(saved, case):
         load_fit(saved(edit))
 
 
-def test_a_fits_file_is_not_a_fit(fits):
-    with pytest.raises(ScalefitError, match=r"fit dict: not a scalefit fit file \(format 'scalefit.fits/1'"):
-        Fit.from_dict(fits.to_dict())
+def test_the_dict_of_a_group_loads_as_groups(fits):
+    again = load_fit(fits.to_dict())
+    assert isinstance(again, Fits) and list(again) == list(fits)
+    assert all(again[k].params == fits[k].params for k in fits)
 
 
 def test_the_message_names_the_file(saved):

@@ -7,7 +7,7 @@ import pytest
 
 import scalefit
 from scalefit import Constant, Exponent, Law, Pow, Power, Product, ScalefitError, parse_law
-from scalefit.cli import main
+from scalefit.cli.main import main
 
 
 @pytest.mark.parametrize("law", list(scalefit.list_laws().values()), ids=lambda law: law.name)

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import scalefit
-from scalefit import ScalefitError, load_fit, parse_law
-from scalefit._cost import parse_cost
-from scalefit._query import row_mask
+from scalefit import LeastSquares, ScalefitError, load_fit, parse_law
+from scalefit.decide.cost import parse_cost
+from scalefit.tables.query import row_mask
 
 FUZZ = settings(
     max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -228,7 +228,9 @@ def test_query_parser_runs_no_code(text):
 def fit_dict():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = scalefit.fit_law("E + A*Dp^-alpha", scalefit.example_runs(), target="error", bootstrap=8, seed=0)
+        fit = scalefit.fit_law(
+            "E + A*Dp^-alpha", scalefit.example_runs(), target="error", seed=0, method=LeastSquares(bootstrap=8)
+        )
     return json.loads(fit.to_json())
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Fits, Law, Power, ScalefitError, fit_law
+from scalefit import Constant, Fits, Law, LeastSquares, Power, ScalefitError, fit_groups, fit_law
 
 LAW = Law(Constant("e_inf") + Power("x", "c", amplitude="b"), name="M2")
 TRUTH = {"a": (0.1, 5.0, 0.3), "b": (0.2, 40.0, 0.5), "c": (0.05, 2.0, 0.2)}
@@ -31,7 +31,7 @@ def runs():
 def fits(runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
-        return fit_law(LAW, runs, target="y", by="task", bootstrap=200)
+        return fit_groups(LAW, runs, "task", target="y", method=LeastSquares(bootstrap=200))
 
 
 def test_every_group_gets_its_own_fit(fits):
@@ -47,7 +47,7 @@ def test_every_group_gets_its_own_fit(fits):
 def test_a_group_fit_equals_fitting_that_group_alone(runs, fits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
-        alone = fit_law(LAW, runs[runs.task == "b"], target="y", bootstrap=0)
+        alone = fit_law(LAW, runs[runs.task == "b"], target="y", method=LeastSquares(bootstrap=0))
     assert fits["b"].value == pytest.approx(alone.value, rel=1e-6)
     for name in LAW.parameters:
         assert fits["b"].params[name] == pytest.approx(alone.params[name], rel=1e-4)
@@ -76,7 +76,7 @@ def test_tidy_summary_table_and_predict(runs, fits):
 def test_several_by_columns_give_tuple_keys(runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
-        fits = fit_law(LAW, runs, target="y", by=["task", "seed"], bootstrap=0)
+        fits = fit_groups(LAW, runs, ["task", "seed"], target="y", method=LeastSquares(bootstrap=0))
     assert list(fits) == [("a", 0), ("b", 0), ("c", 0)]
     assert list(fits.summary().columns[:3]) == ["task", "seed", "parameter"]
 
@@ -85,24 +85,24 @@ def test_bad_groups_are_named_before_any_work(runs, monkeypatch):
     def compiled(*args, **kwargs):
         raise AssertionError("the solver was reached before the groups were checked")
 
-    monkeypatch.setattr("scalefit._fit.compiled", compiled)
+    monkeypatch.setattr("scalefit.fitting.fit.compiled", compiled)
     with pytest.raises(ScalefitError, match=r"by='tsak' is not a column of the runs table \(did you mean 'task'\?\)"):
-        fit_law(LAW, runs, target="y", by="tsak")
+        fit_groups(LAW, runs, "tsak", target="y")
     with pytest.raises(TypeError, match="by must be a column name or a list of column names"):
-        fit_law(LAW, runs, target="y", by=3)
+        fit_groups(LAW, runs, 3, target="y")
     gappy = runs.copy()
     gappy.loc[[4, 7], "task"] = None
     with pytest.raises(ScalefitError, match=r"by column 'task' has missing values in rows 4, 7"):
-        fit_law(LAW, gappy, target="y", by="task")
+        fit_groups(LAW, gappy, "task", target="y")
     tiny = pd.concat([runs, pd.DataFrame({"task": ["d", "d"], "seed": 0, "x": [1e3, 1e4], "y": [0.5, 0.4]})])
     with pytest.raises(ScalefitError, match=r"group task='d' \(2 runs\): the runs table has 2 rows but law 'M2' has 3"):
-        fit_law(LAW, tiny, target="y", by="task")
+        fit_groups(LAW, tiny, "task", target="y")
     bad = runs.copy()
     bad.loc[30, "x"] = -1.0
     with pytest.raises(ScalefitError, match=r"group task='b' \(23 runs\): column 'x'.*non-positive"):
-        fit_law(LAW, bad, target="y", by="task")
+        fit_groups(LAW, bad, "task", target="y")
     with pytest.raises(TypeError, match="with by=, give weights as a column name"):
-        fit_law(LAW, runs, target="y", by="task", weights=np.ones(len(runs)))
+        fit_groups(LAW, runs, "task", target="y", weights=np.ones(len(runs)))
 
 
 def test_fits_save_and_load_as_one_file(fits, tmp_path):

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Power, ScalingWarning, fit_law
-from scalefit._problem import unit_carriers
+from scalefit import Constant, LeastSquares, Power, ScalingWarning, fit_law
 from scalefit.datasets.make_synthetic import grid
+from scalefit.fitting.problem import unit_carriers
 
 from .conftest import SHARED_DATA
 
@@ -133,7 +133,7 @@ def test_floor_at_zero_is_reported_at_its_bound_with_a_one_sided_interval():
     runs = _eq1_runs(0.0, seed=5)
     runs = runs[runs.Dp < runs.Dp.max()]  # the floor is then not visible at all
     with pytest.warns(ScalingWarning, match="E_inf at its lower bound 0"):
-        fit = fit_law(scalefit.paper_error, runs, target="error", starts=200, bootstrap=200)
+        fit = fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=200, bootstrap=200))
     row = fit.summary().loc["E_inf"]
     assert row["how"].startswith("at lower bound")
     assert row["lower"] == 0.0 and row["upper"] > 1e-4  # not zero width, and contains the truth 0
@@ -196,7 +196,7 @@ def test_redundant_constants_are_flagged_before_fitting_and_only_their_sum_is_re
     runs = scalefit.example_runs()
     runs = runs[(runs.M == runs.M.max()) & (runs.Df == runs.Df.max())]
     with pytest.warns(ScalingWarning, match="E1, E2 are redundant"):
-        fit = fit_law(law, runs, target="error", starts=200, bootstrap=200)
+        fit = fit_law(law, runs, target="error", method=LeastSquares(starts=200, bootstrap=200))
     s = fit.summary()
     assert s.loc["E1", "how"] == "not identified" and np.isnan(s.loc["E1", "lower"])
     assert s.loc["E2", "how"] == "not identified"
@@ -211,7 +211,9 @@ def test_redundant_constants_are_flagged_before_fitting_and_only_their_sum_is_re
 # -- failed replicates and too little sampling ------------------------------------------------
 def test_too_few_replicates_warn():
     with pytest.warns(ScalingWarning, match="only 2 bootstrap replicates"):
-        fit_law(scalefit.paper_error, scalefit.example_runs(), target="error", starts=100, bootstrap=2)
+        fit_law(
+            scalefit.paper_error, scalefit.example_runs(), target="error", method=LeastSquares(starts=100, bootstrap=2)
+        )
 
 
 def _mikami():
@@ -238,7 +240,11 @@ def test_mikami_paper_error_has_no_silent_nan():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = fit_law(
-            scalefit.paper_error, runs, target="error", mapping={"Dp": "pretrain.data", "Df": "fratio"}, bootstrap=300
+            scalefit.paper_error,
+            runs,
+            target="error",
+            mapping={"Dp": "pretrain.data", "Df": "fratio"},
+            method=LeastSquares(bootstrap=300),
         )
         pred = fit.predict(runs.rename(columns={"pretrain.data": "Dp", "fratio": "Df"})[["Dp", "M", "Df"]])
         table = fit.summary()
@@ -276,7 +282,7 @@ def test_data_drawn_from_the_law_is_not_flagged_as_misfit(runs):
 
 # -- the demo -------------------------------------------------------------------------------------
 def test_demo_prints_no_degenerate_interval_and_no_contradiction(capsys):
-    from scalefit.cli import main
+    from scalefit.cli.main import main
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)

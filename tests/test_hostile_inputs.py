@@ -9,8 +9,19 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import ScalefitError, allocate, compute_optimal, fit_law, load_fit, load_runs, parse_law, suggest_runs
-from scalefit.cli import main
+from scalefit import (
+    LeastSquares,
+    ScalefitError,
+    allocate,
+    compute_optimal,
+    fit_groups,
+    fit_law,
+    load_fit,
+    load_runs,
+    parse_law,
+    suggest_runs,
+)
+from scalefit.cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +31,12 @@ def runs():
 
 @pytest.fixture(scope="module")
 def two_variable_fit(runs):
-    return fit_law("E + A*Dp^-alpha + B*Df^-beta", runs, target="error", bootstrap=20, seed=0)
+    return fit_law("E + A*Dp^-alpha + B*Df^-beta", runs, target="error", seed=0, method=LeastSquares(bootstrap=20))
 
 
 @pytest.fixture(scope="module")
 def fit_text(runs):
-    return fit_law("E + A*Dp^-alpha", runs, target="error", bootstrap=20, seed=0).to_json()
+    return fit_law("E + A*Dp^-alpha", runs, target="error", seed=0, method=LeastSquares(bootstrap=20)).to_json()
 
 
 # -- formulas and costs: size and depth --------------------------------------------------------
@@ -41,7 +52,9 @@ def test_a_flat_sum_of_a_thousand_terms_just_works():
 
 def test_a_thousand_term_law_is_refused_by_the_fitter_not_the_interpreter(runs):
     with pytest.raises(ScalefitError, match=r"196 rows but law 'custom' has 2000 free parameters"):
-        fit_law(" + ".join(f"A{i}*Dp^-a{i}" for i in range(1000)), runs, target="error", bootstrap=0)
+        fit_law(
+            " + ".join(f"A{i}*Dp^-a{i}" for i in range(1000)), runs, target="error", method=LeastSquares(bootstrap=0)
+        )
 
 
 @pytest.mark.parametrize(
@@ -73,7 +86,7 @@ def test_unicode_names_are_never_folded(runs):
     with pytest.raises(ScalefitError, match=r"name 'Ｎ' is read by Python as 'N' \(Unicode compatibility folding\)"):
         parse_law("E + A*Ｎ^-alpha")
     with pytest.raises(ScalefitError, match=r"name 'Ｄp' is read by Python as 'Dp'"):
-        fit_law("E + A*Ｄp^-alpha", runs, target="error", bootstrap=0)
+        fit_law("E + A*Ｄp^-alpha", runs, target="error", method=LeastSquares(bootstrap=0))
     with pytest.raises(ScalefitError, match=r"name 'ﬁ' is read by Python as 'fi'"):
         parse_law("E + A*ﬁ^-a")
     assert parse_law("E + A*x^-α").parameters == ("E", "α", "A")  # a name as written stays allowed
@@ -173,19 +186,21 @@ def test_tables_load_runs_cannot_use(tmp_path, runs):
 
 def test_by_a_variable_of_the_law_is_refused(runs):
     with pytest.raises(ScalefitError, match=r"by='Dp' is the column of law variable 'Dp': within each group Dp would"):
-        fit_law("E + A*Dp^-alpha", runs, target="error", by="Dp", bootstrap=0)
+        fit_groups("E + A*Dp^-alpha", runs, "Dp", target="error", method=LeastSquares(bootstrap=0))
     renamed = runs.rename(columns={"Dp": "images"})
     with pytest.raises(ScalefitError, match=r"by='images' is the column of law variable 'Dp'"):
-        fit_law("E + A*Dp^-alpha", renamed, target="error", by=["M", "images"], mapping={"Dp": "images"})
+        fit_groups("E + A*Dp^-alpha", renamed, ["M", "images"], target="error", mapping={"Dp": "images"})
     with pytest.raises(ScalefitError, match=r"by='error' is the target column"):
-        fit_law("E + A*Dp^-alpha", runs, target="error", by="error")
+        fit_groups("E + A*Dp^-alpha", runs, "error", target="error")
 
 
 def test_a_parameter_named_like_a_noise_site_is_refused_for_bayes(runs):
     for law, name in (("sigma + A*Dp^-alpha", "sigma"), ("E + nu*Dp^-alpha", "nu"), ("E + y*Dp^-alpha", "y")):
         with pytest.raises(ScalefitError, match=rf"method='bayes': parameter '{name}' of law 'custom' has the name of"):
             fit_law(law, runs, target="error", method="bayes")
-    assert math.isfinite(fit_law("sigma + A*Dp^-alpha", runs, target="error", bootstrap=0).params["sigma"])
+    assert math.isfinite(
+        fit_law("sigma + A*Dp^-alpha", runs, target="error", method=LeastSquares(bootstrap=0)).params["sigma"]
+    )
 
 
 def test_candidates_are_never_filled_in_from_at(two_variable_fit):

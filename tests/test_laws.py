@@ -245,7 +245,7 @@ def test_saved_powers_are_checked():
 
 
 def test_unit_carriers_follow_powers_of_sums():
-    from scalefit._problem import unit_carriers
+    from scalefit.fitting.problem import unit_carriers
 
     plans = unit_carriers(scalefit.revisiting_m3)
     assert plans == [("x", ((-1.0, ()),), ["g"]), ("x", ((1.0, ("c",)),), ["b"])]

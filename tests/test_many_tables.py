@@ -15,11 +15,11 @@ from jax._src import monitoring
 from jax._src.dispatch import BACKEND_COMPILE_EVENT
 
 import scalefit
-from scalefit import Constant, Law, Power, fit_law
-from scalefit._lsq import bucket
+from scalefit import Constant, Law, LeastSquares, Power, fit_law
+from scalefit.fitting.lsq import bucket
 
 LAW = Law(Constant("e_inf") + Power("x", "c", amplitude="b"), name="M2")
-FAST = dict(starts=8, polish=2, bootstrap=0, max_steps=60)
+FAST = dict(method=LeastSquares(starts=8, polish=2, bootstrap=0, max_steps=60))
 
 
 def _table(n: int, rng) -> pd.DataFrame:
@@ -86,8 +86,10 @@ def test_padding_changes_no_result():
     table = _table(13, rng)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
-        a = fit_law(LAW, table, target="y", starts=32, bootstrap=0)
-        b = fit_law(LAW, table.iloc[::-1].reset_index(drop=True), target="y", starts=32, bootstrap=0)
+        a = fit_law(LAW, table, target="y", method=LeastSquares(starts=32, bootstrap=0))
+        b = fit_law(
+            LAW, table.iloc[::-1].reset_index(drop=True), target="y", method=LeastSquares(starts=32, bootstrap=0)
+        )
     for name in LAW.parameters:
         assert a.params[name] == pytest.approx(b.params[name], rel=1e-6)
     assert a.value == pytest.approx(b.value, rel=1e-9)

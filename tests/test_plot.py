@@ -9,8 +9,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import scalefit
-from scalefit import Fit, distillation_boundary, plot_boundary, plot_difference, plot_fit
-from scalefit.cli import main
+from scalefit import Fit, LeastSquares, distillation_boundary, plot_boundary, plot_difference, plot_fit
+from scalefit.cli.main import main
 
 PLAIN = dict(E_inf=0.05, alpha=0.4, lambda_p=0.1, beta=0.5, lambda_m=0.006, gamma=0.35, lambda_f=0.25)
 DISTILLED = dict(E_inf_prime=0.0615, alpha_prime=0.7, lambda_p_prime=0.005, beta_prime=0.55, lambda_m_prime=0.006,
@@ -33,7 +33,9 @@ def check_png(fig, path, xlabel, ylabel, yscale="log"):
 
 @pytest.fixture(scope="module")
 def fit():
-    return scalefit.fit_law(scalefit.paper_error, scalefit.example_runs(), target="error", starts=100, bootstrap=100)
+    return scalefit.fit_law(
+        scalefit.paper_error, scalefit.example_runs(), target="error", method=LeastSquares(starts=100, bootstrap=100)
+    )
 
 
 def test_plot_fit(fit, tmp_path):
@@ -99,7 +101,7 @@ def imagenet_fit(fit):
     runs["error"] = 0.7 + 0.4 * fit.predict(runs)["mean"].to_numpy()  # near chance, as Mikami's: a narrow axis
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f = scalefit.fit_law(scalefit.paper_error, runs, target="error", starts=32, bootstrap=30)
+        f = scalefit.fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=32, bootstrap=30))
     return f, runs
 
 
@@ -126,7 +128,7 @@ def test_real_float_columns_every_slice_is_drawn():
     runs["Df"] = runs["finetune_fraction"] * 4000.0 * (1 + 3e-4)  # floats that equal no typed value exactly
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f = scalefit.fit_law(scalefit.paper_error, runs, target="error", starts=16, bootstrap=0)
+        f = scalefit.fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=16, bootstrap=0))
     for df in (200, 1000, 4000):
         fig = plot_fit(f, runs, x="Dp", by="M", at={"Df": df})
         assert _runs_drawn(fig.axes[0]) == np.isclose(runs.Df, df, rtol=1e-3, atol=0).sum() == 20
@@ -182,7 +184,10 @@ def test_crossover_plot_has_runs_and_labelled_interval_bars():
         warnings.simplefilter("ignore")
         for stage in ("finetune", "control"):
             fits[stage] = scalefit.fit_law(
-                scalefit.paper_error, runs[runs.stage == stage], target="error", starts=16, bootstrap=30
+                scalefit.paper_error,
+                runs[runs.stage == stage],
+                target="error",
+                method=LeastSquares(starts=16, bootstrap=30),
             )
     at = {"Dp": 60000.0, "M": 455050.0}
     c = scalefit.crossover(fits["finetune"], fits["control"], axis="Df", at=at, domain=(100, 1e5),
@@ -233,7 +238,7 @@ def finetune_file(tmp_path_factory):
 
 
 def test_plot_draws_the_fit_own_runs_and_marks_the_others_held_out(finetune_file, tmp_path, capsys):
-    from scalefit._plot import fit_filter
+    from scalefit.plotting.figures import fit_filter
 
     f = scalefit.load_fit(finetune_file)
     assert fit_filter(f) == "stage == 'finetune'" and f.n_runs == 100
@@ -291,7 +296,9 @@ def test_boundary_interval_bars_sit_on_the_x_axis_not_on_the_target_axis():
         warnings.simplefilter("ignore")
         for stage in ("finetune", "control"):
             part = runs[runs.stage == stage]
-            fits[stage] = scalefit.fit_law(scalefit.paper_error, part, target="error", starts=16, bootstrap=30)
+            fits[stage] = scalefit.fit_law(
+                scalefit.paper_error, part, target="error", method=LeastSquares(starts=16, bootstrap=30)
+            )
     c = scalefit.crossover(fits["finetune"], fits["control"], axis="Df", at={"Dp": 60000.0, "M": 455050.0},
                            domain=(100, 1e5), names=("plain", "smoothing"))  # fmt: skip
     assert c.draws is not None and len(c.intervals(0.9).dropna()) >= 1

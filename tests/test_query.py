@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalefit import ScalefitError, backtest, parse_law
-from scalefit._query import row_mask
-from scalefit.cli import main
+from scalefit import LeastSquares, ScalefitError, backtest, parse_law
+from scalefit.cli.main import main
+from scalefit.tables.query import row_mask
 
 
 @pytest.fixture
@@ -152,5 +152,7 @@ def test_no_pandas_eval_and_no_shell(tmp_path, monkeypatch, capsys):
     # and a good filter works through both
     assert main(["fit", "runs.csv", *law, "--bootstrap", "0", "--where", "stage == 'a' and Dp >= 1e3"]) == 0
     assert "8 runs" in capsys.readouterr().out
-    bt = backtest(parse_law("E + A*Dp^-alpha"), runs, target="error", holdout="Dp > 3e5", bootstrap=0)
+    bt = backtest(
+        parse_law("E + A*Dp^-alpha"), runs, target="error", holdout="Dp > 3e5", method=LeastSquares(bootstrap=0)
+    )
     assert bt.table["held_out_runs"].tolist() == [int((runs.Dp > 3e5).sum())]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from scalefit import ScalefitError
-from scalefit.cli import main
+from scalefit.cli.main import main
 from scalefit.collect import grid_from_dict, load_grid
 from scalefit.collect.images import load_images, read_cifar, read_idx, read_image_folder, read_images
 

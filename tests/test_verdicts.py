@@ -15,9 +15,9 @@ import pytest
 
 import scalefit
 from scalefit import ScalefitError, fit_law
-from scalefit._identify import IntervalRule, interval_problems, spread_text
-from scalefit._result import StartsReport
-from scalefit.cli import main
+from scalefit.cli.main import main
+from scalefit.results.fit import StartsReport
+from scalefit.results.identify import IntervalRule, interval_problems, spread_text
 
 from .conftest import SHARED_DATA
 

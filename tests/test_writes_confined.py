@@ -13,9 +13,9 @@ import pytest
 
 import scalefit
 from scalefit import ScalefitError
-from scalefit._io import atomic_write
-from scalefit.cli import main
+from scalefit.cli.main import main
 from scalefit.collect import collect, expand
+from scalefit.files import atomic_write
 from tests.test_collect_lock import MICRO, _fake_run_job, _grid
 
 

@@ -8,39 +8,40 @@ a larger one stops paying.
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-#: Public name -> the private module defining it. Modules load on first use (PEP 562), so
+from scalefit.version import __version__
+
+#: Public name -> the module defining it. Modules load on first use (PEP 562), so
 #: ``import scalefit`` and the ``scalefit`` command start at once, and JAX loads only when a
 #: fit needs it — which also lets the command install its Ctrl-C handler before any import.
 _EXPORTS = {
-    "_allocate": ("Allocation", "Frontier", "allocate", "compute_optimal"),
-    "_backtest": ("Backtest", "Selection", "backtest", "select_law"),
-    "_boundary": ("Condition", "Crossover", "DistillationBoundary", "Regime", "crossover", "distillation_boundary"),
-    "_catalogue": (
+    "decide.allocate": ("Allocation", "Frontier", "allocate", "compute_optimal"),
+    "evaluate.backtest": ("Backtest", "Selection", "backtest", "select_law"),
+    "decide.boundary": ("Condition", "Crossover", "DistillationBoundary", "Regime", "crossover", "distillation_boundary"),
+    "laws.catalogue": (
         "CATALOGUE", "bnsl", "bnsl_2", "broken_power_law", "chinchilla", "get_law", "list_laws", "muennighoff",
         "paper_distilled", "paper_error", "paper_loss", "revisiting_m1", "revisiting_m2", "revisiting_m3",
-        "revisiting_m4", "saturating_error", "transfer_gap",
+        "revisiting_m4", "saturating_error", "transfer_gap", "as_law",
     ),
-    "_compare": ("compare_laws",),
-    "_data": ("Runs", "load_runs"),
-    "_design": ("RunSuggestions", "suggest_runs"),
-    "_errors": ("ScalefitError", "ScalingWarning"),
-    "_extrapolation": ("ExtrapolationModel",),
-    "_fit": ("fit_law",),
-    "_fitfile": ("load_fit",),
-    "_fits": ("Fits",),
-    "_identify": ("Identifiability",),
-    "_formula": ("parse_law",),
-    "_laws": (
+    "evaluate.compare": ("compare_laws",),
+    "tables.runs": ("Runs", "load_runs"),
+    "decide.design": ("RunSuggestions", "suggest_runs"),
+    "errors": ("ScalefitError", "ScalingWarning"),
+    "results.extrapolation": ("ExtrapolationModel",),
+    "fitting.fit": ("fit_groups", "fit_law"),
+    "serialize.fitfile": ("load_fit",),
+    "results.fits": ("Fits",),
+    "results.identify": ("Identifiability",),
+    "laws.formula": ("parse_law",),
+    "laws.terms": (
         "Bend", "Constant", "Exponent", "Implicit", "Law", "ParamSpec", "Pow", "Power", "Product", "Repeated",
-        "Saturate", "Sum", "Term", "as_law",
+        "Saturate", "Sum", "Term",
     ),
-    "_lsq": ("Objective",),
-    "_methods": ("NUTS", "LeastSquares"),
-    "_plot": ("plot_boundary", "plot_difference", "plot_fit"),
-    "_result": ("Convergence", "Fit", "StartsReport"),
+    "fitting.lsq": ("Objective",),
+    "fitting.methods": ("NUTS", "LeastSquares"),
+    "plotting.figures": ("plot_boundary", "plot_difference", "plot_fit"),
+    "results.fit": ("Convergence", "Fit", "StartsReport"),
     "datasets": ("example_runs",),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -50,7 +51,7 @@ def __getattr__(name: str):
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'scalefit' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
+    value = getattr(import_module(f"scalefit.{module}"), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 
@@ -60,11 +61,26 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from ._allocate import Allocation, Frontier, allocate, compute_optimal
-    from ._backtest import Backtest, Selection, backtest, select_law
-    from ._boundary import Condition, Crossover, DistillationBoundary, Regime, crossover, distillation_boundary
-    from ._catalogue import (
+    from scalefit.datasets import example_runs
+    from scalefit.decide.allocate import Allocation, Frontier, allocate, compute_optimal
+    from scalefit.decide.boundary import (
+        Condition,
+        Crossover,
+        DistillationBoundary,
+        Regime,
+        crossover,
+        distillation_boundary,
+    )
+    from scalefit.decide.design import RunSuggestions, suggest_runs
+    from scalefit.errors import ScalefitError, ScalingWarning
+    from scalefit.evaluate.backtest import Backtest, Selection, backtest, select_law
+    from scalefit.evaluate.compare import compare_laws
+    from scalefit.fitting.fit import fit_groups, fit_law
+    from scalefit.fitting.lsq import Objective
+    from scalefit.fitting.methods import NUTS, LeastSquares
+    from scalefit.laws.catalogue import (
         CATALOGUE,
+        as_law,
         bnsl,
         bnsl_2,
         broken_power_law,
@@ -82,17 +98,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         saturating_error,
         transfer_gap,
     )
-    from ._compare import compare_laws
-    from ._data import Runs, load_runs
-    from ._design import RunSuggestions, suggest_runs
-    from ._errors import ScalefitError, ScalingWarning
-    from ._extrapolation import ExtrapolationModel
-    from ._fit import fit_law
-    from ._fitfile import load_fit
-    from ._fits import Fits
-    from ._formula import parse_law
-    from ._identify import Identifiability
-    from ._laws import (
+    from scalefit.laws.formula import parse_law
+    from scalefit.laws.terms import (
         Bend,
         Constant,
         Exponent,
@@ -106,18 +113,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         Saturate,
         Sum,
         Term,
-        as_law,
     )
-    from ._lsq import Objective
-    from ._methods import NUTS, LeastSquares
-    from ._plot import plot_boundary, plot_difference, plot_fit
-    from ._result import Convergence, Fit, StartsReport
-    from .datasets import example_runs
+    from scalefit.plotting.figures import plot_boundary, plot_difference, plot_fit
+    from scalefit.results.extrapolation import ExtrapolationModel
+    from scalefit.results.fit import Convergence, Fit, StartsReport
+    from scalefit.results.fits import Fits
+    from scalefit.results.identify import Identifiability
+    from scalefit.serialize.fitfile import load_fit
+    from scalefit.tables.runs import Runs, load_runs
 
-try:
-    __version__ = version("scalefit")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0+unknown"
 
 __all__ = [
     "Allocation",
@@ -130,6 +134,7 @@ __all__ = [
     "Crossover",
     "DistillationBoundary",
     "Exponent",
+    "ExtrapolationModel",
     "Frontier",
     "Fit",
     "Fits",
@@ -167,6 +172,7 @@ __all__ = [
     "crossover",
     "distillation_boundary",
     "example_runs",
+    "fit_groups",
     "fit_law",
     "get_law",
     "list_laws",

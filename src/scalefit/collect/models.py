@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
-from .._errors import ScalefitError
-from ._checks import check_fields, real, whole
+from scalefit.collect.checks import check_fields, real, whole
+from scalefit.errors import ScalefitError
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ModelSpec:
     mlp_ratio: float = 4.0
     drop_path: float = 0.0
 
-    #: One check per field (see :mod:`scalefit.collect._checks`).
+    #: One check per field (see :mod:`scalefit.collect.checks`).
     CHECKS: ClassVar[dict] = {
         "heads": whole(1),
         "depth": whole(1),

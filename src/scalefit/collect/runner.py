@@ -36,12 +36,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._errors import ScalefitError
-from .._io import TEMPORARY_SUFFIX, output_path
-from .._validate import _shown, boolean, choice, integer
-from .grid import Grid, Job, estimate, expand
-from .store import WorkDir, existing_rows, table_from_rows, write_table
-from .train import check_device
+from scalefit.collect.grid import Grid, Job, estimate, expand
+from scalefit.collect.store import WorkDir, existing_rows, table_from_rows, write_table
+from scalefit.collect.train import check_device
+from scalefit.errors import ScalefitError
+from scalefit.files import TEMPORARY_SUFFIX, output_path
+from scalefit.validate import boolean, choice, integer, shown_value
 
 EXECUTORS = ("local", "submitit-local", "slurm")
 TRAINERS = ("stacked", "per-run")
@@ -78,7 +78,7 @@ def data_sizes(grid: Grid, cache) -> dict:
     ``cache`` is a :class:`~scalefit.collect.stages.DataCache` (reused: each set is decoded once
     per process) or the directory of the on-disk cache (``None``: none).
     """
-    from .stages import DataCache
+    from scalefit.collect.stages import DataCache
 
     if not isinstance(cache, DataCache):
         cache = DataCache(None if cache is None else str(cache))
@@ -94,7 +94,7 @@ def _directory(value, name: str) -> Path | None:
     if value is None:
         return None
     if not isinstance(value, str | os.PathLike) or not os.fspath(value):
-        raise TypeError(f"{name} must be a directory path or None, got {_shown(value)} ({type(value).__name__})")
+        raise TypeError(f"{name} must be a directory path or None, got {shown_value(value)} ({type(value).__name__})")
     path = Path(value).expanduser()
     if path.exists() and not path.is_dir():
         raise ScalefitError(f"{name} {str(value)!r} exists and is not a directory; give a directory")
@@ -106,7 +106,7 @@ def _check_arguments(grid, out, work, device, executor, cache_dir, progress, slu
     if not isinstance(grid, Grid):
         raise TypeError(
             f"grid must be a scalefit.collect.Grid (from load_grid('grid.toml') or preset('tiny')), "
-            f"got {_shown(grid)} ({type(grid).__name__})"
+            f"got {shown_value(grid)} ({type(grid).__name__})"
         )
     output_path(out, "out", (".parquet", ".csv"))
     work = _directory(work, "work")
@@ -131,7 +131,7 @@ def check_execution(device: object, executor: object, slurm: object) -> tuple[st
     if slurm is not None:
         if not isinstance(slurm, Mapping) or not all(isinstance(k, str) for k in slurm):
             raise TypeError(
-                f"slurm must be a dict of submitit parameters (e.g. {{'slurm_partition': 'gpu'}}), got {_shown(slurm)}"
+                f"slurm must be a dict of submitit parameters (e.g. {{'slurm_partition': 'gpu'}}), got {shown_value(slurm)}"
             )
         if slurm and executor == "local":
             raise ScalefitError(
@@ -192,7 +192,7 @@ def collect(
         grid, out, work, device, executor, cache_dir, progress, slurm, limit, trainer, max_bucket
     )
     _need_torch()
-    from .train import pick_device
+    from scalefit.collect.train import pick_device
 
     jobs = expand(grid)
     ids = [j.run_id for j in jobs if j.evaluated]
@@ -328,9 +328,9 @@ def _run_bucket(bucket, wd, data, device, keep, progress, label: str, on_done) -
     import queue
     import threading
 
-    from . import stages
-    from .stacked import Gather, Slot
-    from .train import BUCKET
+    from scalefit.collect import stages
+    from scalefit.collect.stacked import Gather, Slot
+    from scalefit.collect.train import BUCKET
 
     gather = Gather()
     ended: queue.Queue = queue.Queue()
@@ -390,7 +390,7 @@ def _run_failed(job, exc: Exception, done: int, wd) -> ScalefitError:
 def _run_local(
     grid, jobs, wd, device, cache_dir, out, ids, progress, limit, trainer="stacked", max_bucket=1, kept=None
 ) -> None:
-    from .stages import DataCache, run_job
+    from scalefit.collect.stages import DataCache, run_job
 
     pending = [j for j in jobs if not finished(j, wd)]
     if not pending:
@@ -513,7 +513,7 @@ def run_one(work_root: str, run_id: str) -> str:
     The worker holds the work directory's session lock and the run's claim while it trains,
     so a second collector on the directory never trains the same run at the same time.
     """
-    from .stages import DataCache, run_job
+    from scalefit.collect.stages import DataCache, run_job
 
     wd = WorkDir(work_root)
     with wd.session(clean=False):

@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .._errors import ScalefitError
-from .distill import DistillLoss, distillation_loss
-from .train import HParams, decayed, normalise
+from scalefit.collect.distill import DistillLoss, distillation_loss
+from scalefit.collect.train import HParams, decayed, normalise
+from scalefit.errors import ScalefitError
 
 # Leaves and their gradients are views into (R, P) buffers, so they are not dense; the in-place
 # accumulation autograd does into them is what keeps the gradient buffer in one piece.

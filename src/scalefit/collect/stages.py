@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from .._errors import ScalefitError
-from .distill import DistillLoss
-from .grid import DataSpec, Job
-from .images import ImageSet, load_images
-from .models import ModelSpec, build_model, count_params, for_finetuning
-from .store import WorkDir, atomic_save, dumps
-from .subsets import nested_subsets
-from .train import HParams, evaluate, to_device, train
+from scalefit.collect.distill import DistillLoss
+from scalefit.collect.grid import DataSpec, Job
+from scalefit.collect.images import ImageSet, load_images
+from scalefit.collect.models import ModelSpec, build_model, count_params, for_finetuning
+from scalefit.collect.store import WorkDir, atomic_save, dumps
+from scalefit.collect.subsets import nested_subsets
+from scalefit.collect.train import HParams, evaluate, to_device, train
+from scalefit.errors import ScalefitError
 
 
 @dataclass
@@ -51,7 +51,7 @@ def _versions() -> dict:
     import timm
     import torch
 
-    from .. import __version__
+    from scalefit.version import __version__
 
     return {
         "torch": torch.__version__,

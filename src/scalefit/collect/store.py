@@ -11,7 +11,7 @@ Layout of a work directory (default: the table's path with ``.collect`` instead 
 
 **Writes.** Every file is written to a temporary name beside its final name
 (``.<name>.tmp<pid>``), flushed, fsync-ed and renamed over the final name (``os.replace`` is
-atomic on POSIX) while :data:`scalefit._io.WRITING` is held (the CLI's Ctrl-C handler waits
+atomic on POSIX) while :data:`scalefit.files.WRITING` is held (the CLI's Ctrl-C handler waits
 for it), so a reader sees the old file or the new one, never half of one; a write that fails
 or is interrupted removes its temporary. A run is finished when its row (evaluated stages)
 or its checkpoint (pre-training) exists; the table is rebuilt from the rows, so killing the
@@ -53,8 +53,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import ScalefitError
-from .._io import TEMPORARIES, TEMPORARY_SUFFIX, atomic_write, name_in_path, write_file
+from scalefit.errors import ScalefitError
+from scalefit.files import TEMPORARIES, TEMPORARY_SUFFIX, atomic_write, name_in_path, write_file
 
 try:
     import fcntl
@@ -69,7 +69,7 @@ LAW_COLUMNS = ("Dp", "M", "Df", "Mt", "error", "loss")
 
 
 def atomic_write_bytes(path: Path, data: bytes, temporaries: Path | None = None) -> None:
-    """Write ``data`` to ``path`` atomically (:func:`scalefit._io.replacing`), creating its folder."""
+    """Write ``data`` to ``path`` atomically (:func:`scalefit.files.replacing`), creating its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_file(path, data, temporaries)
@@ -404,7 +404,7 @@ def existing_rows(out: str | os.PathLike, ids: Iterable[str], grid: str) -> dict
 
 
 def write_table(frame: pd.DataFrame, out: str | os.PathLike) -> None:
-    """Write ``.parquet`` or ``.csv`` atomically (see :func:`scalefit._io.atomic_write`)."""
+    """Write ``.parquet`` or ``.csv`` atomically (see :func:`scalefit.files.atomic_write`)."""
     suffix = Path(out).suffix.lower()
     if suffix == ".parquet":
         import io

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._errors import ScalefitError
-from .._validate import number
-from ._checks import SEED_MAX, item, whole
+from scalefit.collect.checks import SEED_MAX, item, whole
+from scalefit.errors import ScalefitError
+from scalefit.validate import number
 
 PAPER_FRACTIONS = (0.05, 0.10, 0.25, 0.33, 0.50, 0.70, 1.00)
 

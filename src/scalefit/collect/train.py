@@ -20,10 +20,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from .._errors import ScalefitError
-from .._validate import suggest
-from ._checks import check_fields, one_of, real, whole
-from .distill import DistillLoss, distillation_loss
+from scalefit.collect.checks import check_fields, one_of, real, whole
+from scalefit.collect.distill import DistillLoss, distillation_loss
+from scalefit.errors import ScalefitError
+from scalefit.validate import suggest
 
 AUGMENTS = ("none", "crop", "crop+flip")
 PRECISIONS = ("fp32", "bf16")
@@ -49,7 +49,7 @@ class HParams:
     crop_padding: int = 2
     precision: str = "fp32"
 
-    #: One check per field (see :mod:`scalefit.collect._checks`): exact types, finite values, ranges.
+    #: One check per field (see :mod:`scalefit.collect.checks`): exact types, finite values, ranges.
     CHECKS: ClassVar[dict] = {
         "epochs": whole(1),
         "batch_size": whole(1),
@@ -209,7 +209,7 @@ def train(
     import torch
     import torch.nn.functional as F
 
-    from .models import forward_with_attention
+    from scalefit.collect.models import forward_with_attention
 
     if teachers and distill is None:
         raise ScalefitError("teachers given without a DistillLoss")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._errors import ScalefitError
+from scalefit.errors import ScalefitError
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = ("synthetic_eq1", "fmnist_mnist")

@@ -1,0 +1,333 @@
+"""Argument types of the command line: each checks one flag's text and names the flag in its error."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from scalefit import files
+from scalefit.errors import ScalefitError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_BROKEN_PIPE = 0, 1, 2, 141
+DEFAULT_DOMAIN = (1e3, 1e9)
+MAX_STARTS = MAX_REPLICATES = 1_000_000  # as scalefit.fitting.methods: refused there too, with the API's names
+
+
+# -- messages -------------------------------------------------------------------------
+
+
+def one_line(text: object) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def silence(stream) -> None:
+    """Point a closed pipe's file descriptor at /dev/null, so later writes (and the flush at exit) succeed."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError):  # not a real file (e.g. captured by a test)
+        pass
+
+
+def say(line: str) -> None:
+    """One line on stderr; a closed stderr never aborts the work."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        silence(sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+def raised_by_scalefit(exc: BaseException) -> bool:
+    """Whether a TypeError/ValueError came from a ``raise`` statement in scalefit's own code (a check)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return False
+    last = frames[-1]
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # scalefit/, not cli/
+    return os.path.abspath(last.filename).startswith(package + os.sep) and (last.line or "").startswith("raise")
+
+
+# -- argument types: checked at parse time, so argparse names the argument ------------------------
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``scalefit: error: <what>; see 'scalefit fit --help'``."""
+
+    def error(self, message: str):
+        # "argument --starts: --starts must be ..." -> "--starts must be ..."
+        message = re.sub(r"^argument (\S+): (?=\1\b)", "", message)
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if choice:
+            from scalefit.validate import suggest
+
+            options = re.findall(r"'([^']*)'", choice.group(2))
+            message = message.replace("argument command: ", "") + suggest(choice.group(1), options)
+        hint = "" if "see `scalefit" in message else f"; see '{self.prog} --help'"
+        say(f"scalefit: error: {one_line(message)}{hint}")
+        self.exit(EXIT_USAGE)
+
+
+def number_text(text: str) -> int | float | str:
+    """``"5"`` -> 5, ``"0.05"`` -> 0.05, anything else unchanged (the check then refuses it)."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def arg_checked(check, name: str):
+    """An argparse ``type=`` from a :mod:`scalefit.validate` check, with the check's message."""
+
+    def parse(text: str):
+        value = number_text(text)
+        try:
+            return check(value, name)
+        except (ScalefitError, TypeError) as exc:
+            message = str(exc).replace(f" ({type(value).__name__})", "") if isinstance(value, str) else str(exc)
+            raise argparse.ArgumentTypeError(message) from None
+
+    parse.__name__ = name
+    return parse
+
+
+def arg_integer(name: str, minimum: int, maximum: int | None = None, fix: str = ""):
+    from scalefit import validate as check
+
+    return arg_checked(lambda v, n: check.integer(v, n, minimum, maximum, fix=fix), name)
+
+
+def arg_starts(text: str):
+    """``--starts``: ``auto`` or an integer number of random starts."""
+    return text if text == "auto" else arg_integer("--starts", 1, MAX_STARTS, "or 'auto'")(text)
+
+
+def positive(name: str, fix: str = ""):
+    from scalefit import validate as check
+
+    return arg_checked(lambda v, n: check.number(v, n, low=0.0, low_open=True, fix=fix), name)
+
+
+def arg_probability(name: str):
+    from scalefit import validate as check
+
+    return arg_checked(check.probability, name)
+
+
+def one_of(name: str, options: Sequence[str], fix: str = ""):
+    from scalefit import validate as check
+
+    def parse(text: str) -> str:
+        try:
+            return check.choice(text, name, options)
+        except ScalefitError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}{fix}") from None
+
+    parse.__name__ = name
+    return parse
+
+
+def law_arg(name: str, options: Sequence[str]):
+    """``--law``: a catalogue name, or a formula (a string with an operator, e.g.
+    ``"e + b*x^-c"``; see :func:`scalefit.parse_law`), checked when the arguments are parsed."""
+    catalogue = one_of(name, options, "; see `scalefit laws`, or give a formula such as 'e + b*x^-c'")
+
+    def parse(text: str) -> str:
+        from scalefit.laws.formula import looks_like_formula, parse_law
+
+        if not looks_like_formula(text):
+            return catalogue(text)
+        try:
+            parse_law(text, name=text.strip())
+        except ScalefitError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text.strip()
+
+    parse.__name__ = name
+    return parse
+
+
+def resolve_law(text: str):
+    """The law a checked ``--law`` value names."""
+    from scalefit.laws.catalogue import get_law
+    from scalefit.laws.formula import looks_like_formula, parse_law
+
+    return parse_law(text, name=text) if looks_like_formula(text) else get_law(text)
+
+
+def arg_finite(text: str, what: str, example: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what}={text!r}: {text!r} is not a number (e.g. {example})") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{what}={text!r}: the value must be a finite number, not {text!r}")
+    return value
+
+
+def arg_range(
+    text: str, what: str, flag: str = "--bound", example: str = "alpha=0.1:2"
+) -> tuple[float | None, float | None]:
+    """``LOW:HIGH`` of ``--bound`` (``--limit``, ``--bounds``), either side empty for no limit."""
+    if ":" not in text:
+        raise argparse.ArgumentTypeError(
+            f"{flag} expects NAME=LOW:HIGH (either side may be empty), got {what}={text!r}; e.g. {flag} {example}"
+        )
+    sides = []
+    for side in text.split(":", 1):
+        side = side.strip()
+        if not side:
+            sides.append(None)
+            continue
+        try:
+            value = float(side)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{flag} {what}={text!r}: LOW and HIGH must be numbers or empty, got {side!r}"
+            ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f"{flag} {what}={text!r}: {side!r} is not a usable limit; leave that side empty for no limit"
+            )
+        sides.append(value)
+    low, high = sides
+    if low is not None and high is not None and not low < high:
+        raise argparse.ArgumentTypeError(f"{flag} {what}={text!r}: LOW must be below HIGH")
+    return low, high
+
+
+def arg_pairs(flag: str, example: str, value: str = "text"):
+    """``type=`` for ``NAME=VALUE[,NAME=VALUE...]``: a list of (name, value) pairs."""
+
+    def parse(text: str) -> list[tuple[str, object]]:
+        out: dict[str, object] = {}
+        for part in text.split(","):
+            if "=" not in part:
+                raise argparse.ArgumentTypeError(f"{flag} expects NAME=VALUE, got {part!r} (e.g. {flag} {example})")
+            key, raw = (s.strip() for s in part.split("=", 1))
+            if not key:
+                raise argparse.ArgumentTypeError(f"{flag} {part!r} has no name before '=' (e.g. {flag} {example})")
+            if not raw:
+                raise argparse.ArgumentTypeError(f"{flag} {key}= has no value after '=' (e.g. {flag} {example})")
+            if key in out:
+                raise argparse.ArgumentTypeError(f"{flag} {text!r} gives {key!r} twice; give each name once")
+            if value == "number":
+                out[key] = arg_finite(raw, f"{flag} {key}", f"{flag} {example}")
+            elif value == "range":
+                out[key] = arg_range(raw, key, flag, example)
+            else:
+                out[key] = raw
+        return list(out.items())
+
+    parse.__name__ = flag
+    return parse
+
+
+def arg_domain(text: str) -> tuple[float, float]:
+    what = f"--domain must be LOW:HIGH with 0 < low < high (finite numbers), got {text!r}; e.g. --domain 1e4:1e8"
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(what)
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(what) from None
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+        raise argparse.ArgumentTypeError(what)
+    return low, high
+
+
+arg_domain.__name__ = "--domain"
+
+
+def arg_shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def merge(items: Sequence[list[tuple[str, object]]] | None, flag: str) -> dict:
+    """Repeated ``--fix a=1 --fix b=2`` into one dict; a name given twice is an error, not last-wins."""
+    out: dict = {}
+    for pairs in items or ():
+        for key, value in pairs:
+            if key in out:
+                raise ScalefitError(
+                    f"{flag} gives {key!r} twice ({arg_shown(out[key])} and {arg_shown(value)}); give each name once"
+                )
+            out[key] = value
+    return out
+
+
+# -- files --------------------------------------------------------------------------------------
+def arg_input(path: str, what: str) -> str:
+    """An input file that exists, is not a directory, is readable and (if regular) not empty."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ScalefitError(f"{what} {path!r} does not exist; check the path")
+    if p.is_dir():
+        raise ScalefitError(f"{what} {path!r} is a directory; give a file")
+    if not os.access(p, os.R_OK):
+        raise ScalefitError(f"{what} {path!r} is not readable by you (check its permissions)")
+    if p.is_file() and p.stat().st_size == 0:
+        raise ScalefitError(f"{what} {path!r} is empty")
+    return path
+
+
+def arg_load_fit(path: str, what: str = "fit file", groups: bool = False):
+    """The fit in ``path``; a file of fits by group (``scalefit fit --by``) only where ``groups``."""
+    fit = read_fit(path, what)
+    from scalefit.results.fits import Fits
+
+    if isinstance(fit, Fits) and not groups:
+        raise ScalefitError(
+            f"{what} {path!r} holds fits of {len(fit)} groups (by {', '.join(fit.by)}), not one fit; this command "
+            "takes one — refit one group, e.g. with --where \"COL == 'VALUE'\""
+        )
+    return fit
+
+
+def read_fit(path: str, what: str):
+    from scalefit.serialize.fitfile import load_fit
+
+    arg_input(path, what)
+    if Path(path).is_file():
+        try:
+            Path(path).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ScalefitError(
+                f"{what} {path!r} is not text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                "give a fit JSON written by `scalefit fit --out`"
+            ) from None
+    try:
+        return load_fit(path)
+    except ScalefitError as exc:
+        if path in str(exc):
+            raise
+        raise ScalefitError(f"{what} {path!r}: {exc}") from exc
+
+
+def arg_out(path: str | None, suffixes: Sequence[str]):
+    """The real target of ``--out``, checked before the work (None when not given)."""
+    return None if path is None else files.output_path(path, "--out", suffixes)
+
+
+def image_out(path: str):
+    """``plot --out``: a suffix matplotlib can write here, then the checks of every ``--out``."""
+    try:
+        from scalefit.plotting.figures import check_image_path
+    except ImportError:  # an older _plot: matplotlib's own list of formats
+        from matplotlib.figure import Figure
+
+        kinds = Figure().canvas.get_supported_filetypes()
+        return arg_out(path, tuple(f".{k}" for k in kinds if k != "pgf"))  # pgf needs a TeX install
+    check_image_path(path, "--out")
+    return arg_out(path, ())

@@ -1,0 +1,617 @@
+"""Backtesting: fit on part of the runs, predict the rest, score the extrapolation.
+
+A scaling law is used to extrapolate — to larger data, models or budgets than were run —
+so the test that matters is how it extrapolated on the runs you already have::
+
+    bt = backtest({"eq1": paper_error, "gap": transfer_gap}, runs, target="error", holdout="Dp")
+    bt.table       # one row per (law, split): runs fitted / held out, RMSE of log predictions, coverage
+    bt.ranking()   # laws by held-out score (RMSE weighted towards the largest training sets)
+    bt.best        # the law that extrapolated best
+
+Splits (``holdout=``):
+
+* a variable name, e.g. ``"Dp"``: fit on every run below its ``levels`` largest values,
+  predict the runs at those values (the extrapolation a user is about to make);
+* ``rollout=True`` with a variable: for every k, fit on the runs at its k smallest values
+  and predict the runs at larger ones (at least ``min_levels`` levels are fitted);
+* a boolean mask (array or Series, True = held out) or a row filter
+  (``"Training == 0"``, the language of :mod:`scalefit.tables.query`): one split, as given.
+
+Scores: ``rmse_log`` = ``sqrt(mean((log y_hat - log y)^2))`` over held-out runs (the protocol
+of Alabdulmohsin et al. 2022), and ``coverage`` = the share of held-out runs inside the
+``interval`` prediction interval (needs bootstrap replicates). The split is made before
+anything is fitted, and each law sees only its training runs — never the held-out ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scalefit import validate as check
+from scalefit.display import whole, whole_frame
+from scalefit.errors import ScalefitError, ScalingWarning
+from scalefit.fitting.methods import LeastSquares
+from scalefit.laws.catalogue import as_law
+from scalefit.laws.terms import Law, Term
+from scalefit.tables.query import row_mask
+from scalefit.tables.runs import Runs, load_runs, read_table
+
+#: Fewest distinct training values of the rollout variable.
+MIN_LEVELS = 3
+#: A split's weight in a law's score is (its training runs) to this power (see
+#: Backtest.ranking). Chosen on the Revisiting Neural Scaling Laws benchmark among median,
+#: mean, geometric-mean, last-split and weighted rules (benchmarks/RESULTS.md, issue 12).
+LATE_POWER = 4
+#: select_law's default rollout splits.
+SPLITS = 5
+#: Standard errors by which a law must beat the baseline, split by split, to be chosen over
+#: it (select_law(separation=...)). Chosen by leave-one-source-out cross-validation on the
+#: development corpus among 0, 1, 2 and 3 and the lowest score alone: 0 (a lower mean paired
+#: log-ratio over at least two splits) won in 10 of 11 folds and on all sources
+#: (benchmarks/bench_loso.py; RESULTS.md, issue 19).
+SEPARATION = 0.0
+
+
+@dataclass(frozen=True)
+class Split:
+    """One backtest split: a name and which rows are held out."""
+
+    name: str
+    held_out: np.ndarray  # bool per row of the runs table
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Held-out scores of each law on each split (see the module docstring)."""
+
+    table: pd.DataFrame
+    predictions: pd.DataFrame
+    interval: float | None
+
+    def ranking(self) -> pd.DataFrame:
+        """Laws by their held-out score (best first), with their median and mean held-out RMSE
+        of log predictions, median coverage, and the number of splits, of failed fits and of
+        fits that did not converge.
+
+        The score is a weighted geometric mean of each law's RMSE over the splits, each split
+        weighing ``(its training runs)^LATE_POWER``: the splits fitted on most of the runs are
+        the most like the extrapolation about to be made from all of them, and weigh most (one
+        split: its RMSE). A failed fit scores ten times the worst RMSE of its split; a split
+        no law could be fitted on is left out.
+        """
+        t = self._scored()
+        weight = t["train_runs"].astype(float) ** LATE_POWER
+        t = t.assign(w=weight, wlog=weight * np.log(np.maximum(t["scored"], 1e-300)))
+        groups = t.groupby("law", sort=False)
+        out = groups.agg(
+            median_rmse_log=("rmse_log", "median"),
+            mean_rmse_log=("rmse_log", "mean"),
+            median_coverage=("coverage", "median"),
+            splits=("split", "count"),
+            failed=("rmse_log", lambda r: int(r.isna().sum())),
+            not_converged=("converged", lambda c: int((~c.astype(bool)).sum())),
+        )
+        out.insert(0, "score", np.exp(groups["wlog"].sum() / groups["w"].sum()))
+        return whole_frame(out.sort_values("score", kind="stable"))  # shown whole in a REPL or notebook
+
+    def _scored(self) -> pd.DataFrame:
+        """The table with ``scored``: each RMSE, a failed fit's ten times its split's worst."""
+        t = self.table.copy()
+        worst = t.groupby("split")["rmse_log"].transform("max")
+        t["scored"] = t["rmse_log"].fillna(10.0 * worst)
+        return t[np.isfinite(t["scored"]) & (t["scored"] > 0)]
+
+    def paired(self, baseline: str) -> pd.DataFrame:
+        """Each other law against ``baseline``, split by split: the mean over splits of
+        ``log(RMSE_law / RMSE_baseline)`` (< 0: the law extrapolated better), its standard
+        error, ``t`` = mean / standard error, and the number of splits both were scored on
+        (a failed fit scores ten times its split's worst RMSE, as in :meth:`ranking`)."""
+        t = self._scored()
+        if baseline not in set(t["law"]):
+            raise ScalefitError(f"baseline={baseline!r} was not scored in this backtest (laws: {list(self.laws)})")
+        wide = t.pivot_table(index="split", columns="law", values="scored", aggfunc="first")
+        rows = {}
+        for law in wide.columns:
+            if law == baseline:
+                continue
+            d = (np.log(wide[law]) - np.log(wide[baseline])).dropna().to_numpy(dtype=float)
+            n = len(d)
+            mean = float(d.mean()) if n else float("nan")
+            se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+            if n > 1 and se == 0:
+                stat = -np.inf if mean < 0 else (np.inf if mean > 0 else 0.0)
+            else:
+                stat = mean / se if n > 1 else float("nan")
+            rows[law] = {"mean_log_ratio": mean, "se": se, "t": stat, "splits": n}
+        cols = ["mean_log_ratio", "se", "t", "splits"]
+        return pd.DataFrame.from_dict(rows, orient="index", columns=cols).rename_axis("law")
+
+    @property
+    def laws(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.table["law"]))
+
+    @property
+    def best(self) -> str:
+        """Name of the law with the lowest score (see :meth:`ranking`)."""
+        ranking = self.ranking()
+        if ranking.empty:
+            raise ScalefitError("no law could be scored on any split (every fit failed); see backtest.table")
+        return str(ranking.index[0])
+
+    def plot(self, ax=None):
+        """Held-out log-predictions against the truth, one marker per law (the diagonal is perfect)."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 5))
+        p = self.predictions
+        for law, rows in p.groupby("law", sort=False):
+            ax.scatter(rows["observed"], rows["predicted"], s=12, label=law, alpha=0.7)
+        lo = float(np.nanmin(p[["observed", "predicted"]].to_numpy()))
+        hi = float(np.nanmax(p[["observed", "predicted"]].to_numpy()))
+        ax.plot([lo, hi], [lo, hi], color="0.4", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("observed (held out)")
+        ax.set_ylabel("predicted")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False)
+        return ax.figure
+
+    def __repr__(self) -> str:
+        with whole("display.float_format", "{:.4g}".format):  # every column: coverage, not_converged
+            return f"Backtest: {self.table['split'].nunique()} split(s)\n{self.ranking().to_string()}"
+
+
+def _laws(laws) -> dict[str, Law]:
+    if isinstance(laws, Law | Term):
+        law = as_law(laws)
+        return {law.name: law}
+    if isinstance(laws, Mapping):
+        if not laws:
+            raise ScalefitError("laws is an empty dict; give at least one law to backtest")
+        return {check.text(k, "laws key"): as_law(v) for k, v in laws.items()}
+    if isinstance(laws, Sequence) and not isinstance(laws, str):
+        out = {}
+        for law in laws:
+            law = as_law(law)
+            if law.name in out:
+                raise ScalefitError(f"two laws are named {law.name!r}; pass a dict {{name: law}} to tell them apart")
+            out[law.name] = law
+        if not out:
+            raise ScalefitError("laws is empty; give at least one law to backtest")
+        return out
+    raise TypeError(f"laws must be a law, a list of laws or a dict {{name: law}}, got {type(laws).__name__}")
+
+
+def _spread(ks: list[int], most: int | None) -> list[int]:
+    """At most ``most`` of the cut indices ``ks``, evenly spaced, always keeping the last."""
+    if most is None or len(ks) <= most:
+        return ks
+    picks = np.unique(np.round(np.linspace(0, len(ks) - 1, most)).astype(int))
+    return [ks[i] for i in picks]
+
+
+def rollout_cuts(values, min_levels: int = MIN_LEVELS, splits: int | None = None) -> list[float]:
+    """The largest fitted value of each rollout split along ``values``: for every k from
+    ``min_levels`` to one less than the number of distinct values (at most ``splits`` of
+    them, evenly spaced, the last always kept), the k-th smallest distinct value. Empty when
+    there are too few distinct values."""
+    distinct = np.unique(np.asarray(values, dtype=float))
+    return [float(distinct[k - 1]) for k in _spread(list(range(min_levels, len(distinct))), splits)]
+
+
+def _splits(
+    frame: pd.DataFrame, data: Runs, holdout, levels: int, rollout: bool, min_levels: int, splits: int | None = None
+) -> list[Split]:
+    if isinstance(holdout, str) and holdout in data.x:
+        values = data.x[holdout]
+        distinct = np.unique(values)
+        if rollout:
+            if len(distinct) <= min_levels:
+                raise ScalefitError(
+                    f"holdout={holdout!r} with rollout=True: {holdout} has {len(distinct)} distinct values; a rollout "
+                    f"fits at least min_levels={min_levels} of them and predicts the rest, so it needs more"
+                )
+            return [Split(f"{holdout} <= {cut:.4g}", values > cut) for cut in rollout_cuts(values, min_levels, splits)]
+        if levels >= len(distinct):
+            raise ScalefitError(
+                f"holdout={holdout!r}, levels={levels}: {holdout} has only {len(distinct)} distinct values, so "
+                "nothing would be left to fit; hold out fewer levels"
+            )
+        cut = distinct[-levels - 1]
+        return [Split(f"{holdout} > {cut:.4g}", values > cut)]
+    if isinstance(holdout, str):
+        variables = ", ".join(data.x)
+        label = f"holdout={holdout!r} is neither a law variable ({variables}) nor a valid filter on the runs table"
+        mask = row_mask(frame, holdout, argument="holdout", label=label)
+        name = holdout
+    else:
+        mask, name = holdout, "given"
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != (len(frame),):
+        raise TypeError(
+            f"holdout must be a law variable, a query string or a boolean mask with one value per run ({len(frame)}), "
+            f"got {mask.dtype} of shape {mask.shape}"
+        )
+    if rollout:
+        raise ScalefitError("rollout=True needs holdout= a law variable (the one to roll out along)")
+    return [Split(name, mask)]
+
+
+def backtest(
+    laws,
+    runs: pd.DataFrame | str | os.PathLike | Runs,
+    *,
+    target: str,
+    holdout,
+    mapping: Mapping[str, str] | None = None,
+    levels: int = 1,
+    rollout: bool = False,
+    min_levels: int = MIN_LEVELS,
+    splits: int | None = None,
+    interval: float | None = 0.9,
+    **fit_options,
+) -> Backtest:
+    """Fit each law on the training part of each split and score its held-out predictions.
+
+    Parameters
+    ----------
+    laws : Law, list of laws, or dict ``{name: law}``
+        The candidate laws.
+    runs : DataFrame, path or Runs
+        The runs table.
+    target : str
+        Column to predict.
+    holdout : str or boolean mask
+        A law variable (hold out its ``levels`` largest values, or roll out along it), a
+        row filter selecting the held-out rows (``"Training == 0"``), or a boolean mask.
+    mapping : dict, optional
+        ``{law variable: column}``, as in :func:`fit_law`.
+    levels : int
+        With a variable: how many of its largest values are held out (default 1).
+    rollout : bool
+        With a variable: one split per k >= ``min_levels`` (fit on its k smallest values).
+    min_levels : int
+        Fewest values of the rollout variable a fit sees (default 3).
+    splits : int, optional
+        With ``rollout=True``: at most this many rollout splits, their cuts evenly spaced
+        over the allowed ones (the last always kept); default every one.
+    interval : float or None
+        Prediction interval whose held-out coverage is reported (``None``: no coverage;
+        then ``bootstrap=0`` is enough and fits are faster).
+    **fit_options
+        Passed to :func:`fit_law` (``method``, ``starts``, ``bootstrap``, ``objective``,
+        ``fix``...). ``bootstrap`` defaults to 200 with an interval, 0 without.
+
+    A split whose fit fails counts as an infinite error in :meth:`Backtest.ranking`: a law
+    that cannot be fitted on part of the runs does not win on the rest. With a variable
+    as ``holdout``, ``predictions`` also records each held-out run's value of it
+    (``value``) and the largest value fitted in its split (``fitted_max``).
+
+    Returns
+    -------
+    Backtest
+    """
+    from scalefit.fitting.fit import fit_law  # the fitter depends on this module's neighbours, not the reverse
+
+    candidates = _laws(laws)
+    check.text(target, "target")
+    levels = check.integer(levels, "levels", 1)
+    rollout = check.boolean(rollout, "rollout")
+    min_levels = check.integer(min_levels, "min_levels", 2)
+    if splits is not None:
+        splits = check.integer(splits, "splits", 1)
+        if not rollout:
+            raise ScalefitError(f"splits={splits} bounds the splits of a rollout; pass rollout=True with it")
+    method = fit_options.get("method", "lsq")
+    for option in ("fix", "tie", "bounds", "priors"):
+        given = (getattr(method, "priors", None) if option == "priors" else fit_options.get(option)) or {}
+        for name, law in candidates.items():
+            noise = ("sigma", "nu") if option == "priors" else ()  # the noise model's sites (_bayes.noise_sites)
+            unknown = [p for p in (given if isinstance(given, Mapping) else ()) if p not in law.parameters + noise]
+            if unknown:
+                raise ScalefitError(
+                    f"{option}= names {unknown}, which law {name!r} ({law.formula()}) does not have; every fit option "
+                    "goes to every candidate, so backtest laws that share those parameters, or each law on its own"
+                )
+    if interval is not None:
+        interval = check.probability(interval, "interval")
+    for key in ("by", "target", "mapping"):
+        if key in fit_options:
+            raise ScalefitError(f"backtest() takes {key}= itself; it is not a fit option here")
+    if method == "lsq":  # the shorthand: the default least squares, with a bootstrap only for intervals
+        fit_options["method"] = LeastSquares(bootstrap=200 if interval is not None else 0)
+    frame, source = read_table(runs)
+    if frame.empty:
+        raise ScalefitError(f"the runs table {source} has no rows; nothing to backtest")
+    variables = list(dict.fromkeys(v for law in candidates.values() for v in law.variables))
+    if isinstance(holdout, str) and holdout not in variables and holdout in (mapping or {}).values():
+        holdout = next(v for v, c in mapping.items() if c == holdout)  # the column of a mapped variable
+    probe = Law(_probe_term(variables), name="variables")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        data = load_runs(
+            frame, probe, target=target, mapping={v: c for v, c in (mapping or {}).items() if v in variables}
+        )
+    cuts = _splits(frame, data, holdout, levels, rollout, min_levels, splits)
+    along = np.asarray(data.x[holdout], dtype=float) if isinstance(holdout, str) and holdout in data.x else None
+    for split in cuts:
+        n_out = int(split.held_out.sum())
+        if n_out == 0 or n_out == len(frame):
+            raise ScalefitError(
+                f"split {split.name!r} holds out {n_out} of {len(frame)} runs; a backtest needs runs on both sides"
+            )
+    rows, preds = [], []
+    for split in cuts:
+        train, test = frame[~split.held_out], frame[split.held_out]
+        for name, law in candidates.items():
+            law_map = _law_mapping(mapping, law)
+            row = {"law": name, "split": split.name, "train_runs": len(train), "held_out_runs": len(test)}
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ScalingWarning)
+                    fit = fit_law(law, train, target=target, mapping=law_map, **fit_options)
+                    p = fit.predict(test, interval if fit.draws is not None else None)
+            except ScalefitError as exc:
+                rows.append({**row, "converged": False, "rmse_log": np.nan, "coverage": np.nan, "error": str(exc)})
+                continue
+            y = test[target].to_numpy(dtype=float)
+            err = np.log(p["mean"].to_numpy(dtype=float)) - np.log(y)
+            covered = (
+                ((p["pi_lower"] <= y) & (y <= p["pi_upper"])).to_numpy()
+                if "pi_lower" in p.columns
+                else np.full(len(y), np.nan)
+            )
+            rows.append(
+                {
+                    **row,
+                    "converged": fit.status.converged,
+                    "rmse_log": float(np.sqrt(np.mean(err**2))),
+                    "coverage": float(np.mean(covered)),
+                    "error": "",
+                }
+            )
+            got = {"law": name, "split": split.name, "observed": y, "predicted": p["mean"].to_numpy(dtype=float)}
+            if along is not None:
+                got |= {"value": along[split.held_out], "fitted_max": float(along[~split.held_out].max())}
+            preds.append(pd.DataFrame(got))
+    table = pd.DataFrame(rows)
+    predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(
+        columns=["law", "split", "observed", "predicted"]
+    )  # fmt: skip
+    return Backtest(table=table, predictions=predictions, interval=interval)
+
+
+def _probe_term(variables: list[str]):
+    """A law using every candidate's variables, only to validate their columns once."""
+    from scalefit.laws.terms import Power
+
+    term = Power(variables[0], "_p0")
+    for i, v in enumerate(variables[1:], start=1):
+        term = term + Power(v, f"_p{i}")
+    return term
+
+
+def _law_mapping(mapping: Mapping[str, str] | None, law: Law) -> dict[str, str] | None:
+    """The part of ``mapping`` for one law's variables."""
+    return {v: c for v, c in (mapping or {}).items() if v in law.variables} or None
+
+
+def calibration(bt: Backtest, name: str, variable: str, residuals: np.ndarray) -> dict | None:
+    """The extrapolation calibration of law ``name`` from its rollout predictions in ``bt``:
+    scores ``|log predicted - log observed| / (sigma + d)`` at log-distance ``d`` beyond each
+    split's largest fitted value of ``variable``, each split weighing the same (see
+    :func:`scalefit.results.fit._widen_by_calibration`). ``None`` without such predictions."""
+    residuals = np.abs(residuals[np.isfinite(residuals)])
+    sigma = float(np.sqrt(np.mean(residuals**2)))
+    p = bt.predictions
+    if "value" not in p.columns:
+        return None
+    p = p[(p["law"] == name) & (p["value"] > p["fitted_max"])]
+    p = p[np.isfinite(np.log(p["predicted"])) & (p["observed"] > 0)]
+    if p.empty:
+        return None
+    err = np.abs(np.log(p["predicted"].to_numpy(dtype=float)) - np.log(p["observed"].to_numpy(dtype=float)))
+    d = np.log(p["value"].to_numpy(dtype=float) / p["fitted_max"].to_numpy(dtype=float))
+    per_split = p.groupby("split")["split"].transform("size").to_numpy(dtype=float)
+    return {
+        "variable": variable,
+        "sigma": float(sigma),
+        "scores": (err / (sigma + d)).tolist(),
+        "weights": (1.0 / per_split).tolist(),
+        "splits": int(p["split"].nunique()),
+        "method": "rollout split-conformal, scores |log error| / (sigma + log distance beyond the fitted runs)",
+        "residuals": residuals.tolist(),
+    }
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The law :func:`select_law` chose, refitted to every run, and why.
+
+    ``law`` (its name), ``fit`` (it, fitted to every run), ``backtest`` (the rollout it was
+    chosen on; ``None`` when the runs were too few to backtest), ``baseline`` (the law kept
+    unless another is shown better), ``comparison`` (each other law against the baseline,
+    split by split: :meth:`Backtest.paired`) and ``reason`` (in words).
+    """
+
+    law: str
+    fit: object  # scalefit.Fit
+    backtest: Backtest | None
+    baseline: str = ""
+    reason: str = ""
+    comparison: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        cal = self.fit.extrapolation
+        how = (
+            f"\nprediction intervals also calibrated on {cal['splits']} rollout split(s) along {cal['variable']}"
+            if cal
+            else ""
+        )
+        parts = [f"Selection: {self.law!r} — {self.reason}{how}"]
+        if self.comparison is not None and not self.comparison.empty:
+            with whole("display.float_format", "{:.3g}".format):  # every row and column
+                parts.append(f"against the baseline {self.baseline!r}, split by split:\n{self.comparison.to_string()}")
+        if self.backtest is not None:
+            parts.append(repr(self.backtest))
+        parts.append(repr(self.fit))
+        return "\n\n".join(parts)
+
+
+def select_law(
+    laws,
+    runs: pd.DataFrame | str | os.PathLike | Runs,
+    *,
+    target: str,
+    holdout,
+    mapping: Mapping[str, str] | None = None,
+    levels: int = 1,
+    rollout: bool | None = None,
+    min_levels: int | None = None,
+    splits: int | None = None,
+    interval: float | None = None,
+    choose: str = "separated",
+    baseline: str | None = None,
+    separation: float = SEPARATION,
+    calibrate: bool = False,
+    **fit_options,
+) -> Selection:
+    """Choose among ``laws`` by how they extrapolated within ``runs``, then fit the choice to all of them.
+
+    The choice uses only ``runs`` (the held-out parts are carved out of it), so pass the
+    runs you may use — never the points you mean to predict. Arguments as for
+    :func:`backtest`; ``fit_options`` go to every fit (backtest fits and the final one).
+
+    With ``holdout`` a variable the default is a rollout along it (``rollout=True``,
+    ``splits=5`` cuts over its values, each fitting at least ``min_levels`` of them: one
+    more than the largest number of parameters of a candidate, at least 3).
+
+    choose : {"separated", "lowest"}
+        ``"separated"`` (default): keep the ``baseline`` law unless the best-scoring other
+        law extrapolated better than it split by split: over at least two rollout splits,
+        its mean paired log-ratio of held-out RMSE to the baseline's is below 0 by more
+        than ``separation`` standard errors (:meth:`Backtest.paired`); with too few runs
+        to backtest, the baseline is kept and ``reason`` says so. ``"lowest"``: the law
+        with the lowest score (:meth:`Backtest.ranking`) however it compares split by
+        split. Out of sample (leave-one-source-out, ``benchmarks/RESULTS.md``) the paired
+        rule beat the lowest score.
+    baseline : str, optional
+        The law kept unless another is shown better (default: the first of ``laws``).
+    separation : float
+        Standard errors of the paired comparison a law must win by (default
+        :data:`SEPARATION`, 0, chosen out of sample among 0-3; raise it to change laws
+        only on stronger evidence).
+    calibrate : bool
+        Also widen the chosen fit's prediction intervals by its own rollout errors (split
+        conformal within this one curve; ``fit.extrapolation``). Off by default: the
+        intervals beyond the runs already come from the extrapolation model pooled over
+        many real curves (:class:`~scalefit.ExtrapolationModel`), which a handful of
+        rollout splits of one curve estimate less well.
+
+    Returns
+    -------
+    Selection
+    """
+    from scalefit.fitting.fit import fit_law
+
+    candidates = _laws(laws)
+    calibrate = check.boolean(calibrate, "calibrate")
+    if choose not in ("separated", "lowest"):
+        raise ScalefitError(f"choose={choose!r} must be 'separated' (the default) or 'lowest'")
+    separation = check.number(separation, "separation")
+    if not (separation >= 0):
+        raise ScalefitError(f"separation={separation!r} must be a number of standard errors >= 0")
+    if baseline is None:
+        baseline = next(iter(candidates))
+    elif baseline not in candidates:
+        raise ScalefitError(f"baseline={baseline!r} is not one of the laws {list(candidates)}; name one of them")
+    variable_holdout = isinstance(holdout, str) and (
+        holdout in {v for law in candidates.values() for v in law.variables} or holdout in (mapping or {}).values()
+    )
+    if rollout is None:
+        rollout = variable_holdout
+    rollout = check.boolean(rollout, "rollout")
+    if rollout and splits is None:
+        splits = SPLITS
+    derived = min_levels is None
+    if derived:
+        biggest = max(candidates, key=lambda n: len(candidates[n].parameters))
+        min_levels = max(MIN_LEVELS, len(candidates[biggest].parameters) + 1)
+    if len(candidates) == 1 and not calibrate:
+        bt, reason, comparison = None, "the only candidate", None
+        name = baseline
+    else:
+        try:
+            bt = backtest(
+                candidates, runs, target=target, holdout=holdout, mapping=mapping, levels=levels, rollout=rollout,
+                min_levels=min_levels, splits=splits, interval=interval, **fit_options,
+            )  # fmt: skip
+        except ScalefitError as exc:
+            few = "distinct values" in str(exc) or "nothing would be left to fit" in str(exc)
+            if not (few and choose == "separated"):
+                if derived and "min_levels" in str(exc):
+                    raise ScalefitError(
+                        f"{exc} (min_levels={min_levels} is one more than the {min_levels - 1} parameters of "
+                        f"{biggest!r}, the largest candidate, so that every candidate can be fitted on every split; "
+                        "pass min_levels= yourself, or drop that law)"
+                    ) from None
+                raise
+            bt, comparison = None, None
+            name = baseline
+            reason = f"kept the baseline: too few runs to backtest ({exc})"
+        else:
+            comparison = bt.paired(baseline) if baseline in set(bt.table["law"]) else None
+            name, reason = _decide(bt, baseline, comparison, choose, separation)
+    law = candidates[name]
+    fit = fit_law(law, runs, target=target, mapping=_law_mapping(mapping, law), **fit_options)
+    variable = holdout
+    if isinstance(holdout, str) and holdout not in law.variables:  # a mapped variable's column
+        variable = next((v for v, c in (mapping or {}).items() if c == holdout and v in law.variables), holdout)
+    if calibrate and bt is not None and isinstance(holdout, str) and variable in law.variables:
+        residuals = np.asarray(fit.residuals, dtype=float)
+        if not fit.objective.log:  # residuals in the target's units: take the log errors instead
+            frame, _ = read_table(runs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ScalingWarning)
+                pred = fit.predict(frame, interval=None)["mean"].to_numpy(dtype=float)
+            residuals = np.log(pred) - np.log(frame[target].to_numpy(dtype=float))
+        cal = calibration(bt, name, variable, residuals)
+        if cal is not None:
+            fit = dataclasses.replace(fit, extrapolation=cal)
+    return Selection(law=name, fit=fit, backtest=bt, baseline=baseline, reason=reason, comparison=comparison)
+
+
+def _decide(
+    bt: Backtest, baseline: str, comparison: pd.DataFrame | None, choose: str, separation: float
+) -> tuple[str, str]:
+    """The law chosen from a backtest, and why (see :func:`select_law`)."""
+    ranking = bt.ranking()
+    if ranking.empty:
+        return baseline, "kept the baseline: no law could be scored on any split"
+    best = str(ranking.index[0])
+    if choose == "lowest":
+        return best, "the lowest held-out score"
+    if best == baseline:
+        return baseline, "the baseline extrapolated best on the rollout"
+    if comparison is None or best not in comparison.index:
+        return baseline, f"kept the baseline: {best!r} could not be compared with it split by split"
+    row = comparison.loc[best]
+    if row["splits"] >= 2 and row["mean_log_ratio"] < 0 and row["t"] < -separation:
+        return best, (
+            f"{best!r} extrapolated better than the baseline on the rollout: held-out RMSE x"
+            f"{np.exp(row['mean_log_ratio']):.3g} on average, {-row['t']:.2g} standard errors (needs > "
+            f"{separation:g}) over {int(row['splits'])} splits"
+        )
+    return baseline, (
+        f"kept the baseline: {best!r} scored lower, but split by split it was x{np.exp(row['mean_log_ratio']):.3g} "
+        f"the baseline's error on average, {-row['t']:.2g} standard errors over {int(row['splits'])} splits "
+        f"(needs a ratio below 1 by > {separation:g})"
+    )

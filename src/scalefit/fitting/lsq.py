@@ -1,0 +1,361 @@
+"""Least-squares fitting: every start and every bootstrap replicate in one compiled call.
+
+The objective is a sum over runs of a loss of the residuals, chosen explicitly:
+
+* ``"huber"`` (default) — Huber loss (``delta = 1e-3``) of log-residuals
+  ``log f(x) - log y``, as Hoffmann et al. 2022 and Besiroglu et al. 2024 fit Chinchilla;
+* ``"squared_log"`` — sum of squared log-residuals;
+* ``"squared"`` — sum of squared residuals ``f(x) - y`` (use for targets that can be 0).
+
+The law is evaluated as a log-sum-exp of log-terms in its internal parameterisation
+(log-amplitudes, positive exponents), and :mod:`scalefit.fitting.solver`'s Levenberg-Marquardt
+solver is ``vmap``-ed over all starting points, then over the bootstrap's case weights.
+Compiled solvers are cached per law, problem and shape, so a second fit is fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import ScalefitError
+from scalefit.fitting import jaxcache  # noqa: F401 - enables the persistent compilation cache
+from scalefit.fitting.problem import Problem
+from scalefit.fitting.solver import MAX_STEPS, Solution, huber_loss, make_solver, square_loss
+from scalefit.laws.terms import Law
+
+OBJECTIVES = ("huber", "squared_log", "squared")
+#: Steps per round of :func:`run_replicates`.
+ROUND_STEPS = 25
+#: Batch sizes of :func:`run_replicates` (the largest while replicates wait for a lane).
+LANES = (16, 64, 256)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The loss that was minimised: its name and Huber ``delta`` (``None`` otherwise)."""
+
+    name: str
+    delta: float | None = None
+
+    @classmethod
+    def make(cls, name: str, delta: float | None) -> Objective:
+        if name not in OBJECTIVES:
+            raise ScalefitError(f"objective must be one of {list(OBJECTIVES)}, got {name!r}")
+        if name == "huber":
+            d = 1e-3 if delta is None else float(delta)
+            if not d > 0:
+                raise ScalefitError(f"delta (the Huber threshold) must be > 0, got {delta!r}")
+            return cls(name, d)
+        return cls(name, None)
+
+    @property
+    def log(self) -> bool:
+        """Whether residuals are taken on log values."""
+        return self.name != "squared"
+
+    def __str__(self) -> str:
+        if self.name == "huber":
+            return f"Huber(delta={self.delta:g}) on log-residuals, summed"
+        if self.name == "squared_log":
+            return "squared log-residuals, summed"
+        return "squared residuals, summed"
+
+
+def _residual(problem: Problem, objective: Objective):
+    law = problem.law
+
+    def residual(theta_free, logx, target):
+        logpred = law.log_evaluate(problem.theta_dict(theta_free), logx)
+        return logpred - target if objective.log else jnp.exp(logpred) - target
+
+    return residual
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, xtol: float):
+    law_dict, problem_dict = json.loads(problem_key)
+    problem = Problem.from_dict(Law.from_dict(law_dict), problem_dict)
+    residual = _residual(problem, objective)
+    loss = huber_loss(objective.delta) if objective.name == "huber" else square_loss()
+
+    def solver(logx, target):
+        return make_solver(
+            lambda theta: residual(theta, logx, target),
+            loss,
+            to_theta=problem.theta_and_slope,
+            gtol=gtol,
+            ftol=ftol,
+            xtol=xtol,
+        )
+
+    @functools.partial(jax.jit, static_argnames=("steps",))
+    def explore(u0s, logx, target, w, *, steps):
+        """Every start of every table (leading axes: tables, starts) for at most ``steps`` steps."""
+
+        def one_table(u0s, logx, target, w):
+            return jax.vmap(solver(logx, target), in_axes=(0, None, None))(u0s, w, steps)
+
+        return jax.vmap(one_table)(u0s, logx, target, w)
+
+    @functools.partial(jax.jit, static_argnames=("steps",))
+    def advance(u0s, logx, target, W, *, steps):
+        """Every lane — a start, its table's data and its case weights — for at most
+        ``steps`` steps (one round of :func:`run_replicates`)."""
+        return jax.vmap(lambda u, lx, t, w: solver(lx, t)(u, w, steps))(u0s, logx, target, W)
+
+    @functools.partial(jax.jit, static_argnames=("max_steps",))
+    def profile(u0s, masks, logx, target, w, *, max_steps):
+        """Every ``(start, mask)`` pair to convergence, masked coordinates held fixed."""
+        solve = solver(logx, target)
+        return jax.vmap(lambda u, m: solve(u, w, max_steps, m))(u0s, masks)
+
+    @jax.jit
+    def jacobian(theta_free, logx, target):
+        return jax.jacfwd(residual)(theta_free, logx, target)
+
+    @jax.jit
+    def residuals(theta_free, logx, target):
+        return residual(theta_free, logx, target)
+
+    return explore, advance, jacobian, residuals, profile
+
+
+def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, xtol: float):
+    """Jitted (explore, advance, jacobian, residuals, profile) functions for this problem, cached."""
+    key = json.dumps([problem.law.to_dict(), problem.to_dict(structure_only=True)], sort_keys=True)
+    return _compiled(key, objective, gtol, ftol, xtol)
+
+
+#: Tables are padded to the next power of two rows (at least this many), so one compiled
+#: solver serves every table of a bucket: a process fitting thousands of tables of
+#: different sizes compiles a handful of times, not once per size.
+MIN_BUCKET = 16
+
+
+def bucket(n: int) -> int:
+    """Rows a table of ``n`` runs is padded to: the next power of two, at least ``MIN_BUCKET``."""
+    return max(MIN_BUCKET, 1 << (int(n) - 1).bit_length())
+
+
+class FitData(NamedTuple):
+    """The arrays the compiled functions take, padded to ``bucket(n)`` rows.
+
+    Padding rows repeat the first run (so every residual stays finite) and get weight 0
+    in every objective, gradient and curvature: they change no result. ``pad`` extends
+    per-run weights (or bootstrap counts, last axis) with those zeros; results per run
+    (residuals, Jacobian rows) are cut back to the first ``n``. The arrays stay NumPy
+    arrays: ``jnp.asarray`` would itself compile a small program per shape.
+    """
+
+    logx: dict[str, np.ndarray]
+    target: np.ndarray
+    n: int
+
+    def pad(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w, dtype=float)
+        extra = self.target.shape[0] - self.n
+        return np.concatenate([w, np.zeros(w.shape[:-1] + (extra,))], axis=-1)
+
+
+#: A least-squares fit has converged when its best point lies within this many standard
+#: errors of the optimum that the local curvature predicts (:func:`distance_to_optimum`):
+#: one rule, judged at the point itself, whatever path (starts, rounds, groups) reached it.
+CONVERGED_DISTANCE = 0.01
+#: Singular values of the scaled Jacobian below this share of the largest are flat directions
+#: (left out of the distance: no step along them changes the objective).
+FLAT_RCOND = 1e-10
+
+
+def distance_to_optimum(J: np.ndarray, residuals: np.ndarray, w: np.ndarray, objective: Objective, c: float) -> float:
+    """How far a point is from the optimum, in standard errors: ``sqrt(c * g' H^+ g)``.
+
+    ``J`` is the residual Jacobian (runs x the parameters that can move: those at a bound
+    left out), ``w`` the case weights, ``c`` the robust scale that turns objective
+    differences into chi-squared units (:func:`scalefit.results.intervals.robust_scale`). A full
+    Gauss-Newton step from the point would lower the objective by ``g' H^+ g / 2``; times
+    ``2c`` that is the squared length of the step in standard errors. The quantity depends
+    only on the point, not on how the optimiser reached it; it is invariant to rescaling
+    the parameters. Computed from the SVD of the weighted, column-scaled Jacobian (never
+    forming ``H``), with singular values below ``FLAT_RCOND`` of the largest dropped.
+    """
+    J = np.asarray(J, dtype=float)
+    r = np.asarray(residuals, dtype=float)
+    w = np.asarray(w, dtype=float)
+    if J.size == 0 or not (np.all(np.isfinite(J)) and np.all(np.isfinite(r))):
+        return 0.0 if J.size == 0 else float("inf")
+    if objective.name == "huber":
+        d = objective.delta
+        drho = np.clip(r, -d, d)
+        curv = np.where(np.abs(r) <= d, 1.0, d / np.maximum(np.abs(r), d))
+    else:
+        drho, curv = 2.0 * r, np.full_like(r, 2.0)
+    A = J * np.sqrt(w * curv)[:, None]
+    b = np.sqrt(w / curv) * drho
+    norms = np.linalg.norm(A, axis=0)
+    live = norms > 0
+    if not live.any():
+        return 0.0
+    U, s, _ = np.linalg.svd(A[:, live] / norms[live], full_matrices=False)
+    keep = s > FLAT_RCOND * s[0]
+    projected = U[:, keep].T @ b
+    return float(np.sqrt(max(c, 0.0) * float(projected @ projected)))
+
+
+def run_replicates(advance, u0s: np.ndarray, tables: np.ndarray, data: list, W: np.ndarray, max_steps: int) -> Solution:
+    """Refit every row of case weights ``W`` from its start, in rounds that keep every lane busy.
+
+    Row ``i`` starts from ``u0s[i]`` and fits table ``tables[i]`` of ``data`` (a list of
+    :class:`FitData` padded to one size) under case weights ``W[i]`` — so the replicates
+    of many tables (the groups of ``by=``) share one batch. A vmapped solver runs until
+    its slowest lane is done, so one batch of 1000 replicates costs 1000 times the slowest
+    one's steps. Here a batch of lanes advances by at most ``ROUND_STEPS`` steps per round;
+    replicates that finished (converged, failed, or took ``max_steps``, rounded up to a
+    whole round) leave their lane and waiting replicates take it. When none wait, the
+    stragglers go on in a smaller batch. Batches have one of the sizes in ``LANES``, so
+    three compiled programs serve every bootstrap. Replicates are independent, so this
+    changes no result beyond the damping restarting each round. Returns NumPy arrays.
+    """
+    n = W.shape[0]
+    u = np.array(u0s, dtype=float)
+    logx = {v: np.stack([d.logx[v] for d in data]) for v in data[0].logx}
+    target = np.stack([d.target for d in data])
+    f, grad = np.full(n, np.inf), np.full(n, np.inf)
+    steps, status = np.zeros(n, dtype=int), np.full(n, MAX_STEPS)
+    per_round = min(ROUND_STEPS, max_steps)
+    active, queued = np.zeros(0, dtype=int), 0
+    while active.size or queued < n:
+        size = min((s for s in LANES if s >= min(active.size + n - queued, LANES[-1])), default=LANES[-1])
+        take = min(size - active.size, n - queued)
+        active = np.concatenate([active, np.arange(queued, queued + take)])
+        queued += take
+        lanes = np.concatenate([active, np.full(size - active.size, active[0])])
+        t = tables[lanes]
+        lx = {v: a[t] for v, a in logx.items()}
+        sol = jax.tree.map(np.asarray, advance(u[lanes], lx, target[t], W[lanes], steps=per_round))
+        real = slice(0, active.size)
+        u[active], f[active], grad[active] = sol.u[real], sol.f[real], sol.grad_norm[real]
+        steps[active] += sol.steps[real]
+        status[active] = sol.status[real]
+        active = active[(status[active] == MAX_STEPS) & (steps[active] < max_steps)]
+    return Solution(u=u, f=f, grad_norm=grad, steps=steps, status=status)
+
+
+def fit_data(
+    problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, objective: Objective, size: int | None = None
+) -> FitData:
+    """:class:`FitData` for the runs (variables normalised, target on the objective's scale),
+    padded to ``size`` rows (default: ``bucket(len(y))``)."""
+    n = len(y)
+    size = bucket(n) if size is None else size
+
+    def padded(a):
+        a = np.asarray(a, dtype=float)
+        return np.concatenate([a, np.full(size - n, a[0])])
+
+    logx = {v: padded(a) for v, a in problem.log_variables(x).items()}
+    return FitData(logx, padded(np.log(y) if objective.log else y), n)
+
+
+def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, n: int, rng) -> np.ndarray:
+    """``n`` starting points (normalised internal form, free parameters) spread over plausible values.
+
+    Exponents are drawn from U(0.02, 2.5). A power term's log-amplitude is drawn so that
+    the term, at the median of its variable, lies between ``e^-4 * min(y)`` and
+    ``e^2 * max(y)``; a constant added at the top level (or in a sum inside a product) has
+    its log in ``[log min(y) - 6, log min(y)]``; a constant that multiplies (``b`` in
+    ``b * (...)^-c``) is drawn like an amplitude; a constant inside the base of a power of a
+    law (``g`` in ``(x^-1 + g)^-c``) is on the scale of its sibling terms, which
+    normalised variables make O(1): its log is drawn from U(-6, 6). Draws are clipped inside
+    the parameter's bounds (uniform between them when both are finite).
+    """
+    from scalefit.fitting.problem import constant_places
+
+    law = problem.law
+    out = np.zeros((n, len(problem.free)))
+    ylo = np.log(np.min(y[y > 0])) if np.any(y > 0) else -5.0
+    yhi = np.log(np.max(np.abs(y)) + 1e-300)
+
+    def draw(i, low, high, shift=0.0):
+        lo, hi = problem.lo[i], problem.hi[i]
+        if np.isfinite(lo) and np.isfinite(hi):
+            out[:, i] = rng.uniform(lo, hi, n)
+        else:
+            out[:, i] = np.clip(rng.uniform(low, high, n) + shift, lo, hi)
+
+    roles = [law.specs[name].role for name in problem.free]
+    for i, role in enumerate(roles):
+        if role == "exponent":
+            draw(i, 0.02, 2.5)
+    theta = problem.theta_dict(out)  # exponents of every term, fixed and tied ones included
+    exponent_of = {p.coefficient: p.exponent for p in law.powers()}
+    places = constant_places(law)
+    logx = problem.log_variables(x)
+    for i, (name, role) in enumerate(zip(problem.free, roles, strict=True)):
+        if role == "constant":
+            place = places.get(name)
+            if place == "factor":
+                draw(i, ylo - 4.0, yhi + 2.0)
+            elif place == "power":
+                draw(i, -6.0, 6.0)
+            elif place == "ceiling":  # above every run: the law never reaches its ceiling
+                draw(i, yhi + 0.01, yhi + 1.0)
+            elif place == "count":
+                draw(i, 0.0, np.log(100.0))
+            else:
+                draw(i, ylo - 6.0, ylo)
+        elif role == "location":  # a break inside (or just beyond) the runs' range of its variable
+            lv = np.asarray(logx[law.specs[name].variable], dtype=float)
+            draw(i, float(np.min(lv)) - 0.5, float(np.max(lv)) + 0.5)
+        elif role == "shape":
+            draw(i, np.log(0.02), np.log(3.0))
+        elif role in ("amplitude", "scale"):
+            e = exponent_of[name]
+            centre = (theta[e] if isinstance(e, str) else e) * np.median(logx[law.specs[name].variable])
+            draw(i, ylo - 4.0, yhi + 2.0, shift=centre)
+    return out
+
+
+def given_starts(problem: Problem, starts: Mapping[str, object] | pd.DataFrame) -> np.ndarray:
+    """Internal-form starts from paper-form values of every free parameter.
+
+    A DataFrame gives one start per row; a mapping ``{name: values}`` gives the Cartesian
+    product of the values (a grid).
+    """
+    names = list(starts.columns) if isinstance(starts, pd.DataFrame) else list(starts)
+    missing = [n for n in problem.free if n not in names]
+    extra = [n for n in names if n not in problem.free]
+    if missing or extra:
+        raise ScalefitError(
+            f"starts= must give values for exactly the free parameters {list(problem.free)}; "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"not free (unknown, fixed or tied): {extra}" if extra else "")
+        )
+    if isinstance(starts, pd.DataFrame):
+        combos = starts[list(problem.free)].itertuples(index=False)
+    else:
+        combos = itertools.product(*(np.atleast_1d(np.asarray(starts[n], dtype=float)) for n in problem.free))
+    rows = [problem.free_theta(dict(zip(problem.free, combo, strict=True))) for combo in combos]
+    if not rows:
+        raise ScalefitError("starts= gives no starting points; give at least one value per free parameter")
+    theta = np.array(rows)
+    outside = (theta < problem.lo) | (theta > problem.hi)
+    if outside.any():
+        i, j = (int(k[0]) for k in np.nonzero(outside))
+        name = problem.free[j]
+        value = problem.paper(theta[i : i + 1])[name][0]
+        raise ScalefitError(
+            f"starts= value {float(value):g} for {name!r} lies outside its bounds (exponents are >= 0 unless given "
+            "other bounds); starts must lie inside the bounds — change the start or pass bounds="
+        )
+    return theta

@@ -1,0 +1,200 @@
+"""Fitting methods and their options: :class:`LeastSquares` and :class:`NUTS`.
+
+``fit_law(law, runs, method=...)`` takes one of these objects, as optimistix takes a solver
+and numpyro a kernel; each holds only the options that apply to it and checks them when it
+is made, before any work::
+
+    fit_law(law, runs, target="error", method=LeastSquares(starts=200, bootstrap=2000))
+    fit_law(law, runs, target="error", method=NUTS(chains=4, draws=2000, noise="student_t"))
+
+The strings ``"lsq"`` and ``"bayes"`` are shorthands for ``LeastSquares()`` and
+``NUTS()``; the options may then be given to ``fit_law`` directly (``starts=200``), which
+builds the method from them. An option of the other method (``chains=`` with least squares)
+or an option given both ways is an error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from scalefit import validate as check
+from scalefit.errors import ScalefitError
+from scalefit.results.diagnostics import NOISES
+
+#: Starts beyond this many are refused before any array is made (each is a full LM problem).
+MAX_STARTS = 1_000_000
+MAX_REPLICATES = 1_000_000
+
+
+def _starts(value: object) -> str | int | Mapping[str, object] | pd.DataFrame:
+    if isinstance(value, pd.DataFrame):
+        if value.empty:
+            raise ScalefitError("starts= is an empty DataFrame; give one row per starting point")
+        bad = [c for c in value.columns if not pd.api.types.is_numeric_dtype(value[c])]
+        if bad:
+            raise TypeError(f"starts= DataFrame column {bad[0]!r} is not numeric ({value[bad[0]].dtype})")
+        if not np.isfinite(value.to_numpy(dtype=float)).all():
+            raise ScalefitError("starts= DataFrame holds missing or non-finite values; every start must be finite")
+        return value
+    if isinstance(value, Mapping):
+        out = {}
+        for name, values in value.items():
+            arr = np.atleast_1d(np.asarray(values, dtype=object))
+            if arr.ndim != 1 or not all(check.is_number(v) for v in arr):
+                raise TypeError(f"starts[{name!r}] must be a number or a list of numbers, got {values!r}")
+            arr = arr.astype(float)
+            if not np.isfinite(arr).all():
+                raise ScalefitError(f"starts[{name!r}] holds non-finite values: {values!r}")
+            if arr.size == 0:
+                raise ScalefitError(f"starts[{name!r}] is empty; give at least one value")
+            out[name] = arr
+        size = int(np.prod([len(a) for a in out.values()], dtype=float)) if out else 0
+        if size > MAX_STARTS:
+            raise ScalefitError(
+                f"starts= grid gives {size:.3g} starting points (the product of its value counts); at most "
+                f"{MAX_STARTS} — use fewer values per parameter, or starts='auto'"
+            )
+        return out
+    if isinstance(value, str):
+        if value == "auto":
+            return value
+        raise TypeError(
+            f"starts must be 'auto', an integer in [1, {MAX_STARTS}], a grid {{name: values}} or a DataFrame "
+            f"of starting points, got {value!r} (str)"
+        )
+    return check.integer(
+        value, "starts", 1, MAX_STARTS, fix="or 'auto', a grid {name: values} or a DataFrame of starting points"
+    )
+
+
+@dataclass(frozen=True)
+class LeastSquares:
+    """Multi-start Levenberg-Marquardt with case-bootstrap intervals (``method="lsq"``).
+
+    Parameters
+    ----------
+    starts : "auto", int, dict or DataFrame
+        ``"auto"`` (default): random starts in batches of 64, each batch explored and its 16
+        best polished, until at least 8 polished starts agree on the best optimum — a
+        majority of the first batch's, or else confirmed by a further batch that finds
+        nothing better (at most 1024; the fit's ``starts`` report says how many were made).
+        An int: exactly that many random starting points, in one call. Or a grid
+        ``{name: values}`` in paper form for every free parameter (their Cartesian product
+        is used); or a DataFrame with one start per row and a column per free parameter. All starts are
+        optimised in one compiled, vectorised call: each for ``explore_steps`` steps, then
+        the ``polish`` best on to convergence.
+    bootstrap : int
+        Case-bootstrap replicates (default 1000; 0 for none), each refitted from the
+        optimum, all in one compiled call. They give the parameter intervals and the
+        confidence and prediction intervals of :meth:`Fit.predict`.
+    explore_steps, polish : int
+        Steps every start takes (default 40) and how many of the best continue to
+        convergence (default 32).
+    max_steps : int
+        Steps per polished start or bootstrap replicate.
+    gtol, ftol, xtol : float
+        Stop when the largest gradient component is below ``gtol``, or when an accepted
+        step changes the objective by less than ``ftol`` (relative) and the parameters by
+        less than ``xtol``.
+    throw : bool
+        Raise if the best start did not converge (otherwise: a warning).
+    """
+
+    starts: str | int | Mapping[str, object] | pd.DataFrame = "auto"
+    bootstrap: int = 1000
+    explore_steps: int = 40
+    polish: int = 32
+    max_steps: int = 500
+    gtol: float = 1e-10
+    ftol: float = 1e-10
+    xtol: float = 1e-7
+    throw: bool = False
+
+    name: ClassVar[str] = "lsq"
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "starts", _starts(self.starts))
+        set_(self, "bootstrap", check.integer(self.bootstrap, "bootstrap", 0, MAX_REPLICATES, fix="0 for none"))
+        set_(self, "explore_steps", check.integer(self.explore_steps, "explore_steps", 1, 100_000))
+        set_(self, "polish", check.integer(self.polish, "polish", 1, MAX_STARTS))
+        set_(self, "max_steps", check.integer(self.max_steps, "max_steps", 1, 1_000_000))
+        for tol in ("gtol", "ftol", "xtol"):
+            set_(self, tol, check.number(getattr(self, tol), tol, low=0.0, high=1.0, low_open=True))
+        set_(self, "throw", check.boolean(self.throw, "throw"))
+
+    def search(self) -> dict[str, Any]:
+        """The optimiser's settings (everything but the starts, the bootstrap and ``throw``)."""
+        return {k: getattr(self, k) for k in ("explore_steps", "polish", "max_steps", "gtol", "ftol", "xtol")}
+
+
+@dataclass(frozen=True)
+class NUTS:
+    """NumPyro's No-U-Turn sampler from the least-squares optimum (``method="bayes"``).
+
+    Parameters
+    ----------
+    chains, draws, warmup : int
+        NUTS chains (vectorised), kept draws and warm-up steps per chain.
+    noise : {"lognormal", "normal", "student_t"}
+        Multiplicative, additive or robust (Student-t on log values) noise.
+    priors : dict, optional
+        ``{site: numpyro distribution}`` overriding the default priors (see
+        :mod:`scalefit.fitting.bayes`).
+    noise_scale : str or array, optional
+        Known per-run noise standard deviation (on the scale of the noise model, e.g. log
+        scale for ``"lognormal"``), replacing the fitted ``sigma``.
+    progress : bool
+        Show NumPyro's progress bar while sampling.
+    init : LeastSquares
+        The least-squares fit the chains start from (its bootstrap is not used).
+    """
+
+    chains: int = 4
+    draws: int = 1000
+    warmup: int = 1000
+    noise: str = "lognormal"
+    priors: Mapping[str, object] | None = None
+    noise_scale: str | np.ndarray | None = None
+    progress: bool = False
+    init: LeastSquares = field(default_factory=lambda: LeastSquares(bootstrap=0))
+
+    name: ClassVar[str] = "bayes"
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "chains", check.integer(self.chains, "chains", 1, 1024))
+        set_(self, "draws", check.integer(self.draws, "draws", 1, 10_000_000))
+        set_(self, "warmup", check.integer(self.warmup, "warmup", 1, 10_000_000))
+        check.array_budget(
+            float(self.chains) * (self.draws + self.warmup), "chains x (draws + warmup)", "sampling",
+            "use fewer chains or draws",
+        )  # fmt: skip
+        set_(self, "noise", check.choice(self.noise, "noise", NOISES))
+        if self.priors is not None and not isinstance(self.priors, Mapping):
+            raise TypeError(f"priors must be a dict {{site: numpyro distribution}}, got {type(self.priors).__name__}")
+        set_(self, "progress", check.boolean(self.progress, "progress"))
+        if not isinstance(self.init, LeastSquares):
+            raise TypeError(f"init must be a LeastSquares(...), got {type(self.init).__name__}")
+
+
+METHOD_TYPES = (LeastSquares, NUTS)
+
+
+def make_method(method: object) -> LeastSquares | NUTS:
+    """The method object for ``fit_law(method=...)``: a :class:`LeastSquares` or :class:`NUTS`
+    as given, or the default object of a shorthand ``"lsq"`` / ``"bayes"``."""
+    if isinstance(method, METHOD_TYPES):
+        return method
+    if isinstance(method, str) and method in ("lsq", "bayes"):
+        return LeastSquares() if method == "lsq" else NUTS()
+    raise (ScalefitError if isinstance(method, str) else TypeError)(
+        f"method must be 'lsq', 'bayes', LeastSquares(...) or NUTS(...), got {method!r}; method options are set "
+        "on the object, e.g. method=LeastSquares(starts=200, bootstrap=0) or method=NUTS(chains=4)"
+        + (check.suggest(method, ("lsq", "bayes")) if isinstance(method, str) else "")
+    )
