@@ -259,7 +259,7 @@ def _power_bases(tree: ast.AST) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def parse_law(
+def _parse_log_space(
     formula: str,
     variables: Iterable[str] | None = None,
     *,
@@ -354,3 +354,6 @@ def parse_law(
 def looks_like_formula(text: str) -> bool:
     """Whether a string is a formula rather than a catalogue name (it has an operator)."""
     return any(c in text for c in "+-*/^()")
+
+
+from ._general import parse_law  # noqa: E402 - the public entry point: log-space algebra first, else general

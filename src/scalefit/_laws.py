@@ -57,6 +57,7 @@ class ParamSpec:
     name: str
     role: Role
     variable: str | None = None
+    signed: bool = False  # an identity-form parameter with no default bound (general expression laws)
 
 
 def _namespace(*values: Any):
@@ -904,6 +905,10 @@ def term_from_dict(d: Mapping[str, Any]) -> Term:
         return Saturate(term_from_dict(d["inner"]), d["ceiling"])
     if kind == "repeated":
         return Repeated(d["tokens"], d["unique"], d["r_star"])
+    if kind == "expression":
+        from ._general import Expression
+
+        return Expression.from_dict(d)
     if kind in ("sum", "product"):
         cls = Sum if kind == "sum" else Product
         return cls(tuple(term_from_dict(t) for t in d["terms"]))
