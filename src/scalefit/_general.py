@@ -153,6 +153,7 @@ class _Reader:
                     node,
                     f"unknown function {self.part(node.func)!r}; the functions are "
                     + ", ".join(v[2] for v in FUNCTIONS.values())
+                    + " (and, in formulas of the log-space algebra, bend, implicit, saturate and repeated)"
                     + extra,
                 )
             lo, hi, sig = FUNCTIONS[fn]
@@ -196,6 +197,9 @@ def read_tree(formula: str, variables: Iterable[str] | None) -> tuple[Node, tupl
             "'E + A*N^-alpha + B*D^-beta' (Python keywords such as 'lambda' cannot be names)"
         ) from None
     names = _names(tree)
+    for node in ast.walk(tree):  # a bad call is named before any variable is guessed
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS):
+            _Reader(formula, frozenset()).read(node)
     if variables is None:
         vs = tuple(v for v in _guess_variables(tree))
         if not vs:
