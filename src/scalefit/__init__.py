@@ -23,6 +23,11 @@ _EXPORTS = {
         "paper_distilled", "paper_error", "paper_loss", "revisiting_m1", "revisiting_m2", "revisiting_m3",
         "revisiting_m4", "saturating_error", "transfer_gap",
     ),
+    "_catalogue_general": (
+        "busbridge_distillation", "clark_moe", "data_mixing", "data_mixing_law", "farseer", "gao_sae",
+        "kumar_precision", "lr_schedule_areas", "muennighoff_full", "muennighoff_full_law", "parscale",
+        "tao_vocabulary", "tissue_annealing",
+    ),
     "_compare": ("compare_laws",),
     "_data": ("Runs", "load_runs"),
     "_design": ("RunSuggestions", "suggest_runs"),
@@ -33,6 +38,7 @@ _EXPORTS = {
     "_fits": ("Fits",),
     "_identify": ("Identifiability",),
     "_formula": ("parse_law",),
+    "_general": ("Expression",),
     "_laws": (
         "Bend", "Constant", "Exponent", "Implicit", "Law", "ParamSpec", "Pow", "Power", "Product", "Repeated",
         "Saturate", "Sum", "Term", "as_law",
@@ -82,6 +88,21 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         saturating_error,
         transfer_gap,
     )
+    from ._catalogue_general import (
+        busbridge_distillation,
+        clark_moe,
+        data_mixing,
+        data_mixing_law,
+        farseer,
+        gao_sae,
+        kumar_precision,
+        lr_schedule_areas,
+        muennighoff_full,
+        muennighoff_full_law,
+        parscale,
+        tao_vocabulary,
+        tissue_annealing,
+    )
     from ._compare import compare_laws
     from ._data import Runs, load_runs
     from ._design import RunSuggestions, suggest_runs
@@ -91,6 +112,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from ._fitfile import load_fit
     from ._fits import Fits
     from ._formula import parse_law
+    from ._general import Expression
     from ._identify import Identifiability
     from ._laws import (
         Bend,
@@ -130,9 +152,10 @@ __all__ = [
     "Crossover",
     "DistillationBoundary",
     "Exponent",
-    "Frontier",
+    "Expression",
     "Fit",
     "Fits",
+    "Frontier",
     "Identifiability",
     "Implicit",
     "Law",
@@ -161,21 +184,32 @@ __all__ = [
     "bnsl",
     "bnsl_2",
     "broken_power_law",
+    "busbridge_distillation",
     "chinchilla",
+    "clark_moe",
     "compare_laws",
     "compute_optimal",
     "crossover",
+    "data_mixing",
+    "data_mixing_law",
     "distillation_boundary",
     "example_runs",
+    "farseer",
     "fit_law",
+    "gao_sae",
     "get_law",
+    "kumar_precision",
     "list_laws",
     "load_fit",
     "load_runs",
+    "lr_schedule_areas",
     "muennighoff",
+    "muennighoff_full",
+    "muennighoff_full_law",
     "paper_distilled",
     "paper_error",
     "paper_loss",
+    "parscale",
     "parse_law",
     "plot_boundary",
     "plot_difference",
@@ -187,5 +221,7 @@ __all__ = [
     "saturating_error",
     "select_law",
     "suggest_runs",
+    "tao_vocabulary",
+    "tissue_annealing",
     "transfer_gap",
 ]

@@ -236,6 +236,11 @@ CATALOGUE: dict[str, Law] = {
 }
 
 
+from ._catalogue_general import GENERAL_LAWS  # noqa: E402 - laws on the general expression path
+
+CATALOGUE.update(GENERAL_LAWS)
+
+
 def list_laws() -> dict[str, Law]:
     """The catalogue: name -> :class:`Law` (a copy of the mapping)."""
     return dict(CATALOGUE)

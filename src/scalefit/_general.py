@@ -27,8 +27,8 @@ Every name that is not a variable is a parameter. Its *role* comes from its posi
 
 * directly in the exponent of ``^`` (``N^-alpha``, ``N^q``): an **exponent**, fitted ``>= 0``
   (the sign written in front of it says whether the term falls or grows);
-* inside the argument of ``exp``, ``sigmoid`` or ``softplus`` (and nowhere else): a **signed**
-  parameter (any real value; ``exp`` of anything is positive);
+* inside the argument of ``exp``, ``sigmoid`` or ``softplus`` (and nowhere else), other than
+  as a divisor: a **signed** parameter (any real value; ``exp`` of anything is positive);
 * anywhere else (a coefficient, an additive floor, a constant inside a base): a positive
   **constant**, fitted as ``log c`` (so it stays > 0; a value 0 is its lower limit).
 
@@ -260,8 +260,10 @@ def _positions(node: Node) -> dict[str, set[str]]:
             out.setdefault(n[1], set()).add("exponent" if is_exp else "real" if real else "positive")
         elif kind == "neg":
             stack.append((n[1], is_exp, real))
-        elif kind in ("sum", "prod"):
+        elif kind == "sum":
             stack.extend((c, False, real) for _, c in n[1])
+        elif kind == "prod":  # a divisor is a scale: positive even inside exp (exp(-P/gamma))
+            stack.extend((c, False, real and s > 0) for s, c in n[1])
         elif kind == "pow":
             stack.append((n[1], False, real))
             stack.append((n[2], True, real))
