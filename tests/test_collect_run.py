@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
 import scalefit  # noqa: E402
-from scalefit import LeastSquares
+from scalefit import LeastSquares  # noqa: E402
 from scalefit.collect import collect, expand, grid_from_dict, preset, runner  # noqa: E402
 from scalefit.collect.grid import PRESETS_DIR  # noqa: E402
 

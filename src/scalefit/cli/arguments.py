@@ -143,7 +143,8 @@ def law_arg(name: str, options: Sequence[str]):
     catalogue = one_of(name, options, "; see `scalefit laws`, or give a formula such as 'e + b*x^-c'")
 
     def parse(text: str) -> str:
-        from scalefit.laws.formula import looks_like_formula, parse_law
+        from scalefit.laws.formula import looks_like_formula
+        from scalefit.laws.general import parse_law
 
         if not looks_like_formula(text):
             return catalogue(text)
@@ -160,7 +161,8 @@ def law_arg(name: str, options: Sequence[str]):
 def resolve_law(text: str):
     """The law a checked ``--law`` value names."""
     from scalefit.laws.catalogue import get_law
-    from scalefit.laws.formula import looks_like_formula, parse_law
+    from scalefit.laws.formula import looks_like_formula
+    from scalefit.laws.general import parse_law
 
     return parse_law(text, name=text) if looks_like_formula(text) else get_law(text)
 

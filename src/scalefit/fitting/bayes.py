@@ -41,6 +41,7 @@ from numpyro.infer.reparam import TransformReparam
 from scalefit.errors import ScalefitError
 from scalefit.fitting import jaxcache  # noqa: F401 - enables the persistent compilation cache
 from scalefit.fitting.problem import Problem
+from scalefit.laws.general import natural_value
 from scalefit.laws.terms import Constant, Law, Sum
 
 TARGET_ACCEPT = 0.99
@@ -125,7 +126,8 @@ def default_priors(
     """
     from scalefit.fitting.problem import constant_places
 
-    ymin, ymed = float(np.min(y)), float(np.median(y))
+    ay = np.abs(np.asarray(y, dtype=float))  # |y|: a general law's target may be <= 0
+    ymin, ymed = float(np.min(ay[ay > 0], initial=np.inf)), float(np.median(ay))
     top = _top_constants(law)
     places = constant_places(law)
     exponent_of = {p.coefficient: p.exponent for p in law.powers()}
@@ -134,7 +136,7 @@ def default_priors(
     for name in problem.free:
         spec = law.specs[name]
         if spec.role == "exponent":
-            priors[name] = dist.LogNormal(np.log(0.5), 1.5)
+            priors[name] = dist.Normal(0.0, 5.0) if spec.signed else dist.LogNormal(np.log(0.5), 1.5)
         elif spec.role == "constant":
             place = places.get(name)
             if name in top:
@@ -266,10 +268,11 @@ def sample(
                 prior = prior.distribution(params[prior.exponent])
             params[n] = numpyro.sample(n, prior)
             params.update({m: params[t] for m, t in problem.tied.items() if t == n})
-        logf = law.log_evaluate(law.to_internal({n: params[n] for n in law.parameters}), logx)
+        internal = law.to_internal({n: params[n] for n in law.parameters})
+        logf = law.log_evaluate(internal, logx)
         sigma = numpyro.sample("sigma", priors["sigma"]) if known is None else known
         if noise == "normal":
-            likelihood = dist.Normal(jnp.exp(logf), sigma)
+            likelihood = dist.Normal(natural_value(law, internal, logx), sigma)
         elif noise == "lognormal":
             likelihood = dist.Normal(logf, sigma)
         else:

@@ -212,7 +212,7 @@ def _arguments(law, target, mapping, method, objective, delta, fix, tie, bounds,
 
 def _prepare(data: Runs, problem: Problem, fitter, obj: Objective, weights, rng) -> _Table:
     """Checks that need the validated table, before any work; the table to fit."""
-    require_fit_ready(data, len(problem.free), obj.log or isinstance(fitter, NUTS))
+    require_fit_ready(data, len(problem.free), obj.log or (isinstance(fitter, NUTS) and fitter.noise != "normal"))
     w = per_run(data, weights, "weights")
     lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
     _check_memory(lsq, len(data), len(problem.free))

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -31,6 +30,7 @@ from scalefit.errors import ScalefitError
 from scalefit.fitting import jaxcache  # noqa: F401 - enables the persistent compilation cache
 from scalefit.fitting.problem import Problem
 from scalefit.fitting.solver import MAX_STEPS, Solution, huber_loss, make_solver, square_loss
+from scalefit.laws.general import natural_value
 from scalefit.laws.terms import Law
 
 OBJECTIVES = ("huber", "squared_log", "squared")
@@ -75,8 +75,8 @@ def _residual(problem: Problem, objective: Objective):
     law = problem.law
 
     def residual(theta_free, logx, target):
-        logpred = law.log_evaluate(problem.theta_dict(theta_free), logx)
-        return logpred - target if objective.log else jnp.exp(logpred) - target
+        theta = problem.theta_dict(theta_free)
+        return law.log_evaluate(theta, logx) - target if objective.log else natural_value(law, theta, logx) - target
 
     return residual
 
@@ -281,6 +281,8 @@ def random_starts(problem: Problem, x: Mapping[str, np.ndarray], y: np.ndarray, 
     from scalefit.fitting.problem import constant_places
 
     law = problem.law
+    if hasattr(law.expr, "random_starts"):  # a general expression law draws its starts by position
+        return law.expr.random_starts(problem, x, y, n, rng)
     out = np.zeros((n, len(problem.free)))
     ylo = np.log(np.min(y[y > 0])) if np.any(y > 0) else -5.0
     yhi = np.log(np.max(np.abs(y)) + 1e-300)

@@ -288,7 +288,7 @@ class Problem:
         hi = np.full(len(free), np.inf)
         for i, n in enumerate(free):
             spec = law.specs[n]
-            if spec.role == "exponent":
+            if spec.role == "exponent" and not spec.signed:
                 lo[i] = 0.0
             if n not in bounds:
                 continue

@@ -10,7 +10,8 @@ learning curve (training examples seen) in Alabdulmohsin et al.'s estimators.
 from __future__ import annotations
 
 from scalefit.errors import ScalefitError
-from scalefit.laws.formula import looks_like_formula, parse_law
+from scalefit.laws.formula import looks_like_formula
+from scalefit.laws.general import parse_law
 from scalefit.laws.terms import Bend, Constant, Exponent, Implicit, Law, Power, Repeated, Saturate, Term
 from scalefit.validate import suggest
 
@@ -235,6 +236,11 @@ CATALOGUE: dict[str, Law] = {
         saturating_error,
     )
 }
+
+
+from scalefit.laws.published import GENERAL_LAWS  # noqa: E402 - laws on the general expression path
+
+CATALOGUE.update(GENERAL_LAWS)
 
 
 def list_laws() -> dict[str, Law]:

@@ -272,7 +272,7 @@ def _power_bases(tree: ast.AST) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def parse_law(
+def parse_log_space(
     formula: str,
     variables: Iterable[str] | None = None,
     *,

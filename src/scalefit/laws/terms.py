@@ -57,6 +57,7 @@ class ParamSpec:
     name: str
     role: Role
     variable: str | None = None
+    signed: bool = False  # an identity-form parameter with no default bound (general expression laws)
 
 
 def _namespace(*values: Any):
@@ -67,7 +68,7 @@ def _namespace(*values: Any):
     return np
 
 
-def _check_name(name: object, what: str) -> str:
+def check_name(name: object, what: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a string, got {type(name).__name__} {name!r}")
     if not name.isidentifier():
@@ -153,7 +154,7 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
 
 
-def _number_text(v: float) -> str:
+def number_text(v: float) -> str:
     """A fixed exponent as text that Python (and :func:`parse_law`) reads back exactly."""
     s = repr(float(v))
     return s[:-2] if s.endswith(".0") else s
@@ -181,7 +182,7 @@ class Exponent:
     sign: int = 1
 
     def __post_init__(self):
-        _check_name(self.name, "Exponent name")
+        check_name(self.name, "Exponent name")
         if self.sign not in (1, -1):
             raise ScalefitError(f"Exponent sign must be 1 or -1, got {self.sign!r}")
 
@@ -222,7 +223,7 @@ class Constant(Term):
     name: str
 
     def __post_init__(self):
-        _check_name(self.name, "Constant name")
+        check_name(self.name, "Constant name")
 
     def specs(self):
         return (ParamSpec(self.name, "constant"),)
@@ -264,11 +265,11 @@ class Power(Term):
     amplitude: str | None = None
 
     def __post_init__(self):
-        _check_name(self.variable, "Power variable")
+        check_name(self.variable, "Power variable")
         if _is_number(self.exponent):
             object.__setattr__(self, "exponent", _fixed_exponent(self.exponent, f"Power({self.variable!r}) exponent"))
         else:
-            _check_name(self.exponent, "Power exponent name")
+            check_name(self.exponent, "Power exponent name")
         if self.scale is not None and self.amplitude is not None:
             raise ScalefitError(
                 f"Power({self.variable!r}) got both scale={self.scale!r} and "
@@ -277,7 +278,7 @@ class Power(Term):
             )
         coef = self.scale if self.scale is not None else self.amplitude
         if coef is not None:
-            _check_name(coef, "Power scale/amplitude name")
+            check_name(coef, "Power scale/amplitude name")
             if coef == self.exponent:
                 raise ScalefitError(
                     f"Power({self.variable!r}) uses {coef!r} as both exponent and amplitude; give them different names"
@@ -332,7 +333,7 @@ class Power(Term):
     def _power_text(self):
         if self.fixed_exponent:
             e = -self.exponent
-            return f"{self.variable}^{_number_text(e)}"
+            return f"{self.variable}^{number_text(e)}"
         return f"{self.variable}^-{self.exponent}"
 
     def text(self):
@@ -344,7 +345,7 @@ class Power(Term):
         return base
 
     def latex(self):
-        e = _number_text(-self.exponent) if self.fixed_exponent else f"-{latex_name(self.exponent)}"
+        e = number_text(-self.exponent) if self.fixed_exponent else f"-{latex_name(self.exponent)}"
         base = f"{latex_name(self.variable)}^{{{e}}}"
         if self.scale is not None:
             return f"\\frac{{{base}}}{{{latex_name(self.scale)}}}"
@@ -503,7 +504,7 @@ class Pow(Term):
             object.__setattr__(self, "exponent", abs(v))
             object.__setattr__(self, "sign", self.sign if v > 0 else -self.sign)
         else:
-            _check_name(self.exponent, "Pow exponent name")
+            check_name(self.exponent, "Pow exponent name")
             names = {s.name for s in self.base.specs()}
             if self.exponent in names:
                 raise ScalefitError(
@@ -545,7 +546,7 @@ class Pow(Term):
 
     def _exponent_text(self, name=lambda n: n):
         if self.fixed_exponent:
-            return _number_text(self.sign * self.exponent)
+            return number_text(self.sign * self.exponent)
         return ("-" if self.sign < 0 else "") + name(self.exponent)
 
     def text(self):
@@ -607,9 +608,9 @@ class Bend(_Function):
     sharpness: str
 
     def __post_init__(self):
-        _check_name(self.variable, "Bend variable")
+        check_name(self.variable, "Bend variable")
         names = [
-            _check_name(n, f"Bend {what} name")
+            check_name(n, f"Bend {what} name")
             for n, what in ((self.exponent, "exponent"), (self.location, "location"), (self.sharpness, "sharpness"))
         ]
         if len(set(names)) < 3 or self.variable in names:
@@ -714,7 +715,7 @@ class Implicit(_Function):
 
     def __post_init__(self):
         object.__setattr__(self, "rhs", _as_term(self.rhs, "implicit"))
-        own = [_check_name(n, f"Implicit {w} name") for n, w in ((self.floor, "floor"), (self.ceiling, "ceiling"),
+        own = [check_name(n, f"Implicit {w} name") for n, w in ((self.floor, "floor"), (self.ceiling, "ceiling"),
                                                                   (self.alpha, "alpha"))]  # fmt: skip
         taken = {s.name for s in self.rhs.specs()} | set(self.rhs.variables())
         clash = [n for n in own if n in taken]
@@ -786,7 +787,7 @@ class Saturate(_Function):
 
     def __post_init__(self):
         object.__setattr__(self, "inner", _as_term(self.inner, "saturate"))
-        _check_name(self.ceiling, "Saturate ceiling name")
+        check_name(self.ceiling, "Saturate ceiling name")
         if self.ceiling in {s.name for s in self.inner.specs()} | set(self.inner.variables()):
             raise ScalefitError(
                 f"Saturate ceiling {self.ceiling!r} is also used in '{self.inner.text()}'; give it its own name"
@@ -846,7 +847,7 @@ class Repeated(_Function):
     r_star: str
 
     def __post_init__(self):
-        names = [_check_name(n, f"Repeated {w} name") for n, w in ((self.tokens, "tokens"), (self.unique, "unique"),
+        names = [check_name(n, f"Repeated {w} name") for n, w in ((self.tokens, "tokens"), (self.unique, "unique"),
                                                                   (self.r_star, "r_star"))]  # fmt: skip
         if len(set(names)) < 3:
             raise ScalefitError(f"Repeated{tuple(names)} repeats a name; the three need different names")
@@ -884,6 +885,11 @@ def _exponent_from_dict(d: Mapping[str, Any]) -> str | float:
     raise ScalefitError(f"saved law term has exponent {e!r}; expected a parameter name or a number")
 
 
+#: Readers of saved term types defined in other modules, by ``type``: a module that defines a
+#: term registers its reader here when it loads (``scalefit.laws`` loads them all).
+TERM_READERS: dict[str, Any] = {}
+
+
 def term_from_dict(d: Mapping[str, Any]) -> Term:
     """Rebuild a term from :meth:`Term.to_dict` output."""
     kind = d.get("type")
@@ -904,6 +910,8 @@ def term_from_dict(d: Mapping[str, Any]) -> Term:
         return Saturate(term_from_dict(d["inner"]), d["ceiling"])
     if kind == "repeated":
         return Repeated(d["tokens"], d["unique"], d["r_star"])
+    if kind in TERM_READERS:  # a term type defined outside this module (the general expression)
+        return TERM_READERS[kind](d)
     if kind in ("sum", "product"):
         cls = Sum if kind == "sum" else Product
         return cls(tuple(term_from_dict(t) for t in d["terms"]))

@@ -35,7 +35,7 @@ def domain(
     fitted exponent is bounded (by the fit's bounds, >= 0 by default)."""
     role = law.specs[name].role
     low, low_open = ROLE_DOMAIN[role]
-    if explicit and role == "exponent":
+    if (explicit or law.specs[name].signed) and role == "exponent":
         low = -math.inf
     high = math.inf
     if problem is not None and name in problem.free:

@@ -270,7 +270,7 @@ def load_runs(
     x = {}
     for v, c in resolved.items():
         arr = _numeric(frame, c, f"law variable {v}")
-        nonpos = arr <= 0
+        nonpos = arr < 0 if v in getattr(law.expr, "zero_allowed", ()) else arr <= 0
         if nonpos.any():
             raise ScalefitError(
                 f"column {c!r} (law variable {v!r}) has {int(nonpos.sum())} non-positive "
