@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Fit, Power, ScalefitError, ScalingWarning, fit_law, load_fit
+from scalefit import NUTS, Constant, Fit, LeastSquares, Power, ScalefitError, ScalingWarning, fit_law, load_fit
 from scalefit.datasets.make_synthetic import TRUTH
 from scalefit.serialize.fitfile import NONFINITE
 
@@ -37,7 +37,9 @@ def _quiet(*args, **kw):
 
 @pytest.fixture(scope="module")
 def boot_fit():
-    return _quiet(scalefit.paper_error, scalefit.example_runs(), target="error", starts=50, bootstrap=50)
+    return _quiet(
+        scalefit.paper_error, scalefit.example_runs(), target="error", method=LeastSquares(starts=50, bootstrap=50)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +47,14 @@ def floor_fit():
     """A fit with its floor E driven to its bound 0 (profile stored), with bootstrap."""
     x = np.repeat(np.geomspace(10, 1e5, 8), 3)
     y = (2.0 * x**-0.5 - 2e-3) * np.exp(np.random.default_rng(0).normal(0, 0.02, len(x)))  # no floor at all
-    return _quiet(FLOOR_LAW, pd.DataFrame({"x": x, "y": y}), target="y", starts=50, bootstrap=50)
+    return _quiet(FLOOR_LAW, pd.DataFrame({"x": x, "y": y}), target="y", method=LeastSquares(starts=50, bootstrap=50))
 
 
 @pytest.fixture(scope="module")
 def plain_fit():
-    return _quiet(scalefit.paper_error, scalefit.example_runs(), target="error", starts=50, bootstrap=0)
+    return _quiet(
+        scalefit.paper_error, scalefit.example_runs(), target="error", method=LeastSquares(starts=50, bootstrap=0)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +63,7 @@ def bayes_fit():
         scalefit.paper_error,
         scalefit.example_runs(),
         target="error",
-        method="bayes",
-        chains=1,
-        draws=50,
-        warmup=50,
-        starts=50,
+        method=NUTS(chains=1, draws=50, warmup=50, init=LeastSquares(bootstrap=0, starts=50)),
     )
 
 
@@ -435,7 +435,13 @@ def test_fixed_tied_and_bounded_parameters_round_trip_and_are_checked():
     y = (0.1 + 2 * x**-0.5 + 3 * z**-0.5) * np.exp(rng.normal(0, 0.01, len(x)))
     runs = pd.DataFrame({"x": x, "z": z, "y": y})
     fit = _quiet(
-        law, runs, target="y", starts=50, bootstrap=0, fix={"E": 0.1}, tie={"b": "a"}, bounds={"A": (0.5, 1.5)}
+        law,
+        runs,
+        target="y",
+        fix={"E": 0.1},
+        tie={"b": "a"},
+        bounds={"A": (0.5, 1.5)},
+        method=LeastSquares(starts=50, bootstrap=0),
     )
     again = load_fit(fit.to_json())
     assert again.to_dict() == fit.to_dict() and again.problem.fixed == {"E": 0.1}
@@ -457,7 +463,13 @@ def test_fixed_tied_and_bounded_parameters_round_trip_and_are_checked():
 def test_a_fixed_negative_exponent_round_trips_and_gives_params_back(tmp_path):
     x = np.geomspace(10, 1e5, 12)
     y = (0.1 + 0.01 * x**0.3) * np.exp(np.random.default_rng(0).normal(0, 0.01, len(x)))
-    fit = _quiet(FLOOR_LAW, pd.DataFrame({"x": x, "y": y}), target="y", starts=20, bootstrap=20, fix={"a": -0.3})
+    fit = _quiet(
+        FLOOR_LAW,
+        pd.DataFrame({"x": x, "y": y}),
+        target="y",
+        fix={"a": -0.3},
+        method=LeastSquares(starts=20, bootstrap=20),
+    )
     assert fit.params["a"] == -0.3
     again = _round_trip(fit, tmp_path)
     assert again.problem.fixed == {"a": -0.3}

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import ScalingWarning, fit_law
+from scalefit import NUTS, LeastSquares, ScalingWarning, fit_law
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "revisiting_scaling_laws" / "benchmark.lang.csv"
 
@@ -48,7 +48,7 @@ def test_formulas_and_citations():
 def test_known_answer_least_squares(name):
     """Data from known parameters (0.3% log-normal noise, 4 decades of x): each recovered within 5%."""
     law, runs = _runs(name, np.geomspace(1e3, 1e7, 16))
-    fit = _fit(law, runs, target="y", bootstrap=0, seed=0)
+    fit = _fit(law, runs, target="y", seed=0, method=LeastSquares(bootstrap=0))
     assert fit.status.converged
     for p, v in TRUTH[name].items():
         assert fit.params[p] == pytest.approx(v, rel=0.05), p
@@ -58,8 +58,8 @@ def test_m3_fits_are_the_same_in_any_unit_of_x():
     """x in thousands: exponents and predictions agree to 1e-4; g and b carry the unit exactly."""
     law, runs = _runs("revisiting_m3", np.geomspace(1e3, 1e7, 16), sigma=0.01, seed=1)
     k = 1e-3
-    base = _fit(law, runs, target="y", bootstrap=0, seed=0)
-    scaled = _fit(law, runs.assign(x=runs.x * k), target="y", bootstrap=0, seed=0)
+    base = _fit(law, runs, target="y", seed=0, method=LeastSquares(bootstrap=0))
+    scaled = _fit(law, runs.assign(x=runs.x * k), target="y", seed=0, method=LeastSquares(bootstrap=0))
     c = base.params["c"]
     assert scaled.params["c"] == pytest.approx(c, rel=1e-4)
     assert scaled.params["g"] == pytest.approx(base.params["g"] / k, rel=1e-4)
@@ -71,7 +71,13 @@ def test_m3_fits_are_the_same_in_any_unit_of_x():
 
 def test_m3_bayesian_fit_recovers_truth():
     law, runs = _runs("revisiting_m3", np.geomspace(1e3, 1e7, 16), sigma=0.01, seed=2)
-    fit = _fit(law, runs, target="y", method="bayes", chains=2, draws=300, warmup=300, starts=64, seed=0)
+    fit = _fit(
+        law,
+        runs,
+        target="y",
+        method=NUTS(chains=2, draws=300, warmup=300, init=LeastSquares(bootstrap=0, starts=64)),
+        seed=0,
+    )
     for p, v in TRUTH["revisiting_m3"].items():
         assert fit.params[p] == pytest.approx(v, rel=0.25), p
     assert np.isfinite(fit.draws["g"].to_numpy()).all()
@@ -98,7 +104,7 @@ def nmt_rmse(objective="squared_log"):
         row = []
         for name in TRUTH:
             law = scalefit.get_law(name)
-            fit = _fit(law, train, target="Loss", bootstrap=0, seed=0, objective=objective)
+            fit = _fit(law, train, target="Loss", seed=0, objective=objective, method=LeastSquares(bootstrap=0))
             pred = np.asarray(law.evaluate(fit.params, x=test["Seen Examples"].to_numpy()))
             row.append(float(np.sqrt(np.mean((np.log(pred) - np.log(test.Loss.to_numpy())) ** 2))))
         out[model] = row

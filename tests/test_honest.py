@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, LeastSquares, Power, ScalingWarning, fit_law
+from scalefit import NUTS, Constant, LeastSquares, Power, ScalingWarning, fit_law
 from scalefit.datasets.make_synthetic import grid
 from scalefit.fitting.problem import unit_carriers
 
@@ -71,7 +71,7 @@ def test_rescaling_variables_changes_nothing_a_user_sees(name):
         scaled = runs.copy()
         for v in law.variables:
             scaled[v] = runs[v] * k
-        fits[k] = _quiet_fit(law, scaled, target="y", starts=200, bootstrap=200, seed=1)
+        fits[k] = _quiet_fit(law, scaled, target="y", seed=1, method=LeastSquares(starts=200, bootstrap=200))
     base = fits[1.0]
     table = base.summary()
     carriers = {n for _, _, c in unit_carriers(law) for n in c or ()}
@@ -102,7 +102,11 @@ def test_bayesian_fit_converges_in_any_units():
     runs["Df_percent"] = runs["Df_images"] / 5e4 * 100
     for col in ("Df_percent", "Df_images"):
         fit = _quiet_fit(
-            law, runs, target="y", mapping={"Df": col}, method="bayes", chains=2, draws=500, warmup=500, starts=200
+            law,
+            runs,
+            target="y",
+            mapping={"Df": col},
+            method=NUTS(chains=2, draws=500, warmup=500, init=LeastSquares(bootstrap=0, starts=200)),
         )
         d = fit.diagnostics
         assert max(d["r_hat"].values()) < 1.03, (col, d["r_hat"])
@@ -122,7 +126,7 @@ def _eq1_runs(e_inf, seed, sigma=0.02):
 @pytest.mark.parametrize("seed", [4, 6])
 def test_floor_at_zero_gets_an_interval_from_zero(seed):
     runs = _eq1_runs(0.0, seed=seed)
-    fit = _quiet_fit(scalefit.paper_error, runs, target="error", starts=200, bootstrap=200)
+    fit = _quiet_fit(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=200, bootstrap=200))
     row = fit.summary().loc["E_inf"]
     assert row["lower"] == 0.0 and row["upper"] > 1e-4
     assert row["lower"] <= row["estimate"] <= row["upper"]
@@ -151,7 +155,7 @@ def test_transfer_gap_at_zero_is_reported_at_its_bound():
     truth = dict(TRUTHS["transfer_gap"], G=0.0)
     rng = np.random.default_rng(5)
     runs["y"] = law.evaluate(truth, runs) * np.exp(rng.normal(0, 0.02, len(runs)))
-    fit = _quiet_fit(law, runs, target="y", starts=200, bootstrap=200)
+    fit = _quiet_fit(law, runs, target="y", method=LeastSquares(starts=200, bootstrap=200))
     row = fit.summary().loc["G"]
     if "G" in fit.bounds:
         assert row["how"].startswith("at lower bound") and row["lower"] == 0.0
@@ -161,7 +165,13 @@ def test_transfer_gap_at_zero_is_reported_at_its_bound():
 
 def test_a_user_bound_is_reported_and_the_interval_is_not_zero_width():
     runs = scalefit.example_runs()
-    fit = _quiet_fit(scalefit.paper_error, runs, target="error", bounds={"alpha": (0.6, 3)}, starts=200, bootstrap=200)
+    fit = _quiet_fit(
+        scalefit.paper_error,
+        runs,
+        target="error",
+        bounds={"alpha": (0.6, 3)},
+        method=LeastSquares(starts=200, bootstrap=200),
+    )
     row = fit.summary().loc["alpha"]
     assert fit.params["alpha"] == pytest.approx(0.6, abs=1e-5)
     assert row["how"] == "at lower bound 0.6" and row["lower"] == pytest.approx(0.6)
@@ -173,18 +183,20 @@ def test_a_user_bound_is_reported_and_the_interval_is_not_zero_width():
 def test_fmnist_floor_intervals_overlap_and_contain_001(seed):
     runs = pd.read_csv(FMNIST)
     runs = runs[runs.stage == "finetune"]
-    fit = _quiet_fit(scalefit.paper_error, runs, target="error", seed=seed, bootstrap=200)
+    fit = _quiet_fit(scalefit.paper_error, runs, target="error", seed=seed, method=LeastSquares(bootstrap=200))
     row = fit.summary().loc["E_inf"]
     assert row["lower"] == 0.0 and row["upper"] > 0.01
     assert "identified" not in row["how"] and row["how"].startswith("at lower bound")
-    fixed = _quiet_fit(scalefit.paper_error, runs, target="error", seed=seed, bootstrap=0, fix={"E_inf": 0.01})
+    fixed = _quiet_fit(
+        scalefit.paper_error, runs, target="error", seed=seed, fix={"E_inf": 0.01}, method=LeastSquares(bootstrap=0)
+    )
     assert fixed.value < 1.01 * fit.value
 
 
 def test_identifiability_agrees_with_its_condition_number():
     runs = pd.read_csv(FMNIST)
     runs = runs[runs.stage == "finetune"]
-    fit = _quiet_fit(scalefit.paper_error, runs, target="error", bootstrap=0)
+    fit = _quiet_fit(scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=0))
     ident = fit.identifiability
     assert ident.ok == (ident.condition_number < 1e8 and not ident.messages)
     assert not (str(ident).startswith("identified") and ident.condition_number > 1e8)
@@ -264,7 +276,7 @@ def test_mikami_paper_error_has_no_silent_nan():
 def test_misfit_is_reported_and_residuals_by_level_are_in_the_library():
     runs = pd.read_csv(FMNIST)
     runs = runs[runs.stage == "finetune"]
-    fit = _quiet_fit(scalefit.paper_error, runs, target="error", bootstrap=0)
+    fit = _quiet_fit(scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=0))
     assert fit.misfit["rms"] == pytest.approx(np.sqrt(np.mean(fit.residuals**2)))
     assert fit.misfit["by"]["Df"]["flag"]
     assert "rms log-residual" in str(fit) and "LACK OF FIT along Df" in str(fit)
@@ -276,7 +288,7 @@ def test_misfit_is_reported_and_residuals_by_level_are_in_the_library():
 
 
 def test_data_drawn_from_the_law_is_not_flagged_as_misfit(runs):
-    fit = _quiet_fit(scalefit.paper_error, runs, target="error", starts=200, bootstrap=0)
+    fit = _quiet_fit(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=200, bootstrap=0))
     assert not any(d["flag"] for d in fit.misfit["by"].values())
 
 

@@ -14,7 +14,20 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Bend, Constant, Exponent, Implicit, Law, Power, Repeated, Saturate, ScalingWarning, fit_law
+from scalefit import (
+    NUTS,
+    Bend,
+    Constant,
+    Exponent,
+    Implicit,
+    Law,
+    LeastSquares,
+    Power,
+    Repeated,
+    Saturate,
+    ScalingWarning,
+    fit_law,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -147,8 +160,10 @@ def test_unit_plan_moves_break_locations_with_their_variable():
     truth = dict(a=0.1, b=3.0, c0=0.2, c1=0.6, d1=3e4, f1=0.3)
     x = np.geomspace(1e2, 1e7, 30)
     y = scalefit.bnsl.evaluate(truth, x=x) * np.exp(np.random.default_rng(0).normal(0, 0.002, x.size))
-    one = _fit(scalefit.bnsl, pd.DataFrame({"x": x, "y": y}), target="y", bootstrap=0, seed=0)
-    thousand = _fit(scalefit.bnsl, pd.DataFrame({"x": x / 1e3, "y": y}), target="y", bootstrap=0, seed=0)
+    one = _fit(scalefit.bnsl, pd.DataFrame({"x": x, "y": y}), target="y", seed=0, method=LeastSquares(bootstrap=0))
+    thousand = _fit(
+        scalefit.bnsl, pd.DataFrame({"x": x / 1e3, "y": y}), target="y", seed=0, method=LeastSquares(bootstrap=0)
+    )
     assert one.params["d1"] == pytest.approx(1e3 * thousand.params["d1"], rel=1e-3)
     for n in ("c0", "c1", "f1", "a"):
         assert one.params[n] == pytest.approx(thousand.params[n], rel=1e-3), n
@@ -167,7 +182,7 @@ def test_known_answer_least_squares(name):
     truth, x, tol = KNOWN[name]
     law = scalefit.get_law(name)
     y = law.evaluate(truth, x=x) * np.exp(np.random.default_rng(1).normal(0, 0.002, x.size))
-    fit = _fit(law, pd.DataFrame({"x": x, "y": y}), target="y", bootstrap=0, seed=0)
+    fit = _fit(law, pd.DataFrame({"x": x, "y": y}), target="y", seed=0, method=LeastSquares(bootstrap=0))
     for p, v in truth.items():
         assert fit.params[p] == pytest.approx(v, rel=tol), p
 
@@ -180,7 +195,7 @@ def test_muennighoff_known_answer_least_squares():
     d = u * np.tile([0.5, 1.0, 8.0, 40.0], 12)
     runs = pd.DataFrame({"N": n, "U": u, "D": d})
     runs["loss"] = scalefit.muennighoff.evaluate(truth, runs) * np.exp(rng.normal(0, 0.002, len(runs)))
-    fit = _fit(scalefit.muennighoff, runs, target="loss", bootstrap=0, seed=0)
+    fit = _fit(scalefit.muennighoff, runs, target="loss", seed=0, method=LeastSquares(bootstrap=0))
     assert fit.params["R_star"] == pytest.approx(15.0, rel=0.15)
     assert fit.params["beta"] == pytest.approx(0.36, rel=0.05)
 
@@ -189,8 +204,7 @@ def test_implicit_law_bayesian_fit_recovers_truth():
     truth, x, _ = KNOWN["saturating_error"]
     law = scalefit.saturating_error
     y = law.evaluate(truth, x=x) * np.exp(np.random.default_rng(3).normal(0, 0.01, x.size))
-    fit = _fit(law, pd.DataFrame({"x": x, "y": y}), target="y", method="bayes", fix={"chance": 0.9}, seed=0,
-               chains=2, draws=300, warmup=300)  # fmt: skip
+    fit = _fit(law, pd.DataFrame({"x": x, "y": y}), target="y", method=NUTS(chains=2, draws=300, warmup=300), fix={"chance": 0.9}, seed=0)  # fmt: skip
     for p in ("E", "A", "alpha"):
         lo, hi = np.quantile(fit.draws[p], [0.005, 0.995])
         assert lo <= truth[p] <= hi, p
@@ -203,11 +217,13 @@ def test_bnsl_extrapolates_the_four_digit_addition_curve():
     d = pd.read_csv(_shared("bnsl", "bnsl_4digit_addition_from_py.csv"))
     d = d.rename(columns={"x_dataset_size": "x", "y_test_loss": "y"})
     train, test = d[d.used_for_fit == 1], d[d.used_for_fit == 0]
-    fit = _fit(scalefit.bnsl, train, target="y", bootstrap=0, seed=0)
+    fit = _fit(scalefit.bnsl, train, target="y", seed=0, method=LeastSquares(bootstrap=0))
     pred = fit.predict(test, interval=None)["mean"].to_numpy()
     rmsle = float(np.sqrt(np.mean((np.log(pred) - np.log(test.y.to_numpy())) ** 2)))
     assert rmsle <= 0.02
-    m2 = _fit(scalefit.revisiting_m2, train, target="y", bootstrap=0, seed=0).predict(test, interval=None)["mean"]
+    m2 = _fit(scalefit.revisiting_m2, train, target="y", seed=0, method=LeastSquares(bootstrap=0)).predict(
+        test, interval=None
+    )["mean"]
     assert rmsle < float(np.sqrt(np.mean((np.log(m2.to_numpy()) - np.log(test.y.to_numpy())) ** 2))) / 10
 
 
@@ -223,7 +239,7 @@ def test_m4_on_nmt_is_at_least_as_good_as_published():
     for model in PUBLISHED_M4:
         g = df[(df.Domain == "NMT") & (df.Model == model)].rename(columns={"Seen Examples": "x"})
         train, test = g[g.Training == 1], g[g.Training == 0]
-        fit = _fit(scalefit.revisiting_m4, train, target="Loss", bootstrap=0, seed=0)
+        fit = _fit(scalefit.revisiting_m4, train, target="Loss", seed=0, method=LeastSquares(bootstrap=0))
         pred = fit.predict(test, interval=None)["mean"].to_numpy()
         got[model] = float(np.sqrt(np.mean((np.log(pred) - np.log(test.Loss.to_numpy())) ** 2)))
     for model, want in PUBLISHED_M4.items():
@@ -245,9 +261,9 @@ def test_muennighoff_on_datablations_finds_their_repetition_scale():
     lacks): repeated tokens are worth less than fresh ones, and the law explains the runs
     better than Chinchilla's."""
     runs = _datablations()
-    fit = _fit(scalefit.muennighoff, runs, target="loss", bootstrap=0, seed=0)
+    fit = _fit(scalefit.muennighoff, runs, target="loss", seed=0, method=LeastSquares(bootstrap=0))
     assert 5.0 < fit.params["R_star"] < 40.0
-    chin = _fit(scalefit.chinchilla, runs, target="loss", bootstrap=0, seed=0)
+    chin = _fit(scalefit.chinchilla, runs, target="loss", seed=0, method=LeastSquares(bootstrap=0))
     assert fit.value < chin.value
 
 
@@ -257,7 +273,7 @@ def test_prediction_on_a_parameter_the_runs_do_not_determine_spans_its_values():
     rather than sit where the optimiser left it — and then they cover the real runs."""
     runs = _datablations()
     one, multi = runs[runs.epochs == 1], runs[runs.epochs > 1]
-    fit = _fit(scalefit.muennighoff, one, target="loss", bootstrap=100, seed=0)
+    fit = _fit(scalefit.muennighoff, one, target="loss", seed=0, method=LeastSquares(bootstrap=100))
     assert "R_star" in fit.identifiability.not_identified
     with pytest.warns(ScalingWarning, match="depend on R_star"):
         p = fit.predict(multi, interval=0.9)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import ScalefitError, fit_law
+from scalefit import LeastSquares, ScalefitError, fit_law
 from scalefit.cli.main import main
 from scalefit.results.fit import StartsReport
 from scalefit.results.identify import IntervalRule, interval_problems, spread_text
@@ -34,8 +34,12 @@ def _quiet(*args, **kwargs):
 def test_status_and_starts_are_the_same_through_fit_law_by_and_the_cli(tmp_path, capsys):
     runs = pd.read_csv(FMNIST)
     plain = runs[runs.stage.isin(["finetune", "control"])]
-    alone = _quiet(scalefit.paper_error, plain[plain.stage == "finetune"], target="error", bootstrap=0)
-    grouped = _quiet(scalefit.paper_error, plain, target="error", bootstrap=0, by="stage")["finetune"]
+    alone = _quiet(
+        scalefit.paper_error, plain[plain.stage == "finetune"], target="error", method=LeastSquares(bootstrap=0)
+    )
+    grouped = _quiet(scalefit.paper_error, plain, target="error", by="stage", method=LeastSquares(bootstrap=0))[
+        "finetune"
+    ]
     assert grouped.value == alone.value
     assert grouped.status.message == alone.status.message
     assert str(grouped.starts) == str(alone.starts)
@@ -50,12 +54,11 @@ def test_status_and_starts_are_the_same_through_fit_law_by_and_the_cli(tmp_path,
 
 
 def test_convergence_is_judged_at_the_point_whatever_the_optimiser_said(runs):
-    fit = _quiet(scalefit.paper_error, runs, target="error", bootstrap=0)
+    fit = _quiet(scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=0))
     assert fit.status.converged and fit.status.distance <= 0.01
     assert "converged" in fit.status.message and "gradient norm" not in fit.status.message
     # stopped after a few steps from random points: far from the optimum, and said so with the distance
-    early = _quiet(scalefit.paper_error, runs, target="error", bootstrap=0, starts=4, explore_steps=1, polish=1,
-                   max_steps=1)  # fmt: skip
+    early = _quiet(scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=0, starts=4, explore_steps=1, polish=1, max_steps=1))  # fmt: skip
     assert not early.status.converged and early.status.distance > 0.01
     assert early.status.message.startswith("did not converge") and "standard errors" in early.status.message
 
@@ -137,7 +140,9 @@ def test_mikami_is_not_called_identified_beside_intervals_spanning_decades():
     sel = last[(last.ptask == "mulclass") & (last.pdata == "bop") & (last.pscale == "64k")
                & (last.fdata == "imagenet") & (last["pretrain.data"] > 0)].copy()  # fmt: skip
     sel["error"], sel["M"] = 1 - sel["value"], sel["nparam"] * 1e6
-    fit = _quiet(LAW, sel, target="error", mapping={"Dp": "pretrain.data", "Df": "fratio"}, bootstrap=200)
+    fit = _quiet(
+        LAW, sel, target="error", mapping={"Dp": "pretrain.data", "Df": "fratio"}, method=LeastSquares(bootstrap=200)
+    )
     table = fit.summary()
     rule = IntervalRule()
     wide = [n for n in table.index if table.loc[n, "how"] == "free" and (
@@ -153,8 +158,10 @@ def test_mikami_is_not_called_identified_beside_intervals_spanning_decades():
 # -- decisions checked against the runs ---------------------------------------------------------
 def test_distillation_boundary_is_checked_against_the_observed_cells():
     runs = pd.read_csv(FMNIST)
-    plain = _quiet(LAW, runs[runs.stage == "finetune"], target="error", bootstrap=100)
-    dist = _quiet(scalefit.paper_distilled, runs[runs.stage == "distill"], target="error", bootstrap=100)
+    plain = _quiet(LAW, runs[runs.stage == "finetune"], target="error", method=LeastSquares(bootstrap=100))
+    dist = _quiet(
+        scalefit.paper_distilled, runs[runs.stage == "distill"], target="error", method=LeastSquares(bootstrap=100)
+    )
     b = scalefit.distillation_boundary(plain, dist, at={"M": 803338, "Df": 4000, "Mt": 455050}, domain=(1e3, 1e6))
     assert [r.winner for r in b.regimes] == ["distill"]  # what the laws say ...
     here = b.checked[b.checked["in_slice"]]
@@ -177,7 +184,7 @@ def test_a_crossover_the_runs_agree_with_has_no_caveats():
     fits = []
     for e, amp in ((0.1, 3.0), (0.05, 2.0)):  # the second is lower everywhere
         y = (e + amp * x**-0.3) * np.exp(rng.normal(0, 0.01, len(x)))
-        fits.append(_quiet(law, pd.DataFrame({"x": x, "y": y}), target="y", bootstrap=50))
+        fits.append(_quiet(law, pd.DataFrame({"x": x, "y": y}), target="y", method=LeastSquares(bootstrap=50)))
     c = scalefit.crossover(*fits, axis="x", at={}, domain=(1e3, 1e6), names=("big", "small"))
     assert len(c.checked) == 6 and c.checked["agree"].all() and c.checked["in_slice"].all()
     assert set(c.checked["observed_winner"]) == {"small"} and c.caveats == ()
