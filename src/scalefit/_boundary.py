@@ -738,6 +738,26 @@ def crossover(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], domain
     ``axis`` must be a variable of both laws and ``at`` must hold every other variable of
     either law (values > 0). Laws that coincide along the axis give a result with
     ``coincide=True``, no crossings and a single ``"tie"`` regime.
+
+    Parameters
+    ----------
+    fit_a, fit_b : Fit
+        Two fits predicting the same metric; ``F = a - b > 0`` means ``b`` is lower.
+    axis : str
+        The variable along which to look for crossings (a variable of both laws).
+    at : dict
+        Values (> 0) of every other variable of either law.
+    domain : (float, float)
+        Range of ``axis`` to search.
+    names : (str, str)
+        Labels of the two fits in the regimes, tables and figures (default ``("a", "b")``).
+
+    Returns
+    -------
+    Crossover
+        ``stationary``, ``crossings``, ``regimes`` and, when both fits have bootstrap or
+        posterior draws, ``draws``, :meth:`Crossover.intervals`, ``p_crossing`` and
+        :meth:`Crossover.probability_b_wins`.
     """
     at, domain = _check(fit_a, fit_b, axis, at, domain)
     names = _check_names(names)

@@ -101,9 +101,11 @@ class Term:
     """Base class of law expressions. Compose terms with ``+`` and ``*``."""
 
     def specs(self) -> tuple[ParamSpec, ...]:
+        """The term's parameters (:class:`ParamSpec`), in order of appearance."""
         raise NotImplementedError
 
     def variables(self) -> tuple[str, ...]:
+        """The term's variables, in order of appearance."""
         raise NotImplementedError
 
     def _eval(self, p: Mapping[str, Any], x: Mapping[str, Any], xp) -> Any:
@@ -113,12 +115,15 @@ class Term:
         raise NotImplementedError
 
     def text(self) -> str:
+        """Plain-text formula of the term (``str(term)``)."""
         raise NotImplementedError
 
     def latex(self) -> str:
+        """LaTeX formula of the term (no surrounding ``$``)."""
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description of the term."""
         raise NotImplementedError
 
     def children(self) -> tuple[Term, ...]:
@@ -1117,6 +1122,7 @@ class Law:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Law:
+        """Rebuild a law from :meth:`to_dict` output."""
         return cls(
             term_from_dict(d["expr"]),
             name=d.get("name", "custom"),
@@ -1133,7 +1139,17 @@ class Law:
 def as_law(law: Law | Term | str) -> Law:
     """Accept a :class:`Law`, a bare :class:`Term` or a formula string (one with an
     operator, e.g. ``"E + A*N^-alpha"``: :func:`scalefit.parse_law`) wherever a law is
-    expected. A catalogue name is refused with a pointer to :func:`scalefit.get_law`."""
+    expected. A catalogue name is refused with a pointer to :func:`scalefit.get_law`.
+
+    Parameters
+    ----------
+    law : Law, Term or str
+        The law, a term to wrap as one, or a formula.
+
+    Returns
+    -------
+    Law
+    """
     if isinstance(law, Law):
         return law
     if isinstance(law, Term):
