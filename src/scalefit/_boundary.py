@@ -58,7 +58,15 @@ MISFIT_Z = 2.0  # fitted minus observed difference of a cell beyond this many no
 @dataclass(frozen=True)
 class Regime:
     """An interval of the axis and which fit gives the lower target there (``"tie"`` where
-    the laws coincide)."""
+    the laws coincide).
+
+    Attributes
+    ----------
+    low, high : float
+        The ends of the interval of the axis.
+    winner : str
+        The name of the fit with the lower target there, or ``"tie"``.
+    """
 
     low: float
     high: float
@@ -67,7 +75,19 @@ class Regime:
 
 @dataclass(frozen=True)
 class Condition:
-    """One constraint of the paper's Eq. 6 evaluated on fitted parameters."""
+    """One constraint of the paper's Eq. 6 evaluated on fitted parameters.
+
+    Attributes
+    ----------
+    name : str
+        The constraint, e.g. ``"E_inf < E_inf'"``.
+    holds : bool
+        Whether it holds at the best fits.
+    detail : str
+        The numbers compared.
+    probability : float or None
+        The share of pairs of draws where it holds (``None`` without draws).
+    """
 
     name: str
     holds: bool
