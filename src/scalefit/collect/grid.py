@@ -448,11 +448,13 @@ def load_grid(path: str | os.PathLike) -> Grid:
 
 
 def presets() -> list[str]:
+    """The names of the shipped grids (``src/scalefit/collect/presets/*.toml``), sorted."""
     return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
 
 
 def preset(name: str) -> Grid:
-    """A shipped grid: ``tiny``, ``paper`` or ``fmnist-mnist``."""
+    """A shipped grid by name: ``tiny``, ``paper``, ``fmnist-mnist`` or ``fmnist-mnist-long``
+    (:func:`presets` lists them)."""
     if not isinstance(name, str):
         raise TypeError(f"preset name must be a string ({', '.join(presets())}), got {shown_value(name)}")
     if name not in presets():

@@ -159,6 +159,11 @@ def collect(
 
     Parameters
     ----------
+    grid : Grid
+        The grid to collect (:func:`preset`, :func:`load_grid` or :func:`grid_from_dict`).
+    out : path
+        The runs table to write, ``.parquet`` or ``.csv``. An existing one must be a table
+        this grid wrote: its rows are kept and added to.
     work : path, optional
         Work directory (rows, checkpoints, plan); default ``out`` with suffix ``.collect``.
         Re-running with the same ``out`` resumes: finished run ids are skipped. Several
@@ -185,6 +190,13 @@ def collect(
     max_bucket : int >= 1
         Most runs in one stacked bucket (GPU memory grows with it).
 
+    Returns
+    -------
+    DataFrame
+        The runs table, one row per evaluated run (also written to ``out``).
+
+    Notes
+    -----
     Every argument is checked before any work starts (``out`` too: its directory must exist
     and be writable), so a bad argument never costs a run.
     """

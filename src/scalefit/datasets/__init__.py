@@ -28,7 +28,19 @@ def _check(name: str) -> None:
 
 
 def example_runs(name: str = "synthetic_eq1") -> pd.DataFrame:
-    """An embedded runs table (a copy; changing it changes nothing on disk): ``synthetic_eq1`` or ``fmnist_mnist``."""
+    """An embedded runs table (a copy; changing it changes nothing on disk): ``synthetic_eq1`` or ``fmnist_mnist``.
+
+    Parameters
+    ----------
+    name : {"synthetic_eq1", "fmnist_mnist"}
+        ``synthetic_eq1``: generated from paper Eq. 1 with known parameters.
+        ``fmnist_mnist``: 190 real runs (DeiTs pre-trained on Fashion-MNIST, fine-tuned on
+        MNIST), collected with ``scalefit collect fmnist-mnist``.
+
+    Returns
+    -------
+    DataFrame
+    """
     _check(name)
     return pd.read_csv(HERE / f"{name}.csv")
 

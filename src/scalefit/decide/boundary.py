@@ -58,7 +58,15 @@ MISFIT_Z = 2.0  # fitted minus observed difference of a cell beyond this many no
 @dataclass(frozen=True)
 class Regime:
     """An interval of the axis and which fit gives the lower target there (``"tie"`` where
-    the laws coincide)."""
+    the laws coincide).
+
+    Attributes
+    ----------
+    low, high : float
+        The ends of the interval of the axis.
+    winner : str
+        The name of the fit with the lower target there, or ``"tie"``.
+    """
 
     low: float
     high: float
@@ -67,7 +75,19 @@ class Regime:
 
 @dataclass(frozen=True)
 class Condition:
-    """One constraint of the paper's Eq. 6 evaluated on fitted parameters."""
+    """One constraint of the paper's Eq. 6 evaluated on fitted parameters.
+
+    Attributes
+    ----------
+    name : str
+        The constraint, e.g. ``"E_inf < E_inf'"``.
+    holds : bool
+        Whether it holds at the best fits.
+    detail : str
+        The numbers compared.
+    probability : float or None
+        The share of pairs of draws where it holds (``None`` without draws).
+    """
 
     name: str
     holds: bool
@@ -718,6 +738,26 @@ def crossover(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], domain
     ``axis`` must be a variable of both laws and ``at`` must hold every other variable of
     either law (values > 0). Laws that coincide along the axis give a result with
     ``coincide=True``, no crossings and a single ``"tie"`` regime.
+
+    Parameters
+    ----------
+    fit_a, fit_b : Fit
+        Two fits predicting the same metric; ``F = a - b > 0`` means ``b`` is lower.
+    axis : str
+        The variable along which to look for crossings (a variable of both laws).
+    at : dict
+        Values (> 0) of every other variable of either law.
+    domain : (float, float)
+        Range of ``axis`` to search.
+    names : (str, str)
+        Labels of the two fits in the regimes, tables and figures (default ``("a", "b")``).
+
+    Returns
+    -------
+    Crossover
+        ``stationary``, ``crossings``, ``regimes`` and, when both fits have bootstrap or
+        posterior draws, ``draws``, :meth:`Crossover.intervals`, ``p_crossing`` and
+        :meth:`Crossover.probability_b_wins`.
     """
     at, domain = check_pair(fit_a, fit_b, axis, at, domain)
     names = check_names(names)

@@ -821,7 +821,8 @@ def suggest_runs(
     largest expected fall of the goal's interval width per unit cost, the variance after a
     run being the Bayes linear adjusted variance over the fits' draws (``method="draws"``,
     Goldstein & Wooff 2007) or the delta method's from the Fisher information
-    (``method="fisher"``); details in :mod:`scalefit.decide.design`.
+    (``method="fisher"``); the methods and what they do not see are described in the
+    user guide (*Allocation and design*).
 
     Parameters
     ----------

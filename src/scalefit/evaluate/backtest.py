@@ -69,7 +69,21 @@ class Split:
 
 @dataclass(frozen=True)
 class Backtest:
-    """Held-out scores of each law on each split (see the module docstring)."""
+    """Held-out scores of each law on each split, from :func:`backtest`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per (law, split): ``law``, ``split``, ``train_runs``, ``held_out_runs``,
+        ``converged``, ``rmse_log`` (``sqrt(mean((log y_hat - log y)^2))`` over the
+        held-out runs), ``coverage`` (the share of held-out runs inside their prediction
+        interval; NaN without one) and ``error`` (why a fit failed; empty otherwise).
+    predictions : DataFrame
+        One row per held-out run and law: ``law``, ``split``, ``observed``, ``predicted``
+        (and ``value``, ``fitted_max`` with a variable as ``holdout``).
+    interval : float or None
+        The prediction interval whose coverage is scored.
+    """
 
     table: pd.DataFrame
     predictions: pd.DataFrame
@@ -135,6 +149,7 @@ class Backtest:
 
     @property
     def laws(self) -> tuple[str, ...]:
+        """Names of the laws, in the order given."""
         return tuple(dict.fromkeys(self.table["law"]))
 
     @property
@@ -290,14 +305,16 @@ def backtest(
         Passed to :func:`fit_law` (``method``, ``starts``, ``bootstrap``, ``objective``,
         ``fix``...). ``bootstrap`` defaults to 200 with an interval, 0 without.
 
+    Returns
+    -------
+    Backtest
+
+    Notes
+    -----
     A split whose fit fails counts as an infinite error in :meth:`Backtest.ranking`: a law
     that cannot be fitted on part of the runs does not win on the rest. With a variable
     as ``holdout``, ``predictions`` also records each held-out run's value of it
     (``value``) and the largest value fitted in its split (``fitted_max``).
-
-    Returns
-    -------
-    Backtest
     """
     from scalefit.fitting.fit import fit_law  # the fitter depends on this module's neighbours, not the reverse
 
@@ -494,6 +511,10 @@ def select_law(
     ``splits=5`` cuts over its values, each fitting at least ``min_levels`` of them: one
     more than the largest number of parameters of a candidate, at least 3).
 
+    Parameters
+    ----------
+    laws, runs, target, holdout, mapping, levels, rollout, min_levels, splits, interval
+        As for :func:`backtest`.
     choose : {"separated", "lowest"}
         ``"separated"`` (default): keep the ``baseline`` law unless the best-scoring other
         law extrapolated better than it split by split: over at least two rollout splits,
@@ -515,6 +536,8 @@ def select_law(
         intervals beyond the runs already come from the extrapolation model pooled over
         many real curves (:class:`~scalefit.ExtrapolationModel`), which a handful of
         rollout splits of one curve estimate less well.
+    **fit_options
+        Passed to :func:`fit_law`, for the backtest fits and the final one.
 
     Returns
     -------

@@ -89,7 +89,7 @@ def fit_law(
         :class:`~scalefit.LeastSquares`: multi-start Levenberg-Marquardt, vectorised with
         JAX, case-bootstrap intervals. :class:`~scalefit.NUTS`: NumPyro NUTS from the
         least-squares optimum; the result holds posterior draws and diagnostics (see
-        :mod:`scalefit.fitting.bayes` for the default priors). The objects hold each method's
+        :class:`~scalefit.NUTS` for the default priors). The objects hold each method's
         options (``LeastSquares(starts=200, bootstrap=2000)``); the strings are
         shorthands for the defaults.
     objective : {"huber", "squared_log", "squared"}

@@ -144,8 +144,13 @@ class NUTS:
     noise : {"lognormal", "normal", "student_t"}
         Multiplicative, additive or robust (Student-t on log values) noise.
     priors : dict, optional
-        ``{site: numpyro distribution}`` overriding the default priors (see
-        :mod:`scalefit.fitting.bayes`).
+        ``{site: numpyro distribution}`` overriding the default priors, which are weakly
+        informative, set in normalised units (each variable divided by its geometric mean
+        over the runs): exponents ``LogNormal(log 0.5, 1.5)``; amplitudes and scales
+        log-normal (scale 10 in log space), centred on their own exponent; the irreducible
+        term ``Uniform(0, min(y))``; ``sigma`` ``HalfNormal(0.5)`` on the log scale
+        (``HalfNormal(std(y))`` with ``noise="normal"``); ``nu`` ``Gamma(2, 0.1)``. The
+        fit's ``priors`` records the ones used, as text.
     noise_scale : str or array, optional
         Known per-run noise standard deviation (on the scale of the noise model, e.g. log
         scale for ``"lognormal"``), replacing the fitted ``sigma``.

@@ -158,6 +158,21 @@ def broken_power_law(variable: str = "x", breaks: int = 1, *, name: str | None =
     ``c_i`` are ``>= 0`` by default (each break steepens the curve); give ``bounds`` for
     breaks that flatten it.
 
+    Parameters
+    ----------
+    variable : str
+        The law's one variable (default ``"x"``).
+    breaks : int
+        Number of breaks, at least 1.
+    name : str, optional
+        The law's name (default ``"bnsl"`` for one break, ``"bnsl_<breaks>"`` otherwise).
+
+    Returns
+    -------
+    Law
+
+    Examples
+    --------
     >>> print(broken_power_law("x", 2))
     a + b * x^-c0 * bend(x, c1, d1, f1) * bend(x, c2, d2, f2)
     """
@@ -236,6 +251,7 @@ CATALOGUE: dict[str, Law] = {
         saturating_error,
     )
 }
+"""Every catalogue law by its name (``get_law`` and ``list_laws`` read it; ``scalefit laws`` prints it)."""
 
 
 from scalefit.laws.published import GENERAL_LAWS  # noqa: E402 - laws on the general expression path
@@ -244,12 +260,27 @@ CATALOGUE.update(GENERAL_LAWS)
 
 
 def list_laws() -> dict[str, Law]:
-    """The catalogue: name -> :class:`Law` (a copy of the mapping)."""
+    """The catalogue: name -> :class:`Law` (a copy of the mapping).
+
+    Returns
+    -------
+    dict of str to Law
+    """
     return dict(CATALOGUE)
 
 
 def get_law(name: str) -> Law:
-    """A catalogue law by name, with an error listing the names if it is unknown."""
+    """A catalogue law by name, with an error listing the names if it is unknown.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`CATALOGUE`, e.g. ``"paper_error"`` (``scalefit laws`` lists them).
+
+    Returns
+    -------
+    Law
+    """
     if not isinstance(name, str):
         raise TypeError(f"law name must be a string, got {type(name).__name__} {name!r}; known: {sorted(CATALOGUE)}")
     try:
@@ -264,7 +295,17 @@ def get_law(name: str) -> Law:
 def as_law(law: Law | Term | str) -> Law:
     """Accept a :class:`Law`, a bare :class:`Term` or a formula string (one with an
     operator, e.g. ``"E + A*N^-alpha"``: :func:`scalefit.parse_law`) wherever a law is
-    expected. A catalogue name is refused with a pointer to :func:`scalefit.get_law`."""
+    expected. A catalogue name is refused with a pointer to :func:`scalefit.get_law`.
+
+    Parameters
+    ----------
+    law : Law, Term or str
+        The law, a term to wrap as one, or a formula.
+
+    Returns
+    -------
+    Law
+    """
     if isinstance(law, Law):
         return law
     if isinstance(law, Term):

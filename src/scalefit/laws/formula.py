@@ -287,13 +287,27 @@ def parse_log_space(
     ----------
     formula : str
         E.g. ``"E + A*N^-alpha + B*D^-beta"`` (Chinchilla), ``"b * (1/x + g)^c"``
-        (Alabdulmohsin et al.'s M3), ``"E_inf + Dp^-alpha / lambda_p"``. See the module
-        docstring for the language.
+        (Alabdulmohsin et al.'s M3), ``"E_inf + Dp^-alpha / lambda_p"``. The language:
+        ``+``, ``*``, ``/``, ``^`` (or ``**``) and parentheses, no subtraction; a variable
+        to a power is a :class:`~scalefit.Power` (``A*N^-alpha``, ``N^-alpha / lam``), any
+        other name a parameter (a :class:`~scalefit.Constant`, or a fitted exponent ``>= 0``
+        in an exponent), a number only as a fixed exponent (or the 1 of ``1/x``); the
+        functions ``bend(x, c, d, f)``, ``implicit(rhs, floor, ceiling, alpha)``,
+        ``saturate(law, ceiling)`` and ``repeated(D, U, R_star)``; a power of anything
+        else is a :class:`~scalefit.Pow`. It is parsed, never evaluated.
     variables : iterable of str, optional
-        The variables. By default every name used directly as the base of ``^`` is one.
+        The variables. By default every name used directly as the base of ``^`` is one
+        (give them when a parameter is raised to a power, as in ``g^-c``).
     name, metric, reference, description
         As for :class:`~scalefit.Law`.
 
+    Returns
+    -------
+    Law
+        ``str(law)`` is a formula that parses back to the same law.
+
+    Examples
+    --------
     >>> from scalefit import parse_law
     >>> law = parse_law("E + A*N^-alpha + B*D^-beta", name="chinchilla")
     >>> law.variables, law.parameters

@@ -102,9 +102,11 @@ class Term:
     """Base class of law expressions. Compose terms with ``+`` and ``*``."""
 
     def specs(self) -> tuple[ParamSpec, ...]:
+        """The term's parameters (:class:`ParamSpec`), in order of appearance."""
         raise NotImplementedError
 
     def variables(self) -> tuple[str, ...]:
+        """The term's variables, in order of appearance."""
         raise NotImplementedError
 
     def _eval(self, p: Mapping[str, Any], x: Mapping[str, Any], xp) -> Any:
@@ -114,12 +116,15 @@ class Term:
         raise NotImplementedError
 
     def text(self) -> str:
+        """Plain-text formula of the term (``str(term)``)."""
         raise NotImplementedError
 
     def latex(self) -> str:
+        """LaTeX formula of the term (no surrounding ``$``)."""
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description of the term."""
         raise NotImplementedError
 
     def children(self) -> tuple[Term, ...]:
@@ -1125,6 +1130,7 @@ class Law:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Law:
+        """Rebuild a law from :meth:`to_dict` output."""
         return cls(
             term_from_dict(d["expr"]),
             name=d.get("name", "custom"),

@@ -454,7 +454,7 @@ def plot_fit(fit: Fit, runs=None, *, x: str | None = None, by: str | None = None
 
     The fit's own runs: ``runs`` are filtered by the filter the fit was made with (its
     ``source`` records ``scalefit fit --where``, see :func:`fit_filter`), or by ``where``
-    (the row-filter language of :mod:`scalefit.tables.query`; ``where=""``: every run is the
+    (the row-filter language of ``scalefit fit --where``; ``where=""``: every run is the
     fit's). Runs outside the filter are drawn hollow and named "not fitted (held out)" in the
     legend (``held_out=False``: not drawn). A note under the axes says how many runs were
     drawn and how many left out; error-rate curves and bands are clipped to [0, 1] (and the
@@ -462,6 +462,31 @@ def plot_fit(fit: Fit, runs=None, *, x: str | None = None, by: str | None = None
     notes, ``scalefit_points`` the numbers ``{"drawn": ..., "left_out": ...}`` of the fit's
     runs and ``scalefit_held_out`` the number of held-out runs drawn. Warns
     (:class:`~scalefit.ScalingWarning`) when no run lies at ``at``.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fit to draw.
+    runs : DataFrame, path or Runs, optional
+        The runs to draw as points (default: the runs the fit holds).
+    x : str, optional
+        The variable on the x axis (default: the law's first variable).
+    by : str, optional
+        One curve per value of this variable (default: the law's next variable).
+    at : dict, optional
+        Values of the other variables (default: each one's largest value in the runs).
+    interval : float
+        Central probability of the band (default 0.9).
+    where : str, optional
+        Row filter saying which runs the fit used (default: the fit's own filter).
+    tolerance : float, optional
+        Relative tolerance of the slice at ``at`` (default 0.1%).
+    held_out : bool
+        Draw the runs outside the fit's filter, hollow (default ``True``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     from scalefit.validate import boolean
 
@@ -664,6 +689,21 @@ def plot_boundary(boundary: Crossover, *, interval: float = 0.9, points: int = 3
     axes says how many of each fit's runs were drawn. Error-rate curves, bands and points are
     clipped to [0, 1] (noted when that cuts anything). ``fig.scalefit_notes`` holds the notes
     and ``fig.scalefit_points`` ``{name: (drawn, total)}``.
+
+    Parameters
+    ----------
+    boundary : Crossover or DistillationBoundary
+        From :func:`~scalefit.crossover` or :func:`~scalefit.distillation_boundary`.
+    interval : float
+        Central probability of the bands and interval bars (default 0.9).
+    points : int
+        Points along the axis (default 300).
+    runs : bool
+        Draw the fits' own runs at the slice (default ``True``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     interval, points = _check_boundary(boundary, interval, points)
     from scalefit.validate import boolean
@@ -720,7 +760,21 @@ def plot_boundary(boundary: Crossover, *, interval: float = 0.9, points: int = 3
 
 def plot_difference(boundary: Crossover, *, interval: float = 0.9, points: int = 300):
     """``F = a - b`` along the axis (the paper's Fig. 6): above 0, ``b`` wins. With draws, the
-    band of ``F`` over pairs of draws and labelled interval bars of the crossings."""
+    band of ``F`` over pairs of draws and labelled interval bars of the crossings.
+
+    Parameters
+    ----------
+    boundary : Crossover or DistillationBoundary
+        From :func:`~scalefit.crossover` or :func:`~scalefit.distillation_boundary`.
+    interval : float
+        Central probability of the band and interval bars (default 0.9).
+    points : int
+        Points along the axis (default 300).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     interval, points = _check_boundary(boundary, interval, points)
     plt = _pyplot()
     lo, hi = boundary.domain

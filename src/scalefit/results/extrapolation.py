@@ -178,6 +178,7 @@ class ExtrapolationModel:
 
     # -- files --------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """JSON-ready form (the format of the shipped model's file)."""
         return {
             "terms": list(self.terms),
             "coefficients": list(self.coefficients),
@@ -189,6 +190,7 @@ class ExtrapolationModel:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> ExtrapolationModel:
+        """Rebuild a model from :meth:`to_dict` output."""
         try:
             return cls(
                 tuple(str(t) for t in d["terms"]),

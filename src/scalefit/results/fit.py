@@ -311,9 +311,12 @@ class Fit:
     draws : DataFrame or None
         ``lsq``: bootstrap replicates of every parameter (paper form), one row per
         replicate. ``bayes``: posterior draws, chain-major, with ``sigma`` (and ``nu``).
-    noise, chains, diagnostics, priors, data
-        ``bayes`` only: the noise model, the number of chains, R-hat/ESS/divergences,
-        the priors used (as text) and the runs fitted (for log-likelihoods and ArviZ).
+    noise, chains, diagnostics, priors
+        ``bayes`` only: the noise model, the number of chains, R-hat/ESS/divergences and
+        the priors used (as text).
+    data : dict or None
+        The runs fitted (``{"x": {variable: values}, "y": values, "noise_scale": ...}``),
+        for plots, log-likelihoods and ArviZ; ``None`` for :meth:`from_params`.
     residuals : ndarray
         Residuals at the optimum (log-residuals for log objectives), per run.
     """
@@ -880,8 +883,8 @@ class Fit:
     # -- persistence -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The whole fit as JSON-ready Python: ``json.dumps(fit.to_dict(), allow_nan=False)``
-        works, non-finite numbers being the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
-        (see :mod:`scalefit.serialize.fitfile`); :func:`scalefit.load_fit` reads it back."""
+        works, non-finite numbers being the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``;
+        :func:`scalefit.load_fit` reads it back."""
         return fit_dict(self)
 
     def to_json(self, path: str | os.PathLike | None = None, indent: int | None = 1) -> str:

@@ -124,8 +124,8 @@ class Fits(Mapping):
     def to_dict(self) -> dict[str, Any]:
         """All the fits as JSON-ready Python (format ``"scalefit.fits/1"``): ``{"format",
         "scalefit_version", "by": [column, ...], "groups": [{"key": [value, ...], "fit":
-        <Fit.to_dict()>}, ...]}``, one key value per ``by`` column; see
-        :mod:`scalefit.serialize.fitfile`. A key value must be a string, a finite number or a boolean."""
+        <Fit.to_dict()>}, ...]}``, one key value per ``by`` column. A key value must be a string,
+        a finite number or a boolean."""
         return fits_dict(self.by, ((tuple(self._key_columns(k).values()), f) for k, f in self._fits.items()))
 
     def to_json(self, path: str | os.PathLike | None = None, indent: int | None = 1) -> str:

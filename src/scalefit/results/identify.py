@@ -102,10 +102,12 @@ class Identifiability:
 
     @property
     def ok(self) -> bool:
+        """Whether nothing is flagged: no message, no parameter undetermined, no flat direction."""
         return not self.messages and not self.undetermined and not (self.condition_number > 1.0 / FLAT_LIMIT)
 
     @property
     def not_identified(self) -> list[str]:
+        """The parameters in a flat direction of the curvature at the optimum, sorted."""
         return sorted({n for names in self.flat for n in names})
 
     @property
@@ -137,6 +139,7 @@ class Identifiability:
         return f"{label} ({head}; {self._rule_text()}):\n" + "\n".join(lines)
 
     def to_dict(self) -> dict:
+        """JSON-ready form (the fit file's ``identifiability`` entry)."""
         out = {
             "condition_number": self.condition_number,
             "eigenvalues": self.eigenvalues,
@@ -152,6 +155,7 @@ class Identifiability:
 
     @classmethod
     def from_dict(cls, d: dict) -> Identifiability:
+        """Rebuild a report from :meth:`to_dict` output."""
         return cls(
             d["condition_number"],
             d["eigenvalues"],

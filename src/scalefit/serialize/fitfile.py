@@ -108,6 +108,16 @@ def load_fit(source: str | os.PathLike | Mapping) -> Fit | Fits:
     something impossible (a negative exponent, a NaN parameter, a null in the draws) is
     refused with a :class:`ScalefitError` naming the file and the field (and the group, in
     a file of several fits).
+
+    Parameters
+    ----------
+    source : str or path
+        The path of a fit file, or its JSON text.
+
+    Returns
+    -------
+    Fit or Fits
+        The fit, equal to the one saved; a :class:`Fits` for a file of several fits.
     """
     if isinstance(source, Mapping):
         fmt = source.get("format")
