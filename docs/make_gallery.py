@@ -35,10 +35,10 @@ def save(fig, name: str) -> None:
 
 def fit_synthetic() -> None:
     # --8<-- [start:fit_synthetic]
-    from scalefit import example_runs, fit_law, paper_error, plot_fit
+    from scalefit import LeastSquares, example_runs, fit_law, paper_error, plot_fit
 
     runs = example_runs("synthetic_eq1")  # SYNTHETIC: paper Eq. 1 with known parameters, 196 runs
-    fit = fit_law(paper_error, runs, target="error", bootstrap=200)
+    fit = fit_law(paper_error, runs, target="error", method=LeastSquares(bootstrap=200))
     fig = plot_fit(fit, runs, x="Dp", by="M")  # the other variable, Df, at its largest value
     # --8<-- [end:fit_synthetic]
     save(fig, "fit_synthetic.png")
@@ -46,11 +46,11 @@ def fit_synthetic() -> None:
 
 def fit_real_held_out() -> None:
     # --8<-- [start:fit_real]
-    from scalefit import example_runs, fit_law, paper_error, plot_fit
+    from scalefit import LeastSquares, example_runs, fit_law, paper_error, plot_fit
 
     runs = example_runs("fmnist_mnist")  # REAL: 190 runs, DeiTs pre-trained on Fashion-MNIST, fine-tuned on MNIST
     plain = runs[runs.stage == "finetune"]
-    fit = fit_law(paper_error, plain[plain.Dp < 60000], target="error", bootstrap=200)
+    fit = fit_law(paper_error, plain[plain.Dp < 60000], target="error", method=LeastSquares(bootstrap=200))
     fig = plot_fit(fit, plain, x="Dp", by="M", where="Dp < 60000")  # the runs at Dp = 60000 are drawn hollow
     # --8<-- [end:fit_real]
     save(fig, "fit_real_held_out.png")
@@ -58,7 +58,15 @@ def fit_real_held_out() -> None:
 
 def boundary() -> None:
     # --8<-- [start:boundary]
-    from scalefit import distillation_boundary, fit_law, paper_distilled, paper_error, plot_boundary, plot_difference
+    from scalefit import (
+        LeastSquares,
+        distillation_boundary,
+        fit_law,
+        paper_distilled,
+        paper_error,
+        plot_boundary,
+        plot_difference,
+    )
 
     # SYNTHETIC runs from a plain law (Eq. 1) and a distilled law (Eq. 4) chosen so that
     # distillation wins only between two crossings (as examples/distillation_boundary.py)
@@ -75,8 +83,8 @@ def boundary() -> None:
     for name, law, truth in (("plain", paper_error, plain_truth), ("distilled", paper_distilled, distilled_truth)):
         noise = np.exp(rng.normal(0, 0.01, len(runs)))  # 1% log-normal noise
         runs[f"{name}_error"] = law.evaluate(truth, runs) * noise
-    plain = fit_law(paper_error, runs, target="plain_error", bootstrap=200)
-    distilled = fit_law(paper_distilled, runs, target="distilled_error", bootstrap=200)
+    plain = fit_law(paper_error, runs, target="plain_error", method=LeastSquares(bootstrap=200))
+    distilled = fit_law(paper_distilled, runs, target="distilled_error", method=LeastSquares(bootstrap=200))
     b = distillation_boundary(plain, distilled, at={"M": 22e6, "Df": 3e4, "Mt": 1e7}, domain=(1e4, 1e8))
     fig = plot_boundary(b)
     fig_difference = plot_difference(b)
