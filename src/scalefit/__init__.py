@@ -39,6 +39,7 @@ _EXPORTS = {
     "_identify": ("Identifiability",),
     "_formula": ("parse_law",),
     "_general": ("Expression",),
+    "_path": ("Path", "compute_path"),
     "_laws": (
         "Bend", "Constant", "Exponent", "Implicit", "Law", "ParamSpec", "Pow", "Power", "Product", "Repeated",
         "Saturate", "Sum", "Term", "as_law",
@@ -113,6 +114,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from ._fits import Fits
     from ._formula import parse_law
     from ._general import Expression
+    from ._path import Path, compute_path
     from ._identify import Identifiability
     from ._laws import (
         Bend,
@@ -163,6 +165,7 @@ __all__ = [
     "NUTS",
     "Objective",
     "ParamSpec",
+    "Path",
     "Pow",
     "Power",
     "Product",
@@ -189,6 +192,7 @@ __all__ = [
     "clark_moe",
     "compare_laws",
     "compute_optimal",
+    "compute_path",
     "crossover",
     "data_mixing",
     "data_mixing_law",
