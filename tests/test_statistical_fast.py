@@ -38,9 +38,7 @@ def _band(p: float, n: int, below: float = 3.0, above: float = 2.5) -> tuple[flo
 def _tables(seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     mean = np.asarray(LAW.evaluate(TRUTH, {"x": X}), dtype=float)
-    rows = [
-        pd.DataFrame({"rep": r, "x": X, "y": mean * np.exp(rng.normal(0, SIGMA, len(X)))}) for r in range(REPS)
-    ]
+    rows = [pd.DataFrame({"rep": r, "x": X, "y": mean * np.exp(rng.normal(0, SIGMA, len(X)))}) for r in range(REPS)]
     return pd.concat(rows, ignore_index=True)
 
 

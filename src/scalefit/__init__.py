@@ -30,6 +30,7 @@ _EXPORTS = {
         "tao_vocabulary", "tissue_annealing",
     ),
     "laws.general": ("Expression", "parse_law"),
+    "decide.path": ("Path", "compute_path"),
     "evaluate.compare": ("compare_laws",),
     "tables.runs": ("Runs", "load_runs"),
     "decide.design": ("RunSuggestions", "suggest_runs"),
@@ -78,6 +79,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         distillation_boundary,
     )
     from scalefit.decide.design import RunSuggestions, suggest_runs
+    from scalefit.decide.path import Path, compute_path
     from scalefit.errors import ScalefitError, ScalingWarning
     from scalefit.evaluate.backtest import Backtest, Selection, backtest, select_law
     from scalefit.evaluate.compare import compare_laws
@@ -167,6 +169,7 @@ __all__ = [
     "NUTS",
     "Objective",
     "ParamSpec",
+    "Path",
     "Pow",
     "Power",
     "Product",
@@ -193,6 +196,7 @@ __all__ = [
     "clark_moe",
     "compare_laws",
     "compute_optimal",
+    "compute_path",
     "crossover",
     "data_mixing",
     "data_mixing_law",

@@ -41,6 +41,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from scalefit.decide.paired import difference_along, draw_columns, paired_draws, values_along
+from scalefit.decide.path import Path, path_variables
 from scalefit.errors import ScalefitError, ScalingWarning
 from scalefit.laws.catalogue import paper_distilled, paper_error, paper_loss
 from scalefit.laws.terms import Law, Power, Sum
@@ -330,7 +331,7 @@ def _same(va: np.ndarray, vb: np.ndarray) -> np.ndarray:
 
 def _single_power(law: Law, axis: str) -> Power | None:
     """The one power term in ``axis`` if the law is a sum with ``axis`` only there."""
-    if not isinstance(law.expr, Sum):
+    if not isinstance(law.expr, Sum) or isinstance(axis, Path):
         return None
     terms = [t for t in law.expr.terms if axis in t.variables()]
     if len(terms) == 1 and isinstance(terms[0], Power) and terms[0].coefficient is not None:
@@ -475,7 +476,8 @@ def check_names(names: object) -> tuple[str, str]:
 def check_pair(fit_a, fit_b, axis, at, domain, args=("fit_a", "fit_b"), hint="") -> tuple[dict, tuple[float, float]]:
     for name, f in zip(args, (fit_a, fit_b), strict=True):
         fit_arg(f, name)
-    axis = text(axis, "axis")
+    if not isinstance(axis, Path):
+        axis = text(axis, "axis")
     ma, mb = fit_a.law.metric or fit_a.target, fit_b.law.metric or fit_b.target
     if ma != mb:
         raise ScalefitError(
@@ -483,20 +485,29 @@ def check_pair(fit_a, fit_b, axis, at, domain, args=("fit_a", "fit_b"), hint="")
             "same metric — fit both laws to the same kind of target (e.g. both error rates)"
         )
     va, vb = list(fit_a.law.variables), list(fit_b.law.variables)
-    if axis not in va or axis not in vb:
+    if isinstance(axis, Path):
+        for arg, f, vs in ((args[0], fit_a, va), (args[1], fit_b, vb)):
+            if not set(axis.variables) & set(vs):
+                raise ScalefitError(
+                    f"path {axis.axis!r} sets {list(axis.variables)}, none of which is a variable of {arg} "
+                    f"({f.law.name}: {vs}); choose a path through the laws' variables{hint}"
+                )
+    elif axis not in va or axis not in vb:
         common = [v for v in va if v in vb]
         raise ScalefitError(
             f"axis {axis!r} must be a variable of both laws{near(axis, common)}; {args[0]} "
             f"({fit_a.law.name}) has {va} and {args[1]} ({fit_b.law.name}) has {vb}{hint}"
         )
-    needed = list(dict.fromkeys(v for v in va + vb if v != axis))
+    moving = path_variables(axis)
+    needed = list(dict.fromkeys(v for v in va + vb if v not in moving))
+    name = str(axis) if isinstance(axis, Path) else repr(axis)
     at = check_at(
         at,
         needed,
         role="holding every other variable fixed",
         fix="; hold every other variable fixed",
-        unknown=f"at= names {{key!r}}, which neither law uses besides the axis {axis!r}{{near}}; needed: {needed}",
-        taken={axis: f"at names the axis {axis!r}, which varies over the domain; remove it from at"},
+        unknown=f"at= names {{key!r}}, which neither law uses besides the axis {name}{{near}}; needed: {needed}",
+        taken={v: f"at names {v!r}, which the axis {name} varies over the domain; remove it from at" for v in moving},
     )
     return at, check_domain(domain)
 
@@ -611,6 +622,8 @@ def observed_cells(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], n
     laws at the same configuration: model-free evidence for or against the regimes.
     """
     if not fit_a.data or not fit_b.data or not fit_a.data.get("y") or not fit_b.data.get("y"):
+        return None
+    if isinstance(axis, Path):  # cells are not indexed by a coordinate along a path (yet)
         return None
     shared = [v for v in fit_a.law.variables if v in fit_b.law.variables]
     cells = []
@@ -739,6 +752,13 @@ def crossover(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], domain
     either law (values > 0). Laws that coincide along the axis give a result with
     ``coincide=True``, no crossings and a single ``"tie"`` regime.
 
+    ``axis`` may instead be a :class:`~scalefit.Path`: a coordinate that moves several
+    variables at once, e.g. compute ``C`` with ``D = 20 N`` (:func:`~scalefit.compute_path`)
+    or any mapping of your own; ``domain`` is then a range of that coordinate and ``at``
+    holds the variables the path does not set. Crossings along a path are found numerically
+    (no closed form), and :attr:`Crossover.checked` is ``None`` (runs are not indexed by a
+    coordinate along a path).
+
     Parameters
     ----------
     fit_a, fit_b : Fit
@@ -798,7 +818,11 @@ def _conditions(plain: Fit, distilled: Fit) -> list[Condition]:
 
 
 def distillation_boundary(
-    plain_fit: Fit, distilled_fit: Fit, at: Mapping[str, float], domain: tuple[float, float]
+    plain_fit: Fit,
+    distilled_fit: Fit,
+    at: Mapping[str, float],
+    domain: tuple[float, float],
+    along: str | Path = "Dp",
 ) -> DistillationBoundary:
     """Where distilling a small teacher into the model stops (or starts) paying, along ``Dp``.
 
@@ -813,7 +837,12 @@ def distillation_boundary(
     at : dict
         The other variables, e.g. ``{"M": 22e6, "Df": 5e4, "Mt": 10e6}``.
     domain : (float, float)
-        Range of ``Dp`` to search.
+        Range of ``Dp`` (or of the ``along`` coordinate) to search.
+    along : str or Path
+        The coordinate searched: ``"Dp"`` (the paper's Eq. 1/4 question), another variable of
+        both laws, or a :class:`~scalefit.Path` — e.g. student compute
+        ``compute_path(tokens_per_parameter=20)`` for Busbridge et al.'s question "up to what
+        student compute does distillation beat supervised training, for this teacher?".
 
     Returns
     -------
@@ -827,8 +856,8 @@ def distillation_boundary(
     fit_arg(plain_fit, args[0])
     fit_arg(distilled_fit, args[1])
     _check_roles(plain_fit, distilled_fit)
-    hint = " (distillation_boundary() searches along 'Dp'; for another axis use crossover())"
-    at, domain = check_pair(plain_fit, distilled_fit, "Dp", at, domain, args, hint)
-    conditions = _conditions(plain_fit, distilled_fit)
-    return _build(DistillationBoundary, plain_fit, distilled_fit, "Dp", at, domain, ("plain", "distill"), args,
+    hint = " (distillation_boundary() searches along 'Dp' unless along= names another variable or a Path)"
+    at, domain = check_pair(plain_fit, distilled_fit, along, at, domain, args, hint)
+    conditions = _conditions(plain_fit, distilled_fit) if along == "Dp" else []
+    return _build(DistillationBoundary, plain_fit, distilled_fit, along, at, domain, ("plain", "distill"), args,
                   conditions)  # fmt: skip

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from scalefit.decide.path import along
 from scalefit.laws.terms import Law
 from scalefit.results.fit import Fit
 
@@ -23,7 +24,7 @@ def draw_columns(params: Mapping[str, np.ndarray]) -> dict:
 def values_along(law: Law, params, axis: str, at: Mapping[str, float], x) -> np.ndarray:
     """The law along ``axis`` (NaN/inf where it overflows or is undefined: callers check)."""
     with np.errstate(all="ignore"):
-        return np.asarray(law.evaluate(params, {v: (x if v == axis else at[v]) for v in law.variables}), dtype=float)
+        return np.asarray(law.evaluate(params, along(axis, x, at, law.variables)), dtype=float)
 
 
 def difference_along(law_a: Law, pa, law_b: Law, pb, axis: str, at: Mapping[str, float], x) -> np.ndarray:

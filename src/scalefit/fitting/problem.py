@@ -350,7 +350,8 @@ class Problem:
     def log_variables(self, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``log(x / ref)`` of the runs' variables for normalised variables, ``log x`` for the
         others — what the fitters and the sampler evaluate the law at."""
-        return {v: np.log(np.asarray(a, dtype=float)) - self.centres.get(v, 0.0) for v, a in x.items()}
+        with np.errstate(divide="ignore"):  # log 0 = -inf: a variable a general law allows to be 0
+            return {v: np.log(np.asarray(a, dtype=float)) - self.centres.get(v, 0.0) for v, a in x.items()}
 
     def paper_normalised(self, params: Mapping[str, float]) -> dict[str, float]:
         """Paper-form parameters in the user's units -> paper form in normalised units."""

@@ -82,7 +82,8 @@ farseer = _law(
     "Li et al. 2025, 'Farseer: A Refined Scaling Law in Large Language Models', arXiv:2506.10972 (form as we read it)",
     "loss vs model size N and tokens D with an N-dependent data exponent exp(A N^a + E)",
     "needs >= 4 model sizes, each over >= 3 token counts: every N-dependence (q, b, a) is a curve across sizes; "
-    "s/S and B/Q trade off when N spans under a decade",
+    "B and b trade off (exp(B N^b) is nearly flat across sizes when b is small) and B/b/Q need sizes over >= 2 "
+    "decades; q, a and S are the best identified",
     signed=["q", "b", "a"],
     starts={"q": (-0.6, 0.0), "b": (-0.6, 0.0), "a": (-0.6, 0.0)},
 )

@@ -622,7 +622,9 @@ class Fit:
             for bad, problem in (
                 (np.isnan(arr), "missing (NaN) values"),
                 (np.isinf(arr), "infinite values"),
-                (arr <= 0, "non-positive values"),
+                (arr < 0, "negative values")
+                if v in getattr(self.law.expr, "zero_allowed", ())  # a general law may be defined at 0
+                else (arr <= 0, "non-positive values"),
             ):
                 if bad.any():
                     raise ScalefitError(

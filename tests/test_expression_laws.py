@@ -1,0 +1,321 @@
+"""General expression laws (scalefit.laws.general): parsing, routing to the fast path, printing,
+JSON, refusals, both fitters, targets of either sign, variables at 0, and crossings along a
+path (scalefit._path)."""
+
+import json
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalefit
+from scalefit import (
+    Expression,
+    Fit,
+    Law,
+    Path,
+    ScalefitError,
+    ScalingWarning,
+    compute_path,
+    crossover,
+    distillation_boundary,
+    fit_law,
+    parse_law,
+)
+from scalefit.laws.published import BUSBRIDGE_SUPERVISED, EXAMPLES, lr_schedule_areas
+
+ISSUE_FORMULAS = [
+    ("exp(s*N^q + S) + exp(B*N^b + Q) * D^(-exp(A*N^a + E))", None, ("N", "D")),
+    ("exp(a*log(N) + b*log(E) + c*log(N)*log(E) + d)", None, ("N", "E")),
+    ("(A/(N*(k*log(S) + 1)))^alpha + E", ["N", "S"], ("N", "S")),
+    ("L0 + A*S1^-alpha - C*S2", ["S1", "S2"], ("S1", "S2")),
+    ("c + k*exp(t1*r1 + t2*r2)", ["r1", "r2"], ("r1", "r2")),
+    ("a*log(x)^2 + b*log(x) + c + sigmoid(w*(x - m)) + softplus(z) + max(x, m) - min(y, 2) + sqrt(x)", ["x", "y"],
+     ("x", "y")),
+]  # fmt: skip
+
+
+def _fit(*args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        return fit_law(*args, **kw)
+
+
+# -- parsing and routing ------------------------------------------------------------------
+@pytest.mark.parametrize(("formula", "variables", "expected"), ISSUE_FORMULAS)
+def test_formulas_beyond_the_log_space_algebra_parse_as_expressions(formula, variables, expected):
+    law = parse_law(formula, variables)
+    assert isinstance(law.expr, Expression)
+    assert law.variables == expected
+    assert parse_law(str(law), law.variables) == law  # the printed formula reads back to the same law
+    again = Law.from_dict(json.loads(json.dumps(law.to_dict())))
+    assert again == law and again.formula() == law.formula()
+    tex = law.latex()
+    assert "\\" in tex and tex.count("{") == tex.count("}")
+
+
+def test_a_formula_the_log_space_algebra_can_write_takes_the_fast_path_unless_forced():
+    fast = parse_law("E + A*N^-alpha + B*D^-beta")
+    assert not isinstance(fast.expr, Expression)
+    general = parse_law("E + A*N^-alpha + B*D^-beta", general=True)
+    assert isinstance(general.expr, Expression)
+    assert {n: s.role for n, s in general.specs.items()} == {n: s.role for n, s in fast.specs.items()} | {
+        "A": "constant",
+        "B": "constant",
+    }
+    p = dict(E=1.7, A=400.0, alpha=0.34, B=410.0, beta=0.28)
+    x = dict(N=np.geomspace(1e7, 1e11, 9), D=np.geomspace(1e9, 1e13, 9))
+    np.testing.assert_allclose(general.evaluate(p, x), fast.evaluate(p, x), rtol=1e-13)
+    with pytest.raises(ScalefitError, match="subtraction is not supported"):
+        parse_law("L0 + A*S1^-alpha - C*S2", ["S1", "S2"], general=False)
+
+
+def test_roles_come_from_position_and_signed_overrides():
+    law = scalefit.farseer
+    roles = {n: (s.role, s.signed) for n, s in law.specs.items()}
+    assert roles["S"] == ("exponent", True) and roles["E"] == ("exponent", True)  # inside exp: any sign
+    assert roles["q"] == ("exponent", True)  # declared signed in the catalogue
+    tissue = parse_law("L0 + A*S1^-alpha - C*S2", ["S1", "S2"])
+    assert {n: (s.role, s.signed) for n, s in tissue.specs.items()} == {
+        "L0": ("constant", False), "A": ("constant", False), "alpha": ("exponent", False), "C": ("constant", False),
+    }  # fmt: skip
+    kumar = parse_law("A*(N*(1 - exp(-P/g)))^-alpha + E", ["N", "P"])
+    assert kumar.specs["g"].role == "constant"  # a divisor inside exp is a positive scale
+    floor = parse_law("L0 + A*S1^-alpha", ["S1"], signed=["L0"], general=True)
+    assert floor.specs["L0"].signed and floor.specs["L0"].role == "exponent"
+
+
+def test_evaluation_is_the_same_eager_jitted_and_vmapped_and_defined_at_zero():
+    law = parse_law("c + k*exp(t1*r1 + t2*r2) + A*r1^2", ["r1", "r2"])
+    p = dict(c=1.0, k=0.5, t1=-1.0, t2=0.3, A=2.0)
+    x = dict(r1=np.array([0.0, 0.3, 1.0]), r2=np.array([1.0, 0.7, 0.0]))
+    eager = law.evaluate(p, x)
+    np.testing.assert_allclose(eager, 1.0 + 0.5 * np.exp(-x["r1"] + 0.3 * x["r2"]) + 2 * x["r1"] ** 2, rtol=1e-14)
+    with jax.enable_x64(True):
+        pj = {k: jnp.asarray(v) for k, v in p.items()}
+        jitted = jax.jit(lambda q: law.evaluate(q, {k: jnp.asarray(v) for k, v in x.items()}))(pj)
+        batched = jax.vmap(lambda c: law.evaluate({**pj, "c": c}, x))(jnp.array([1.0, 2.0]))
+    np.testing.assert_allclose(np.asarray(jitted), eager, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(batched[1]) - np.asarray(batched[0]), 1.0, rtol=1e-12)
+
+
+# -- refusals -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("formula", "kw", "match"),
+    [
+        ("E + foo(N)", {}, r"unknown function 'foo'; the functions are exp\(z\).*\(in 'foo\(N\)'\)"),
+        ("E + exp(N, a)", {"variables": ["N"]}, r"exp\(\) takes 1 argument, got 2"),
+        ("E + min(N)", {"variables": ["N"]}, r"min\(\) takes at least 2 arguments, got 1"),
+        ("E + exp(z=N)", {"variables": ["N"]}, r"exp\(\) takes its arguments by position"),
+        ("E + A*N^-a if N else 0", {"variables": ["N"]}, r"IfExp is not part of the formula language"),
+        ("E + A*N.x", {"variables": ["N"]}, r"Attribute is not part of the formula language"),
+        ("E + 'a'*N", {"variables": ["N"]}, r"'a' is not a number"),
+        ("E + A*N^-a % 2", {"variables": ["N"]}, r"operator Mod is not part of the language"),
+        ("E - A*N^-a", {"variables": ["N"], "signed": ["Z"]}, r"signed= names \['Z'\], which are not parameters"),
+        ("E - A*N^-a", {"variables": ["N"], "starts": {"A": (3, 1)}}, r"starts\['A'\] = \(3.0, 1.0\) must be"),
+        ("E - A*N^-a", {"variables": ["N"], "starts": {"A": 3}}, r"starts\['A'\] must be a \(low, high\) range"),
+        ("E - A*", {}, r"cannot be parsed"),
+        ("exp(a) - b", {}, r"has no variable: no name is raised to a power or passed to log\(\)"),
+        ("N^2 - N", {"variables": ["N"]}, r"has no parameters to fit \(its names \['N'\] are all variables\)"),
+    ],
+)
+def test_bad_formulas_are_refused_naming_the_part_and_the_fix(formula, kw, match):
+    with pytest.raises(ScalefitError, match=match):
+        parse_law(formula, **kw)
+
+
+def test_general_takes_only_true_false_or_none_and_log_space_refuses_general_options():
+    with pytest.raises(TypeError, match="general must be None, True or False"):
+        parse_law("E + A*N^-a", general="yes")
+    with pytest.raises(ScalefitError, match="signed= and starts= apply to the general path"):
+        parse_law("E + A*N^-a", general=False, signed=["E"])
+
+
+def test_a_saved_expression_with_an_unknown_node_or_bad_starts_is_refused():
+    d = parse_law("L0 - C*S", ["S"]).to_dict()
+    d["expr"]["starts"] = [1, 2]
+    with pytest.raises(ScalefitError, match="saved expression has starts"):
+        Law.from_dict(d)
+    d["expr"] = {"type": "expression", "formula": "L0 - __import__('os')", "variables": ["S"]}
+    with pytest.raises(ScalefitError, match=r"unknown function '__import__'"):
+        Law.from_dict(d)
+
+
+# -- fitting --------------------------------------------------------------------------------
+def test_general_and_log_space_paths_reach_the_same_optimum():
+    rng = np.random.default_rng(3)
+    fast = parse_law("E + A*N^-alpha + B*D^-beta")
+    general = parse_law("E + A*N^-alpha + B*D^-beta", general=True)
+    n = np.repeat(np.geomspace(1e7, 1e10, 6), 5)
+    d = n * np.tile(np.geomspace(5, 200, 5), 6)
+    y = fast.evaluate(dict(E=1.8, A=480.0, alpha=0.35, B=2000.0, beta=0.37), N=n, D=d)
+    runs = pd.DataFrame(dict(N=n, D=d, y=y * np.exp(rng.normal(0, 0.01, n.size))))
+    a, b = _fit(fast, runs, target="y", bootstrap=0), _fit(general, runs, target="y", bootstrap=0)
+    assert a.status.converged and b.status.converged
+    assert b.value == pytest.approx(a.value, rel=1e-6)
+    for k in a.params:
+        assert b.params[k] == pytest.approx(a.params[k], rel=1e-3), k
+
+
+def test_a_decreasing_term_is_recovered_with_intervals_that_cover_the_truth():
+    """Tissue-style law, 120 points of 4 schedules with additive noise 0.002: parameters within 10%
+    and inside the 95% bootstrap intervals (the noise is well below the spread of the targets)."""
+    law = scalefit.tissue_annealing
+    truth = EXAMPLES["tissue_annealing"][0]
+    rng = np.random.default_rng(0)
+    steps = np.arange(1, 6001)
+    cols = []
+    for lr in (np.full(6000, 3e-4), 3e-4 * 0.5 * (1 + np.cos(np.pi * steps / 6000)), 3e-4 * (1 - steps / 6001)):
+        s1, s2 = lr_schedule_areas(lr)
+        cols.append((s1[199::200], s2[199::200]))
+    s1, s2 = (np.concatenate(c) for c in zip(*cols, strict=True))
+    y = law.evaluate(truth, S1=s1, S2=s2) + rng.normal(0, 0.002, s1.size)
+    fit = _fit(law, pd.DataFrame(dict(S1=s1, S2=s2, y=y)), target="y", objective="squared", bootstrap=300)
+    table = fit.summary()
+    for k, v in truth.items():
+        assert fit.params[k] == pytest.approx(v, rel=0.1), k
+        assert table.loc[k, "lower"] <= v <= table.loc[k, "upper"], k
+
+
+def test_targets_crossing_zero_fit_on_the_natural_scale_and_log_objectives_say_so():
+    law = parse_law("c - A*N^-alpha", ["N"], signed=["c"])
+    truth = dict(c=0.3, A=40.0, alpha=0.4)
+    rng = np.random.default_rng(1)
+    n = np.geomspace(1e2, 1e7, 30)
+    runs = pd.DataFrame(dict(N=n, y=law.evaluate(truth, N=n) + rng.normal(0, 0.01, n.size)))
+    assert (runs.y < 0).any() and (runs.y > 0).any()
+    with pytest.raises(ScalefitError, match=r"values <= 0.*use objective='squared'"):
+        _fit(law, runs, target="y", bootstrap=0)
+    fit = _fit(law, runs, target="y", objective="squared", bootstrap=0)
+    assert fit.status.converged
+    assert fit.params["c"] == pytest.approx(0.3, abs=0.02)
+    assert fit.params["alpha"] == pytest.approx(0.4, rel=0.05)
+    back = scalefit.load_fit(_roundtrip(fit))
+    assert back.law == law and back.params == pytest.approx(fit.params)
+
+
+def _roundtrip(fit):
+    import tempfile
+    from pathlib import Path as P
+
+    path = P(tempfile.mkdtemp()) / "fit.json"
+    fit.to_json(path)
+    return path
+
+
+def test_variables_may_be_zero_where_the_law_is_defined_and_never_negative():
+    law = scalefit.data_mixing
+    truth = EXAMPLES["data_mixing"][0]
+    rng = np.random.default_rng(2)
+    r = rng.dirichlet(np.ones(3), 30)
+    r[:3] = np.eye(3)
+    runs = pd.DataFrame({"r1": r[:, 0], "r2": r[:, 1], "r3": r[:, 2]})
+    runs["y"] = law.evaluate(truth, runs) * np.exp(rng.normal(0, 0.003, 30))
+    fit = _fit(law, runs, target="y", fix={"t1": 0.0}, bootstrap=0)
+    assert fit.params["t2"] == pytest.approx(-1.0, abs=0.05) and fit.params["t3"] == pytest.approx(0.8, abs=0.05)
+    assert np.isfinite(fit.predict(runs.iloc[:3], interval=None)["mean"]).all()
+    bad = runs.assign(r1=runs.r1 - 0.5)
+    with pytest.raises(ScalefitError, match=r"column 'r1' \(law variable 'r1'\) has \d+ non-positive values"):
+        _fit(law, bad, target="y", bootstrap=0)
+
+
+@pytest.mark.slow
+def test_nuts_samples_a_general_law_with_normal_noise_around_the_truth():
+    law = parse_law("c - A*N^-alpha", ["N"], signed=["c"])
+    truth = dict(c=-0.5, A=40.0, alpha=0.4)
+    rng = np.random.default_rng(0)
+    n = np.geomspace(1e3, 1e7, 30)
+    runs = pd.DataFrame(dict(N=n, y=law.evaluate(truth, N=n) + rng.normal(0, 0.01, n.size)))
+    fit = _fit(law, runs, target="y", objective="squared", method="bayes", noise="normal", chains=2, draws=400,
+               warmup=400, seed=0)  # fmt: skip
+    table = fit.summary()
+    for k, v in truth.items():
+        assert table.loc[k, "lower"] <= v <= table.loc[k, "upper"], k
+    assert table.loc[["c", "A", "alpha"], "r_hat"].max() < 1.05
+
+
+# -- crossings along a path -----------------------------------------------------------------
+SUPERVISED = parse_law("E + (A*N^-alpha + B*D^-beta)^gamma", ["N", "D"], metric="loss")
+
+
+def _busbridge_pair(draws=None):
+    plain = Fit.from_params(SUPERVISED, BUSBRIDGE_SUPERVISED)
+    distilled = Fit.from_params(scalefit.get_law("busbridge_distillation"), EXAMPLES["busbridge_distillation"][0],
+                                draws=draws)  # fmt: skip
+    return plain, distilled
+
+
+def test_compute_path_maps_compute_to_parameters_and_tokens():
+    p = compute_path(tokens_per_parameter=20)
+    v = p.values(np.array([1.2e18, 1.2e20]))
+    np.testing.assert_allclose(v["N"], [1e8, 1e9], rtol=1e-12)
+    np.testing.assert_allclose(6 * v["N"] * v["D"], [1.2e18, 1.2e20], rtol=1e-12)
+    assert str(p) == "C (N = sqrt(C / 120), D = 20 N)"
+
+
+def test_distillation_stops_paying_at_a_compute_that_grows_as_the_teacher_improves():
+    """Busbridge et al.'s qualitative claim on the law (typical parameters): along student compute at
+    20 tokens per parameter, distillation wins below one crossing and supervised training above it,
+    and the crossing moves to larger compute for a better (lower-loss) teacher."""
+    plain, distilled = _busbridge_pair()
+    crossings = []
+    for teacher in (2.0, 2.3):
+        b = distillation_boundary(plain, distilled, at={"L_T": teacher}, domain=(1e16, 1e25), along=compute_path(20))
+        assert len(b.crossings) == 1
+        assert [r.winner for r in b.regimes] == ["distill", "plain"]
+        c = b.crossings[0]
+        n = compute_path(20).values(c)
+        gap = SUPERVISED.evaluate(BUSBRIDGE_SUPERVISED, n) - scalefit.get_law("busbridge_distillation").evaluate(
+            EXAMPLES["busbridge_distillation"][0], {**n, "L_T": teacher}
+        )
+        assert abs(float(gap)) < 1e-9  # a crossing: the two laws are equal there
+        crossings.append(c)
+    assert crossings[0] > 10 * crossings[1]
+
+
+def test_a_user_path_and_the_variable_axis_agree_where_they_coincide():
+    plain, distilled = _busbridge_pair()
+    ratio = Path("N", lambda n: {"N": n, "D": 20 * n}, ("N", "D"), "D = 20 N")
+    c1 = crossover(plain, distilled, axis=ratio, at={"L_T": 2.3}, domain=(1e6, 1e12))
+    c2 = distillation_boundary(plain, distilled, at={"L_T": 2.3}, domain=(1.2e14, 1.2e26), along=compute_path(20))
+    n2 = compute_path(20).values(c2.crossings[0])["N"]
+    assert c1.crossings[0] == pytest.approx(float(n2), rel=1e-6)
+    assert "along N (D = 20 N)" in repr(c1)
+
+
+def test_crossings_along_a_path_have_intervals_from_draws():
+    rng = np.random.default_rng(0)
+    truth = EXAMPLES["busbridge_distillation"][0]
+    draws = pd.DataFrame({k: v * np.exp(rng.normal(0, 0.02, 200)) for k, v in truth.items()})
+    plain, distilled = _busbridge_pair(draws)
+    draws_plain = pd.DataFrame({k: np.full(200, v) for k, v in BUSBRIDGE_SUPERVISED.items()})
+    plain = Fit.from_params(SUPERVISED, BUSBRIDGE_SUPERVISED, draws=draws_plain)
+    b = distillation_boundary(plain, distilled, at={"L_T": 2.3}, domain=(1e16, 1e25), along=compute_path(20))
+    iv = b.intervals(0.9)
+    row = iv.iloc[0] if "crossing_1" not in iv.index else iv.loc["crossing_1"]
+    assert np.isfinite(row["lower"]) and row["lower"] < b.crossings[0] < row["upper"]
+
+
+def test_bad_paths_are_refused_naming_the_fix():
+    plain, distilled = _busbridge_pair()
+    with pytest.raises(ScalefitError, match=r"path 'T' sets \['T'\], none of which is a variable of plain_fit"):
+        distillation_boundary(plain, distilled, at={"L_T": 2.3, "N": 1e9, "D": 1e10}, domain=(1, 2),
+                              along=Path("T", lambda t: {"T": t}, ("T",)))  # fmt: skip
+    with pytest.raises(ScalefitError, match=r"at names 'N', which the axis C \(.*\) varies"):
+        distillation_boundary(plain, distilled, at={"L_T": 2.3, "N": 1e9}, domain=(1e16, 1e20), along=compute_path())
+    bad = Path("C", lambda c: {"N": c}, ("N", "D"))
+    with pytest.raises(ScalefitError, match=r"mapping must return \{variable: value\} for exactly \['N', 'D'\]"):
+        crossover(plain, distilled, axis=bad, at={"L_T": 2.3}, domain=(1e16, 1e20))
+    with pytest.raises(ScalefitError, match="tokens_per_parameter must be a positive number"):
+        compute_path(0)
+
+
+def test_lr_schedule_areas():
+    s1, s2 = lr_schedule_areas([1.0, 1.0, 0.5, 0.5], decay=0.5)
+    np.testing.assert_allclose(s1, [1.0, 2.0, 2.5, 3.0])
+    np.testing.assert_allclose(s2, [0.0, 0.0, 0.5, 0.75])  # momentum: 0, 0, 0.5, 0.25
+    with pytest.raises(ScalefitError, match="decay"):
+        lr_schedule_areas([1.0], decay=1.0)
