@@ -423,7 +423,7 @@ class Expression(Term):
     ----------
     formula : str
         The formula text.
-    variables : tuple of str
+    vars : tuple of str
         Its variables (every other name is a parameter).
     signed : tuple of str
         Parameters allowed any sign (identity internal form, no default bound).
@@ -720,6 +720,12 @@ def parse_law(
     starts : dict, optional
         ``{parameter: (low, high)}`` paper-form range random starts are drawn from (general path).
 
+    Returns
+    -------
+    Law
+
+    Examples
+    --------
     >>> from scalefit import parse_law
     >>> law = parse_law("E + A*N^-alpha + B*D^-beta", name="chinchilla")
     >>> law.variables, law.parameters
