@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Law, LeastSquares, Power, ScalefitError, backtest
+from scalefit import Constant, Law, LeastSquares, Power, ScalefitError, ScalingWarning, backtest, fit_law
 
 M1 = Law(Power("x", "c", amplitude="b"), name="M1")
 M2 = Law(Constant("e_inf") + Power("x", "c", amplitude="b"), name="M2")
@@ -50,11 +52,20 @@ def test_rollout_gives_one_split_per_fitted_level(curve):
     assert len(bt.table) == 16 - 12 and list(bt.table.train_runs) == [12, 13, 14, 15]
 
 
-def test_coverage_of_prediction_intervals_is_scored(curve):
-    bt = backtest(
-        M2, curve, target="y", holdout="x", levels=3, interval=0.9, method=LeastSquares(starts=64, bootstrap=200)
-    )
-    assert 0.0 <= bt.table.loc[0, "coverage"] <= 1.0
+def test_coverage_is_the_share_of_held_out_runs_inside_their_prediction_interval(curve):
+    """The table's coverage equals the share recomputed from the same fit's own intervals."""
+    method = LeastSquares(starts=64, bootstrap=200)
+    shift = np.zeros(len(curve))
+    shift[-3:] = [0.0, 0.08, -0.10]  # log shifts of the three held-out runs: 27x and 33x the noise for two
+    tight = curve.assign(y=curve.y * np.exp(shift))
+    bt = backtest(M2, tight, target="y", holdout="x", levels=3, interval=0.9, method=method)
+    train, held = tight[tight.x <= 1e7], tight[tight.x > 1e7]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        pred = fit_law(M2, train, target="y", method=method).predict(held[["x"]], interval=0.9)
+    inside = (pred.pi_lower.to_numpy() <= held.y.to_numpy()) & (held.y.to_numpy() <= pred.pi_upper.to_numpy())
+    assert bt.table.loc[0, "coverage"] == pytest.approx(inside.mean())
+    assert list(inside) == [True, False, False]  # the run on the curve is inside, the shifted ones are not
 
 
 def test_bad_arguments_are_named(curve):
@@ -164,7 +175,10 @@ def test_selection_calibrates_extrapolation_intervals_and_saves_them(curve, tmp_
     # M1 misses the floor: beyond the runs its plain bootstrap intervals are too narrow to
     # cover the truth, the calibrated ones cover it
     truth = 0.2 + 30.0 * far["x"].to_numpy() ** -0.4
-    boot = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=5, calibrate=False, method=LeastSquares(starts=64, bootstrap=200)).fit.predict(far, interval=0.9, extrapolation=None)  # fmt: skip
+    boot = select_law(
+        [M1], curve, target="y", holdout="x", rollout=True, splits=5, calibrate=False,
+        method=LeastSquares(starts=64, bootstrap=200),
+    ).fit.predict(far, interval=0.9, extrapolation=None)  # fmt: skip
     beyond = far["x"].to_numpy() > curve["x"].max()
     assert not ((boot["pi_lower"] <= truth) & (truth <= boot["pi_upper"]))[beyond].all()
     assert ((p["pi_lower"] <= truth) & (truth <= p["pi_upper"]))[beyond].all()
