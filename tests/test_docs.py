@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["scalefit", "scalefit._laws", "scalefit._fit", "scalefit._catalogue", "scalefit._formula"]
+MODULES = ["scalefit", "scalefit._laws", "scalefit._fit", "scalefit._catalogue", "scalefit._formula", "scalefit._general",
+           "scalefit._path"]
 
 
 @pytest.mark.parametrize("name", MODULES)
