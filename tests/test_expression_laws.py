@@ -319,3 +319,26 @@ def test_lr_schedule_areas():
     np.testing.assert_allclose(s2, [0.0, 0.0, 0.5, 0.75])  # momentum: 0, 0, 0.5, 0.25
     with pytest.raises(ScalefitError, match="decay"):
         lr_schedule_areas([1.0], decay=1.0)
+
+
+# -- the Python algebra ---------------------------------------------------------------------
+def test_the_python_algebra_builds_the_same_laws_as_formulas():
+    from scalefit import Constant, Power, Variable, exp, log, maximum, minimum, sigmoid, softplus, sqrt
+
+    n, e = Variable("N"), Variable("E")
+    a, b, c, d = (Constant(k) for k in "abcd")
+    clark = Law(exp(a * log(n) + b * log(e) + c * log(n) * log(e) + d))
+    assert clark == parse_law("exp(a*log(N) + b*log(E) + c*log(N)*log(E) + d)")
+    assert all(s.signed for s in clark.specs.values())  # inside exp: roles come from position, not from Constant
+    tissue = Constant("L0") + Power("S1", "alpha", amplitude="A") - Constant("C") * Variable("S2")
+    assert Law(tissue) == parse_law("L0 + A*S1^-alpha - C*S2", ["S1", "S2"])
+    mixed = scalefit.chinchilla + exp(Constant("k") * n)
+    assert str(mixed) == "E + A * N^-alpha + B * D^-beta + exp(k * N)" and isinstance(mixed.expr, Expression)
+    assert str(-Constant("E") + 2 * sqrt(n) / 3 - 1) == "-E + 2 * sqrt(N) / 3 - 1"
+    assert str(maximum(n, a) + minimum(n, b, c) * sigmoid(n) ** softplus(d)) == (
+        "max(N, a) + min(N, b, c) * sigmoid(N)^softplus(d)"
+    )
+    with pytest.raises(ScalefitError, match=r"exp\(\): the term .*bend.* cannot be part of a general expression"):
+        exp(scalefit.bnsl)
+    with pytest.raises(TypeError, match=r"exp\(\): cannot combine a law with str 'N'"):
+        exp("N")

@@ -38,7 +38,7 @@ _EXPORTS = {
     "_fits": ("Fits",),
     "_identify": ("Identifiability",),
     "_formula": ("parse_law",),
-    "_general": ("Expression",),
+    "_general": ("Expression", "Variable", "exp", "log", "maximum", "minimum", "sigmoid", "softplus", "sqrt"),
     "_path": ("Path", "compute_path"),
     "_laws": (
         "Bend", "Constant", "Exponent", "Implicit", "Law", "ParamSpec", "Pow", "Power", "Product", "Repeated",
@@ -113,7 +113,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from ._fitfile import load_fit
     from ._fits import Fits
     from ._formula import parse_law
-    from ._general import Expression
+    from ._general import Expression, Variable, exp, log, maximum, minimum, sigmoid, softplus, sqrt
     from ._path import Path, compute_path
     from ._identify import Identifiability
     from ._laws import (
@@ -180,6 +180,7 @@ __all__ = [
     "StartsReport",
     "Sum",
     "Term",
+    "Variable",
     "__version__",
     "allocate",
     "as_law",
@@ -198,6 +199,7 @@ __all__ = [
     "data_mixing_law",
     "distillation_boundary",
     "example_runs",
+    "exp",
     "farseer",
     "fit_law",
     "gao_sae",
@@ -206,7 +208,10 @@ __all__ = [
     "list_laws",
     "load_fit",
     "load_runs",
+    "log",
     "lr_schedule_areas",
+    "maximum",
+    "minimum",
     "muennighoff",
     "muennighoff_full",
     "muennighoff_full_law",
@@ -224,6 +229,9 @@ __all__ = [
     "revisiting_m4",
     "saturating_error",
     "select_law",
+    "sigmoid",
+    "softplus",
+    "sqrt",
     "suggest_runs",
     "tao_vocabulary",
     "tissue_annealing",

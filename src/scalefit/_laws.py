@@ -127,12 +127,18 @@ class Term:
         return ()
 
     def __add__(self, other: Term | Law) -> Sum:
+        if _general(other):
+            return _general(other)("+", self, other)
         return Sum((self, _as_term(other, "+")))
 
     def __mul__(self, other: Term | Law) -> Product:
+        if _general(other):
+            return _general(other)("*", self, other)
         return Product((self, _as_term(other, "*")))
 
     def __truediv__(self, other: Term | Law) -> Product:
+        if _general(other):
+            return _general(other)("/", self, other)
         return Product((self, Pow(_as_term(other, "/"), 1.0)))
 
     def __rtruediv__(self, other: object) -> Pow:
@@ -146,8 +152,34 @@ class Term:
     def __pow__(self, power: Exponent | float) -> Pow:
         return _power_of(self, power)
 
+    def __sub__(self, other: object) -> Term:  # beyond the positive algebra: a general expression
+        from ._general import combine
+
+        return combine("-", self, other)
+
+    def __rsub__(self, other: object) -> Term:
+        from ._general import combine
+
+        return combine("-", other, self)
+
+    def __neg__(self) -> Term:
+        from ._general import negate
+
+        return negate(self)
+
     def __str__(self) -> str:
         return self.text()
+
+
+def _general(other: object):
+    """``combine`` of :mod:`scalefit._general` when ``other`` is a general expression (or a law of
+    one): then ``term op other`` is a general expression too, not a log-space sum or product."""
+    expr = other.expr if isinstance(other, Law) else other
+    if type(expr).__name__ == "Expression":
+        from ._general import combine
+
+        return combine
+    return None
 
 
 def _is_number(v: object) -> bool:
@@ -988,6 +1020,12 @@ class Law:
 
     def __pow__(self, power: Exponent | float) -> Law:
         return Law(_power_of(self.expr, power))
+
+    def __sub__(self, other: Term | Law) -> Law:
+        return Law(self.expr - other)
+
+    def __neg__(self) -> Law:
+        return Law(-self.expr)
 
     def powers(self) -> tuple[Power, ...]:
         """The :class:`Power` terms of the law (also inside :class:`Pow`), in order of appearance."""
