@@ -217,10 +217,12 @@ def read_tree(
             if not isinstance(v, str):
                 raise TypeError(f"variables must be names (strings), got {type(v).__name__} {v!r}")
         if not vs and not allow_none:  # (a part of a law built in the Python algebra may have none)
+            bases = _guess_variables(tree)
             raise ScalefitError(
-                f"variables=[] for formula {_expr.shown(formula)}: a law needs at least one variable; name them, "
-                "e.g. variables=['N', 'D']"
-            )
+                f"variables=[] for formula {_expr.shown(formula)}: a law needs at least one variable; "
+                + (f"give variables={bases} (the names raised to a power) or leave variables out" if bases
+                   else "name them, e.g. variables=['N', 'D']")
+            )  # fmt: skip
         unused = [v for v in vs if v not in names]
         if unused:
             raise ScalefitError(
