@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import ScalingWarning, fit_law
+from scalefit import LeastSquares, ScalingWarning, fit_law
 from scalefit.laws.general import Expression
 from scalefit.laws.published import EXAMPLES, IDENTIFIABILITY, lr_schedule_areas
 
@@ -125,7 +125,7 @@ def test_every_law_is_general_cited_and_has_an_identifiability_note():
 @pytest.mark.parametrize("name", list(DESIGNS))
 def test_known_answer_least_squares(name):
     law, runs, truth = _data(name)
-    fit = _fit(law, runs, bootstrap=0, seed=0, **OPTIONS.get(name, {}))
+    fit = _fit(law, runs, method=LeastSquares(bootstrap=0), seed=0, **OPTIONS.get(name, {}))
     assert fit.status.converged
     for p, tol in CHECK[name].items():
         if law.specs[p].signed:

@@ -14,6 +14,8 @@ MODULES = [
     "scalefit.fitting.fit",
     "scalefit.laws.catalogue",
     "scalefit.laws.formula",
+    "scalefit.laws.general",
+    "scalefit.decide.path",
 ]
 
 

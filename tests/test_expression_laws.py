@@ -13,9 +13,11 @@ import pytest
 
 import scalefit
 from scalefit import (
+    NUTS,
     Expression,
     Fit,
     Law,
+    LeastSquares,
     Path,
     ScalefitError,
     ScalingWarning,
@@ -153,7 +155,10 @@ def test_general_and_log_space_paths_reach_the_same_optimum():
     d = n * np.tile(np.geomspace(5, 200, 5), 6)
     y = fast.evaluate(dict(E=1.8, A=480.0, alpha=0.35, B=2000.0, beta=0.37), N=n, D=d)
     runs = pd.DataFrame(dict(N=n, D=d, y=y * np.exp(rng.normal(0, 0.01, n.size))))
-    a, b = _fit(fast, runs, target="y", bootstrap=0), _fit(general, runs, target="y", bootstrap=0)
+    a, b = (
+        _fit(fast, runs, target="y", method=LeastSquares(bootstrap=0)),
+        _fit(general, runs, target="y", method=LeastSquares(bootstrap=0)),
+    )
     assert a.status.converged and b.status.converged
     assert b.value == pytest.approx(a.value, rel=1e-6)
     for k in a.params:
@@ -173,7 +178,9 @@ def test_a_decreasing_term_is_recovered_with_intervals_that_cover_the_truth():
         cols.append((s1[199::200], s2[199::200]))
     s1, s2 = (np.concatenate(c) for c in zip(*cols, strict=True))
     y = law.evaluate(truth, S1=s1, S2=s2) + rng.normal(0, 0.002, s1.size)
-    fit = _fit(law, pd.DataFrame(dict(S1=s1, S2=s2, y=y)), target="y", objective="squared", bootstrap=300)
+    fit = _fit(
+        law, pd.DataFrame(dict(S1=s1, S2=s2, y=y)), target="y", objective="squared", method=LeastSquares(bootstrap=300)
+    )
     table = fit.summary()
     for k, v in truth.items():
         assert fit.params[k] == pytest.approx(v, rel=0.1), k
@@ -188,8 +195,8 @@ def test_targets_crossing_zero_fit_on_the_natural_scale_and_log_objectives_say_s
     runs = pd.DataFrame(dict(N=n, y=law.evaluate(truth, N=n) + rng.normal(0, 0.01, n.size)))
     assert (runs.y < 0).any() and (runs.y > 0).any()
     with pytest.raises(ScalefitError, match=r"values <= 0.*use objective='squared'"):
-        _fit(law, runs, target="y", bootstrap=0)
-    fit = _fit(law, runs, target="y", objective="squared", bootstrap=0)
+        _fit(law, runs, target="y", method=LeastSquares(bootstrap=0))
+    fit = _fit(law, runs, target="y", objective="squared", method=LeastSquares(bootstrap=0))
     assert fit.status.converged
     assert fit.params["c"] == pytest.approx(0.3, abs=0.02)
     assert fit.params["alpha"] == pytest.approx(0.4, rel=0.05)
@@ -214,12 +221,12 @@ def test_variables_may_be_zero_where_the_law_is_defined_and_never_negative():
     r[:3] = np.eye(3)
     runs = pd.DataFrame({"r1": r[:, 0], "r2": r[:, 1], "r3": r[:, 2]})
     runs["y"] = law.evaluate(truth, runs) * np.exp(rng.normal(0, 0.003, 30))
-    fit = _fit(law, runs, target="y", fix={"t1": 0.0}, bootstrap=0)
+    fit = _fit(law, runs, target="y", fix={"t1": 0.0}, method=LeastSquares(bootstrap=0))
     assert fit.params["t2"] == pytest.approx(-1.0, abs=0.05) and fit.params["t3"] == pytest.approx(0.8, abs=0.05)
     assert np.isfinite(fit.predict(runs.iloc[:3], interval=None)["mean"]).all()
     bad = runs.assign(r1=runs.r1 - 0.5)
     with pytest.raises(ScalefitError, match=r"column 'r1' \(law variable 'r1'\) has \d+ non-positive values"):
-        _fit(law, bad, target="y", bootstrap=0)
+        _fit(law, bad, target="y", method=LeastSquares(bootstrap=0))
 
 
 @pytest.mark.slow
@@ -229,8 +236,7 @@ def test_nuts_samples_a_general_law_with_normal_noise_around_the_truth():
     rng = np.random.default_rng(0)
     n = np.geomspace(1e3, 1e7, 30)
     runs = pd.DataFrame(dict(N=n, y=law.evaluate(truth, N=n) + rng.normal(0, 0.01, n.size)))
-    fit = _fit(law, runs, target="y", objective="squared", method="bayes", noise="normal", chains=2, draws=400,
-               warmup=400, seed=0)  # fmt: skip
+    fit = _fit(law, runs, target="y", objective="squared", method=NUTS(noise="normal", chains=2, draws=400, warmup=400), seed=0)  # fmt: skip
     table = fit.summary()
     for k, v in truth.items():
         assert table.loc[k, "lower"] <= v <= table.loc[k, "upper"], k
@@ -319,3 +325,26 @@ def test_lr_schedule_areas():
     np.testing.assert_allclose(s2, [0.0, 0.0, 0.5, 0.75])  # momentum: 0, 0, 0.5, 0.25
     with pytest.raises(ScalefitError, match="decay"):
         lr_schedule_areas([1.0], decay=1.0)
+
+
+# -- the Python algebra ---------------------------------------------------------------------
+def test_the_python_algebra_builds_the_same_laws_as_formulas():
+    from scalefit import Constant, Power, Variable, exp, log, maximum, minimum, sigmoid, softplus, sqrt
+
+    n, e = Variable("N"), Variable("E")
+    a, b, c, d = (Constant(k) for k in "abcd")
+    clark = Law(exp(a * log(n) + b * log(e) + c * log(n) * log(e) + d))
+    assert clark == parse_law("exp(a*log(N) + b*log(E) + c*log(N)*log(E) + d)")
+    assert all(s.signed for s in clark.specs.values())  # inside exp: roles come from position, not from Constant
+    tissue = Constant("L0") + Power("S1", "alpha", amplitude="A") - Constant("C") * Variable("S2")
+    assert Law(tissue) == parse_law("L0 + A*S1^-alpha - C*S2", ["S1", "S2"])
+    mixed = scalefit.chinchilla + exp(Constant("k") * n)
+    assert str(mixed) == "E + A * N^-alpha + B * D^-beta + exp(k * N)" and isinstance(mixed.expr, Expression)
+    assert str(-Constant("E") + 2 * sqrt(n) / 3 - 1) == "-E + 2 * sqrt(N) / 3 - 1"
+    assert str(maximum(n, a) + minimum(n, b, c) * sigmoid(n) ** softplus(d)) == (
+        "max(N, a) + min(N, b, c) * sigmoid(N)^softplus(d)"
+    )
+    with pytest.raises(ScalefitError, match=r"exp\(\): the term .*bend.* cannot be part of a general expression"):
+        exp(scalefit.bnsl)
+    with pytest.raises(TypeError, match=r"exp\(\): cannot combine a law with str 'N'"):
+        exp("N")

@@ -65,7 +65,19 @@ import numpy as np
 
 from scalefit import syntax
 from scalefit.errors import ScalefitError
-from scalefit.laws.terms import TERM_READERS, Law, Metric, ParamSpec, Term, check_name, latex_name, number_text
+from scalefit.laws.terms import (
+    GENERAL,
+    TERM_READERS,
+    Law,
+    Metric,
+    ParamSpec,
+    Power,
+    Term,
+    check_name,
+    is_number,
+    latex_name,
+    number_text,
+)
 
 #: Functions of the general language: name -> (min args, max args or None, description).
 FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
@@ -180,7 +192,9 @@ def _guess_variables(tree: ast.AST) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def read_tree(formula: str, variables: Iterable[str] | None) -> tuple[Node, tuple[str, ...], ast.AST]:
+def read_tree(
+    formula: str, variables: Iterable[str] | None, allow_none: bool = False
+) -> tuple[Node, tuple[str, ...], ast.AST]:
     """The node tree of ``formula``, its variables and its Python ast (for the log-space parser)."""
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string, got {type(formula).__name__} {formula!r}")
@@ -212,11 +226,13 @@ def read_tree(formula: str, variables: Iterable[str] | None) -> tuple[Node, tupl
         for v in vs:
             if not isinstance(v, str):
                 raise TypeError(f"variables must be names (strings), got {type(v).__name__} {v!r}")
-        if not vs:
+        if not vs and not allow_none:  # (a part of a law built in the Python algebra may have none)
+            bases = _guess_variables(tree)
             raise ScalefitError(
-                f"variables=[] for formula {syntax.shown(formula)}: a law needs at least one variable; name them, "
-                "e.g. variables=['N', 'D']"
-            )
+                f"variables=[] for formula {syntax.shown(formula)}: a law needs at least one variable; "
+                + (f"give variables={bases} (the names raised to a power) or leave variables out" if bases
+                   else "name them, e.g. variables=['N', 'D']")
+            )  # fmt: skip
         unused = [v for v in vs if v not in names]
         if unused:
             raise ScalefitError(
@@ -439,7 +455,7 @@ class Expression(Term):
     tree: Node = field(default=(), compare=False, repr=False)
 
     def __post_init__(self):
-        node, vs, _ = read_tree(self.formula, self.vars)
+        node, vs, _ = read_tree(self.formula, self.vars, allow_none=True)
         object.__setattr__(self, "tree", node)
         object.__setattr__(self, "vars", vs)
         params = _order(node, "par")
@@ -678,7 +694,12 @@ def parse_general(
     description: str = "",
 ) -> Law:
     """A :class:`~scalefit.Law` holding an :class:`Expression` (the general path, always)."""
-    _, vs, _ = read_tree(formula, variables)
+    node, vs, _ = read_tree(formula, variables)
+    if not _order(node, "par"):
+        raise ScalefitError(
+            f"formula {syntax.shown(formula)} has no parameters to fit (its names {list(vs)} are all variables); name "
+            "the parameters, e.g. 'E + A*N^-alpha'"
+        )
     expr = Expression(formula.strip(), vs, _names_arg(signed, "signed"), _starts_arg(starts))
     return Law(expr, name=name, metric=metric, reference=reference, description=description)
 
@@ -758,4 +779,141 @@ def parse_law(
     return parse_general(formula, variables, signed=signed, starts=starts, **meta)
 
 
+# -- the Python algebra -----------------------------------------------------------------------
+def _operand(obj: object, op: str) -> tuple[Node, tuple[str, ...], tuple[str, ...], tuple]:
+    """``(tree, variables, signed, start ranges)`` of one side of an operator or function."""
+
+    if isinstance(obj, Law):
+        obj = obj.expr
+    if isinstance(obj, Expression):
+        return obj.tree, obj.vars, obj.signed, obj.start_ranges
+
+    if isinstance(obj, Power) and obj.coefficient is None and obj.exponent == -1.0:
+        return ("var", obj.variable), (obj.variable,), (), ()  # Variable("x")
+    if isinstance(obj, Term):
+        text = obj.text()
+        vs = Law(obj).variables
+        try:
+            node = _unit_powers(_Reader(text, frozenset(vs)).read(syntax.parse(text.replace("^", "**"), repr(text))))
+        except (ScalefitError, SyntaxError):
+            raise ScalefitError(
+                f"{op}: the term {text!r} cannot be part of a general expression (bend, implicit, saturate and "
+                "repeated are terms of the log-space algebra only); write its formula out with parse_law"
+            ) from None
+        return node, vs, (), ()
+    if is_number(obj) and math.isfinite(float(obj)):
+        return ("num", float(obj)), (), (), ()
+    raise TypeError(
+        f"{op}: cannot combine a law with {type(obj).__name__} {obj!r}; use laws, terms, Variable('x') and finite numbers"
+    )
+
+
+def _unit_powers(node: Node) -> Node:
+    """``x^1`` (how the log-space algebra prints a bare variable) as ``x``."""
+    kind = node[0]
+    if kind == "pow":
+        base, e = _unit_powers(node[1]), _unit_powers(node[2])
+        return base if e == ("num", 1.0) else ("pow", base, e)
+    if kind == "neg":
+        return ("neg", _unit_powers(node[1]))
+    if kind in ("sum", "prod"):
+        return (kind, tuple((s, _unit_powers(c)) for s, c in node[1]))
+    if kind == "call":
+        return ("call", node[1], tuple(_unit_powers(a) for a in node[2]))
+    return node
+
+
+def _build(tree: Node, parts) -> Expression:
+    vs = tuple(dict.fromkeys(v for p in parts for v in p[1]))
+    signed = tuple(dict.fromkeys(s for p in parts for s in p[2]))
+    ranges = tuple(dict.fromkeys(r for p in parts for r in p[3]))
+    return Expression(_text(tree), vs, signed, ranges)
+
+
+def combine(op: str, a: object, b: object) -> Expression:
+    """``a op b`` as a general expression (``op`` one of ``+ - * / ^``)."""
+    pa, pb = _operand(a, op), _operand(b, op)
+    if op in "+-":
+        tree = ("sum", ((1, pa[0]), (1 if op == "+" else -1, pb[0])))
+    elif op in "*/":
+        tree = ("prod", ((1, pa[0]), (1 if op == "*" else -1, pb[0])))
+    elif op == "^":
+        tree = ("pow", pa[0], pb[0])
+    else:
+        raise ScalefitError(f"unknown operator {op!r}")
+    return _build(tree, (pa, pb))
+
+
+def negate(a: object) -> Expression:
+    """``-a`` as a general expression."""
+    pa = _operand(a, "-")
+    return _build(("neg", pa[0]), (pa,))
+
+
+def _call(fn: str, *args: object) -> Expression:
+    parts = [_operand(a, f"{fn}()") for a in args]
+    return _build(("call", fn, tuple(p[0] for p in parts)), parts)
+
+
+def Variable(name: str) -> Term:  # noqa: N802 - reads as a constructor, like Constant
+    """A bare variable ``x`` for the Python algebra (``Constant("C") * Variable("S2")``)."""
+
+    return Power(check_name(name, "Variable name"), -1.0)
+
+
+def exp(z) -> Expression:
+    """``exp(z)`` of a law, term or number (a general expression)."""
+    return _call("exp", z)
+
+
+def log(z) -> Expression:
+    """``log(z)`` (natural) of a law, term or number (a general expression)."""
+    return _call("log", z)
+
+
+def sqrt(z) -> Expression:
+    """``sqrt(z)`` of a law, term or number (a general expression)."""
+    return _call("sqrt", z)
+
+
+def sigmoid(z) -> Expression:
+    """``1 / (1 + exp(-z))`` of a law, term or number (a general expression)."""
+    return _call("sigmoid", z)
+
+
+def softplus(z) -> Expression:
+    """``log(1 + exp(z))`` of a law, term or number (a general expression)."""
+    return _call("softplus", z)
+
+
+def minimum(a, b, *more) -> Expression:
+    """``min(a, b, ...)`` (a general expression)."""
+    return _call("min", a, b, *more)
+
+
+def maximum(a, b, *more) -> Expression:
+    """``max(a, b, ...)`` (a general expression)."""
+    return _call("max", a, b, *more)
+
+
+def _expression_operators():
+    """Operators of :class:`Expression` (and ``-`` of every term): general expressions, with numbers allowed."""
+    Expression.__add__ = lambda self, other: combine("+", self, other)
+    Expression.__radd__ = lambda self, other: combine("+", other, self)
+    Expression.__sub__ = lambda self, other: combine("-", self, other)
+    Expression.__rsub__ = lambda self, other: combine("-", other, self)
+    Expression.__mul__ = lambda self, other: combine("*", self, other)
+    Expression.__rmul__ = lambda self, other: combine("*", other, self)
+    Expression.__truediv__ = lambda self, other: combine("/", self, other)
+    Expression.__rtruediv__ = lambda self, other: combine("/", other, self)
+    Expression.__pow__ = lambda self, other: combine("^", self, other)
+    Expression.__rpow__ = lambda self, other: combine("^", other, self)
+    Expression.__neg__ = negate
+
+
+_expression_operators()
+
+
 TERM_READERS["expression"] = Expression.from_dict
+GENERAL["combine"] = combine
+GENERAL["negate"] = negate

@@ -132,16 +132,22 @@ class Term:
         return ()
 
     def __add__(self, other: Term | Law) -> Sum:
+        if _general(other):
+            return _general(other)("+", self, other)
         return Sum((self, _as_term(other, "+")))
 
     def __mul__(self, other: Term | Law) -> Product:
+        if _general(other):
+            return _general(other)("*", self, other)
         return Product((self, _as_term(other, "*")))
 
     def __truediv__(self, other: Term | Law) -> Product:
+        if _general(other):
+            return _general(other)("/", self, other)
         return Product((self, Pow(_as_term(other, "/"), 1.0)))
 
     def __rtruediv__(self, other: object) -> Pow:
-        if _is_number(other) and float(other) == 1.0:
+        if is_number(other) and float(other) == 1.0:
             return Pow(self, 1.0)
         raise TypeError(
             f"cannot divide {type(other).__name__} {other!r} by a law term; only 1 / term (its reciprocal) "
@@ -151,11 +157,35 @@ class Term:
     def __pow__(self, power: Exponent | float) -> Pow:
         return _power_of(self, power)
 
+    def __sub__(self, other: object) -> Term:  # beyond the positive algebra: a general expression
+        return GENERAL["combine"]("-", self, other)
+
+    def __rsub__(self, other: object) -> Term:
+        return GENERAL["combine"]("-", other, self)
+
+    def __neg__(self) -> Term:
+        return GENERAL["negate"](self)
+
     def __str__(self) -> str:
         return self.text()
 
 
-def _is_number(v: object) -> bool:
+#: The general expression path's operations (``combine``, ``negate``), registered by
+#: :mod:`scalefit.laws.general` when it loads (``scalefit.laws`` loads it), so that the
+#: algebra here can hand a term to it without importing it (general builds on these terms).
+GENERAL: dict[str, Any] = {}
+
+
+def _general(other: object):
+    """``combine`` of the general path when ``other`` is a general expression (or a law of
+    one): then ``term op other`` is a general expression too, not a log-space sum or product."""
+    expr = other.expr if isinstance(other, Law) else other
+    if type(expr).__name__ == "Expression":
+        return GENERAL["combine"]
+    return None
+
+
+def is_number(v: object) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
 
 
@@ -201,7 +231,7 @@ class Exponent:
 def _power_of(base: Term, power: object) -> Pow:
     if isinstance(power, Exponent):
         return Pow(base, power.name, power.sign)
-    if _is_number(power):
+    if is_number(power):
         v = float(power)
         return Pow(base, abs(v), 1 if v > 0 else -1)
     hint = f" (for a fitted exponent write ** -Exponent({power!r}))" if isinstance(power, str) else ""
@@ -271,7 +301,7 @@ class Power(Term):
 
     def __post_init__(self):
         check_name(self.variable, "Power variable")
-        if _is_number(self.exponent):
+        if is_number(self.exponent):
             object.__setattr__(self, "exponent", _fixed_exponent(self.exponent, f"Power({self.variable!r}) exponent"))
         else:
             check_name(self.exponent, "Power exponent name")
@@ -504,7 +534,7 @@ class Pow(Term):
         object.__setattr__(self, "base", _as_term(self.base, "**"))
         if self.sign not in (1, -1) or isinstance(self.sign, bool):
             raise ScalefitError(f"Pow sign must be 1 or -1, got {self.sign!r}")
-        if _is_number(self.exponent):
+        if is_number(self.exponent):
             v = _fixed_exponent(self.exponent, "Pow exponent")
             object.__setattr__(self, "exponent", abs(v))
             object.__setattr__(self, "sign", self.sign if v > 0 else -self.sign)
@@ -885,7 +915,7 @@ class Repeated(_Function):
 
 def _exponent_from_dict(d: Mapping[str, Any]) -> str | float:
     e = d.get("exponent")
-    if isinstance(e, str) or _is_number(e):
+    if isinstance(e, str) or is_number(e):
         return e
     raise ScalefitError(f"saved law term has exponent {e!r}; expected a parameter name or a number")
 
@@ -996,6 +1026,12 @@ class Law:
 
     def __pow__(self, power: Exponent | float) -> Law:
         return Law(_power_of(self.expr, power))
+
+    def __sub__(self, other: Term | Law) -> Law:
+        return Law(self.expr - other)
+
+    def __neg__(self) -> Law:
+        return Law(-self.expr)
 
     def powers(self) -> tuple[Power, ...]:
         """The :class:`Power` terms of the law (also inside :class:`Pow`), in order of appearance."""
