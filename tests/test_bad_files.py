@@ -304,8 +304,8 @@ def test_duplicate_field(tmp_path, boot_fit):
         load_fit(path)
 
 
-def test_from_dict_wrong_type():
-    with pytest.raises(TypeError, match="Fit.from_dict\\(\\) takes the dict"):
+def test_load_fit_of_the_wrong_type_names_what_it_takes():
+    with pytest.raises(TypeError, match=r"load_fit\(\) takes the path of a fit file .*got list"):
         load_fit([1, 2])
 
 

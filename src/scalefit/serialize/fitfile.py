@@ -128,7 +128,8 @@ def load_fit(source: str | os.PathLike | Mapping) -> Fit | Fits:
         return _parse(source, "fit JSON text")
     if not isinstance(source, str | os.PathLike):
         raise TypeError(
-            f"load_fit() takes the path of a fit file (or its JSON text), got {type(source).__name__}; "
+            f"load_fit() takes the path of a fit file (or its JSON text, or the dict of fit.to_dict()), got "
+            f"{type(source).__name__}; "
             "save a fit with fit.to_json(path)"
         )
     path = Path(source).expanduser()
