@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import scalefit
-from scalefit import Constant, Fit, Fits, Law, LeastSquares, Power, ScalefitError, fit_law, load_fit
+from scalefit import Constant, Fit, Fits, Law, LeastSquares, Power, ScalefitError, load_fit
 
 LAW = Law(Constant("e_inf") + Power("x", "c", amplitude="b"), name="M2")
 TRUTH = {"cifar_5": (0.1, 5.0, 0.3), "ViT/B/16": (0.2, 40.0, 0.5), "pets": (0.05, 2.0, 0.2)}
@@ -37,15 +37,15 @@ def runs():
     return pd.concat(parts, ignore_index=True)
 
 
-def _fit(*args, **kwargs):
+def _fit(law, runs, by, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
-        return fit_law(*args, **kwargs)
+        return scalefit.fit_groups(law, runs, by, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def fits(runs):
-    return _fit(LAW, runs, target="y", by="task", method=LeastSquares(bootstrap=50))
+    return _fit(LAW, runs, "task", target="y", method=LeastSquares(bootstrap=50))
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_fits_round_trip_as_strict_json(fits, tmp_path):
 
 
 def test_several_by_columns_keep_tuple_keys(runs):
-    fits = _fit(LAW, runs, target="y", by=["task", "seed"], method=LeastSquares(bootstrap=0))
+    fits = _fit(LAW, runs, ["task", "seed"], target="y", method=LeastSquares(bootstrap=0))
     d = _strict(fits.to_json(indent=None))
     assert d["by"] == ["task", "seed"] and d["groups"][0]["key"] == ["ViT/B/16", 0]
     again = load_fit(fits.to_json())
