@@ -25,10 +25,8 @@ def main(quick: bool = False) -> None:
     lsq = scalefit.fit_law(
         scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=sizes.get("bootstrap", 1000))
     )
-    bayes = scalefit.fit_law(
-        scalefit.paper_error, runs, target="error", method="bayes",
-        **{k: v for k, v in sizes.items() if k != "bootstrap"},
-    )  # fmt: skip
+    nuts = scalefit.NUTS(**{k: v for k, v in sizes.items() if k != "bootstrap"})
+    bayes = scalefit.fit_law(scalefit.paper_error, runs, target="error", method=nuts)
     print(bayes)
 
     both = pd.DataFrame(
@@ -58,8 +56,7 @@ def main(quick: bool = False) -> None:
     without_m = Law(Constant("E_inf") + Power("Dp", "alpha", scale="lambda_p") + Power("Df", "gamma", scale="lambda_f"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
-        other = scalefit.fit_law(without_m, runs, target="error", method="bayes",
-                                 **{k: v for k, v in sizes.items() if k != "bootstrap"})  # fmt: skip
+        other = scalefit.fit_law(without_m, runs, target="error", method=nuts)
     # --quick samples too little to trust LOO; compare_laws refuses that unless forced
     table = scalefit.compare_laws({"eq1": bayes, "eq1 without M": other}, force=quick)
     print("\nlaw comparison by PSIS-LOO:\n", table)

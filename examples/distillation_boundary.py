@@ -45,7 +45,9 @@ def main(quick: bool = False, seed: int = 0, verbose: bool = True):
     truth = distillation_boundary(
         plain_truth, Fit.from_params(scalefit.paper_distilled, DISTILLED), at=AT, domain=(1e4, 1e8)
     )
-    size = dict(starts=100 if quick else 1000, bootstrap=100 if quick else 1000, seed=seed)
+    size = dict(
+        method=scalefit.LeastSquares(starts=100 if quick else 1000, bootstrap=100 if quick else 1000), seed=seed
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
         plain = scalefit.fit_law(scalefit.paper_error, table, target="plain_error", **size)

@@ -3,7 +3,7 @@
     python examples/distillation_compute.py [--quick]
 
 SYNTHETIC runs are drawn from the supervised law ``L = E + (A N^-alpha + B D^-beta)^gamma``
-(:data:`scalefit._catalogue_general.BUSBRIDGE_SUPERVISED`) and from the distillation law
+(:data:`scalefit.laws.published.BUSBRIDGE_SUPERVISED`) and from the distillation law
 ``scalefit.get_law("busbridge_distillation")`` at its typical parameters, 1% log-normal noise.
 Each law is fitted with a case bootstrap; the distillation law's transition sharpness ``f1``
 is fixed at 1 (with 1% noise and five teachers it is not identified: left free, the fit runs
@@ -22,11 +22,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scalefit._catalogue_general import BUSBRIDGE_SUPERVISED, EXAMPLES
 from scipy.optimize import brentq
 
 import scalefit
 from scalefit import LeastSquares, ScalingWarning, compute_path, distillation_boundary, fit_law, parse_law
+from scalefit.laws.published import BUSBRIDGE_SUPERVISED, EXAMPLES
 
 SUPERVISED = parse_law("E + (A*N^-alpha + B*D^-beta)^gamma", ["N", "D"], name="supervised", metric="loss")
 DISTILLED = scalefit.get_law("busbridge_distillation")

@@ -69,7 +69,7 @@ def main(quick: bool = False, seed: int = 0, verbose: bool = True, table: str | 
     runs = scalefit.example_runs("fmnist_mnist") if table is None else pd.read_csv(table)
     plain = runs[runs.stage == "finetune"]
     distilled = runs[runs.stage == "distill"]
-    size = dict(starts=200 if quick else 1000, bootstrap=50 if quick else 1000, seed=seed)
+    size = dict(method=scalefit.LeastSquares(starts=200 if quick else 1000, bootstrap=50 if quick else 1000), seed=seed)
     report = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", scalefit.ScalingWarning)

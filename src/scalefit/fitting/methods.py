@@ -198,8 +198,8 @@ def make_method(method: object) -> LeastSquares | NUTS:
         return method
     if isinstance(method, str) and method in ("lsq", "bayes"):
         return LeastSquares() if method == "lsq" else NUTS()
+    hint = check.suggest(method, ("lsq", "bayes")) if isinstance(method, str) else ""
     raise (ScalefitError if isinstance(method, str) else TypeError)(
-        f"method must be 'lsq', 'bayes', LeastSquares(...) or NUTS(...), got {method!r}; method options are set "
-        "on the object, e.g. method=LeastSquares(starts=200, bootstrap=0) or method=NUTS(chains=4)"
-        + (check.suggest(method, ("lsq", "bayes")) if isinstance(method, str) else "")
+        f"method must be 'lsq', 'bayes', LeastSquares(...) or NUTS(...), got {method!r}{hint}; method options "
+        "are set on the object, e.g. method=LeastSquares(starts=200, bootstrap=0) or method=NUTS(chains=4)"
     )
