@@ -32,6 +32,7 @@ from ._intervals import (
 from ._laws import Law, Term, as_law
 from ._lsq import (
     CONVERGED_DISTANCE,
+    LANES,
     OBJECTIVES,
     FitData,
     Objective,
@@ -49,6 +50,10 @@ from ._problem import Problem
 from ._result import Convergence, Fit, StartsReport
 
 TOP_STARTS = 10
+#: Tables padded beyond this many rows have their starts screened on ``SCREEN_ROWS`` of their
+#: rows (drawn with ``SCREEN_SEED``); the best ``FINAL_POLISH`` screen optima (distinct
+#: ones first: objectives more than ``SCREEN_RTOL`` apart) are then polished on every row.
+SCREEN_ABOVE, SCREEN_ROWS, SCREEN_SEED, FINAL_POLISH, SCREEN_RTOL = 2048, 1024, 0x5CA1E, 4, 1e-4
 #: ``starts="auto"``: batch size, polished per batch, most starts, polished starts that must agree.
 AUTO_BATCH, AUTO_POLISH, AUTO_MAX, AUTO_AGREE = 64, 16, 1024, 8
 
@@ -373,14 +378,22 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
             for t in tables
         ]
     with jax.enable_x64(True):
-        explore, advance, jacobian, residual_fn, profile_fn = compiled(
+        explore, advance, jacobian, residual_fn, profile_fn, finish = compiled(
             problem0, obj, search["gtol"], search["ftol"], search["xtol"]
         )
         for t in tables:
             t.fd = fit_data(t.problem, t.data.x, t.data.y, obj, size)
-        logx = {v: np.stack([t.fd.logx[v] for t in tables]) for v in tables[0].fd.logx}
-        target = np.stack([t.fd.target for t in tables])
         w = np.stack([t.fd.pad(t.case_w) for t in tables])
+        # large tables: the starts are explored and polished on a subsample of rows (the
+        # screen), and only the best few polished on every row (see _screen and _final_polish)
+        screened = size > SCREEN_ABOVE
+        if screened:
+            screens = [_screen(t, obj) for t in tables]
+            fds, ws = [fd for fd, _ in screens], np.stack([sw for _, sw in screens])
+        else:
+            fds, ws = [t.fd for t in tables], w
+        logx = {v: np.stack([fd.logx[v] for fd in fds]) for v in fds[0].logx}
+        target = np.stack([fd.target for fd in fds])
 
         def run(u0s, rows=None, polish=search["polish"]):
             """Starts (tables, starts, parameters) of the tables ``rows`` (default: all): every
@@ -389,14 +402,14 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
             a power-of-two count, so a few compiled sizes serve any number of them."""
             rows = np.arange(len(tables)) if rows is None else np.asarray(rows)
             pad = np.concatenate([np.arange(len(rows)), np.zeros(_count_bucket(len(rows)) - len(rows), dtype=int)])
-            ex = explore(u0s[pad], {v: a[rows[pad]] for v, a in logx.items()}, target[rows[pad]], w[rows[pad]],
+            ex = explore(u0s[pad], {v: a[rows[pad]] for v, a in logx.items()}, target[rows[pad]], ws[rows[pad]],
                          steps=search["explore_steps"])  # fmt: skip
             ex = jax.tree.map(lambda a: np.asarray(a)[: len(rows)], ex)
             k = min(polish, u0s.shape[1])
             best = np.argsort(np.where(np.isfinite(ex.f), ex.f, np.inf), axis=1, kind="stable")[:, :k]
             owner = np.repeat(np.arange(len(rows)), k)
             sol = run_replicates(
-                advance, ex.u[owner, best.ravel()], owner, [tables[r].fd for r in rows], w[rows[owner]], max_steps
+                advance, ex.u[owner, best.ravel()], owner, [fds[r] for r in rows], ws[rows[owner]], max_steps
             )
             return [Solution(*(a[g * k : (g + 1) * k] for a in sol)) for g in range(len(rows))]
 
@@ -405,12 +418,69 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
         else:
             sols = run(np.stack([t.problem.u_from_theta(th) for t, th in zip(tables, theta0, strict=True)]))
             made = [len(theta0[0])] * len(tables)
+        if screened:
+            sols = _final_polish(finish, tables, sols, w, max_steps)
         found = [
             _optimum(t, sol, n, obj, jacobian, residual_fn, profile_fn, max_steps)
             for t, sol, n in zip(tables, sols, made, strict=True)
         ]
         boots = _bootstrap(advance, tables, found, bootstrap, max_steps) if bootstrap else [(None, None)] * len(tables)
     return [_assemble(t, o, d, obj, bootstrap, seed, throw) for t, o, d in zip(tables, found, boots, strict=True)]
+
+
+def _screen(t: _Table, obj: Objective) -> tuple[FitData, np.ndarray]:
+    """The rows a large table's starts are screened on: all of them when there are at most
+    ``SCREEN_ROWS``, else ``SCREEN_ROWS`` drawn without replacement (a fixed draw, so a fit
+    is reproducible), their case weights scaled up to the table's total; padded to
+    ``bucket(SCREEN_ROWS)`` rows."""
+    n = len(t.data)
+    if n <= SCREEN_ROWS:
+        rows = np.arange(n)
+    else:
+        rows = np.sort(np.random.default_rng(SCREEN_SEED).choice(n, SCREEN_ROWS, replace=False))
+    sw = t.case_w[rows]
+    total = float(np.sum(sw))
+    if total > 0:
+        sw = sw * (float(np.sum(t.case_w)) / total)
+    fd = fit_data(t.problem, {v: a[rows] for v, a in t.data.x.items()}, t.data.y[rows], obj, bucket(SCREEN_ROWS))
+    return fd, fd.pad(sw)
+
+
+def _final_polish(advance, tables: list[_Table], sols: list[Solution], w: np.ndarray, max_steps: int) -> list[Solution]:
+    """Each screened table's best few screen optima polished on every row.
+
+    From the starts polished on the screen, ``FINAL_POLISH`` continue on all rows: first
+    the best start of each distinct optimum (objective values further apart than
+    ``SCREEN_RTOL``, best first), then the next best starts — so a second basin that the
+    subsample ranked close behind the first is still compared on the whole table. A table
+    small enough to be its own screen keeps its polished starts as they are.
+    """
+    picks, owners = [], []
+    for g, (t, sol) in enumerate(zip(tables, sols, strict=True)):
+        if len(t.data) <= SCREEN_ROWS:
+            continue
+        f = np.where(np.isfinite(sol.f), sol.f, np.inf)
+        order = list(np.argsort(f, kind="stable"))
+        distinct = []
+        for i in order:
+            if np.isfinite(f[i]) and all(abs(f[i] - f[j]) > SCREEN_RTOL * abs(f[j]) for j in distinct):
+                distinct.append(i)
+        chosen = distinct[:FINAL_POLISH]
+        chosen += [i for i in order if i not in chosen][: FINAL_POLISH - len(chosen)]
+        picks.append(np.asarray(sol.u)[chosen])
+        owners.extend([g] * len(chosen))
+    if not owners:
+        return sols
+    owners = np.asarray(owners)
+    sizes = tuple(sorted({min(FINAL_POLISH * _count_bucket(len(set(owners.tolist()))), 16), *LANES}))
+    polished = run_replicates(
+        advance, np.concatenate(picks), owners, [t.fd for t in tables], w[owners], max_steps, sizes=sizes
+    )
+    out = list(sols)
+    for g in sorted(set(owners.tolist())):
+        rows = owners == g
+        out[g] = Solution(*(a[rows] for a in polished))
+    return out
 
 
 def _optimum(t: _Table, sol: Solution, n_starts: int, obj, jacobian, residual_fn, profile_fn, max_steps) -> dict:
