@@ -62,7 +62,9 @@ def objective(params: dict, runs) -> float:
     """Huber(1e-3) of log residuals, summed: the one score of every method's parameters."""
     p = params
     pred = p["E_inf"] + runs["Dp"].to_numpy() ** -p["alpha"] / p["lambda_p"]
-    pred = pred + runs["M"].to_numpy() ** -p["beta"] / p["lambda_m"] + runs["Df"].to_numpy() ** -p["gamma"] / p["lambda_f"]
+    pred = (
+        pred + runs["M"].to_numpy() ** -p["beta"] / p["lambda_m"] + runs["Df"].to_numpy() ** -p["gamma"] / p["lambda_f"]
+    )
     r = np.log(pred) - np.log(runs["error"].to_numpy())
     a = np.abs(r)
     return float(np.sum(np.where(a <= DELTA, 0.5 * r * r, DELTA * (a - 0.5 * DELTA))))
@@ -102,7 +104,9 @@ def case_scipy(n: int, seed: int) -> dict:
     # scalefit's own start distribution, converted to this form
     x = {v: runs[v].to_numpy() for v in RANGES}
     problem = Problem.build(paper_error, x=x)
-    paper = problem.paper(random_starts(problem, x, runs["error"].to_numpy(), SCIPY_STARTS, np.random.default_rng(seed)))
+    paper = problem.paper(
+        random_starts(problem, x, runs["error"].to_numpy(), SCIPY_STARTS, np.random.default_rng(seed))
+    )
     starts = np.column_stack([
         np.log(paper["E_inf"]),
         paper["alpha"], -paper["alpha"] * centre["Dp"] - np.log(paper["lambda_p"]),

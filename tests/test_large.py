@@ -77,3 +77,25 @@ def test_distance_to_optimum_matches_a_direct_svd():
         U, s, _ = np.linalg.svd(A / np.linalg.norm(A, axis=0), full_matrices=False)
         p = U[:, s > _lsq.FLAT_RCOND * s[0]].T @ b
         assert _lsq.distance_to_optimum(J, r, w, obj, 2.0) == pytest.approx(np.sqrt(2.0 * p @ p), rel=1e-9)
+
+
+def test_bootstrap_stops_once_endpoints_settle_and_states_their_error(runs, quiet):
+    loose = scalefit.fit_law(scalefit.paper_error, runs, target="error", seed=1, bootstrap=1000, bootstrap_rtol=0.2)
+    made = loose.bootstrap_requested
+    assert made is not None and _fit.MIN_REPLICATES <= made < 1000 and made % _fit.BOOT_BATCH == 0
+    mc = loose.bootstrap_error()
+    assert list(mc.columns) == ["lower_mc", "upper_mc", "width", "relative"]
+    assert (mc["relative"].dropna() <= 0.2).all() and mc.attrs["replicates"] == len(loose.draws)
+    assert set(loose.summary().attrs["bootstrap_mc_error"]) == set(loose.problem.free)
+    assert "Monte-Carlo s.e." in repr(loose)
+    # the replicates made are the first ones of the full run: the same resamples, the same optima
+    full = scalefit.fit_law(scalefit.paper_error, runs, target="error", seed=1, bootstrap=made, bootstrap_rtol=0)
+    assert full.bootstrap_requested == made
+    np.testing.assert_allclose(full.draws.to_numpy(), loose.draws.to_numpy(), rtol=1e-6, atol=1e-12)
+
+
+def test_bootstrap_rtol_zero_makes_every_replicate(runs, quiet):
+    fit = scalefit.fit_law(scalefit.paper_error, runs, target="error", starts=16, bootstrap=300, bootstrap_rtol=0)
+    assert fit.bootstrap_requested == 300
+    with pytest.raises(scalefit.ScalefitError, match="bootstrap_rtol"):
+        scalefit.fit_law(scalefit.paper_error, runs, target="error", method="bayes", bootstrap_rtol=0.1)

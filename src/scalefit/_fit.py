@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from . import _progress as progress
 from . import _validate as check
 from ._data import Runs, load_runs, per_run, read_table, require_fit_ready
 from ._errors import ScalefitError, ScalingWarning, format_rows
@@ -20,6 +21,7 @@ from ._intervals import (
     MIN_CONVERGED,
     MIN_REPLICATES,
     at_bounds,
+    endpoint_mc_error,
     interval_halfwidth,
     misfit,
     misfit_text,
@@ -54,6 +56,8 @@ TOP_STARTS = 10
 #: rows (drawn with ``SCREEN_SEED``); the best ``FINAL_POLISH`` screen optima (distinct
 #: ones first: objectives more than ``SCREEN_RTOL`` apart) are then polished on every row.
 SCREEN_ABOVE, SCREEN_ROWS, SCREEN_SEED, FINAL_POLISH, SCREEN_RTOL = 2048, 1024, 0x5CA1E, 4, 1e-4
+#: Bootstrap replicates per table per batch, between checks of the endpoints' Monte-Carlo error.
+BOOT_BATCH = 250
 #: ``starts="auto"``: batch size, polished per batch, most starts, polished starts that must agree.
 AUTO_BATCH, AUTO_POLISH, AUTO_MAX, AUTO_AGREE = 64, 16, 1024, 8
 
@@ -127,7 +131,7 @@ def fit_law(
     **options
         Shorthand for the options of the method named by a string: ``starts``,
         ``bootstrap``, ``explore_steps``, ``polish``, ``max_steps``, ``gtol``, ``ftol``,
-        ``xtol``, ``throw`` (see :class:`~scalefit.LeastSquares`) and, with
+        ``xtol``, ``throw``, ``bootstrap_rtol``, ``progress`` (see :class:`~scalefit.LeastSquares`) and, with
         ``method="bayes"``, ``chains``, ``draws``, ``warmup``, ``noise``, ``priors``,
         ``noise_scale``, ``progress`` (see :class:`~scalefit.NUTS`). An option of the
         other method is an error.
@@ -193,7 +197,8 @@ def _fit_tables(tables: list[_Table], fitter, obj: Objective, seed: int) -> list
     """Least squares for every table in one vectorised pass; NUTS (from those optima) table by table."""
     lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
     bootstrap = lsq.bootstrap if isinstance(fitter, LeastSquares) else 0
-    fits = _least_squares(tables, obj, lsq.starts, bootstrap, seed, lsq.search(), lsq.throw)
+    with progress.enabled(lsq.progress):
+        fits = _least_squares(tables, obj, lsq.starts, bootstrap, seed, lsq.search(), lsq.throw, lsq.bootstrap_rtol)
     if isinstance(fitter, LeastSquares):
         return fits
     run = dict(chains=fitter.chains, draws=fitter.draws, warmup=fitter.warmup, progress=fitter.progress)
@@ -358,7 +363,7 @@ class _Table:
     fd: FitData | None = None
 
 
-def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, throw) -> list[Fit]:
+def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, throw, rtol=0.0) -> list[Fit]:
     """Least-squares fits of one law to every table, vectorised across tables.
 
     The tables share one law structure and one padded size, so each stage is one compiled
@@ -377,7 +382,8 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
             else given_starts(t.problem, starts)
             for t in tables
         ]
-    with jax.enable_x64(True):
+    what = f"fitting {problem0.law.name!r}" + (f" to {len(tables)} groups" if len(tables) > 1 else "")
+    with jax.enable_x64(True), progress.task(f"{what}: multi-start search") as bar:
         explore, advance, jacobian, residual_fn, profile_fn, finish = compiled(
             problem0, obj, search["gtol"], search["ftol"], search["xtol"]
         )
@@ -419,12 +425,19 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
             sols = run(np.stack([t.problem.u_from_theta(th) for t, th in zip(tables, theta0, strict=True)]))
             made = [len(theta0[0])] * len(tables)
         if screened:
+            bar.label = f"{what}: polishing the best starts on all rows"
             sols = _final_polish(finish, tables, sols, w, max_steps)
+        bar.label = f"{what}: checking the optimum"
         found = [
             _optimum(t, sol, n, obj, jacobian, residual_fn, profile_fn, max_steps)
             for t, sol, n in zip(tables, sols, made, strict=True)
         ]
-        boots = _bootstrap(advance, tables, found, bootstrap, max_steps) if bootstrap else [(None, None)] * len(tables)
+        bar.label = f"{what}: bootstrap"
+        boots = (
+            _bootstrap(finish, tables, found, bootstrap, max_steps, rtol)
+            if bootstrap
+            else [(None, None, 0)] * len(tables)
+        )
     return [_assemble(t, o, d, obj, bootstrap, seed, throw) for t, o, d in zip(tables, found, boots, strict=True)]
 
 
@@ -551,7 +564,8 @@ def _label(t: _Table) -> str:
 
 def _assemble(t: _Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: bool) -> Fit:
     data, law = t.data, t.problem.law
-    draws, boot_conv = boot
+    draws, boot_conv, made = boot
+    bootstrap = made or bootstrap  # replicates made: fewer than requested when the intervals settled early
     status, starts_report, ident, bounds = o["status"], o["starts"], o["ident"], o["bounds"]
     # notes ranked by consequence: no optimum, then intervals that cannot be trusted (too few or
     # failed replicates, a misfit larger than the intervals), then what the numbers mean (a
@@ -640,49 +654,95 @@ def _adaptive_starts(run, tables: list[_Table]) -> tuple[list[Solution], list[in
     return sols, [AUTO_BATCH * len(k) for k in kept]
 
 
-def _bootstrap(advance, tables: list[_Table], found: list[dict], bootstrap: int, max_steps: int) -> list:
-    """Case-bootstrap replicates of every table, in one batch; per table the valid ones
-    (paper form) and the share that converged.
+def _bootstrap(finish, tables: list[_Table], found: list[dict], bootstrap: int, max_steps: int, rtol: float) -> list:
+    """Case-bootstrap replicates of every table, in batches; per table the valid ones (paper
+    form), the share that converged and the number made.
 
     Every replicate starts at its table's optimum; when a parameter sits at a bound it also
     starts from a released point (that parameter moved well inside its range, where its
     gradient is not ~0) and keeps the better of its two optima — so a replicate can leave
-    the bound when its resample says so. Replicates that did not converge, or converged to
-    non-finite values, are dropped (and counted).
+    the bound when its resample says so. Replicates start near their own optimum, so they
+    are solved with Huber's own curvature (``finish``: a few steps each). Replicates that
+    did not converge, or converged to non-finite values, are dropped (and counted).
+
+    All ``bootstrap`` resamples are drawn up front; they are refitted ``BOOT_BATCH`` at a time
+    (every table's batch in one call), and a table stops once the Monte-Carlo standard error
+    of each endpoint of each free parameter's 95% percentile interval is at most ``rtol`` of
+    that interval's width (:func:`_replicates_settled`), or when all ``bootstrap`` are made
+    (``rtol=0``: always). The replicates made are the first ones of the full run.
     """
-    tasks = []  # (table, start): the bootstrap counts refitted from one start
-    for g, (t, o) in enumerate(zip(tables, found, strict=True)):
+    plans = []  # per table: the bootstrap counts, the starts every replicate is refitted from
+    for t, o in zip(tables, found, strict=True):
         n = len(t.data)
         counts = t.fd.pad(t.rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float) * t.case_w)
         starts = [o["u_best"]]
         if o["bounds"]:
             theta = t.problem.theta_from_u(o["u_best"])
             starts.append(t.problem.u_from_theta(released(t.problem, theta, o["share"], o["pred"], o["bounds"])))
-        tasks.extend((g, u0, counts) for u0 in starts)
-    sol = run_replicates(
-        advance,
-        np.concatenate([np.broadcast_to(u0, (bootstrap, len(u0))) for _, u0, _ in tasks]),
-        np.repeat([g for g, _, _ in tasks], bootstrap),
-        [t.fd for t in tables],
-        np.concatenate([counts for _, _, counts in tasks]),
-        max_steps,
-    )
-    out = []
-    for g, t in enumerate(tables):
-        objectives, papers = [], []  # per start: objective (inf where invalid), paper-form replicates
-        for i, (owner, _, _) in enumerate(tasks):
-            if owner != g:
-                continue
-            rows = slice(i * bootstrap, (i + 1) * bootstrap)
-            paper = t.problem.paper(t.problem.theta_from_u(sol.u[rows]))
-            ok = valid_replicates(paper, sol.f[rows], np.isin(sol.status[rows], CONVERGED))
-            objectives.append(np.where(ok, sol.f[rows], np.inf))
-            papers.append(paper)
-        f = np.stack(objectives)
-        pick, ok = np.argmin(f, axis=0), np.isfinite(f.min(axis=0))
-        draws = pd.DataFrame({n: np.choose(pick, [p[n] for p in papers]) for n in t.problem.law.parameters})
-        out.append((draws[ok].reset_index(drop=True), float(ok.mean())))
-    return out
+        plans.append((counts, starts))
+    made = np.zeros(len(tables), dtype=int)
+    parts: list[list[list[Solution]]] = [[[] for _ in starts] for _, starts in plans]
+    running = np.ones(len(tables), dtype=bool)
+    step = BOOT_BATCH if rtol > 0 else bootstrap
+    with progress.task("bootstrap (stops early once the intervals settle)" if rtol > 0 else "bootstrap",
+                       total=bootstrap * len(tables), unit="replicates") as bar:  # fmt: skip
+        while running.any():
+            u0s, owners, W, slots = [], [], [], []
+            for g in np.flatnonzero(running):
+                counts, starts = plans[g]
+                lo, hi = made[g], min(made[g] + step, bootstrap)
+                for j, u0 in enumerate(starts):
+                    u0s.append(np.broadcast_to(u0, (hi - lo, len(u0))))
+                    owners.append(np.full(hi - lo, g))
+                    W.append(counts[lo:hi])
+                    slots.append((g, j, hi - lo))
+                made[g] = hi
+            sol = run_replicates(
+                finish, np.concatenate(u0s), np.concatenate(owners), [t.fd for t in tables], np.concatenate(W),
+                max_steps,
+            )  # fmt: skip
+            at = 0
+            for g, j, k in slots:
+                parts[g][j].append(Solution(*(a[at : at + k] for a in sol)))
+                at += k
+            for g in np.flatnonzero(running):
+                done = made[g] >= bootstrap or _replicates_settled(
+                    _replicate_draws(tables[g], parts[g])[0], tables[g].problem, found[g]["bounds"], rtol
+                )
+                running[g] = not done
+            bar.set(int(sum(made[g] if running[g] else bootstrap for g in range(len(tables)))))
+    return [(*_replicate_draws(t, parts[g]), int(made[g])) for g, t in enumerate(tables)]
+
+
+def _replicate_draws(t: _Table, parts: list[list[Solution]]) -> tuple[pd.DataFrame, float]:
+    """The valid replicates (paper form; each the better of its starts' optima) and the share
+    of replicates that converged, from each start's solutions so far."""
+    objectives, papers = [], []  # per start: objective (inf where invalid), paper-form replicates
+    for chunks in parts:
+        sol = Solution(*(np.concatenate(a) for a in zip(*chunks, strict=True)))
+        paper = t.problem.paper(t.problem.theta_from_u(sol.u))
+        ok = valid_replicates(paper, sol.f, np.isin(sol.status, CONVERGED))
+        objectives.append(np.where(ok, sol.f, np.inf))
+        papers.append(paper)
+    f = np.stack(objectives)
+    pick, ok = np.argmin(f, axis=0), np.isfinite(f.min(axis=0))
+    draws = pd.DataFrame({n: np.choose(pick, [p[n] for p in papers]) for n in t.problem.law.parameters})
+    return draws[ok].reset_index(drop=True), float(ok.mean())
+
+
+def _replicates_settled(draws: pd.DataFrame, problem: Problem, bounds, rtol: float) -> bool:
+    """Whether the 95% percentile interval of every free parameter (those at a bound take
+    theirs from the profile) has endpoints whose Monte-Carlo standard error is at most
+    ``rtol`` of its width; never with fewer than ``MIN_REPLICATES`` valid replicates."""
+    if len(draws) < MIN_REPLICATES:
+        return False
+    for name in problem.free:
+        if name in bounds:
+            continue
+        errors, width = endpoint_mc_error(draws[name].to_numpy(dtype=float), 0.95)
+        if np.isfinite(width) and width > 0 and max(errors) > rtol * width:
+            return False
+    return True
 
 
 def _bootstrap_notes(requested: int, draws, share):
