@@ -99,3 +99,25 @@ def test_bootstrap_rtol_zero_makes_every_replicate(runs, quiet):
     assert fit.bootstrap_requested == 300
     with pytest.raises(scalefit.ScalefitError, match="bootstrap_rtol"):
         scalefit.fit_law(scalefit.paper_error, runs, target="error", method="bayes", bootstrap_rtol=0.1)
+
+
+def test_progress_quiet_when_not_a_terminal_and_shown_when_asked(runs, quiet, capsys, monkeypatch):
+    from scalefit import _progress
+
+    monkeypatch.delenv(_progress.ENV, raising=False)
+    scalefit.fit_law(scalefit.paper_error, runs, target="error", starts=16, bootstrap=0)
+    assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal: nothing drawn
+    assert not _progress.wanted()
+    monkeypatch.setenv(_progress.ENV, "1")
+    assert _progress.wanted() and not _progress.wanted(False)
+    monkeypatch.setattr(_progress, "DELAY", 0.0)
+    monkeypatch.setattr(_progress, "INTERVAL", 0.01)
+    with _progress.task("outer") as line:
+        with _progress.task("bootstrap", total=10, unit="replicates") as inner:
+            inner.set(4)
+            assert inner.text().startswith("scalefit: bootstrap 4/10 replicates")
+        assert line.label == "outer"
+    assert "scalefit: " in capsys.readouterr().err
+    monkeypatch.setenv(_progress.ENV, "1")
+    scalefit.fit_law(scalefit.paper_error, runs, target="error", starts=16, bootstrap=0, progress=False)
+    assert capsys.readouterr().err == ""  # the option wins over the variable
