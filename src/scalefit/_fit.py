@@ -384,7 +384,7 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
         ]
     what = f"fitting {problem0.law.name!r}" + (f" to {len(tables)} groups" if len(tables) > 1 else "")
     with jax.enable_x64(True), progress.task(f"{what}: multi-start search") as bar:
-        explore, advance, jacobian, residual_fn, profile_fn, finish = compiled(
+        explore, advance, jacobian, residual_fn, profile_fn, finish, linearised = compiled(
             problem0, obj, search["gtol"], search["ftol"], search["xtol"]
         )
         for t in tables:
@@ -407,7 +407,8 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
             rounds, as bootstrap replicates); one Solution per table. The tables are padded to
             a power-of-two count, so a few compiled sizes serve any number of them."""
             rows = np.arange(len(tables)) if rows is None else np.asarray(rows)
-            pad = np.concatenate([np.arange(len(rows)), np.zeros(_count_bucket(len(rows)) - len(rows), dtype=int)])
+            count = _count_bucket(len(rows)) if len(rows) == len(tables) else _later_bucket(len(rows), len(tables))
+            pad = np.concatenate([np.arange(len(rows)), np.zeros(count - len(rows), dtype=int)])
             ex = explore(u0s[pad], {v: a[rows[pad]] for v, a in logx.items()}, target[rows[pad]], ws[rows[pad]],
                          steps=search["explore_steps"])  # fmt: skip
             ex = jax.tree.map(lambda a: np.asarray(a)[: len(rows)], ex)
@@ -428,9 +429,10 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
             bar.label = f"{what}: polishing the best starts on all rows"
             sols = _final_polish(finish, tables, sols, w, max_steps)
         bar.label = f"{what}: checking the optimum"
+        at_starts = _at_starts(linearised, tables, sols)
         found = [
-            _optimum(t, sol, n, obj, jacobian, residual_fn, profile_fn, max_steps)
-            for t, sol, n in zip(tables, sols, made, strict=True)
+            _optimum(t, sol, n, obj, lin, profile_fn, max_steps)
+            for t, sol, n, lin in zip(tables, sols, made, at_starts, strict=True)
         ]
         bar.label = f"{what}: bootstrap"
         boots = (
@@ -496,7 +498,29 @@ def _final_polish(advance, tables: list[_Table], sols: list[Solution], w: np.nda
     return out
 
 
-def _optimum(t: _Table, sol: Solution, n_starts: int, obj, jacobian, residual_fn, profile_fn, max_steps) -> dict:
+def _at_starts(linearised, tables: list[_Table], sols: list[Solution]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Residuals and Jacobians (every row) at every polished start of every table, in one
+    compiled call: tables padded to a power-of-two count and starts to the most any table
+    has, so the call's cost barely grows with the number of groups (one call per start
+    cost a dispatch each: seconds for a thousand groups)."""
+    k = max(len(s.f) for s in sols)
+    count = _count_bucket(len(tables))
+    pick = np.concatenate([np.arange(len(tables)), np.zeros(count - len(tables), dtype=int)])
+    thetas = []
+    for t, sol in zip(tables, sols, strict=True):
+        th = t.problem.theta_from_u(np.asarray(sol.u, dtype=float))
+        thetas.append(np.concatenate([th, np.repeat(th[:1], k - len(th), axis=0)]))
+    thetas = np.stack(thetas)[pick]
+    logx = {v: np.stack([t.fd.logx[v] for t in tables])[pick] for v in tables[0].fd.logx}
+    target = np.stack([t.fd.target for t in tables])[pick]
+    R, J = (np.asarray(a) for a in linearised(thetas, logx, target))
+    return [
+        (R[g, : len(s.f), : len(t.data)], J[g, : len(s.f), : len(t.data)])
+        for g, (t, s) in enumerate(zip(tables, sols, strict=True))
+    ]
+
+
+def _optimum(t: _Table, sol: Solution, n_starts: int, obj, lin, profile_fn, max_steps) -> dict:
     """The best start of one table and everything computed at it."""
     problem, data, law = t.problem, t.data, t.problem.law
     n = len(data)
@@ -511,15 +535,15 @@ def _optimum(t: _Table, sol: Solution, n_starts: int, obj, jacobian, residual_fn
     u_best = np.asarray(sol.u[best])
     theta_best = problem.theta_from_u(u_best)
     params = {k: float(v) for k, v in problem.paper(theta_best).items()}
-    J = np.asarray(jacobian(theta_best, logx, tgt))[:n]
-    residuals = np.asarray(residual_fn(theta_best, logx, tgt))[:n]
+    R_starts, J_starts = lin  # residuals and Jacobians at every polished start
+    J, residuals = J_starts[best], R_starts[best]
     pred = np.asarray(law.evaluate(params, data.x), dtype=float)
     share = term_shares(J, obj.log, pred)
     bounds = at_bounds(problem, theta_best, share)
     # residuals at rounding level (data drawn exactly from the law) are not noise: floor the scale at 1e-8
     floor = 1e-8 * (1.0 if obj.log else max(float(np.median(np.abs(data.y))), 1e-300))
     c = min(robust_scale(residuals, obj), 1.0 / floor**2)
-    distances = _start_distances(t, sol, f, obj, jacobian, residual_fn, c)
+    distances = _start_distances(t, sol, f, obj, lin, c)
     status = Convergence(
         int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps, float(distances[best])
     )
@@ -540,17 +564,17 @@ def _optimum(t: _Table, sol: Solution, n_starts: int, obj, jacobian, residual_fn
     )  # fmt: skip
 
 
-def _start_distances(t: _Table, sol: Solution, f: np.ndarray, obj, jacobian, residual_fn, c: float) -> np.ndarray:
+def _start_distances(t: _Table, sol: Solution, f: np.ndarray, obj, lin, c: float) -> np.ndarray:
     """Distance of every polished start from its optimum, in standard errors
     (:func:`~scalefit._lsq.distance_to_optimum`), parameters at a bound at that start left
     out; ``inf`` where the objective is not finite. One rule for every start and path."""
     problem, n = t.problem, len(t.data)
-    logx, tgt = t.fd.logx, t.fd.target
+    tgt = t.fd.target
     out = np.full(len(f), np.inf)
+    thetas = problem.theta_from_u(np.asarray(sol.u, dtype=float))  # every start at once
     for i in np.flatnonzero(np.isfinite(f)):
-        theta = problem.theta_from_u(np.asarray(sol.u[i]))
-        J = np.asarray(jacobian(theta, logx, tgt))[:n]
-        r = np.asarray(residual_fn(theta, logx, tgt))[:n]
+        theta = thetas[i]
+        J, r = lin[1][i], lin[0][i]
         pred = np.exp(r + tgt[:n]) if obj.log else r + tgt[:n]
         skip = at_bounds(problem, theta, term_shares(J, obj.log, pred))
         keep = [j for j, name in enumerate(problem.free) if name not in skip]
@@ -618,6 +642,13 @@ def _assemble(t: _Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: b
 def _count_bucket(n: int) -> int:
     """Tables in one compiled call: the next power of two."""
     return 1 << (int(n) - 1).bit_length()
+
+
+def _later_bucket(n: int, total: int) -> int:
+    """Tables in a later batch of starts (the groups still searching): the next power of 8, at
+    least 8 and at most the first batch's count — a few compiled sizes whatever the number of
+    groups (powers of two compiled up to ten more programs on the way from 1,024 groups down to 1)."""
+    return min(max(8, 1 << (3 * -(-(int(n) - 1).bit_length() // 3))), _count_bucket(total))
 
 
 def _adaptive_starts(run, tables: list[_Table]) -> tuple[list[Solution], list[int]]:

@@ -144,11 +144,22 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
     def residuals(theta_free, logx, target):
         return residual(theta_free, logx, target)
 
-    return explore, advance, jacobian, residuals, profile, finish
+    @jax.jit
+    def linearised(thetas, logx, target):
+        """Residuals and Jacobians at every start of every table (leading axes: tables,
+        starts), in one call — not one call per start."""
+
+        def one_table(th, lx, tg):
+            return jax.vmap(lambda t: (residual(t, lx, tg), jax.jacfwd(residual)(t, lx, tg)))(th)
+
+        return jax.vmap(one_table)(thetas, logx, target)
+
+    return explore, advance, jacobian, residuals, profile, finish, linearised
 
 
 def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, xtol: float):
-    """Jitted (explore, advance, jacobian, residuals, profile, finish) functions for this problem, cached."""
+    """Jitted (explore, advance, jacobian, residuals, profile, finish, linearised) functions for
+    this problem, cached."""
     key = json.dumps([problem.law.to_dict(), problem.to_dict(structure_only=True)], sort_keys=True)
     return _compiled(key, objective, gtol, ftol, xtol)
 
