@@ -11,10 +11,12 @@ import jax
 import numpy as np
 import pandas as pd
 
+from scalefit import progress
 from scalefit import validate as check
 from scalefit.errors import ScalefitError, ScalingWarning, format_rows
 from scalefit.fitting.lsq import (
     CONVERGED_DISTANCE,
+    LANES,
     OBJECTIVES,
     FitData,
     Objective,
@@ -38,6 +40,7 @@ from scalefit.results.intervals import (
     MIN_CONVERGED,
     MIN_REPLICATES,
     at_bounds,
+    endpoint_mc_error,
     interval_halfwidth,
     misfit,
     misfit_text,
@@ -50,6 +53,12 @@ from scalefit.results.intervals import (
 from scalefit.tables.runs import Runs, load_runs, per_run, read_table, require_fit_ready
 
 TOP_STARTS = 10
+#: Tables padded beyond this many rows have their starts screened on ``SCREEN_ROWS`` of their
+#: rows (drawn with ``SCREEN_SEED``); the best ``FINAL_POLISH`` screen optima (distinct
+#: ones first: objectives more than ``SCREEN_RTOL`` apart) are then polished on every row.
+SCREEN_ABOVE, SCREEN_ROWS, SCREEN_SEED, FINAL_POLISH, SCREEN_RTOL = 2048, 1024, 0x5CA1E, 4, 1e-4
+#: Bootstrap replicates per table per batch, between checks of the endpoints' Monte-Carlo error.
+BOOT_BATCH = 250
 #: ``starts="auto"``: batch size, polished per batch, most starts, polished starts that must agree.
 AUTO_BATCH, AUTO_POLISH, AUTO_MAX, AUTO_AGREE = 64, 16, 1024, 8
 
@@ -224,7 +233,8 @@ def _fit_tables(tables: list[_Table], fitter, obj: Objective, seed: int) -> list
     """Least squares for every table in one vectorised pass; NUTS (from those optima) table by table."""
     lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
     bootstrap = lsq.bootstrap if isinstance(fitter, LeastSquares) else 0
-    fits = _least_squares(tables, obj, lsq.starts, bootstrap, seed, lsq.search(), lsq.throw)
+    with progress.enabled(lsq.progress):
+        fits = _least_squares(tables, obj, lsq.starts, bootstrap, seed, lsq.search(), lsq.throw, lsq.bootstrap_rtol)
     if isinstance(fitter, LeastSquares):
         return fits
     run = dict(chains=fitter.chains, draws=fitter.draws, warmup=fitter.warmup, progress=fitter.progress)
@@ -389,7 +399,7 @@ class _Table:
     fd: FitData | None = None
 
 
-def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, throw) -> list[Fit]:
+def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, throw, rtol=0.0) -> list[Fit]:
     """Least-squares fits of one law to every table, vectorised across tables.
 
     The tables share one law structure and one padded size, so each stage is one compiled
@@ -408,15 +418,24 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
             else given_starts(t.problem, starts)
             for t in tables
         ]
-    with jax.enable_x64(True):
-        explore, advance, jacobian, residual_fn, profile_fn = compiled(
+    what = f"fitting {problem0.law.name!r}" + (f" to {len(tables)} groups" if len(tables) > 1 else "")
+    with jax.enable_x64(True), progress.task(f"{what}: multi-start search") as bar:
+        explore, advance, jacobian, residual_fn, profile_fn, finish, linearised = compiled(
             problem0, obj, search["gtol"], search["ftol"], search["xtol"]
         )
         for t in tables:
             t.fd = fit_data(t.problem, t.data.x, t.data.y, obj, size)
-        logx = {v: np.stack([t.fd.logx[v] for t in tables]) for v in tables[0].fd.logx}
-        target = np.stack([t.fd.target for t in tables])
         w = np.stack([t.fd.pad(t.case_w) for t in tables])
+        # large tables: the starts are explored and polished on a subsample of rows (the
+        # screen), and only the best few polished on every row (see _screen and _final_polish)
+        screened = size > SCREEN_ABOVE
+        if screened:
+            screens = [_screen(t, obj) for t in tables]
+            fds, ws = [fd for fd, _ in screens], np.stack([sw for _, sw in screens])
+        else:
+            fds, ws = [t.fd for t in tables], w
+        logx = {v: np.stack([fd.logx[v] for fd in fds]) for v in fds[0].logx}
+        target = np.stack([fd.target for fd in fds])
 
         def run(u0s, rows=None, polish=search["polish"]):
             """Starts (tables, starts, parameters) of the tables ``rows`` (default: all): every
@@ -424,15 +443,16 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
             rounds, as bootstrap replicates); one Solution per table. The tables are padded to
             a power-of-two count, so a few compiled sizes serve any number of them."""
             rows = np.arange(len(tables)) if rows is None else np.asarray(rows)
-            pad = np.concatenate([np.arange(len(rows)), np.zeros(_count_bucket(len(rows)) - len(rows), dtype=int)])
-            ex = explore(u0s[pad], {v: a[rows[pad]] for v, a in logx.items()}, target[rows[pad]], w[rows[pad]],
+            count = _count_bucket(len(rows)) if len(rows) == len(tables) else _later_bucket(len(rows), len(tables))
+            pad = np.concatenate([np.arange(len(rows)), np.zeros(count - len(rows), dtype=int)])
+            ex = explore(u0s[pad], {v: a[rows[pad]] for v, a in logx.items()}, target[rows[pad]], ws[rows[pad]],
                          steps=search["explore_steps"])  # fmt: skip
             ex = jax.tree.map(lambda a: np.asarray(a)[: len(rows)], ex)
             k = min(polish, u0s.shape[1])
             best = np.argsort(np.where(np.isfinite(ex.f), ex.f, np.inf), axis=1, kind="stable")[:, :k]
             owner = np.repeat(np.arange(len(rows)), k)
             sol = run_replicates(
-                advance, ex.u[owner, best.ravel()], owner, [tables[r].fd for r in rows], w[rows[owner]], max_steps
+                advance, ex.u[owner, best.ravel()], owner, [fds[r] for r in rows], ws[rows[owner]], max_steps
             )
             return [Solution(*(a[g * k : (g + 1) * k] for a in sol)) for g in range(len(rows))]
 
@@ -441,15 +461,102 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
         else:
             sols = run(np.stack([t.problem.u_from_theta(th) for t, th in zip(tables, theta0, strict=True)]))
             made = [len(theta0[0])] * len(tables)
+        if screened:
+            bar.label = f"{what}: polishing the best starts on all rows"
+            sols = _final_polish(finish, tables, sols, w, max_steps)
+        bar.label = f"{what}: checking the optimum"
+        at_starts = _at_starts(linearised, tables, sols)
         found = [
-            _optimum(t, sol, n, obj, jacobian, residual_fn, profile_fn, max_steps)
-            for t, sol, n in zip(tables, sols, made, strict=True)
+            _optimum(t, sol, n, obj, lin, profile_fn, max_steps)
+            for t, sol, n, lin in zip(tables, sols, made, at_starts, strict=True)
         ]
-        boots = _bootstrap(advance, tables, found, bootstrap, max_steps) if bootstrap else [(None, None)] * len(tables)
+        bar.label = f"{what}: bootstrap"
+        boots = (
+            _bootstrap(finish, tables, found, bootstrap, max_steps, rtol)
+            if bootstrap
+            else [(None, None, 0)] * len(tables)
+        )
     return [_assemble(t, o, d, obj, bootstrap, seed, throw) for t, o, d in zip(tables, found, boots, strict=True)]
 
 
-def _optimum(t: _Table, sol: Solution, n_starts: int, obj, jacobian, residual_fn, profile_fn, max_steps) -> dict:
+def _screen(t: _Table, obj: Objective) -> tuple[FitData, np.ndarray]:
+    """The rows a large table's starts are screened on: all of them when there are at most
+    ``SCREEN_ROWS``, else ``SCREEN_ROWS`` drawn without replacement (a fixed draw, so a fit
+    is reproducible), their case weights scaled up to the table's total; padded to
+    ``bucket(SCREEN_ROWS)`` rows."""
+    n = len(t.data)
+    if n <= SCREEN_ROWS:
+        rows = np.arange(n)
+    else:
+        rows = np.sort(np.random.default_rng(SCREEN_SEED).choice(n, SCREEN_ROWS, replace=False))
+    sw = t.case_w[rows]
+    total = float(np.sum(sw))
+    if total > 0:
+        sw = sw * (float(np.sum(t.case_w)) / total)
+    fd = fit_data(t.problem, {v: a[rows] for v, a in t.data.x.items()}, t.data.y[rows], obj, bucket(SCREEN_ROWS))
+    return fd, fd.pad(sw)
+
+
+def _final_polish(advance, tables: list[_Table], sols: list[Solution], w: np.ndarray, max_steps: int) -> list[Solution]:
+    """Each screened table's best few screen optima polished on every row.
+
+    From the starts polished on the screen, ``FINAL_POLISH`` continue on all rows: first
+    the best start of each distinct optimum (objective values further apart than
+    ``SCREEN_RTOL``, best first), then the next best starts — so a second basin that the
+    subsample ranked close behind the first is still compared on the whole table. A table
+    small enough to be its own screen keeps its polished starts as they are.
+    """
+    picks, owners = [], []
+    for g, (t, sol) in enumerate(zip(tables, sols, strict=True)):
+        if len(t.data) <= SCREEN_ROWS:
+            continue
+        f = np.where(np.isfinite(sol.f), sol.f, np.inf)
+        order = list(np.argsort(f, kind="stable"))
+        distinct = []
+        for i in order:
+            if np.isfinite(f[i]) and all(abs(f[i] - f[j]) > SCREEN_RTOL * abs(f[j]) for j in distinct):
+                distinct.append(i)
+        chosen = distinct[:FINAL_POLISH]
+        chosen += [i for i in order if i not in chosen][: FINAL_POLISH - len(chosen)]
+        picks.append(np.asarray(sol.u)[chosen])
+        owners.extend([g] * len(chosen))
+    if not owners:
+        return sols
+    owners = np.asarray(owners)
+    sizes = tuple(sorted({min(FINAL_POLISH * _count_bucket(len(set(owners.tolist()))), 16), *LANES}))
+    polished = run_replicates(
+        advance, np.concatenate(picks), owners, [t.fd for t in tables], w[owners], max_steps, sizes=sizes
+    )
+    out = list(sols)
+    for g in sorted(set(owners.tolist())):
+        rows = owners == g
+        out[g] = Solution(*(a[rows] for a in polished))
+    return out
+
+
+def _at_starts(linearised, tables: list[_Table], sols: list[Solution]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Residuals and Jacobians (every row) at every polished start of every table, in one
+    compiled call: tables padded to a power-of-two count and starts to the most any table
+    has, so the call's cost barely grows with the number of groups (one call per start
+    cost a dispatch each: seconds for a thousand groups)."""
+    k = max(len(s.f) for s in sols)
+    count = _count_bucket(len(tables))
+    pick = np.concatenate([np.arange(len(tables)), np.zeros(count - len(tables), dtype=int)])
+    thetas = []
+    for t, sol in zip(tables, sols, strict=True):
+        th = t.problem.theta_from_u(np.asarray(sol.u, dtype=float))
+        thetas.append(np.concatenate([th, np.repeat(th[:1], k - len(th), axis=0)]))
+    thetas = np.stack(thetas)[pick]
+    logx = {v: np.stack([t.fd.logx[v] for t in tables])[pick] for v in tables[0].fd.logx}
+    target = np.stack([t.fd.target for t in tables])[pick]
+    R, J = (np.asarray(a) for a in linearised(thetas, logx, target))
+    return [
+        (R[g, : len(s.f), : len(t.data)], J[g, : len(s.f), : len(t.data)])
+        for g, (t, s) in enumerate(zip(tables, sols, strict=True))
+    ]
+
+
+def _optimum(t: _Table, sol: Solution, n_starts: int, obj, lin, profile_fn, max_steps) -> dict:
     """The best start of one table and everything computed at it."""
     problem, data, law = t.problem, t.data, t.problem.law
     n = len(data)
@@ -464,15 +571,15 @@ def _optimum(t: _Table, sol: Solution, n_starts: int, obj, jacobian, residual_fn
     u_best = np.asarray(sol.u[best])
     theta_best = problem.theta_from_u(u_best)
     params = {k: float(v) for k, v in problem.paper(theta_best).items()}
-    J = np.asarray(jacobian(theta_best, logx, tgt))[:n]
-    residuals = np.asarray(residual_fn(theta_best, logx, tgt))[:n]
+    R_starts, J_starts = lin  # residuals and Jacobians at every polished start
+    J, residuals = J_starts[best], R_starts[best]
     pred = np.asarray(law.evaluate(params, data.x), dtype=float)
     share = term_shares(J, obj.log, pred)
     bounds = at_bounds(problem, theta_best, share)
     # residuals at rounding level (data drawn exactly from the law) are not noise: floor the scale at 1e-8
     floor = 1e-8 * (1.0 if obj.log else max(float(np.median(np.abs(data.y))), 1e-300))
     c = min(robust_scale(residuals, obj), 1.0 / floor**2)
-    distances = _start_distances(t, sol, f, obj, jacobian, residual_fn, c)
+    distances = _start_distances(t, sol, f, obj, lin, c)
     status = Convergence(
         int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps, float(distances[best])
     )
@@ -493,17 +600,17 @@ def _optimum(t: _Table, sol: Solution, n_starts: int, obj, jacobian, residual_fn
     )  # fmt: skip
 
 
-def _start_distances(t: _Table, sol: Solution, f: np.ndarray, obj, jacobian, residual_fn, c: float) -> np.ndarray:
+def _start_distances(t: _Table, sol: Solution, f: np.ndarray, obj, lin, c: float) -> np.ndarray:
     """Distance of every polished start from its optimum, in standard errors
     (:func:`~scalefit.fitting.lsq.distance_to_optimum`), parameters at a bound at that start left
     out; ``inf`` where the objective is not finite. One rule for every start and path."""
     problem, n = t.problem, len(t.data)
-    logx, tgt = t.fd.logx, t.fd.target
+    tgt = t.fd.target
     out = np.full(len(f), np.inf)
+    thetas = problem.theta_from_u(np.asarray(sol.u, dtype=float))  # every start at once
     for i in np.flatnonzero(np.isfinite(f)):
-        theta = problem.theta_from_u(np.asarray(sol.u[i]))
-        J = np.asarray(jacobian(theta, logx, tgt))[:n]
-        r = np.asarray(residual_fn(theta, logx, tgt))[:n]
+        theta = thetas[i]
+        J, r = lin[1][i], lin[0][i]
         pred = np.exp(r + tgt[:n]) if obj.log else r + tgt[:n]
         skip = at_bounds(problem, theta, term_shares(J, obj.log, pred))
         keep = [j for j, name in enumerate(problem.free) if name not in skip]
@@ -517,7 +624,8 @@ def _label(t: _Table) -> str:
 
 def _assemble(t: _Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: bool) -> Fit:
     data, law = t.data, t.problem.law
-    draws, boot_conv = boot
+    draws, boot_conv, made = boot
+    bootstrap = made or bootstrap  # replicates made: fewer than requested when the intervals settled early
     status, starts_report, ident, bounds = o["status"], o["starts"], o["ident"], o["bounds"]
     # notes ranked by consequence: no optimum, then intervals that cannot be trusted (too few or
     # failed replicates, a misfit larger than the intervals), then what the numbers mean (a
@@ -572,6 +680,13 @@ def _count_bucket(n: int) -> int:
     return 1 << (int(n) - 1).bit_length()
 
 
+def _later_bucket(n: int, total: int) -> int:
+    """Tables in a later batch of starts (the groups still searching): the next power of 8, at
+    least 8 and at most the first batch's count — a few compiled sizes whatever the number of
+    groups (powers of two compiled up to ten more programs on the way from 1,024 groups down to 1)."""
+    return min(max(8, 1 << (3 * -(-(int(n) - 1).bit_length() // 3))), _count_bucket(total))
+
+
 def _adaptive_starts(run, tables: list[_Table]) -> tuple[list[Solution], list[int]]:
     """Random starts in batches of ``AUTO_BATCH`` until each table's best optimum is confirmed.
 
@@ -606,49 +721,95 @@ def _adaptive_starts(run, tables: list[_Table]) -> tuple[list[Solution], list[in
     return sols, [AUTO_BATCH * len(k) for k in kept]
 
 
-def _bootstrap(advance, tables: list[_Table], found: list[dict], bootstrap: int, max_steps: int) -> list:
-    """Case-bootstrap replicates of every table, in one batch; per table the valid ones
-    (paper form) and the share that converged.
+def _bootstrap(finish, tables: list[_Table], found: list[dict], bootstrap: int, max_steps: int, rtol: float) -> list:
+    """Case-bootstrap replicates of every table, in batches; per table the valid ones (paper
+    form), the share that converged and the number made.
 
     Every replicate starts at its table's optimum; when a parameter sits at a bound it also
     starts from a released point (that parameter moved well inside its range, where its
     gradient is not ~0) and keeps the better of its two optima — so a replicate can leave
-    the bound when its resample says so. Replicates that did not converge, or converged to
-    non-finite values, are dropped (and counted).
+    the bound when its resample says so. Replicates start near their own optimum, so they
+    are solved with Huber's own curvature (``finish``: a few steps each). Replicates that
+    did not converge, or converged to non-finite values, are dropped (and counted).
+
+    All ``bootstrap`` resamples are drawn up front; they are refitted ``BOOT_BATCH`` at a time
+    (every table's batch in one call), and a table stops once the Monte-Carlo standard error
+    of each endpoint of each free parameter's 95% percentile interval is at most ``rtol`` of
+    that interval's width (:func:`_replicates_settled`), or when all ``bootstrap`` are made
+    (``rtol=0``: always). The replicates made are the first ones of the full run.
     """
-    tasks = []  # (table, start): the bootstrap counts refitted from one start
-    for g, (t, o) in enumerate(zip(tables, found, strict=True)):
+    plans = []  # per table: the bootstrap counts, the starts every replicate is refitted from
+    for t, o in zip(tables, found, strict=True):
         n = len(t.data)
         counts = t.fd.pad(t.rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float) * t.case_w)
         starts = [o["u_best"]]
         if o["bounds"]:
             theta = t.problem.theta_from_u(o["u_best"])
             starts.append(t.problem.u_from_theta(released(t.problem, theta, o["share"], o["pred"], o["bounds"])))
-        tasks.extend((g, u0, counts) for u0 in starts)
-    sol = run_replicates(
-        advance,
-        np.concatenate([np.broadcast_to(u0, (bootstrap, len(u0))) for _, u0, _ in tasks]),
-        np.repeat([g for g, _, _ in tasks], bootstrap),
-        [t.fd for t in tables],
-        np.concatenate([counts for _, _, counts in tasks]),
-        max_steps,
-    )
-    out = []
-    for g, t in enumerate(tables):
-        objectives, papers = [], []  # per start: objective (inf where invalid), paper-form replicates
-        for i, (owner, _, _) in enumerate(tasks):
-            if owner != g:
-                continue
-            rows = slice(i * bootstrap, (i + 1) * bootstrap)
-            paper = t.problem.paper(t.problem.theta_from_u(sol.u[rows]))
-            ok = valid_replicates(paper, sol.f[rows], np.isin(sol.status[rows], CONVERGED))
-            objectives.append(np.where(ok, sol.f[rows], np.inf))
-            papers.append(paper)
-        f = np.stack(objectives)
-        pick, ok = np.argmin(f, axis=0), np.isfinite(f.min(axis=0))
-        draws = pd.DataFrame({n: np.choose(pick, [p[n] for p in papers]) for n in t.problem.law.parameters})
-        out.append((draws[ok].reset_index(drop=True), float(ok.mean())))
-    return out
+        plans.append((counts, starts))
+    made = np.zeros(len(tables), dtype=int)
+    parts: list[list[list[Solution]]] = [[[] for _ in starts] for _, starts in plans]
+    running = np.ones(len(tables), dtype=bool)
+    step = BOOT_BATCH if rtol > 0 else bootstrap
+    with progress.task("bootstrap (stops early once the intervals settle)" if rtol > 0 else "bootstrap",
+                       total=bootstrap * len(tables), unit="replicates") as bar:  # fmt: skip
+        while running.any():
+            u0s, owners, W, slots = [], [], [], []
+            for g in np.flatnonzero(running):
+                counts, starts = plans[g]
+                lo, hi = made[g], min(made[g] + step, bootstrap)
+                for j, u0 in enumerate(starts):
+                    u0s.append(np.broadcast_to(u0, (hi - lo, len(u0))))
+                    owners.append(np.full(hi - lo, g))
+                    W.append(counts[lo:hi])
+                    slots.append((g, j, hi - lo))
+                made[g] = hi
+            sol = run_replicates(
+                finish, np.concatenate(u0s), np.concatenate(owners), [t.fd for t in tables], np.concatenate(W),
+                max_steps,
+            )  # fmt: skip
+            at = 0
+            for g, j, k in slots:
+                parts[g][j].append(Solution(*(a[at : at + k] for a in sol)))
+                at += k
+            for g in np.flatnonzero(running):
+                done = made[g] >= bootstrap or _replicates_settled(
+                    _replicate_draws(tables[g], parts[g])[0], tables[g].problem, found[g]["bounds"], rtol
+                )
+                running[g] = not done
+            bar.set(int(sum(made[g] if running[g] else bootstrap for g in range(len(tables)))))
+    return [(*_replicate_draws(t, parts[g]), int(made[g])) for g, t in enumerate(tables)]
+
+
+def _replicate_draws(t: _Table, parts: list[list[Solution]]) -> tuple[pd.DataFrame, float]:
+    """The valid replicates (paper form; each the better of its starts' optima) and the share
+    of replicates that converged, from each start's solutions so far."""
+    objectives, papers = [], []  # per start: objective (inf where invalid), paper-form replicates
+    for chunks in parts:
+        sol = Solution(*(np.concatenate(a) for a in zip(*chunks, strict=True)))
+        paper = t.problem.paper(t.problem.theta_from_u(sol.u))
+        ok = valid_replicates(paper, sol.f, np.isin(sol.status, CONVERGED))
+        objectives.append(np.where(ok, sol.f, np.inf))
+        papers.append(paper)
+    f = np.stack(objectives)
+    pick, ok = np.argmin(f, axis=0), np.isfinite(f.min(axis=0))
+    draws = pd.DataFrame({n: np.choose(pick, [p[n] for p in papers]) for n in t.problem.law.parameters})
+    return draws[ok].reset_index(drop=True), float(ok.mean())
+
+
+def _replicates_settled(draws: pd.DataFrame, problem: Problem, bounds, rtol: float) -> bool:
+    """Whether the 95% percentile interval of every free parameter (those at a bound take
+    theirs from the profile) has endpoints whose Monte-Carlo standard error is at most
+    ``rtol`` of its width; never with fewer than ``MIN_REPLICATES`` valid replicates."""
+    if len(draws) < MIN_REPLICATES:
+        return False
+    for name in problem.free:
+        if name in bounds:
+            continue
+        errors, width = endpoint_mc_error(draws[name].to_numpy(dtype=float), 0.95)
+        if np.isfinite(width) and width > 0 and max(errors) > rtol * width:
+            return False
+    return True
 
 
 def _bootstrap_notes(requested: int, draws, share):

@@ -38,6 +38,9 @@ OBJECTIVES = ("huber", "squared_log", "squared")
 ROUND_STEPS = 25
 #: Batch sizes of :func:`run_replicates` (the largest while replicates wait for a lane).
 LANES = (16, 64, 256)
+#: Most lanes x padded rows in one batch: beyond it a step's arrays outgrow the CPU caches and
+#: each lane-step costs about twice as much (a 3,000-run table runs 16 lanes, not 256).
+LANE_ROWS = 65536
 
 
 @dataclass(frozen=True)
@@ -87,16 +90,16 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
     problem = Problem.from_dict(Law.from_dict(law_dict), problem_dict)
     residual = _residual(problem, objective)
     loss = huber_loss(objective.delta) if objective.name == "huber" else square_loss()
+    near = huber_loss(objective.delta, newton=True) if objective.name == "huber" else loss
 
-    def solver(logx, target):
-        return make_solver(
-            lambda theta: residual(theta, logx, target),
-            loss,
-            to_theta=problem.theta_and_slope,
-            gtol=gtol,
-            ftol=ftol,
-            xtol=xtol,
-        )
+    def solver(logx, target, loss=loss):
+        options = dict(to_theta=problem.theta_and_slope, gtol=gtol, ftol=ftol, xtol=xtol)
+        rows = target.shape[-1]
+        if rows > CHUNK_ROWS and rows % CHUNK_ROWS == 0:  # a large table: blocks of rows, bounded memory
+            blocks = rows // CHUNK_ROWS
+            data = ({v: a.reshape(blocks, CHUNK_ROWS) for v, a in logx.items()}, target.reshape(blocks, CHUNK_ROWS))
+            return make_solver(None, loss, chunks=(lambda theta, d: residual(theta, d[0], d[1]), data), **options)
+        return make_solver(lambda theta: residual(theta, logx, target), loss, **options)
 
     @functools.partial(jax.jit, static_argnames=("steps",))
     def explore(u0s, logx, target, w, *, steps):
@@ -107,11 +110,25 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
 
         return jax.vmap(one_table)(u0s, logx, target, w)
 
-    @functools.partial(jax.jit, static_argnames=("steps",))
-    def advance(u0s, logx, target, W, *, steps):
+    @functools.partial(jax.jit, static_argnames=("steps", "shared"))
+    def advance(u0s, logx, target, W, *, steps, shared=False):
         """Every lane — a start, its table's data and its case weights — for at most
-        ``steps`` steps (one round of :func:`run_replicates`)."""
+        ``steps`` steps (one round of :func:`run_replicates`). ``shared``: every lane fits the
+        same table (``logx`` and ``target`` without the lane axis) — several times faster per
+        step than a copy of the table per lane."""
+        if shared:
+            return jax.vmap(solver(logx, target), in_axes=(0, 0, None))(u0s, W, steps)
         return jax.vmap(lambda u, lx, t, w: solver(lx, t)(u, w, steps))(u0s, logx, target, W)
+
+    @functools.partial(jax.jit, static_argnames=("steps", "shared"))
+    def finish(u0s, logx, target, W, *, steps, shared=False):
+        """:func:`advance` with Huber's own curvature (``huber_loss(newton=True)``): for lanes that
+        start near their optimum — the final polish of a screened table, bootstrap replicates.
+        ``shared``: every lane fits the same table (``logx`` and ``target`` without the lane
+        axis) — several times faster per step than a copy of the table per lane."""
+        if shared:
+            return jax.vmap(solver(logx, target, near), in_axes=(0, 0, None))(u0s, W, steps)
+        return jax.vmap(lambda u, lx, t, w: solver(lx, t, near)(u, w, steps))(u0s, logx, target, W)
 
     @functools.partial(jax.jit, static_argnames=("max_steps",))
     def profile(u0s, masks, logx, target, w, *, max_steps):
@@ -127,11 +144,22 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
     def residuals(theta_free, logx, target):
         return residual(theta_free, logx, target)
 
-    return explore, advance, jacobian, residuals, profile
+    @jax.jit
+    def linearised(thetas, logx, target):
+        """Residuals and Jacobians at every start of every table (leading axes: tables,
+        starts), in one call — not one call per start."""
+
+        def one_table(th, lx, tg):
+            return jax.vmap(lambda t: (residual(t, lx, tg), jax.jacfwd(residual)(t, lx, tg)))(th)
+
+        return jax.vmap(one_table)(thetas, logx, target)
+
+    return explore, advance, jacobian, residuals, profile, finish, linearised
 
 
 def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, xtol: float):
-    """Jitted (explore, advance, jacobian, residuals, profile) functions for this problem, cached."""
+    """Jitted (explore, advance, jacobian, residuals, profile, finish, linearised) functions for
+    this problem, cached."""
     key = json.dumps([problem.law.to_dict(), problem.to_dict(structure_only=True)], sort_keys=True)
     return _compiled(key, objective, gtol, ftol, xtol)
 
@@ -140,11 +168,20 @@ def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, x
 #: solver serves every table of a bucket: a process fitting thousands of tables of
 #: different sizes compiles a handful of times, not once per size.
 MIN_BUCKET = 16
+#: Tables of more rows are solved in blocks of this many (see ``chunks`` in
+#: :func:`scalefit.fitting.solver.make_solver`): a step's memory is one block's Jacobian per lane,
+#: whatever the table's size. Such tables are padded to a whole number of blocks (not to a
+#: power of two, which would waste up to half of the work on padding).
+CHUNK_ROWS = 8192
 
 
 def bucket(n: int) -> int:
-    """Rows a table of ``n`` runs is padded to: the next power of two, at least ``MIN_BUCKET``."""
-    return max(MIN_BUCKET, 1 << (int(n) - 1).bit_length())
+    """Rows a table of ``n`` runs is padded to: the next power of two, at least ``MIN_BUCKET``;
+    beyond ``CHUNK_ROWS``, the next multiple of ``CHUNK_ROWS``."""
+    n = int(n)
+    if n > CHUNK_ROWS:
+        return -(-n // CHUNK_ROWS) * CHUNK_ROWS
+    return max(MIN_BUCKET, 1 << (n - 1).bit_length())
 
 
 class FitData(NamedTuple):
@@ -201,17 +238,45 @@ def distance_to_optimum(J: np.ndarray, residuals: np.ndarray, w: np.ndarray, obj
         drho, curv = 2.0 * r, np.full_like(r, 2.0)
     A = J * np.sqrt(w * curv)[:, None]
     b = np.sqrt(w / curv) * drho
-    norms = np.linalg.norm(A, axis=0)
+    norms = np.sqrt(np.sum(A * A, axis=0))
     live = norms > 0
     if not live.any():
         return 0.0
-    U, s, _ = np.linalg.svd(A[:, live] / norms[live], full_matrices=False)
+    # U' b of the thin SVD A = U S V' from the R factor of [A | b] (A = Q R, so U = Q U_R and
+    # U' b = U_R' (Q' b)), the QR taken block by block: small LAPACK calls that never start
+    # BLAS threads, which contend with XLA's on a busy machine (an SVD of 3,000 x 7 took 30 ms)
+    R = _tall_r(np.column_stack([A[:, live] / norms[live], b]))
+    k = int(live.sum())
+    Ur, s, _ = np.linalg.svd(R[:k, :k])
     keep = s > FLAT_RCOND * s[0]
-    projected = U[:, keep].T @ b
+    projected = Ur[:, keep].T @ R[:k, k]
     return float(np.sqrt(max(c, 0.0) * float(projected @ projected)))
 
 
-def run_replicates(advance, u0s: np.ndarray, tables: np.ndarray, data: list, W: np.ndarray, max_steps: int) -> Solution:
+#: Rows per block of :func:`_tall_r`.
+QR_BLOCK = 512
+
+
+def _tall_r(M: np.ndarray) -> np.ndarray:
+    """The R factor of a tall matrix's QR (``k x k`` for ``n x k``, ``n >= k``; padded with
+    zero rows when ``n < k``), block by block (TSQR)."""
+    n, k = M.shape
+    R = np.zeros((0, k))
+    for start in range(0, n, QR_BLOCK):
+        R = np.linalg.qr(np.vstack([R, M[start : start + QR_BLOCK]]), mode="r")
+    return np.vstack([R, np.zeros((max(k - R.shape[0], 0), k))])
+
+
+def run_replicates(
+    advance,
+    u0s: np.ndarray,
+    tables: np.ndarray,
+    data: list,
+    W: np.ndarray,
+    max_steps: int,
+    sizes=LANES,
+    round_steps: int = ROUND_STEPS,
+) -> Solution:
     """Refit every row of case weights ``W`` from its start, in rounds that keep every lane busy.
 
     Row ``i`` starts from ``u0s[i]`` and fits table ``tables[i]`` of ``data`` (a list of
@@ -221,27 +286,38 @@ def run_replicates(advance, u0s: np.ndarray, tables: np.ndarray, data: list, W: 
     one's steps. Here a batch of lanes advances by at most ``ROUND_STEPS`` steps per round;
     replicates that finished (converged, failed, or took ``max_steps``, rounded up to a
     whole round) leave their lane and waiting replicates take it. When none wait, the
-    stragglers go on in a smaller batch. Batches have one of the sizes in ``LANES``, so
-    three compiled programs serve every bootstrap. Replicates are independent, so this
-    changes no result beyond the damping restarting each round. Returns NumPy arrays.
+    stragglers go on in a smaller batch. Batches have one of the sizes in ``sizes`` (default
+    ``LANES``), so three compiled programs serve every bootstrap. Replicates are independent, so this
+    changes no result beyond the damping restarting each round. When every row fits the same
+    table, the lanes share its data (``shared=True``) rather than each taking a copy.
+    Returns NumPy arrays.
     """
     n = W.shape[0]
     u = np.array(u0s, dtype=float)
+    tables = np.asarray(tables)
+    one = tables.size > 0 and bool(np.all(tables == tables[0]))  # every lane fits one table: it is shared
     logx = {v: np.stack([d.logx[v] for d in data]) for v in data[0].logx}
     target = np.stack([d.target for d in data])
     f, grad = np.full(n, np.inf), np.full(n, np.inf)
     steps, status = np.zeros(n, dtype=int), np.full(n, MAX_STEPS)
-    per_round = min(ROUND_STEPS, max_steps)
+    per_round = min(round_steps, max_steps)
+    rows = data[0].target.shape[0]
+    sizes = tuple(s for s in sizes if s * rows <= LANE_ROWS) or tuple(sizes[:1])
     active, queued = np.zeros(0, dtype=int), 0
     while active.size or queued < n:
-        size = min((s for s in LANES if s >= min(active.size + n - queued, LANES[-1])), default=LANES[-1])
+        size = min((s for s in sizes if s >= min(active.size + n - queued, sizes[-1])), default=sizes[-1])
         take = min(size - active.size, n - queued)
         active = np.concatenate([active, np.arange(queued, queued + take)])
         queued += take
         lanes = np.concatenate([active, np.full(size - active.size, active[0])])
-        t = tables[lanes]
-        lx = {v: a[t] for v, a in logx.items()}
-        sol = jax.tree.map(np.asarray, advance(u[lanes], lx, target[t], W[lanes], steps=per_round))
+        if one:
+            g = int(tables[0])
+            lx = {v: a[g] for v, a in logx.items()}
+            sol = advance(u[lanes], lx, target[g], W[lanes], steps=per_round, shared=True)
+        else:
+            t = tables[lanes]
+            sol = advance(u[lanes], {v: a[t] for v, a in logx.items()}, target[t], W[lanes], steps=per_round)
+        sol = jax.tree.map(np.asarray, sol)
         real = slice(0, active.size)
         u[active], f[active], grad[active] = sol.u[real], sol.f[real], sol.grad_norm[real]
         steps[active] += sol.steps[real]

@@ -103,6 +103,17 @@ class LeastSquares:
         less than ``xtol``.
     throw : bool
         Raise if the best start did not converge (otherwise: a warning).
+    bootstrap_rtol : float
+        Stop adding bootstrap replicates (checked every 250) once the Monte-Carlo standard
+        error of both endpoints of every free parameter's 95% interval is at most this share
+        of the interval's width (default 0.04; at least 200 valid replicates); ``bootstrap``
+        is then the most that are made. 0: always make ``bootstrap``. The replicates made,
+        and the endpoints' Monte-Carlo error, are in the fit's summary
+        (``fit.bootstrap_error()``).
+    progress : bool or None
+        Show a status line on standard error while the fit runs longer than a couple of
+        seconds. ``None`` (default): only when standard error is a terminal or a notebook,
+        unless ``SCALEFIT_PROGRESS=0``/``1`` says otherwise (see :mod:`scalefit.progress`).
     """
 
     starts: str | int | Mapping[str, object] | pd.DataFrame = "auto"
@@ -114,6 +125,8 @@ class LeastSquares:
     ftol: float = 1e-10
     xtol: float = 1e-7
     throw: bool = False
+    bootstrap_rtol: float = 0.04
+    progress: bool | None = None
 
     name: ClassVar[str] = "lsq"
 
@@ -127,6 +140,12 @@ class LeastSquares:
         for tol in ("gtol", "ftol", "xtol"):
             set_(self, tol, check.number(getattr(self, tol), tol, low=0.0, high=1.0, low_open=True))
         set_(self, "throw", check.boolean(self.throw, "throw"))
+        set_(
+            self, "bootstrap_rtol",
+            check.number(self.bootstrap_rtol, "bootstrap_rtol", low=0.0, high=1.0, fix="0 to make every replicate"),
+        )  # fmt: skip
+        if self.progress is not None:
+            set_(self, "progress", check.boolean(self.progress, "progress"))
 
     def search(self) -> dict[str, Any]:
         """The optimiser's settings (everything but the starts, the bootstrap and ``throw``)."""

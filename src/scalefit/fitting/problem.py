@@ -25,6 +25,7 @@ bootstrap, the identifiability report and (later) the Bayesian fitter share it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -196,7 +197,20 @@ def _degree(term: Term, v: str, shifts: list[tuple[str, Poly]]) -> Poly:
     raise _NoPlan
 
 
+@functools.lru_cache(maxsize=64)
+def _carriers_cached(law: Law) -> tuple:
+    return tuple(_unit_carriers(law))
+
+
 def unit_carriers(law: Law) -> list[tuple[str, object, list[str] | None]]:
+    """:func:`_unit_carriers`, remembered per law (it is asked at every parameter conversion)."""
+    try:
+        return list(_carriers_cached(law))
+    except TypeError:  # an unhashable law: work it out again
+        return _unit_carriers(law)
+
+
+def _unit_carriers(law: Law) -> list[tuple[str, object, list[str] | None]]:
     """Which parameters absorb a change of each variable's unit: ``(variable, multiplier,
     carriers)`` entries — dividing the variable by ``ref`` adds ``multiplier * log ref`` to
     each carrier's internal value (log-amplitude or log-constant). ``multiplier`` is a tuple

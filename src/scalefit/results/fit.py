@@ -493,7 +493,37 @@ class Fit:
         if self.misfit is not None:
             df.attrs["residual_rms"] = self.misfit["rms"]
             df.attrs["lack_of_fit"] = self.lack_of_fit
+        if self.method == "lsq" and self.draws is not None:
+            mc = self.bootstrap_error(interval)
+            df.attrs["bootstrap_replicates"] = len(self.draws)
+            df.attrs["bootstrap_mc_error"] = {
+                k: (float(r["lower_mc"]), float(r["upper_mc"])) for k, r in mc.iterrows()
+            }  # Monte-Carlo standard error of each percentile endpoint (see bootstrap_error)
         return df
+
+    def bootstrap_error(self, interval: float = 0.95) -> pd.DataFrame:
+        """Monte-Carlo error of the bootstrap's percentile intervals: one row per free
+        parameter with ``lower_mc`` and ``upper_mc``, the standard errors of the percentile
+        endpoints from this many replicates (how far they would move with another seed;
+        :func:`~scalefit.results.intervals.endpoint_mc_error`), ``width`` of the percentile interval
+        and ``relative`` (the larger error over the width). A parameter at a bound takes its
+        interval from the profile likelihood, which has no Monte-Carlo error (NaN here).
+        Least-squares fits with a bootstrap only."""
+        from scalefit.results.intervals import endpoint_mc_error
+
+        interval = check.probability(interval, "interval")
+        if self.method != "lsq" or self.draws is None:
+            raise ScalefitError("bootstrap_error() needs a least-squares fit with bootstrap replicates (bootstrap > 0)")
+        rows = []
+        for name in self.problem.free:
+            (lo, hi), width = endpoint_mc_error(self.draws[name].to_numpy(dtype=float), interval)
+            if name in self.bounds:
+                lo = hi = float("nan")
+            rel = max(lo, hi) / width if width > 0 and np.isfinite(width) else float("nan")
+            rows.append({"parameter": name, "lower_mc": lo, "upper_mc": hi, "width": width, "relative": rel})
+        out = pd.DataFrame(rows).set_index("parameter")
+        out.attrs["replicates"] = len(self.draws)
+        return out
 
     def identify(self, max_ratio: float = 1e3, exponent_width: float = 1.0, interval: float = 0.95) -> Fit:
         """This fit with its identifiability verdict restated under another rule.
@@ -955,9 +985,15 @@ class Fit:
             lines.append("  sampling: converged" if ok else f"  sampling: NOT converged — {'; '.join(problems)}")
         elif self.draws is not None:
             asked = self.bootstrap_requested or len(self.draws)
+            rel = self.bootstrap_error()["relative"].to_numpy(dtype=float) if len(self.draws) > 1 else np.array([])
+            mc = (
+                f"; 95% endpoints within {np.max(rel[np.isfinite(rel)]):.1%} of their width (Monte-Carlo s.e.)"
+                if np.isfinite(rel).any()
+                else ""
+            )
             lines.append(
                 f"  bootstrap: {asked} case-resampling replicates, {self.bootstrap_converged:.0%} converged "
-                f"({len(self.draws)} kept)"
+                f"({len(self.draws)} kept){mc}"
             )
         lines.append(f"  identifiability: {self.identifiability}")
         shown = "\n".join(lines)

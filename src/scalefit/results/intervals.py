@@ -259,6 +259,30 @@ def parameter_interval(values: np.ndarray, estimate: float, interval: float, bou
     return min(lower, estimate), max(upper, estimate)
 
 
+def endpoint_mc_error(values: np.ndarray, interval: float = 0.95) -> tuple[tuple[float, float], float]:
+    """Monte-Carlo standard errors of the two endpoints of a percentile interval from ``B``
+    replicates, and the interval's width.
+
+    Distribution-free, from order statistics: the number of replicates below the true
+    ``p``-quantile is binomial with standard deviation ``sqrt(B p (1 - p))``, so the standard
+    error of the sample quantile is about half the distance between the order statistics
+    ``B p - sqrt(B p (1-p))`` and ``B p + sqrt(B p (1-p))``. It shrinks like ``1/sqrt(B)``: it is
+    how far the endpoints would move if the bootstrap were run again with another seed.
+    """
+    v = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
+    B = len(v)
+    if B < 2:
+        return (float("nan"), float("nan")), float("nan")
+    tail = (1.0 - interval) / 2.0
+    errors = []
+    for p in (tail, 1.0 - tail):
+        j, d = B * p, np.sqrt(B * p * (1.0 - p))
+        lo, hi = int(np.clip(np.floor(j - d), 0, B - 1)), int(np.clip(np.ceil(j + d), 0, B - 1))
+        errors.append(float(v[hi] - v[lo]) / 2.0)
+    width = float(np.quantile(v, 1.0 - tail) - np.quantile(v, tail))
+    return (errors[0], errors[1]), width
+
+
 def valid_replicates(paper: Mapping[str, np.ndarray], f: np.ndarray, converged: np.ndarray) -> np.ndarray:
     """Replicates that converged to a finite objective with finite parameters."""
     ok = np.asarray(converged, dtype=bool) & np.isfinite(np.asarray(f, dtype=float))

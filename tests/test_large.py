@@ -1,0 +1,133 @@
+"""Large tables (issue 24): screened starts and row blocks change no optimum.
+
+The thresholds are lowered on a small table so the paths that large tables take run here in
+seconds; each fit is compared with the plain path's on the same table.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import scalefit
+from scalefit import LeastSquares
+from scalefit.fitting import fit as _fit
+from scalefit.fitting import lsq as _lsq
+from scalefit.fitting.solver import huber_loss
+
+
+@pytest.fixture
+def quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)
+        yield
+
+
+def _fit_eq1(runs, **kw):
+    return scalefit.fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=0, **kw), seed=3)
+
+
+def _same_optimum(a, b):
+    assert a.value == pytest.approx(b.value, rel=1e-8)
+    for name, value in a.params.items():
+        assert b.params[name] == pytest.approx(value, rel=1e-4, abs=1e-9), name
+
+
+def test_row_blocks_give_the_same_optimum(runs, quiet, monkeypatch):
+    plain = _fit_eq1(runs, starts=16)
+    monkeypatch.setattr(_lsq, "CHUNK_ROWS", 64)
+    _lsq._compiled.cache_clear()  # trace again: the blocks are chosen when the solver is traced
+    try:
+        assert _lsq.bucket(len(runs)) == 256 and _lsq.bucket(65) == 128 and _lsq.bucket(64) == 64
+        blocked = _fit_eq1(runs, starts=16)
+    finally:
+        _lsq._compiled.cache_clear()
+    assert blocked.status.converged and plain.status.converged
+    _same_optimum(plain, blocked)
+
+
+def test_screened_starts_reach_the_same_optimum(runs, quiet, monkeypatch):
+    plain = _fit_eq1(runs)
+    monkeypatch.setattr(_fit, "SCREEN_ABOVE", 64)
+    monkeypatch.setattr(_fit, "SCREEN_ROWS", 64)
+    screened = _fit_eq1(runs)
+    assert screened.status.converged
+    assert screened.starts.n_polished == _fit.FINAL_POLISH  # only the best few polished on every row
+    assert screened.starts.n_starts >= 64
+    _same_optimum(plain, screened)
+
+
+def test_newton_curvature_is_huber_second_derivative_with_a_floor():
+    loss, newton = huber_loss(1e-3), huber_loss(1e-3, newton=True)
+    r = np.array([0.0, 5e-4, -1e-3, 2e-3, -0.1])
+    np.testing.assert_allclose(np.asarray(newton.rho(r)), np.asarray(loss.rho(r)))
+    np.testing.assert_allclose(np.asarray(newton.drho(r)), np.asarray(loss.drho(r)))
+    irls = np.asarray(loss.curv(r))
+    np.testing.assert_allclose(np.asarray(newton.curv(r)), np.where(np.abs(r) <= 1e-3, 1.0, 1e-2 * irls))
+
+
+def test_distance_to_optimum_matches_a_direct_svd():
+    rng = np.random.default_rng(0)
+    obj = _lsq.Objective.make("huber", None)
+    for n, k in ((1500, 7), (5, 7), (40, 3)):
+        J = rng.normal(size=(n, k))
+        J[:, -1] = 2.0 * J[:, 0]  # a flat direction
+        r, w = 0.01 * rng.normal(size=n), rng.integers(0, 3, n).astype(float)
+        curv = np.where(np.abs(r) <= 1e-3, 1.0, 1e-3 / np.maximum(np.abs(r), 1e-3))
+        A = J * np.sqrt(w * curv)[:, None]
+        b = np.sqrt(w / curv) * np.clip(r, -1e-3, 1e-3)
+        U, s, _ = np.linalg.svd(A / np.linalg.norm(A, axis=0), full_matrices=False)
+        p = U[:, s > _lsq.FLAT_RCOND * s[0]].T @ b
+        assert _lsq.distance_to_optimum(J, r, w, obj, 2.0) == pytest.approx(np.sqrt(2.0 * p @ p), rel=1e-9)
+
+
+def test_bootstrap_stops_once_endpoints_settle_and_states_their_error(runs, quiet):
+    loose = scalefit.fit_law(
+        scalefit.paper_error, runs, target="error", seed=1, method=LeastSquares(bootstrap=1000, bootstrap_rtol=0.2)
+    )
+    made = loose.bootstrap_requested
+    assert made is not None and _fit.MIN_REPLICATES <= made < 1000 and made % _fit.BOOT_BATCH == 0
+    mc = loose.bootstrap_error()
+    assert list(mc.columns) == ["lower_mc", "upper_mc", "width", "relative"]
+    assert (mc["relative"].dropna() <= 0.2).all() and mc.attrs["replicates"] == len(loose.draws)
+    assert set(loose.summary().attrs["bootstrap_mc_error"]) == set(loose.problem.free)
+    assert "Monte-Carlo s.e." in repr(loose)
+    # the replicates made are the first ones of the full run: the same resamples, the same optima
+    full = scalefit.fit_law(
+        scalefit.paper_error, runs, target="error", seed=1, method=LeastSquares(bootstrap=made, bootstrap_rtol=0)
+    )
+    assert full.bootstrap_requested == made
+    np.testing.assert_allclose(full.draws.to_numpy(), loose.draws.to_numpy(), rtol=1e-6, atol=1e-12)
+
+
+def test_bootstrap_rtol_zero_makes_every_replicate(runs, quiet):
+    fit = scalefit.fit_law(
+        scalefit.paper_error, runs, target="error", method=LeastSquares(starts=16, bootstrap=300, bootstrap_rtol=0)
+    )
+    assert fit.bootstrap_requested == 300
+    with pytest.raises(TypeError, match="bootstrap_rtol"):  # a least-squares option; NUTS has posterior draws
+        scalefit.NUTS(bootstrap_rtol=0.1)
+
+
+def test_progress_quiet_when_not_a_terminal_and_shown_when_asked(runs, quiet, capsys, monkeypatch):
+    from scalefit import progress as _progress
+
+    monkeypatch.delenv(_progress.ENV, raising=False)
+    scalefit.fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=16, bootstrap=0))
+    assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal: nothing drawn
+    assert not _progress.wanted()
+    monkeypatch.setenv(_progress.ENV, "1")
+    assert _progress.wanted() and not _progress.wanted(False)
+    monkeypatch.setattr(_progress, "DELAY", 0.0)
+    monkeypatch.setattr(_progress, "INTERVAL", 0.01)
+    with _progress.task("outer") as line:
+        with _progress.task("bootstrap", total=10, unit="replicates") as inner:
+            inner.set(4)
+            assert inner.text().startswith("scalefit: bootstrap 4/10 replicates")
+        assert line.label == "outer"
+    assert "scalefit: " in capsys.readouterr().err
+    monkeypatch.setenv(_progress.ENV, "1")
+    scalefit.fit_law(
+        scalefit.paper_error, runs, target="error", method=LeastSquares(starts=16, bootstrap=0, progress=False)
+    )
+    assert capsys.readouterr().err == ""  # the option wins over the variable
