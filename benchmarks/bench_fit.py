@@ -234,7 +234,7 @@ COLD = textwrap.dedent(
     import warnings
     import pandas as pd
     import scalefit
-    fit_law, law = scalefit.fit_law, scalefit.chinchilla  # scalefit loads JAX and its modules lazily
+    fit_law, law, LeastSquares = scalefit.fit_law, scalefit.chinchilla, scalefit.LeastSquares  # loaded lazily
     w1 = time.perf_counter()
     warnings.simplefilter("ignore", scalefit.ScalingWarning)
     df = pd.read_csv(sys.argv[1])
@@ -242,7 +242,7 @@ COLD = textwrap.dedent(
     df["D"] = df["Training FLOP"] / (6 * df["N"])
     df = df.sort_values("loss").iloc[:-5].reset_index(drop=True)
     w2 = time.perf_counter()
-    fit = fit_law(law, df, target="loss", starts="auto", bootstrap=0, seed=0)
+    fit = fit_law(law, df, target="loss", method=LeastSquares(starts="auto", bootstrap=0), seed=0)
     w3 = time.perf_counter()
     print(json.dumps(dict(import_s=w1 - w0, fit_s=w3 - w2, total_s=w3 - w0, cpu_s=time.process_time() - c0,
                           params=fit.params, n_starts=fit.starts.n_starts)))

@@ -1,4 +1,4 @@
-"""``fit_law(..., by=...)``: one law fitted to every group of a table, in one vectorised pass."""
+"""``fit_groups``: one law fitted to every group of a table, in one vectorised pass."""
 
 from __future__ import annotations
 
