@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -459,11 +460,6 @@ class Expression(Term):
         object.__setattr__(self, "tree", node)
         object.__setattr__(self, "vars", vs)
         params = _order(node, "par")
-        if not params:
-            raise ScalefitError(
-                f"formula {syntax.shown(self.formula)} has no parameters to fit (its names {list(vs)} are all "
-                "variables); name the parameters, e.g. 'E + A*N^-alpha'"
-            )
         object.__setattr__(self, "formula", _text(node))  # canonical text: equal laws print (and compare) equal
         for group, what in ((self.signed, "signed"), (tuple(r[0] for r in self.start_ranges), "starts")):
             unknown = [n for n in group if n not in params]
@@ -773,8 +769,9 @@ def parse_law(
             try:
                 return parse_general(formula, variables, **meta)
             except ScalefitError as exc:
-                if "cannot be parsed" in str(fast_error) or "nested" in str(fast_error):
-                    raise fast_error from None
+                log_space_only = re.search(r"\b(bend|implicit|saturate|repeated)\s*\(", formula)
+                if log_space_only or "cannot be parsed" in str(fast_error) or "nested" in str(fast_error):
+                    raise fast_error from None  # the log-space algebra's own message says what is wrong
                 raise exc from None
     return parse_general(formula, variables, signed=signed, starts=starts, **meta)
 
