@@ -154,7 +154,7 @@ def test_boundary_wrong_range(plain, distilled, no_work):
         (dict(axis="Dpp"), r"axis 'Dpp' must be a variable of both laws \(did you mean 'Dp'\?\)"),
         (dict(axis="Mt"), r"axis 'Mt' must be a variable of both laws"),
         (dict(at={"m": 1e7, "Df": 5e4}), r"at= names 'm', which neither law uses.*\(did you mean 'M'\?\)"),
-        (dict(at={**AT_PLAIN, "Dp": 1e6}), r"at names the axis 'Dp'.*remove it from at"),
+        (dict(at={**AT_PLAIN, "Dp": 1e6}), r"at names 'Dp', which the axis 'Dp' varies.*remove it from at"),
         (dict(at={"M": 1e7}), r"at= is missing \['Df'\]; hold every other variable fixed, e.g. at=\{'M': ..., 'Df'"),
         (dict(at=None), r"at= is missing \['M', 'Df'\]"),
     ],
