@@ -7,6 +7,7 @@ seconds; each fit is compared with the plain path's on the same table.
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import scalefit
@@ -121,3 +122,29 @@ def test_progress_quiet_when_not_a_terminal_and_shown_when_asked(runs, quiet, ca
     monkeypatch.setenv(_progress.ENV, "1")
     scalefit.fit_law(scalefit.paper_error, runs, target="error", starts=16, bootstrap=0, progress=False)
     assert capsys.readouterr().err == ""  # the option wins over the variable
+
+
+def test_row_blocks_and_screen_with_a_bound_and_groups(runs, quiet, monkeypatch):
+    """A parameter at a user's bound (its profile is solved in blocks too) and a by= call
+    mixing a screened group with one small enough to be its own screen."""
+    bounds = {"alpha": (0.45, 1.0)}  # the truth is 0.4: alpha sits at its bound
+    plain = _fit_eq1(runs, starts=16, bounds=bounds)
+    two = pd.concat([runs.assign(g="a"), runs.iloc[:50].assign(g="b")], ignore_index=True)
+    plain_groups = scalefit.fit_law(scalefit.paper_error, two, target="error", by="g", bootstrap=0, seed=3)
+    monkeypatch.setattr(_lsq, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(_fit, "SCREEN_ABOVE", 64)
+    monkeypatch.setattr(_fit, "SCREEN_ROWS", 64)
+    _lsq._compiled.cache_clear()
+    try:
+        blocked = _fit_eq1(runs, starts=16, bounds=bounds)
+        groups = scalefit.fit_law(scalefit.paper_error, two, target="error", by="g", bootstrap=0, seed=3)
+    finally:
+        _lsq._compiled.cache_clear()
+    assert "alpha" in blocked.bounds and "alpha" in plain.bounds
+    _same_optimum(plain, blocked)
+    np.testing.assert_allclose(blocked.bounds["alpha"]["profile"]["stat"], plain.bounds["alpha"]["profile"]["stat"],
+                               rtol=1e-5, atol=1e-8)  # fmt: skip
+    assert groups["a"].starts.n_polished == _fit.FINAL_POLISH  # screened: the best 4 on every row
+    assert groups["b"].starts.n_polished > _fit.FINAL_POLISH  # 50 runs: its own screen, kept as polished
+    for k in ("a", "b"):
+        _same_optimum(plain_groups[k], groups[k])
