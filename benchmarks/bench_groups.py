@@ -60,9 +60,8 @@ def main() -> None:
     ap.add_argument("--groups", type=int, nargs="+", default=[10, 100, 1000])
     ap.add_argument("--bootstrap", type=int, default=0)
     args = ap.parse_args()
-    print(
-        f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}; command: {' '.join([os.path.basename(sys.executable), *sys.argv])}"
-    )
+    command = " ".join([os.path.basename(sys.executable), *sys.argv])
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}; command: {command}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     env = {**os.environ, "SCALEFIT_CACHE_DIR": "off"}
     first = None

@@ -7,6 +7,7 @@ seconds; each fit is compared with the plain path's on the same table.
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import scalefit
@@ -23,8 +24,10 @@ def quiet():
         yield
 
 
-def _fit_eq1(runs, **kw):
-    return scalefit.fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=0, **kw), seed=3)
+def _fit_eq1(runs, starts="auto", **kw):
+    """paper_error without a bootstrap, seed 3; ``kw`` are fit_law's own arguments (bounds=...)."""
+    method = LeastSquares(starts=starts, bootstrap=0)
+    return scalefit.fit_law(scalefit.paper_error, runs, target="error", method=method, seed=3, **kw)
 
 
 def _same_optimum(a, b):
@@ -131,3 +134,33 @@ def test_progress_quiet_when_not_a_terminal_and_shown_when_asked(runs, quiet, ca
         scalefit.paper_error, runs, target="error", method=LeastSquares(starts=16, bootstrap=0, progress=False)
     )
     assert capsys.readouterr().err == ""  # the option wins over the variable
+
+
+def test_row_blocks_and_screen_with_a_bound_and_groups(runs, quiet, monkeypatch):
+    """A parameter at a user's bound (its profile is solved in blocks too) and a by= call
+    mixing a screened group with one small enough to be its own screen."""
+    bounds = {"alpha": (0.45, 1.0)}  # the truth is 0.4: alpha sits at its bound
+    plain = _fit_eq1(runs, starts=16, bounds=bounds)
+    two = pd.concat([runs.assign(g="a"), runs.iloc[:50].assign(g="b")], ignore_index=True)
+    plain_groups = scalefit.fit_groups(
+        scalefit.paper_error, two, "g", target="error", seed=3, method=LeastSquares(bootstrap=0)
+    )
+    monkeypatch.setattr(_lsq, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(_fit, "SCREEN_ABOVE", 64)
+    monkeypatch.setattr(_fit, "SCREEN_ROWS", 64)
+    _lsq._compiled.cache_clear()
+    try:
+        blocked = _fit_eq1(runs, starts=16, bounds=bounds)
+        groups = scalefit.fit_groups(
+            scalefit.paper_error, two, "g", target="error", seed=3, method=LeastSquares(bootstrap=0)
+        )
+    finally:
+        _lsq._compiled.cache_clear()
+    assert "alpha" in blocked.bounds and "alpha" in plain.bounds
+    _same_optimum(plain, blocked)
+    np.testing.assert_allclose(blocked.bounds["alpha"]["profile"]["stat"], plain.bounds["alpha"]["profile"]["stat"],
+                               rtol=1e-5, atol=1e-8)  # fmt: skip
+    assert groups["a"].starts.n_polished == _fit.FINAL_POLISH  # screened: the best 4 on every row
+    assert groups["b"].starts.n_polished > _fit.FINAL_POLISH  # 50 runs: its own screen, kept as polished
+    for k in ("a", "b"):
+        _same_optimum(plain_groups[k], groups[k])

@@ -443,6 +443,12 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
             rounds, as bootstrap replicates); one Solution per table. The tables are padded to
             a power-of-two count, so a few compiled sizes serve any number of them."""
             rows = np.arange(len(tables)) if rows is None else np.asarray(rows)
+            if len(tables) > 1 and len(rows) < len(tables) and LATER_TABLES < len(rows) <= LATER_TABLES**2:
+                # a later batch of a by= search: a few groups still searching, in calls of
+                # LATER_TABLES groups, so that every number of groups reuses one compiled size
+                parts = [run(u0s[i : i + LATER_TABLES], rows[i : i + LATER_TABLES], polish)
+                         for i in range(0, len(rows), LATER_TABLES)]  # fmt: skip
+                return [s for part in parts for s in part]
             count = _count_bucket(len(rows)) if len(rows) == len(tables) else _later_bucket(len(rows), len(tables))
             pad = np.concatenate([np.arange(len(rows)), np.zeros(count - len(rows), dtype=int)])
             ex = explore(u0s[pad], {v: a[rows[pad]] for v, a in logx.items()}, target[rows[pad]], ws[rows[pad]],
@@ -452,8 +458,9 @@ def _least_squares(tables: list[_Table], obj, starts, bootstrap, seed, search, t
             best = np.argsort(np.where(np.isfinite(ex.f), ex.f, np.inf), axis=1, kind="stable")[:, :k]
             owner = np.repeat(np.arange(len(rows)), k)
             sol = run_replicates(
-                advance, ex.u[owner, best.ravel()], owner, [fds[r] for r in rows], ws[rows[owner]], max_steps
-            )
+                advance, ex.u[owner, best.ravel()], owner, [fds[r] for r in rows], ws[rows[owner]], max_steps,
+                shared=len(tables) == 1,
+            )  # fmt: skip
             return [Solution(*(a[g * k : (g + 1) * k] for a in sol)) for g in range(len(rows))]
 
         if theta0 is None:
@@ -525,8 +532,9 @@ def _final_polish(advance, tables: list[_Table], sols: list[Solution], w: np.nda
     owners = np.asarray(owners)
     sizes = tuple(sorted({min(FINAL_POLISH * _count_bucket(len(set(owners.tolist()))), 16), *LANES}))
     polished = run_replicates(
-        advance, np.concatenate(picks), owners, [t.fd for t in tables], w[owners], max_steps, sizes=sizes
-    )
+        advance, np.concatenate(picks), owners, [t.fd for t in tables], w[owners], max_steps, sizes=sizes,
+        shared=len(tables) == 1,
+    )  # fmt: skip
     out = list(sols)
     for g in sorted(set(owners.tolist())):
         rows = owners == g
@@ -680,6 +688,10 @@ def _count_bucket(n: int) -> int:
     return 1 << (int(n) - 1).bit_length()
 
 
+#: Groups per call in a later batch of a ``by=`` search (see ``run`` in :func:`_least_squares`).
+LATER_TABLES = 8
+
+
 def _later_bucket(n: int, total: int) -> int:
     """Tables in a later batch of starts (the groups still searching): the next power of 8, at
     least 8 and at most the first batch's count — a few compiled sizes whatever the number of
@@ -766,7 +778,7 @@ def _bootstrap(finish, tables: list[_Table], found: list[dict], bootstrap: int, 
                 made[g] = hi
             sol = run_replicates(
                 finish, np.concatenate(u0s), np.concatenate(owners), [t.fd for t in tables], np.concatenate(W),
-                max_steps,
+                max_steps, shared=len(tables) == 1,
             )  # fmt: skip
             at = 0
             for g, j, k in slots:

@@ -276,6 +276,7 @@ def run_replicates(
     max_steps: int,
     sizes=LANES,
     round_steps: int = ROUND_STEPS,
+    shared: bool | None = None,
 ) -> Solution:
     """Refit every row of case weights ``W`` from its start, in rounds that keep every lane busy.
 
@@ -289,13 +290,16 @@ def run_replicates(
     stragglers go on in a smaller batch. Batches have one of the sizes in ``sizes`` (default
     ``LANES``), so three compiled programs serve every bootstrap. Replicates are independent, so this
     changes no result beyond the damping restarting each round. When every row fits the same
-    table, the lanes share its data (``shared=True``) rather than each taking a copy.
+    table, the lanes share its data (``shared=True``) rather than each taking a copy, unless
+    ``shared=False``.
     Returns NumPy arrays.
     """
     n = W.shape[0]
     u = np.array(u0s, dtype=float)
     tables = np.asarray(tables)
     one = tables.size > 0 and bool(np.all(tables == tables[0]))  # every lane fits one table: it is shared
+    if shared is not None:  # the caller's choice (by=: never, so its groups use one set of programs)
+        one = one and shared
     logx = {v: np.stack([d.logx[v] for d in data]) for v in data[0].logx}
     target = np.stack([d.target for d in data])
     f, grad = np.full(n, np.inf), np.full(n, np.inf)

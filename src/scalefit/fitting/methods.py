@@ -83,15 +83,18 @@ class LeastSquares:
         best polished, until at least 8 polished starts agree on the best optimum — a
         majority of the first batch's, or else confirmed by a further batch that finds
         nothing better (at most 1024; the fit's ``starts`` report says how many were made).
-        An int: exactly that many random starting points, in one call. Or a grid
+        An int: exactly that many random starting points, in one call. On a table of more
+        than 2,048 runs the starts are explored and polished on 1,024 of its rows and the
+        best 4 then polished on every row (the starts report says "the best 4 polished"). Or a grid
         ``{name: values}`` in paper form for every free parameter (their Cartesian product
         is used); or a DataFrame with one start per row and a column per free parameter. All starts are
         optimised in one compiled, vectorised call: each for ``explore_steps`` steps, then
         the ``polish`` best on to convergence.
     bootstrap : int
         Case-bootstrap replicates (default 1000; 0 for none), each refitted from the
-        optimum, all in one compiled call. They give the parameter intervals and the
-        confidence and prediction intervals of :meth:`Fit.predict`.
+        optimum (a few Newton steps each), in batches of 250 — at most this many: see
+        ``bootstrap_rtol``. They give the parameter intervals and the confidence and
+        prediction intervals of :meth:`Fit.predict`.
     explore_steps, polish : int
         Steps every start takes (default 40) and how many of the best continue to
         convergence (default 32).

@@ -985,7 +985,8 @@ class Fit:
             lines.append("  sampling: converged" if ok else f"  sampling: NOT converged — {'; '.join(problems)}")
         elif self.draws is not None:
             asked = self.bootstrap_requested or len(self.draws)
-            rel = self.bootstrap_error()["relative"].to_numpy(dtype=float) if len(self.draws) > 1 else np.array([])
+            lsq = self.method == "lsq" and len(self.draws) > 1
+            rel = self.bootstrap_error()["relative"].to_numpy(dtype=float) if lsq else np.array([])
             mc = (
                 f"; 95% endpoints within {np.max(rel[np.isfinite(rel)]):.1%} of their width (Monte-Carlo s.e.)"
                 if np.isfinite(rel).any()
