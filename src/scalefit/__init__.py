@@ -108,7 +108,18 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         saturating_error,
         transfer_gap,
     )
-    from scalefit.laws.general import Expression, parse_law
+    from scalefit.laws.general import (
+        Expression,
+        Variable,
+        exp,
+        log,
+        maximum,
+        minimum,
+        parse_law,
+        sigmoid,
+        softplus,
+        sqrt,
+    )
     from scalefit.laws.published import (
         busbridge_distillation,
         clark_moe,

@@ -100,6 +100,21 @@ def compute_path(
 
     ``N = sqrt(C / (flops_per_token * r))`` and ``D = r N`` (Chinchilla's ``C = 6 N D``, ``r = 20``
     by default). ``params`` and ``tokens`` name the law's variables.
+
+    Parameters
+    ----------
+    tokens_per_parameter : float
+        ``r`` in ``D = r N``.
+    flops_per_token : float
+        FLOPs per parameter per token (6 for a forward and backward pass).
+    params, tokens : str
+        The law's variables for parameters and tokens.
+    axis : str
+        The name of the compute coordinate.
+
+    Returns
+    -------
+    Path
     """
     r, k = float(tokens_per_parameter), float(flops_per_token)
     for name, v in (("tokens_per_parameter", r), ("flops_per_token", k)):

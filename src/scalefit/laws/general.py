@@ -853,43 +853,122 @@ def _call(fn: str, *args: object) -> Expression:
 
 
 def Variable(name: str) -> Term:  # noqa: N802 - reads as a constructor, like Constant
-    """A bare variable ``x`` for the Python algebra (``Constant("C") * Variable("S2")``)."""
+    """A bare variable ``x`` for the Python algebra (``Constant("C") * Variable("S2")``).
 
+    Parameters
+    ----------
+    name : str
+        The variable's name (a column of the runs, or mapped to one).
+
+    Returns
+    -------
+    Term
+    """
     return Power(check_name(name, "Variable name"), -1.0)
 
 
 def exp(z) -> Expression:
-    """``exp(z)`` of a law, term or number (a general expression)."""
+    """``exp(z)`` of a law, term or number (a general expression).
+
+    Parameters
+    ----------
+    z : Law, Term or float
+        The argument.
+
+    Returns
+    -------
+    Expression
+    """
     return _call("exp", z)
 
 
 def log(z) -> Expression:
-    """``log(z)`` (natural) of a law, term or number (a general expression)."""
+    """``log(z)`` (natural) of a law, term or number (a general expression).
+
+    Parameters
+    ----------
+    z : Law, Term or float
+        The argument.
+
+    Returns
+    -------
+    Expression
+    """
     return _call("log", z)
 
 
 def sqrt(z) -> Expression:
-    """``sqrt(z)`` of a law, term or number (a general expression)."""
+    """``sqrt(z)`` of a law, term or number (a general expression).
+
+    Parameters
+    ----------
+    z : Law, Term or float
+        The argument.
+
+    Returns
+    -------
+    Expression
+    """
     return _call("sqrt", z)
 
 
 def sigmoid(z) -> Expression:
-    """``1 / (1 + exp(-z))`` of a law, term or number (a general expression)."""
+    """``1 / (1 + exp(-z))`` of a law, term or number (a general expression).
+
+    Parameters
+    ----------
+    z : Law, Term or float
+        The argument.
+
+    Returns
+    -------
+    Expression
+    """
     return _call("sigmoid", z)
 
 
 def softplus(z) -> Expression:
-    """``log(1 + exp(z))`` of a law, term or number (a general expression)."""
+    """``log(1 + exp(z))`` of a law, term or number (a general expression).
+
+    Parameters
+    ----------
+    z : Law, Term or float
+        The argument.
+
+    Returns
+    -------
+    Expression
+    """
     return _call("softplus", z)
 
 
 def minimum(a, b, *more) -> Expression:
-    """``min(a, b, ...)`` (a general expression)."""
+    """``min(a, b, ...)`` (a general expression).
+
+    Parameters
+    ----------
+    a, b, *more : Law, Term or float
+        The arguments (at least two).
+
+    Returns
+    -------
+    Expression
+    """
     return _call("min", a, b, *more)
 
 
 def maximum(a, b, *more) -> Expression:
-    """``max(a, b, ...)`` (a general expression)."""
+    """``max(a, b, ...)`` (a general expression).
+
+    Parameters
+    ----------
+    a, b, *more : Law, Term or float
+        The arguments (at least two).
+
+    Returns
+    -------
+    Expression
+    """
     return _call("max", a, b, *more)
 
 

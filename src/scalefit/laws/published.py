@@ -52,6 +52,17 @@ def busbridge_distillation(
     from ``N`` and ``D`` with fixed numbers (``supervised``, default
     :data:`BUSBRIDGE_SUPERVISED`; keys ``E, A, alpha, B, beta, gamma``). The form is our
     reading of the paper's Eq. 8.
+
+    Parameters
+    ----------
+    supervised : dict, optional
+        The supervised law's fixed constants (``E, A, alpha, B, beta, gamma``).
+    name : str
+        The law's name.
+
+    Returns
+    -------
+    Law
     """
     s = dict(BUSBRIDGE_SUPERVISED if supervised is None else supervised)
     need = set(BUSBRIDGE_SUPERVISED)
@@ -115,6 +126,17 @@ def data_mixing_law(domains: int = 3, *, name: str | None = None) -> Law:
     ``L(r_1, ..., r_M) = c + k * exp(t1*r1 + ... + tM*rM)`` with mixture proportions ``r_j``
     (0 allowed). Proportions that sum to 1 make ``k`` and a common shift of the ``t_j``
     redundant: fix one, e.g. ``fix={"t1": 0.0}``.
+
+    Parameters
+    ----------
+    domains : int
+        The number of training domains (variables ``r1`` ... ``rM``).
+    name : str, optional
+        The law's name.
+
+    Returns
+    -------
+    Law
     """
     if not isinstance(domains, int) or isinstance(domains, bool) or not 1 <= domains <= 64:
         raise ScalefitError(f"domains must be an integer in [1, 64], got {domains!r}")
@@ -164,6 +186,17 @@ def muennighoff_full_law(tokens_per_parameter: float = 20.0, *, name: str = "mue
     ``N' = UN + UN*RN*(1 - exp(-(N/UN - 1)/RN))``, ``UN = min(N, U / tokens_per_parameter)``:
     the compute-optimal size for ``U`` unique tokens, which we read as Chinchilla's ~20 tokens
     per parameter (the paper derives it from its own fit; pass another ratio if you have one).
+
+    Parameters
+    ----------
+    tokens_per_parameter : float
+        The ratio that sets ``UN``.
+    name : str
+        The law's name.
+
+    Returns
+    -------
+    Law
     """
     r = float(tokens_per_parameter)
     if not (np.isfinite(r) and r > 0):
@@ -230,6 +263,18 @@ def lr_schedule_areas(lr, decay: float = 0.999) -> tuple[np.ndarray, np.ndarray]
     ``S1`` is the forward area ``sum_{i<=s} lr_i``; ``S2`` the annealing area
     ``sum_{i<=s} m_i`` with momentum ``m_i = decay * m_{i-1} + (lr_{i-1} - lr_i)`` (``lr_0 = lr_1``).
     One value per step: fit :data:`tissue_annealing` to a whole loss curve, one row per step.
+
+    Parameters
+    ----------
+    lr : array of float
+        The learning rate at each step.
+    decay : float
+        The momentum's decay per step.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        ``S1`` and ``S2`` after each step.
     """
     lr = np.asarray(lr, dtype=float)
     if lr.ndim != 1 or lr.size == 0 or not np.all(np.isfinite(lr)) or np.any(lr < 0):
