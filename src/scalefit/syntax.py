@@ -117,6 +117,12 @@ def chain(node: ast.expr, ops: tuple[type, ...]) -> list[tuple[ast.operator | No
     return out
 
 
+def names(tree: ast.AST) -> list[str]:
+    """The names a parsed formula uses, in order of first use, function names excluded."""
+    calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return list(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in calls))
+
+
 def segment(source: str, node: ast.AST, limit: int = 80) -> str:
     """The text of ``node`` in ``source`` (shortened to ``limit`` characters), for messages."""
     text = ast.get_source_segment(source.strip(), node)

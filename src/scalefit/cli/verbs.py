@@ -576,14 +576,12 @@ def cmd_suggest(args) -> None:
 def cmd_backtest(args) -> None:
     import pandas as pd
 
-    from scalefit.evaluate.backtest import backtest
-    from scalefit.fitting.methods import LeastSquares
+    from scalefit.evaluate.backtest import backtest, default_method
 
     laws = {name: resolve_law(name) for name in dict.fromkeys(args.law)}
     mapping = merge(args.map, "--map") or None
-    default = 200 if args.interval is not None else 0  # backtest's own default: replicates only for scored intervals
-    lsq = {"starts": args.starts, "bootstrap": default if args.bootstrap is None else args.bootstrap}
-    options = {"method": LeastSquares(**lsq), "seed": args.seed}
+    given = {} if args.bootstrap is None else {"bootstrap": args.bootstrap}
+    options = {"method": default_method(args.interval, starts=args.starts, **given), "seed": args.seed}
     bt = backtest(
         laws, verb_where(args.runs, args.where), target=args.target, holdout=args.holdout, mapping=mapping,
         levels=args.levels, rollout=args.rollout, splits=args.splits, interval=args.interval, **options,

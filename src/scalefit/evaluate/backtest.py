@@ -260,6 +260,13 @@ def _splits(
     return [Split(name, mask)]
 
 
+def default_method(interval: float | None, **options) -> LeastSquares:
+    """The least squares a backtest fits with unless told otherwise: 200 bootstrap replicates
+    when a prediction interval is scored, none when it is not; ``options`` (``starts``, or
+    ``bootstrap`` itself) override."""
+    return LeastSquares(**{"bootstrap": 200 if interval is not None else 0, **options})
+
+
 def backtest(
     laws,
     runs: pd.DataFrame | str | os.PathLike | Runs,
@@ -344,7 +351,7 @@ def backtest(
         if key in fit_options:
             raise ScalefitError(f"backtest() takes {key}= itself; it is not a fit option here")
     if method == "lsq":  # the shorthand: the default least squares, with a bootstrap only for intervals
-        fit_options["method"] = LeastSquares(bootstrap=200 if interval is not None else 0)
+        fit_options["method"] = default_method(interval)
     frame, source = read_table(runs)
     if frame.empty:
         raise ScalefitError(f"the runs table {source} has no rows; nothing to backtest")

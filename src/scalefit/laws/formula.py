@@ -254,11 +254,6 @@ class _Parser:
         raise self.fail(node, f"{type(node).__name__} is not part of the formula language")
 
 
-def _names(tree: ast.AST) -> list[str]:
-    calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    return list(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in calls))
-
-
 def _power_bases(tree: ast.AST) -> list[str]:
     """Names used as the base of ``^`` or as the variable argument of a function."""
     out = []
@@ -333,7 +328,7 @@ def parse_log_space(
             fn = node.func.id if isinstance(node.func, ast.Name) else None
             if fn not in FUNCTIONS or node.keywords:
                 check_calls.call(node)
-    names = _names(tree)
+    names = syntax.names(tree)
     if variables is None:
         vs = tuple(_power_bases(tree))
         if not vs:

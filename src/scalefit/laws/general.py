@@ -177,11 +177,6 @@ class _Reader:
         raise self.fail(node, f"{type(node).__name__} is not part of the formula language")
 
 
-def _names(tree: ast.AST) -> list[str]:
-    calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    return list(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in calls))
-
-
 def _guess_variables(tree: ast.AST) -> list[str]:
     """Names used as the base of ``^`` or as the argument of ``log``/``sqrt``."""
     out = []
@@ -209,7 +204,7 @@ def read_tree(
             f"formula {formula!r} cannot be parsed{where} ({exc.msg}); a formula may use {LANGUAGE}, e.g. "
             "'E + A*N^-alpha + B*D^-beta' (Python keywords such as 'lambda' cannot be names)"
         ) from None
-    names = _names(tree)
+    names = syntax.names(tree)
     for node in ast.walk(tree):  # a bad call is named before any variable is guessed
         if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS):
             _Reader(formula, frozenset()).read(node)
