@@ -89,7 +89,7 @@ def main() -> None:
     plain = report("hand-written NumPyro model", t_plain, idata, div)
 
     t0 = time.perf_counter()
-    fit = scalefit.fit_law(scalefit.paper_error, runs, target="error", method=NUTS(chains=CHAINS, warmup=WARMUP, draws=DRAWS))  # fmt: skip
+    fit = scalefit.fit_law(scalefit.paper_error, runs, target="error", method=NUTS(chains=CHAINS, warmup=WARMUP, draws=DRAWS, max_draws=DRAWS))  # fmt: skip
     t_fit = time.perf_counter() - t0
     ours = report("scalefit fit_law(method='bayes')", t_fit, fit.diagnostics, fit.diagnostics["divergences"])
 

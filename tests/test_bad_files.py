@@ -64,7 +64,7 @@ def bayes_fit():
         scalefit.paper_error,
         scalefit.example_runs(),
         target="error",
-        method=NUTS(chains=1, draws=50, warmup=50, init=LeastSquares(bootstrap=0, starts=50)),
+        method=NUTS(chains=1, draws=50, max_draws=50, warmup=50, init=LeastSquares(bootstrap=0, starts=50)),
     )
 
 

@@ -22,7 +22,7 @@ from scalefit import (
 )
 from scalefit.cli.main import main
 
-SMALL_NUTS = dict(chains=2, draws=300, warmup=300, init=LeastSquares(starts=100, bootstrap=0))
+SMALL_NUTS = dict(chains=2, draws=300, max_draws=300, warmup=300, init=LeastSquares(starts=100, bootstrap=0))
 SMALL = dict(method=NUTS(**SMALL_NUTS))
 NO_MODEL_TERM = Law(
     Constant("E_inf") + Power("Dp", "alpha", scale="lambda_p") + Power("Df", "gamma", scale="lambda_f"),
@@ -210,16 +210,37 @@ def test_chinchilla_posterior_medians_inside_epoch_intervals(chinchilla_runs):
     epoch = {"A": (285, 744), "B": (1042, 5810), "E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        fit = fit_law(scalefit.chinchilla, chinchilla_runs, target="loss", method=NUTS(chains=2, draws=500, warmup=500))
+        fit = fit_law(scalefit.chinchilla, chinchilla_runs, target="loss", method=NUTS(chains=2, draws=500, max_draws=500, warmup=500))
     for name, (lo, hi) in epoch.items():
         assert lo <= fit.params[name] <= hi, (name, fit.params[name])
 
 
 def test_embedded_example_converges_with_default_settings(runs):
-    """Issue 3, check 2: 4 chains x (1000 + 1000) on the embedded table — R-hat <= 1.01, no divergences."""
+    """Issue 3, check 2: 4 chains x (1000 + 1000) on the embedded table — R-hat <= 1.01, bulk and
+    tail ESS >= 400, no divergences; more draws (blocks of 1000, at most 4000) only where the
+    first 1000 fall short of that ESS."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", ScalingWarning)  # any diagnostic warning fails the test
         fit = fit_law(scalefit.paper_error, runs, target="error", method="bayes")
     d = fit.diagnostics
-    assert d["chains"] == 4 and d["draws_per_chain"] == 1000
+    assert d["chains"] == 4 and d["draws_per_chain"] in (1000, 2000, 3000, 4000)
+    assert len(fit.draws) == 4 * d["draws_per_chain"]
     assert max(d["r_hat"].values()) <= 1.01 and d["divergences"] == 0
+    assert min(min(d["ess_bulk"].values()), min(d["ess_tail"].values())) >= 400
+    assert fit.priors["E_inf"].startswith("Uniform(low=0, high=0.206")  # min(y): the prior is unchanged
+
+
+def test_short_chains_continue_until_mixed_or_max_draws(runs):
+    """Chains short of the ESS the diagnostics need go on from where they stopped, in blocks of
+    ``draws``, up to ``max_draws``; ``max_draws=draws`` takes exactly ``draws``. 2 chains x 50
+    draws cannot reach ESS 400 (100 draws in all), so the first run extends to its cap."""
+    small = dict(chains=2, draws=50, warmup=100, init=LeastSquares(starts=50, bootstrap=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        longer = fit_law(scalefit.paper_error, runs, target="error", method=NUTS(**small, max_draws=150))
+        exact = fit_law(scalefit.paper_error, runs, target="error", method=NUTS(**small, max_draws=50))
+    assert longer.diagnostics["draws_per_chain"] == 150 and len(longer.draws) == 300
+    assert exact.diagnostics["draws_per_chain"] == 50 and len(exact.draws) == 100
+    with pytest.raises(ScalefitError, match="max_draws"):
+        NUTS(draws=100, max_draws=50)
+    assert NUTS().max_draws == 4000 and NUTS(draws=10).max_draws == 40

@@ -75,7 +75,7 @@ def test_m3_bayesian_fit_recovers_truth():
         law,
         runs,
         target="y",
-        method=NUTS(chains=2, draws=300, warmup=300, init=LeastSquares(bootstrap=0, starts=64)),
+        method=NUTS(chains=2, draws=300, max_draws=300, warmup=300, init=LeastSquares(bootstrap=0, starts=64)),
         seed=0,
     )
     for p, v in TRUTH["revisiting_m3"].items():

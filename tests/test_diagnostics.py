@@ -15,7 +15,7 @@ from scalefit.results.diagnostics import diagnostic_notes, diagnostics, diagnost
 
 SITES = ("alpha", "lambda_p", "sigma")
 # Deliberately too little sampling: fast, and certainly not converged.
-QUICK = dict(method=NUTS(chains=2, draws=30, warmup=30, init=LeastSquares(starts=50, bootstrap=0)))
+QUICK = dict(method=NUTS(chains=2, draws=30, max_draws=30, warmup=30, init=LeastSquares(starts=50, bootstrap=0)))
 NO_MODEL_TERM = Law(
     Constant("E_inf") + Power("Dp", "alpha", scale="lambda_p") + Power("Df", "gamma", scale="lambda_f"),
     name="eq1_without_M",
@@ -129,7 +129,7 @@ def test_too_little_sampling_warns_end_to_end():
             scalefit.paper_error,
             scalefit.example_runs(),
             target="error",
-            method=NUTS(chains=1, draws=2, warmup=10, init=LeastSquares(bootstrap=0, starts=50)),
+            method=NUTS(chains=1, draws=2, max_draws=2, warmup=10, init=LeastSquares(bootstrap=0, starts=50)),
         )
     text = " ".join(str(w.message) for w in record)
     assert "R-hat cannot be computed with 1 chain" in text and "chains>=2" in text

@@ -106,7 +106,7 @@ def test_bayesian_fit_converges_in_any_units():
             runs,
             target="y",
             mapping={"Df": col},
-            method=NUTS(chains=2, draws=500, warmup=500, init=LeastSquares(bootstrap=0, starts=200)),
+            method=NUTS(chains=2, draws=500, max_draws=500, warmup=500, init=LeastSquares(bootstrap=0, starts=200)),
         )
         d = fit.diagnostics
         assert max(d["r_hat"].values()) < 1.03, (col, d["r_hat"])

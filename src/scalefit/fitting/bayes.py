@@ -43,6 +43,7 @@ from scalefit.fitting import jaxcache  # noqa: F401 - enables the persistent com
 from scalefit.fitting.problem import Problem
 from scalefit.laws.general import natural_value
 from scalefit.laws.terms import Constant, Law, Sum
+from scalefit.results.diagnostics import diagnostics
 
 TARGET_ACCEPT = 0.99
 AMPLITUDE_PRIOR_SCALE = 10.0
@@ -65,14 +66,14 @@ class CentredAmplitude:
     scale: float
     inverse: bool  # True for a scale lambda = 1/A
 
-    def distribution(self, exponent_value):
-        shift = exponent_value * self.centre
+    def distribution(self, params):
+        shift = params[self.exponent] * self.centre
         affine = AffineTransform(-shift, -1.0) if self.inverse else AffineTransform(shift, 1.0)
         return dist.TransformedDistribution(dist.Normal(self.loc, self.scale), [affine, ExpTransform()])
 
-    def base_value(self, value: float, exponent_value: float) -> float:
+    def base_value(self, value: float, params: Mapping[str, float]) -> float:
         log_a = -np.log(value) if self.inverse else np.log(value)
-        return float(log_a - exponent_value * self.centre)
+        return float(log_a - params[self.exponent] * self.centre)
 
     def __repr__(self) -> str:
         lhs = "-log" if self.inverse else "log"
@@ -80,6 +81,10 @@ class CentredAmplitude:
             f"{lhs}(.) ~ Normal({self.loc:.3g} + {self.exponent} * {self.centre:.3g}, {self.scale:g}) "
             "[centred on its exponent]"
         )
+
+
+#: Default priors NUTS samples through a base site ``<name>_base``.
+REPARAMETERISED = (CentredAmplitude,)
 
 
 def _top_constants(law: Law) -> set[str]:
@@ -176,7 +181,7 @@ def default_priors(
 
 def describe(prior) -> str:
     """A prior as text, e.g. ``LogNormal(loc=-0.693, scale=1.5)``."""
-    if isinstance(prior, CentredAmplitude):
+    if isinstance(prior, REPARAMETERISED):
         return repr(prior)
     args = ", ".join(f"{k}={float(np.asarray(getattr(prior, k))):.4g}" for k in prior.arg_constraints)
     return f"{type(prior).__name__}({args})"
@@ -228,6 +233,13 @@ def log_likelihood(law: Law, problem: Problem, noise: str, draws: Mapping[str, n
     return np.asarray(lp) - logy
 
 
+def _mixed(blocks: list[dict], sites: list[str], chains: int) -> bool:
+    """Whether the draws so far meet the diagnostics' R-hat and ESS for every sampled site."""
+    frame = {n: np.concatenate([np.asarray(b[n], dtype=float) for b in blocks], axis=1).reshape(-1) for n in sites}
+    diag = diagnostics(frame, chains, sites, {"divergences": 0, "max_tree_depth_hits": 0})
+    return bool(diag["ok"])
+
+
 def sample(
     law: Law,
     problem: Problem,
@@ -242,10 +254,16 @@ def sample(
     chains: int,
     draws: int,
     warmup: int,
+    max_draws: int,
     seed: int,
     progress: bool,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Run NUTS; return draws of every parameter (chain-major, paper form) and NUTS stats.
+
+    ``draws`` per chain are taken; while the sampled sites fall short of the ESS and R-hat
+    the diagnostics require (:func:`~scalefit.results.diagnostics.diagnostics`), the
+    chains continue from where they stopped (no new warm-up) in blocks of ``draws``, up to
+    ``max_draws`` per chain in all.
 
     The sample sites are the parameters in normalised units (:class:`Problem`: each
     normalised variable divided by its geometric mean over the runs), so NUTS's geometry and
@@ -264,8 +282,8 @@ def sample(
         params = {n: jnp.asarray(v) for n, v in fixed.items()}
         for n in sorted(problem.free, key=lambda n: law.specs[n].role != "exponent"):  # exponents first
             prior = priors[n]
-            if isinstance(prior, CentredAmplitude):
-                prior = prior.distribution(params[prior.exponent])
+            if isinstance(prior, REPARAMETERISED):
+                prior = prior.distribution(params)
             params[n] = numpyro.sample(n, prior)
             params.update({m: params[t] for m, t in problem.tied.items() if t == n})
         internal = law.to_internal({n: params[n] for n in law.parameters})
@@ -281,9 +299,10 @@ def sample(
             numpyro.sample("y", likelihood, obs=obs)
 
     init_values = {n: float(init[n]) for n in (*problem.free, *noise_sites(noise, known is not None))}
-    centred = {n: p for n, p in priors.items() if isinstance(p, CentredAmplitude)}
+    centred = {n: p for n, p in priors.items() if isinstance(p, REPARAMETERISED)}
     for n, p in centred.items():
-        init_values[f"{n}_base"] = p.base_value(init_values.pop(n), _value(p.exponent, init, problem))
+        values = {e: _value(e, init, problem) for e in law.parameters}
+        init_values[f"{n}_base"] = p.base_value(init_values.pop(n), values)
     model = numpyro.handlers.reparam(model, config={n: TransformReparam() for n in centred})
     kernel = NUTS(
         model, dense_mass=True, target_accept_prob=TARGET_ACCEPT, init_strategy=init_to_value(values=init_values)
@@ -296,9 +315,20 @@ def sample(
         chain_method="vectorized" if chains > 1 else "sequential",
         progress_bar=progress,
     )
-    mcmc.run(jax.random.PRNGKey(seed), extra_fields=("diverging", "num_steps"))
-    samples = {k: np.asarray(v, dtype=float) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-    extra = mcmc.get_extra_fields(group_by_chain=True)
+    fields = ("diverging", "num_steps")
+    mcmc.run(jax.random.PRNGKey(seed), extra_fields=fields)
+    blocks = [mcmc.get_samples(group_by_chain=True)]
+    extras = [mcmc.get_extra_fields(group_by_chain=True)]
+    sites = [*problem.free, *noise_sites(noise, known is not None)]
+    # more draws while the chains are short of the ESS / R-hat the diagnostics require
+    while len(blocks) * draws < max_draws and not _mixed(blocks, sites, chains):
+        mcmc.post_warmup_state = mcmc.last_state
+        mcmc.run(mcmc.post_warmup_state.rng_key, extra_fields=fields)
+        blocks.append(mcmc.get_samples(group_by_chain=True))
+        extras.append(mcmc.get_extra_fields(group_by_chain=True))
+    samples = {k: np.concatenate([np.asarray(b[k], dtype=float) for b in blocks], axis=1) for k in blocks[0]}
+    extra = {k: np.concatenate([np.asarray(e[k]) for e in extras], axis=1) for k in fields}
+    draws = samples[sites[0]].shape[1]
     stats = {
         "divergences": int(np.asarray(extra["diverging"]).sum()),
         "max_tree_depth_hits": int((np.asarray(extra["num_steps"]) >= 2**10 - 1).sum()),

@@ -237,7 +237,10 @@ def _fit_tables(tables: list[_Table], fitter, obj: Objective, seed: int) -> list
         fits = _least_squares(tables, obj, lsq.starts, bootstrap, seed, lsq.search(), lsq.throw, lsq.bootstrap_rtol)
     if isinstance(fitter, LeastSquares):
         return fits
-    run = dict(chains=fitter.chains, draws=fitter.draws, warmup=fitter.warmup, progress=fitter.progress)
+    run = dict(
+        chains=fitter.chains, draws=fitter.draws, warmup=fitter.warmup, max_draws=fitter.max_draws,
+        progress=fitter.progress,
+    )
     return [
         _bayesian(init, t.data, t.problem, t.weights, seed, noise=fitter.noise, priors=fitter.priors,
                   noise_scale=t.noise_scale, **run)
@@ -847,7 +850,7 @@ def _bootstrap_notes(requested: int, draws, share):
 
 
 def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, noise, priors, noise_scale, **run) -> Fit:
-    from scalefit.fitting.bayes import CentredAmplitude, default_priors, describe, noise_sites, resolve_priors, sample
+    from scalefit.fitting.bayes import REPARAMETERISED, default_priors, describe, noise_sites, resolve_priors, sample
     from scalefit.results.diagnostics import diagnostic_notes, diagnostics
 
     law = problem.law
@@ -862,7 +865,7 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
     if noise == "student_t":
         start["nu"] = 10.0
     for name in problem.free:
-        if isinstance(resolved[name], CentredAmplitude):
+        if isinstance(resolved[name], REPARAMETERISED):
             continue
         if not bool(resolved[name].support(start[name])):
             raise ScalefitError(

@@ -163,6 +163,12 @@ class NUTS:
     ----------
     chains, draws, warmup : int
         NUTS chains (vectorised), kept draws and warm-up steps per chain.
+    max_draws : int, optional
+        Kept draws per chain at most (default ``4 * draws``). When ``draws`` leave a site
+        short of the diagnostics' ESS (``max(400, 100 * chains)``) or R-hat (1.01), the
+        chains go on from where they stopped, without a new warm-up, in blocks of
+        ``draws`` until both are met or ``max_draws`` is reached; ``fit.diagnostics``
+        reports the draws kept. ``max_draws=draws`` takes exactly ``draws``.
     noise : {"lognormal", "normal", "student_t"}
         Multiplicative, additive or robust (Student-t on log values) noise.
     priors : dict, optional
@@ -185,6 +191,7 @@ class NUTS:
     chains: int = 4
     draws: int = 1000
     warmup: int = 1000
+    max_draws: int | None = None
     noise: str = "lognormal"
     priors: Mapping[str, object] | None = None
     noise_scale: str | np.ndarray | None = None
@@ -198,8 +205,12 @@ class NUTS:
         set_(self, "chains", check.integer(self.chains, "chains", 1, 1024))
         set_(self, "draws", check.integer(self.draws, "draws", 1, 10_000_000))
         set_(self, "warmup", check.integer(self.warmup, "warmup", 1, 10_000_000))
+        most = 4 * self.draws if self.max_draws is None else self.max_draws
+        set_(self, "max_draws", check.integer(
+            most, "max_draws", self.draws, 10_000_000, fix="it counts all kept draws per chain, draws= included"
+        ))
         check.array_budget(
-            float(self.chains) * (self.draws + self.warmup), "chains x (draws + warmup)", "sampling",
+            float(self.chains) * (self.max_draws + self.warmup), "chains x (draws + warmup)", "sampling",
             "use fewer chains or draws",
         )  # fmt: skip
         set_(self, "noise", check.choice(self.noise, "noise", NOISES))

@@ -31,7 +31,7 @@ def to_inference_data(frame, chains: int, names, log_lik: np.ndarray | None = No
         a = np.asarray(a)
         return a.reshape((chains, a.shape[0] // chains) + a.shape[1:])
 
-    kwargs = {"posterior": {n: by_chain(frame[n].to_numpy()) for n in names}}
+    kwargs = {"posterior": {n: by_chain(np.asarray(frame[n])) for n in names}}
     if log_lik is not None:
         kwargs["log_likelihood"] = {"y": by_chain(log_lik)}
         kwargs["observed_data"] = {"y": np.asarray(y)}
@@ -48,6 +48,7 @@ def diagnostics(frame, chains: int, names, stats: dict) -> dict:
     """
     import arviz as az
 
+    names = list(names)
     idata = to_inference_data(frame, chains, names)
     with np.errstate(divide="ignore", invalid="ignore"):  # a stuck chain: ArviZ returns NaN/inf, judged below
         rhat = az.rhat(idata)
@@ -55,7 +56,7 @@ def diagnostics(frame, chains: int, names, stats: dict) -> dict:
         tail = az.ess(idata, method="tail")
     diag = {
         "chains": chains,
-        "draws_per_chain": len(frame) // chains,
+        "draws_per_chain": len(np.asarray(frame[names[0]])) // chains,
         "r_hat": {n: float(rhat[n]) for n in names},
         "ess_bulk": {n: float(bulk[n]) for n in names},
         "ess_tail": {n: float(tail[n]) for n in names},
