@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES = [
     "scalefit",
     "scalefit.laws.terms",
+    "scalefit.laws.law",
     "scalefit.fitting.fit",
     "scalefit.laws.catalogue",
     "scalefit.laws.formula",

@@ -29,9 +29,8 @@ _EXPORTS = {
         "kumar_precision", "lr_schedule_areas", "muennighoff_full", "muennighoff_full_law", "parscale",
         "tao_vocabulary", "tissue_annealing",
     ),
-    "laws.general": (
-        "Expression", "Variable", "exp", "log", "maximum", "minimum", "parse_law", "sigmoid", "softplus", "sqrt",
-    ),
+    "laws.general": ("Expression", "parse_law"),
+    "laws.expression_algebra": ("Variable", "exp", "log", "maximum", "minimum", "sigmoid", "softplus", "sqrt"),
     "decide.path": ("Path", "compute_path"),
     "evaluate.compare": ("compare_laws",),
     "tables.runs": ("Runs", "load_runs"),
@@ -43,10 +42,10 @@ _EXPORTS = {
     "results.fits": ("Fits",),
     "results.identify": ("Identifiability",),
 
-    "laws.terms": (
-        "Bend", "Constant", "Exponent", "Implicit", "Law", "ParamSpec", "Pow", "Power", "Product", "Repeated",
-        "Saturate", "Sum", "Term",
-    ),
+    "laws.terms": ("Constant", "Exponent", "Pow", "Power", "Product", "Sum", "Term"),
+    "laws.function_terms": ("Bend", "Implicit", "Repeated", "Saturate"),
+    "laws.law": ("Law",),
+    "laws.params": ("ParamSpec",),
     "fitting.lsq": ("Objective",),
     "fitting.methods": ("NUTS", "LeastSquares"),
     "plotting.figures": ("plot_boundary", "plot_difference", "plot_fit"),
@@ -108,18 +107,20 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         saturating_error,
         transfer_gap,
     )
-    from scalefit.laws.general import (
-        Expression,
+    from scalefit.laws.expression_algebra import (
         Variable,
         exp,
         log,
         maximum,
         minimum,
-        parse_law,
         sigmoid,
         softplus,
         sqrt,
     )
+    from scalefit.laws.function_terms import Bend, Implicit, Repeated, Saturate
+    from scalefit.laws.general import Expression, parse_law
+    from scalefit.laws.law import Law
+    from scalefit.laws.params import ParamSpec
     from scalefit.laws.published import (
         busbridge_distillation,
         clark_moe,
@@ -135,21 +136,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         tao_vocabulary,
         tissue_annealing,
     )
-    from scalefit.laws.terms import (
-        Bend,
-        Constant,
-        Exponent,
-        Implicit,
-        Law,
-        ParamSpec,
-        Pow,
-        Power,
-        Product,
-        Repeated,
-        Saturate,
-        Sum,
-        Term,
-    )
+    from scalefit.laws.terms import Constant, Exponent, Pow, Power, Product, Sum, Term
     from scalefit.plotting.figures import plot_boundary, plot_difference, plot_fit
     from scalefit.results.extrapolation import ExtrapolationModel
     from scalefit.results.fit import Convergence, Fit, StartsReport

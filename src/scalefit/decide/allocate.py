@@ -46,7 +46,8 @@ from scalefit.decide.boundary import fit_arg, near, points_arg
 from scalefit.decide.cost import Cost, example, formula_example, parse_cost
 from scalefit.errors import ScalefitError
 from scalefit.files import encode
-from scalefit.laws.terms import Constant, Law, Power, Sum
+from scalefit.laws.law import Law
+from scalefit.laws.terms import Constant, Power, Sum
 from scalefit.results.fit import Fit, error_rate_reason
 from scalefit.validate import check_at, integer, number, probability, shown_value
 

@@ -44,7 +44,8 @@ from scalefit.decide.paired import difference_along, draw_columns, paired_draws,
 from scalefit.decide.path import Path, path_variables
 from scalefit.errors import ScalefitError, ScalingWarning
 from scalefit.laws.catalogue import paper_distilled, paper_error, paper_loss
-from scalefit.laws.terms import Law, Power, Sum
+from scalefit.laws.law import Law
+from scalefit.laws.terms import Power, Sum
 from scalefit.results.fit import Fit
 from scalefit.validate import check_at, number, probability, shown_value, suggest, text
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from scalefit.decide.path import along
-from scalefit.laws.terms import Law
+from scalefit.laws.law import Law
 from scalefit.results.fit import Fit
 
 #: Most draws of each fit used for the intervals of a crossing.

@@ -39,7 +39,8 @@ from scalefit.display import whole, whole_frame
 from scalefit.errors import ScalefitError, ScalingWarning
 from scalefit.fitting.methods import LeastSquares
 from scalefit.laws.catalogue import as_law
-from scalefit.laws.terms import Law, Term
+from scalefit.laws.law import Law
+from scalefit.laws.terms import Term
 from scalefit.tables.query import row_mask
 from scalefit.tables.runs import Runs, load_runs, read_table
 

@@ -42,7 +42,8 @@ from scalefit.errors import ScalefitError
 from scalefit.fitting import jaxcache  # noqa: F401 - enables the persistent compilation cache
 from scalefit.fitting.problem import Problem
 from scalefit.laws.general import natural_value
-from scalefit.laws.terms import Constant, Law, Sum
+from scalefit.laws.law import Law
+from scalefit.laws.terms import Constant, Sum
 from scalefit.results.diagnostics import diagnostics
 
 TARGET_ACCEPT = 0.99

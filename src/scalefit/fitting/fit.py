@@ -32,7 +32,8 @@ from scalefit.fitting.methods import NUTS, LeastSquares, make_method
 from scalefit.fitting.problem import Problem
 from scalefit.fitting.solver import CONVERGED, Solution
 from scalefit.laws.catalogue import as_law
-from scalefit.laws.terms import Law, Term
+from scalefit.laws.law import Law
+from scalefit.laws.terms import Term
 from scalefit.results.fit import Convergence, Fit, StartsReport
 from scalefit.results.fits import Fits
 from scalefit.results.identify import identifiability, structural_redundancy, with_unresolved

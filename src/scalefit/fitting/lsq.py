@@ -31,7 +31,7 @@ from scalefit.fitting import jaxcache  # noqa: F401 - enables the persistent com
 from scalefit.fitting.problem import Problem
 from scalefit.fitting.solver import MAX_STEPS, Solution, huber_loss, make_solver, square_loss
 from scalefit.laws.general import natural_value
-from scalefit.laws.terms import Law
+from scalefit.laws.law import Law
 
 OBJECTIVES = ("huber", "squared_log", "squared")
 #: Steps per round of :func:`run_replicates`.

@@ -35,7 +35,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalefit.errors import ScalefitError
-from scalefit.laws.terms import Bend, Constant, Implicit, Law, Pow, Power, Product, Repeated, Saturate, Sum, Term
+from scalefit.laws.function_terms import Bend, Implicit, Repeated, Saturate
+from scalefit.laws.law import Law
+from scalefit.laws.terms import Constant, Pow, Power, Product, Sum, Term
 
 _FREE, _LOWER, _UPPER, _BOTH = 0, 1, 2, 3
 

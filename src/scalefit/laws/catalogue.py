@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from scalefit.errors import ScalefitError
 from scalefit.laws.formula import looks_like_formula
+from scalefit.laws.function_terms import Bend, Implicit, Repeated, Saturate
 from scalefit.laws.general import parse_law
-from scalefit.laws.terms import Bend, Constant, Exponent, Implicit, Law, Power, Repeated, Saturate, Term
+from scalefit.laws.law import Law
+from scalefit.laws.terms import Constant, Exponent, Power, Term
 from scalefit.validate import suggest
 
 _PAPER = "Yang et al. 2025, 'Scaling Laws for Data-Efficient Visual Transfer Learning', arXiv:2504.13219"

@@ -34,20 +34,9 @@ from collections.abc import Iterable
 
 from scalefit import syntax
 from scalefit.errors import ScalefitError
-from scalefit.laws.terms import (
-    Bend,
-    Constant,
-    Implicit,
-    Law,
-    Metric,
-    Pow,
-    Power,
-    Product,
-    Repeated,
-    Saturate,
-    Sum,
-    Term,
-)
+from scalefit.laws.function_terms import Bend, Implicit, Repeated, Saturate
+from scalefit.laws.law import Law, Metric
+from scalefit.laws.terms import Constant, Pow, Power, Product, Sum, Term
 
 ALLOWED = (
     "names, numbers (only as exponents, or the 1 of 1/...), + * / ^ (or **), a minus sign in "

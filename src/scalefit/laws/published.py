@@ -19,7 +19,7 @@ import numpy as np
 
 from scalefit.errors import ScalefitError
 from scalefit.laws.general import parse_general
-from scalefit.laws.terms import Law
+from scalefit.laws.law import Law
 
 #: What each law needs from the runs to identify its parameters (one line each).
 IDENTIFIABILITY: dict[str, str] = {}

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from scalefit.fitting.problem import Problem
-from scalefit.laws.terms import Law
+from scalefit.laws.law import Law
 
 ROLE_DOMAIN = {  # paper form: (low, low_open) of a fitted value; every parameter is below +inf
     "constant": (0.0, False),

@@ -30,7 +30,8 @@ from scalefit.files import write_json
 from scalefit.fitting.lsq import Objective
 from scalefit.fitting.problem import Problem
 from scalefit.laws.catalogue import as_law
-from scalefit.laws.terms import Law, Term
+from scalefit.laws.law import Law
+from scalefit.laws.terms import Term
 from scalefit.results.diagnostics import diagnostics_ok, stored_number
 from scalefit.results.domain import domain, inside
 from scalefit.results.extrapolation import SPREAD_LEVEL, ExtrapolationModel

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scalefit import validate as check
-from scalefit.laws.terms import Constant, Law, Product, Sum
+from scalefit.laws.law import Law
+from scalefit.laws.terms import Constant, Product, Sum
 
 CORRELATION_LIMIT = 0.99
 FLAT_LIMIT = 1e-8  # eigenvalue of the correlation-scaled curvature below this share of the largest

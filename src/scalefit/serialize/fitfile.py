@@ -76,7 +76,7 @@ from scalefit.files import NONFINITE
 from scalefit.fitting.lsq import OBJECTIVES, Objective
 from scalefit.fitting.problem import Problem
 from scalefit.fitting.solver import STATUS_TEXT
-from scalefit.laws.terms import Law
+from scalefit.laws.law import Law
 from scalefit.results.diagnostics import NOISES
 from scalefit.results.domain import domain, inside
 from scalefit.results.fit import Fit

@@ -18,7 +18,8 @@ import pandas as pd
 
 from scalefit.errors import ScalefitError, ScalingWarning, format_rows
 from scalefit.laws.catalogue import as_law
-from scalefit.laws.terms import Law, Term
+from scalefit.laws.law import Law
+from scalefit.laws.terms import Term
 
 MIN_LEVELS = 3
 
