@@ -10,7 +10,7 @@ import pytest
 import scalefit
 import scalefit.datasets.make_synthetic
 from scalefit import Fit, LeastSquares, ScalefitError, allocate, compute_optimal
-from scalefit.decide.allocate import closed_form_optimum
+from scalefit.decide.frontier import closed_form_optimum
 
 GAP = Fit.from_params(scalefit.transfer_gap, dict(E=0.1, A=300.0, alpha=0.5, G=2.0, beta=0.3))
 COSTS = {"Dp": 1e-4, "Df": 5e-3}
@@ -271,7 +271,7 @@ def test_bad_inputs_are_refused_before_any_work(monkeypatch, kwargs, exc, match)
     def work(*args, **kw):
         raise AssertionError("work started: the argument was not checked first")
 
-    monkeypatch.setattr("scalefit.decide.allocate._best_split", work)
+    monkeypatch.setattr("scalefit.decide.allocate.best_split", work)
     args = dict(cost="6*N*D", budget=GOPHER) | kwargs
     with pytest.raises(exc, match=match):
         allocate(jittered_chinchilla(n=5), **args)

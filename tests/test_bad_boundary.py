@@ -71,8 +71,8 @@ def no_work(monkeypatch):
         raise AssertionError("work started: the argument was not checked first")
 
     monkeypatch.setattr("scalefit.decide.boundary._build", work)
-    monkeypatch.setattr("scalefit.decide.boundary._solve", work)
-    monkeypatch.setattr("scalefit.decide.allocate._best_split", work)
+    monkeypatch.setattr("scalefit.decide.boundary.solve_crossings", work)
+    monkeypatch.setattr("scalefit.decide.allocate.best_split", work)
 
 
 # == crossover / distillation_boundary ======================================================

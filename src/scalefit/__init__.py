@@ -16,9 +16,12 @@ from scalefit.version import __version__
 #: ``import scalefit`` and the ``scalefit`` command start at once, and JAX loads only when a
 #: fit needs it — which also lets the command install its Ctrl-C handler before any import.
 _EXPORTS = {
-    "decide.allocate": ("Allocation", "Frontier", "allocate", "compute_optimal"),
+    "decide.allocate": ("allocate",),
+    "decide.allocation_result": ("Allocation",),
+    "decide.frontier": ("Frontier", "compute_optimal"),
     "evaluate.backtest": ("Backtest", "Selection", "backtest", "select_law"),
-    "decide.boundary": ("Condition", "Crossover", "DistillationBoundary", "Regime", "crossover", "distillation_boundary"),
+    "decide.boundary": ("crossover", "distillation_boundary"),
+    "decide.crossover_result": ("Condition", "Crossover", "DistillationBoundary", "Regime"),
     "laws.catalogue": (
         "CATALOGUE", "bnsl", "bnsl_2", "broken_power_law", "chinchilla", "get_law", "list_laws", "muennighoff",
         "paper_distilled", "paper_error", "paper_loss", "revisiting_m1", "revisiting_m2", "revisiting_m3",
@@ -34,7 +37,8 @@ _EXPORTS = {
     "decide.path": ("Path", "compute_path"),
     "evaluate.compare": ("compare_laws",),
     "tables.runs": ("Runs", "load_runs"),
-    "decide.design": ("RunSuggestions", "suggest_runs"),
+    "decide.design": ("suggest_runs",),
+    "decide.design_result": ("RunSuggestions",),
     "errors": ("ScalefitError", "ScalingWarning"),
     "results.extrapolation": ("ExtrapolationModel",),
     "fitting.fit": ("fit_groups", "fit_law"),
@@ -70,16 +74,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from scalefit.datasets import example_runs
-    from scalefit.decide.allocate import Allocation, Frontier, allocate, compute_optimal
-    from scalefit.decide.boundary import (
-        Condition,
-        Crossover,
-        DistillationBoundary,
-        Regime,
-        crossover,
-        distillation_boundary,
-    )
-    from scalefit.decide.design import RunSuggestions, suggest_runs
+    from scalefit.decide.allocate import allocate
+    from scalefit.decide.allocation_result import Allocation
+    from scalefit.decide.boundary import crossover, distillation_boundary
+    from scalefit.decide.crossover_result import Condition, Crossover, DistillationBoundary, Regime
+    from scalefit.decide.design import suggest_runs
+    from scalefit.decide.design_result import RunSuggestions
+    from scalefit.decide.frontier import Frontier, compute_optimal
     from scalefit.decide.path import Path, compute_path
     from scalefit.errors import ScalefitError, ScalingWarning
     from scalefit.evaluate.backtest import Backtest, Selection, backtest, select_law

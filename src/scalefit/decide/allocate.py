@@ -33,29 +33,24 @@ for every variable (the Lagrange condition); a variable held at a cap has a high
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq, minimize
 
-from scalefit.decide.boundary import fit_arg, near, points_arg
+from scalefit.decide.allocation_result import Allocation, central_interval
+from scalefit.decide.allocation_search import Problem, infeasible_error, log_bounds, start_points
+from scalefit.decide.arguments import fit_arg, near
 from scalefit.decide.cost import Cost, example, formula_example, parse_cost
 from scalefit.errors import ScalefitError
-from scalefit.files import encode
-from scalefit.laws.law import Law
-from scalefit.laws.terms import Constant, Power, Sum
 from scalefit.results.fit import Fit, error_rate_reason
 from scalefit.validate import check_at, integer, number, probability, shown_value
 
 STARTS = 16
 DRAWS = 200
 MIN_BUDGET, MAX_BUDGET = 1e-12, 1e30  # target mode: the cheapest and dearest optimum it reports
-STEP = 1e-6  # central-difference step in log amounts
-LOG_LIMIT = 690.0  # |log amount| never beyond this: exp(690) ~ 1e300
 RISING_SPAN = 23.0  # a cost is checked to rise along each variable over 10 decades either side of the runs
 RISING_POINTS = 81
 
@@ -132,279 +127,6 @@ def _check_held(at: object, held: list[str], bought: list[str], name: str) -> di
     )
 
 
-# -- the optimisation -------------------------------------------------------------------------
-class _Problem:
-    """One allocation problem at one parameter set, in log amounts ``u`` of the bought variables."""
-
-    def __init__(self, law: Law, params, cost: Cost, bought, at, lo, hi, mode: str, level: float):
-        self.law, self.params, self.cost, self.bought, self.at = law, params, cost, list(bought), at
-        self.lo, self.hi, self.mode, self.level = lo, hi, mode, level
-        with np.errstate(all="ignore"):
-            top = np.where(np.isfinite(hi), np.log(np.where(hi > 0, hi, 1.0)), np.inf)
-            self.floor = float(self.values(top[None, :])[0][0])
-        self.shift = self.floor if np.isfinite(self.floor) else None
-        self._cache: dict[bytes, tuple[float, float, np.ndarray, np.ndarray]] = {}
-
-    def x(self, U: np.ndarray) -> dict[str, np.ndarray]:
-        with np.errstate(all="ignore"):
-            out = {v: np.exp(U[:, i]) for i, v in enumerate(self.bought)}
-        return {**{k: np.full(len(U), val) for k, val in self.at.items()}, **out}
-
-    def values(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The law and the cost at each row of ``U``."""
-        x = self.x(U)
-        with np.errstate(all="ignore"):
-            law = np.asarray(self.law.expr._eval(self.params, x, np), dtype=float)
-        return np.broadcast_to(law, (len(U),)), np.broadcast_to(self.cost(x), (len(U),))
-
-    def objective_constraint(self, L, C):
-        """(objective, constraint >= 0) from law and cost values."""
-        with np.errstate(all="ignore"):
-            if self.mode == "budget":
-                gap = L - self.shift if self.shift is not None else L
-                obj = np.log(np.maximum(gap, 1e-300)) if self.shift is not None else L
-                con = 1.0 - C / self.level
-            else:
-                obj = np.log(np.maximum(C, 1e-300))
-                span = self.level - self.shift if self.shift is not None else abs(self.level)
-                con = (self.level - L) / span
-        return obj, con
-
-    def at_u(self, u: np.ndarray):
-        key = u.tobytes()
-        hit = self._cache.get(key)
-        if hit is None:
-            k = len(u)
-            U = np.vstack([u, u + STEP * np.eye(k), u - STEP * np.eye(k)])
-            obj, con = self.objective_constraint(*self.values(U))
-            g_obj = (obj[1 : k + 1] - obj[k + 1 :]) / (2 * STEP)
-            g_con = (con[1 : k + 1] - con[k + 1 :]) / (2 * STEP)
-            hit = (float(obj[0]), float(con[0]), g_obj, g_con)
-            if len(self._cache) > 64:
-                self._cache.clear()
-            self._cache[key] = hit
-        return hit
-
-    def bounds(self) -> list[tuple[float, float]]:
-        return _log_bounds(self.lo, self.hi)
-
-    def project(self, w: np.ndarray) -> np.ndarray | None:
-        """``w + t`` on the constraint (cost = budget, or law = target), clipped to the limits."""
-        t = np.arange(-2 * LOG_LIMIT, 2 * LOG_LIMIT + 1, 5.0)
-        U = np.clip(w[None, :] + t[:, None], -LOG_LIMIT, LOG_LIMIT)
-        _, con = self.objective_constraint(*self.values(U))
-        ok = np.isfinite(con)
-        sign = np.sign(con)
-        change = np.nonzero(ok[:-1] & ok[1:] & (sign[:-1] != sign[1:]))[0]
-        if len(change) == 0:
-            return None
-        i = change[-1] if self.mode == "budget" else change[0]
-
-        def g(s):
-            return float(self.objective_constraint(*self.values(np.clip(w + s, -LOG_LIMIT, LOG_LIMIT)[None, :]))[1][0])
-
-        s = brentq(g, t[i], t[i + 1], xtol=1e-12)
-        lo, hi = np.array(self.bounds()).T
-        return np.clip(w + s, lo, hi)
-
-    def solve(self, starts: Sequence[np.ndarray]) -> np.ndarray | None:
-        """The best feasible SLSQP optimum from ``starts`` (log amounts), or None."""
-        best, best_obj = None, np.inf
-        cons = {"type": "ineq", "fun": lambda u: self.at_u(u)[1], "jac": lambda u: self.at_u(u)[3]}
-        for u0 in starts:
-            if u0 is None or not np.all(np.isfinite(u0)):
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                res = minimize(
-                    lambda u: self.at_u(u)[0],
-                    u0,
-                    jac=lambda u: self.at_u(u)[2],
-                    method="SLSQP",
-                    bounds=self.bounds(),
-                    constraints=[cons],
-                    options={"ftol": 1e-14, "maxiter": 500},
-                )
-            u = np.asarray(res.x, dtype=float)
-            obj, con, _, _ = self.at_u(u)
-            if np.isfinite(obj) and con >= -1e-7 and obj < best_obj:
-                best, best_obj = u, obj
-        return best
-
-    def report(self, u: np.ndarray) -> tuple[float, float, np.ndarray]:
-        """(law, cost, marginal values) at ``u``."""
-        k = len(u)
-        U = np.vstack([u, u + STEP * np.eye(k), u - STEP * np.eye(k)])
-        L, C = self.values(U)
-        with np.errstate(all="ignore"):
-            marginal = -(L[1 : k + 1] - L[k + 1 :]) / (C[1 : k + 1] - C[k + 1 :])
-        return float(L[0]), float(C[0]), marginal
-
-
-def _starts(problem: _Problem, centre: np.ndarray, n: int, rng) -> list[np.ndarray]:
-    k = len(centre)
-    offsets = np.vstack([np.zeros(k), rng.normal(0.0, 2.0, (max(n - 1, 0), k))]) if k > 1 else np.zeros((1, k))
-    return [problem.project(centre + o) for o in offsets]
-
-
-def _infeasible(problem: _Problem, fit: Fit, cost: Cost, limits) -> ScalefitError:
-    bought = problem.bought
-    if problem.mode == "budget":
-        with np.errstate(all="ignore"):
-            low = np.where(problem.lo > 0, np.log(np.where(problem.lo > 0, problem.lo, 1.0)), -LOG_LIMIT)
-        least = float(problem.values(low[None, :])[1][0])
-        where = "their lower limits" if limits else "their smallest"
-        return ScalefitError(
-            f"budget={problem.level:g} buys nothing: the cost {cost.text!r} is at least {least:.4g} (with {bought} "
-            f"at {where}; a fixed cost per run?); give a larger budget= or a cheaper cost="
-        )
-    return ScalefitError(
-        f"no amounts of {bought} reach target {problem.level:g} at the fitted parameters of law {fit.law.name!r}; "
-        "check target=, at= and limits="
-    )
-
-
-# -- results ----------------------------------------------------------------------------------
-def _interval(values: np.ndarray, interval: float) -> tuple[float, float]:
-    """Central quantiles (linear interpolation), NaN dropped. A +inf (target mode: a draw
-    that cannot reach the target at any cost) counts as the largest value, and an end
-    interpolated towards it is +inf."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return (math.nan, math.nan)
-    tail = (1.0 - interval) / 2.0
-    big = np.finfo(float).max
-    ends = np.quantile(np.where(np.isinf(values), big, values), [tail, 1.0 - tail])
-    return tuple(float(math.inf if e > big / 4 else e) for e in ends)
-
-
-@dataclass(frozen=True)
-class Allocation:
-    """The optimum of an allocation: amounts, cost, predicted target, marginal values, and their intervals.
-
-    Attributes
-    ----------
-    amounts : dict
-        The chosen amount of each variable bought (at the fitted parameters).
-    cost, predicted : float
-        The cost of those amounts and the law's value there.
-    marginal_value : dict
-        Per variable bought, the fall of the law per unit of extra cost spent on it,
-        ``-(d law / d x) / (d cost / d x)``; equal across variables at an optimum no
-        limit binds.
-    at : dict
-        The variables held fixed.
-    mode : str
-        ``"budget"`` or ``"target"``.
-    budget, target : float or None
-        The one that was given.
-    cost_law : str
-        The cost, as a formula (``"6*N*D"``, ``"0.0001*Dp + 0.005*Df"``, ``"cost(N, D)"``).
-    limits : dict
-        ``{variable: (low, high)}`` of the capped variables.
-    at_limit : tuple
-        Variables whose optimum sits on a limit.
-    extrapolated : tuple
-        Variables (bought or held) whose value lies outside the range of the runs the fit
-        was made on (``fit.ranges``); empty when the fit holds no runs (see ``notes``).
-    ranges : dict
-        The fit's range of each variable, ``{variable: (low, high)}``.
-    interval : float or None
-        Central probability of the intervals (None: no intervals).
-    amounts_interval, marginal_interval : dict
-        Per variable bought, ``(low, high)`` of the optimum over the fit's draws.
-    cost_interval, predicted_interval : tuple or None
-        ``(low, high)`` of the optimal cost and of the law's value at each draw's optimum.
-        In target mode a draw whose floor lies above the target counts as an infinite cost.
-    draws : DataFrame or None
-        The optimum at each draw used (one row per draw: the bought variables, ``cost``,
-        ``predicted``, ``marginal_<variable>``; NaN where a draw had no solution).
-    notes : tuple
-        Plain-language remarks (limits that bind, draws without a solution, extrapolation).
-    """
-
-    amounts: dict[str, float]
-    cost: float
-    predicted: float
-    marginal_value: dict[str, float]
-    at: dict[str, float]
-    mode: str
-    budget: float | None = None
-    target: float | None = None
-    cost_law: str = ""
-    limits: dict[str, tuple[float, float]] = field(default_factory=dict)
-    at_limit: tuple[str, ...] = ()
-    extrapolated: tuple[str, ...] = ()
-    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    interval: float | None = None
-    amounts_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
-    cost_interval: tuple[float, float] | None = None
-    predicted_interval: tuple[float, float] | None = None
-    marginal_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
-    draws: pd.DataFrame | None = field(default=None, compare=False)
-    notes: tuple[str, ...] = ()
-
-    @property
-    def n_draws(self) -> int:
-        """How many of the fit's draws were solved again (0: no intervals)."""
-        return 0 if self.draws is None else len(self.draws)
-
-    @property
-    def n_solved(self) -> int:
-        """How many of those draws have a solution (target mode: a reachable target)."""
-        return 0 if self.draws is None else int(np.isfinite(self.draws["cost"].to_numpy(dtype=float)).sum())
-
-    def __repr__(self) -> str:
-        def span(pair):
-            return "" if pair is None else f" [{pair[0]:.4g}, {pair[1]:.4g}]"
-
-        given = f"budget {self.budget:.4g}" if self.mode == "budget" else f"target {self.target:.4g}"
-        lines = [f"Allocation({self.mode}): {given} under cost {self.cost_law}"]
-        if self.at:
-            lines[0] += "; at " + ", ".join(f"{k}={v:.4g}" for k, v in self.at.items())
-        pct = "" if self.interval is None else f" ({self.interval:.0%} interval over {self.n_draws} draws)"
-        lines.append(f"  optimum{pct}:")
-        for v, x in self.amounts.items():
-            flags = (" at limit" if v in self.at_limit else "") + (" EXTRAPOLATED" if v in self.extrapolated else "")
-            lines.append(f"    {v:>12} = {x:.4g}{span(self.amounts_interval.get(v))}{flags}")
-        lines.append(f"    {'cost':>12} = {self.cost:.4g}{span(self.cost_interval)}")
-        lines.append(f"    {'predicted':>12} = {self.predicted:.4g}{span(self.predicted_interval)}")
-        mv = ", ".join(f"{v}: {m:.3g}" for v, m in self.marginal_value.items())
-        lines.append(f"  marginal value (fall of the target per unit cost): {mv}")
-        lines.extend(f"  note: {n}" for n in self.notes)
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready Python (``json.dumps(a.to_dict(), allow_nan=False)`` works; non-finite
-        numbers are the strings ``"NaN"``, ``"Infinity"``); the per-draw table is left out."""
-        return encode(
-            {
-                "mode": self.mode,
-                "budget": self.budget,
-                "target": self.target,
-                "cost_law": self.cost_law,
-                "amounts": self.amounts,
-                "cost": self.cost,
-                "predicted": self.predicted,
-                "marginal_value": self.marginal_value,
-                "at": self.at,
-                "limits": {k: list(v) for k, v in self.limits.items()},
-                "at_limit": list(self.at_limit),
-                "extrapolated": list(self.extrapolated),
-                "ranges": {k: list(v) for k, v in self.ranges.items()},
-                "interval": self.interval,
-                "amounts_interval": {k: list(v) for k, v in self.amounts_interval.items()},
-                "cost_interval": None if self.cost_interval is None else list(self.cost_interval),
-                "predicted_interval": None if self.predicted_interval is None else list(self.predicted_interval),
-                "marginal_interval": {k: list(v) for k, v in self.marginal_interval.items()},
-                "n_draws": self.n_draws,
-                "n_solved": self.n_solved,
-                "notes": list(self.notes),
-            }
-        )
-
-
 # -- the public functions -----------------------------------------------------------------
 @dataclass
 class _Setup:
@@ -419,8 +141,8 @@ class _Setup:
     draws: int
     rng: np.random.Generator
 
-    def problem(self, params, mode: str, level: float) -> _Problem:
-        return _Problem(self.fit.law, params, self.cost, self.bought, self.at, self.lo, self.hi, mode, level)
+    def problem(self, params, mode: str, level: float) -> Problem:
+        return Problem(self.fit.law, params, self.cost, self.bought, self.at, self.lo, self.hi, mode, level)
 
     def centre(self) -> np.ndarray:
         """Log amounts to start from: the middle of the fitted runs, else 1, inside the limits."""
@@ -428,7 +150,7 @@ class _Setup:
         for v in self.bought:
             r = self.fit.ranges.get(v)
             out.append(0.5 * (math.log(r[0]) + math.log(r[1])) if r and r[0] > 0 else 0.0)
-        lo, hi = np.array(_log_bounds(self.lo, self.hi)).T
+        lo, hi = np.array(log_bounds(self.lo, self.hi)).T
         return np.clip(np.array(out), lo, hi)
 
     def __post_init__(self):
@@ -447,7 +169,8 @@ class _Setup:
         return self.params
 
 
-def _setup(fit, cost, costs, at, limits, interval, draws, seed) -> _Setup:
+def setup(fit, cost, costs, at, limits, interval, draws, seed) -> _Setup:
+    """Every argument of an allocation checked, and the cost parsed; before any work."""
     fit_arg(fit, "fit")
     variables = list(fit.law.variables)
     if cost is not None and costs is not None:
@@ -474,20 +197,12 @@ def _setup(fit, cost, costs, at, limits, interval, draws, seed) -> _Setup:
     return s
 
 
-def _log_bounds(lo: np.ndarray, hi: np.ndarray) -> list[tuple[float, float]]:
-    """Limits on the bought variables as bounds on their log amounts (within +-LOG_LIMIT)."""
-    with np.errstate(divide="ignore"):
-        low = np.maximum(np.log(lo), -LOG_LIMIT)
-        high = np.minimum(np.log(hi), LOG_LIMIT)
-    return list(zip(low.tolist(), high.tolist(), strict=True))
-
-
 def _check_rising(s: _Setup, name: str) -> None:
     """Refuse a cost that falls as a variable bought grows (checked along each variable, the
     others at the middle of the fitted runs): buying more would pay, so the optimum would
     run off to infinity instead of answering."""
     centre = s.centre()
-    bounds = _log_bounds(s.lo, s.hi)
+    bounds = log_bounds(s.lo, s.hi)
     for i, v in enumerate(s.bought):
         lo, hi = max(bounds[i][0], centre[i] - RISING_SPAN), min(bounds[i][1], centre[i] + RISING_SPAN)
         U = np.repeat(centre[None, :], RISING_POINTS, axis=0)
@@ -526,7 +241,7 @@ def _check_target(fit: Fit, target: object) -> float:
     return target
 
 
-def _check_floor(s: _Setup, problem: _Problem) -> None:
+def _check_floor(s: _Setup, problem: Problem) -> None:
     floor, target, bought = problem.floor, problem.level, s.bought
     capped = [v for v in bought if np.isfinite(s.limits.get(v, (0, math.inf))[1])]
     if np.isnan(floor):
@@ -549,7 +264,7 @@ def _check_floor(s: _Setup, problem: _Problem) -> None:
         )
 
 
-def _check_budget(s: _Setup, budget: float) -> None:
+def check_budget(s: _Setup, budget: float) -> None:
     """Per-unit prices: the budget spread evenly must be a float and the law finite there."""
     prices = s.cost.prices
     if prices is None:
@@ -566,9 +281,9 @@ def _check_budget(s: _Setup, budget: float) -> None:
         raise _undefined(s.fit, s.at, even, "check at= and budget=")
 
 
-def _best_split(s: _Setup, problem: _Problem, warm: np.ndarray | None = None) -> np.ndarray:
+def best_split(s: _Setup, problem: Problem, warm: np.ndarray | None = None) -> np.ndarray:
     """The optimum (log amounts) at the fitted parameters, from many starts; raises when there is none."""
-    starts = _starts(problem, s.centre(), STARTS, s.rng)
+    starts = start_points(problem, s.centre(), STARTS, s.rng)
     if warm is not None:
         starts = [problem.project(warm), *starts]
     found = [u for u in starts if u is not None]
@@ -584,7 +299,7 @@ def _best_split(s: _Setup, problem: _Problem, warm: np.ndarray | None = None) ->
             )
         if not cost <= MAX_BUDGET:
             best = s.problem(s.fit.params, "budget", MAX_BUDGET)
-            b = best.solve(_starts(best, s.centre(), 4, s.rng))
+            b = best.solve(start_points(best, s.centre(), 4, s.rng))
             reach = "" if b is None else f"the best split of it reaches {best.values(b[None, :])[0][0]:.10g}; "
             raise ScalefitError(
                 f"target {problem.level!r} is not reached even with a budget of {MAX_BUDGET:g} ({reach}with "
@@ -592,11 +307,11 @@ def _best_split(s: _Setup, problem: _Problem, warm: np.ndarray | None = None) ->
                 "floor"
             )
     if u is None:
-        raise _infeasible(problem, s.fit, s.cost, s.limits)
+        raise infeasible_error(problem, s.fit, s.cost, s.limits)
     return u
 
 
-def _solve_draws(s: _Setup, mode: str, level: float, warm: list[np.ndarray | None]) -> list[np.ndarray | None]:
+def solve_draws(s: _Setup, mode: str, level: float, warm: list[np.ndarray | None]) -> list[np.ndarray | None]:
     """Each draw's optimum (log amounts), warm-started; None where it has none."""
     out = []
     for params, w in zip(s.draw_params(), warm, strict=True):
@@ -606,12 +321,13 @@ def _solve_draws(s: _Setup, mode: str, level: float, warm: list[np.ndarray | Non
             continue
         u = problem.solve([w, problem.project(w)] if w is not None else [problem.project(s.centre())])
         if u is None:  # the warm start failed: a few fresh starts
-            u = problem.solve(_starts(problem, s.centre(), 4, s.rng))
+            u = problem.solve(start_points(problem, s.centre(), 4, s.rng))
         out.append(u)
     return out
 
 
-def _summarise(s: _Setup, mode: str, level: float, problem: _Problem, u, draw_u) -> Allocation:
+def summarise(s: _Setup, mode: str, level: float, problem: Problem, u, draw_u) -> Allocation:
+    """The :class:`Allocation` of the optimum ``u`` and of each draw's optimum ``draw_u``."""
     law, total, marginal = problem.report(u)
     amounts = {v: float(math.exp(u[i])) for i, v in enumerate(s.bought)}
     if not all(np.isfinite([law, total, *amounts.values(), *marginal])):
@@ -658,9 +374,10 @@ def _summarise(s: _Setup, mode: str, level: float, problem: _Problem, u, draw_u)
             rows.append(row)
         table = pd.DataFrame(rows)
         q = s.interval
-        intervals["amounts"] = {v: _interval(table[v], q) for v in s.bought}
-        intervals["marginal"] = {v: _interval(table[f"marginal_{v}"], q) for v in s.bought}
-        intervals["cost"], intervals["predicted"] = _interval(table["cost"], q), _interval(table["predicted"], q)
+        intervals["amounts"] = {v: central_interval(table[v], q) for v in s.bought}
+        intervals["marginal"] = {v: central_interval(table[f"marginal_{v}"], q) for v in s.bought}
+        intervals["cost"] = central_interval(table["cost"], q)
+        intervals["predicted"] = central_interval(table["predicted"], q)
         failed = int(table["predicted"].isna().sum())
         if failed:
             why = (
@@ -762,7 +479,7 @@ def allocate(
     >>> f"{a.amounts['N']:.2g}"
     '7.3e+10'
     """
-    s = _setup(fit, cost, costs, at, limits, interval, draws, seed)
+    s = setup(fit, cost, costs, at, limits, interval, draws, seed)
     if (budget is None) == (target is None):
         got = "neither" if budget is None else f"both (budget={budget!r}, target={target!r})"
         raise ScalefitError(f"give exactly one of budget= (the most to spend) or target= (value to reach); got {got}")
@@ -775,184 +492,7 @@ def allocate(
     if mode == "target":
         _check_floor(s, problem)
     else:
-        _check_budget(s, level)
-    u = _best_split(s, problem)
-    draw_u = _solve_draws(s, mode, level, [u] * len(s.draw_params()))
-    return _summarise(s, mode, level, problem, u, draw_u)
-
-
-# -- the compute-optimal frontier ----------------------------------------------------------
-def _power_law_pair(law: Law, params, bought: list[str]) -> dict[str, tuple[float, float]] | None:
-    """``{variable: (A, a)}`` when the law is ``E + A N^-a + B D^-b`` in the two variables bought."""
-    expr = law.expr
-    if not isinstance(expr, Sum) or len(bought) != 2:
-        return None
-    out = {}
-    for t in expr.terms:
-        if isinstance(t, Constant):
-            continue
-        if not isinstance(t, Power) or t.variable in out:
-            return None
-        a = float(t._exp(params))
-        if t.scale is not None:
-            amp = 1.0 / float(params[t.scale])
-        elif t.amplitude is not None:
-            amp = float(params[t.amplitude])
-        else:
-            amp = 1.0
-        if not (a > 0 and amp > 0):
-            return None
-        out[t.variable] = (amp, a)
-    return out if sorted(out) == sorted(bought) else None
-
-
-def _product_price(cost: Cost, bought: list[str]) -> float | None:
-    """``k`` when the cost is ``k * N * D`` in the two variables bought (checked at points)."""
-    if len(bought) != 2:
-        return None
-    pts = np.array([[1e3, 1e5], [1e8, 1e4], [1e10, 1e12], [3e6, 7e9]])
-    with np.errstate(all="ignore"):
-        c = cost({bought[0]: pts[:, 0], bought[1]: pts[:, 1]})
-        k = c / (pts[:, 0] * pts[:, 1])
-    return float(k[0]) if np.all(np.isfinite(k)) and k[0] > 0 and np.allclose(k, k[0], rtol=1e-9) else None
-
-
-def closed_form_optimum(law: Law, params: Mapping[str, float], budgets, price: float, variables: tuple[str, str]):
-    """``{N: N*(C), D: D*(C)}`` of ``E + A N^-a + B D^-b`` under the cost ``C = price * N * D``:
-    ``N* = G (C/price)^(b/(a+b))`` with ``G = (a A / (b B))^(1/(a+b))``, ``D* = C / (price N*)``
-    (Hoffmann et al. 2022, Approach 3). ``None`` when the law is not of that form."""
-    pair = _power_law_pair(law, params, list(variables))
-    if pair is None:
-        return None
-    n, d = variables
-    (A, a), (B, b) = pair[n], pair[d]
-    c = np.asarray(budgets, dtype=float) / price
-    g = (a * A / (b * B)) ** (1.0 / (a + b))
-    n_star = g * c ** (b / (a + b))
-    return {n: n_star, d: c / n_star}
-
-
-@dataclass(frozen=True)
-class Frontier:
-    """The compute-optimal frontier: the optimum at each budget, with intervals over the draws.
-
-    ``table`` has one row per budget: ``budget``, each bought variable with
-    ``<variable>_lower``/``<variable>_upper``, ``predicted`` (and its interval), ``cost``,
-    ``extrapolated`` (the variables outside the fitted runs, joined by commas) and, when the
-    law is ``E + A N^-a + B D^-b`` under ``C = k N D``, ``<variable>_closed_form`` (the
-    closed-form optimum of the fitted law, which the numerical one should match).
-    """
-
-    table: pd.DataFrame
-    cost_law: str
-    variables: tuple[str, ...]
-    at: dict[str, float]
-    limits: dict[str, tuple[float, float]]
-    interval: float | None
-    closed_form: bool
-    notes: tuple[str, ...] = ()
-
-    def __repr__(self) -> str:
-        return (
-            f"Frontier under cost {self.cost_law} ({len(self.table)} budgets"
-            f"{'' if self.interval is None else f', {self.interval:.0%} intervals'}"
-            f"{', closed form given' if self.closed_form else ''}):\n{self.table.to_string()}"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready Python; rows of the table as a list of dicts."""
-        rows = [
-            {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in self.table.to_dict("records")
-        ]
-        return encode(
-            {
-                "cost_law": self.cost_law,
-                "variables": list(self.variables),
-                "at": self.at,
-                "limits": {k: list(v) for k, v in self.limits.items()},
-                "interval": self.interval,
-                "closed_form": self.closed_form,
-                "rows": rows,
-                "notes": list(self.notes),
-            }
-        )
-
-
-def compute_optimal(
-    fit: Fit,
-    budgets,
-    cost: Mapping[str, float] | str | Callable = "6*N*D",
-    *,
-    at: Mapping[str, float] | None = None,
-    limits: Mapping[str, tuple[float | None, float | None]] | None = None,
-    interval: float | None = 0.9,
-    draws: int = DRAWS,
-    seed: int = 0,
-) -> Frontier:
-    """The compute-optimal frontier ``N*(C)``, ``D*(C)``: :func:`allocate` at each budget, with bands.
-
-    Parameters
-    ----------
-    fit : Fit
-        A fitted law, e.g. ``fit_law(scalefit.chinchilla, runs, target="loss")``.
-    budgets : float or array
-        Budgets (finite, > 0) in the units of the cost, e.g. ``np.logspace(20, 25, 11)``
-        FLOPs.
-    cost : dict, str or callable
-        The cost law, as for :func:`allocate`; default ``"6*N*D"`` (training FLOPs of a
-        transformer with ``N`` parameters on ``D`` tokens).
-    at, limits, interval, draws, seed
-        As for :func:`allocate`.
-
-    Returns
-    -------
-    Frontier
-        ``table`` with one row per budget (the optimum of each bought variable and its
-        interval over the draws, the predicted law and its interval, the variables
-        extrapolated beyond the fitted runs) and, for a law ``E + A N^-a + B D^-b`` under
-        ``C = k N D``, the closed form ``N* = G (C/k)^(b/(a+b))``, ``G = (a A/(b B))^(1/(a+b))``
-        in the columns ``<variable>_closed_form``.
-    """
-    s = _setup(fit, cost, None, at, limits, interval, draws, seed)
-    values = np.atleast_1d(points_arg(budgets, "budgets", "the budget (in the units of cost=)"))
-    if values.size == 0:
-        raise ScalefitError("budgets is empty; give at least one budget (in the units of cost=), e.g. [1e21, 1e22]")
-    if values.ndim != 1:
-        raise ScalefitError(f"budgets must be a number or a flat list of numbers, got an array of shape {values.shape}")
-    n_draws = len(s.draw_params())
-    warm_point, warm_draws = None, [None] * n_draws
-    rows, notes = [], []
-    price = _product_price(s.cost, s.bought)
-    closed = None
-    if price is not None and not s.at and not s.limits:
-        closed = closed_form_optimum(s.fit.law, s.fit.params, values, price, tuple(s.bought))
-    for j, b in enumerate(values):
-        problem = s.problem(s.fit.params, "budget", float(b))
-        _check_budget(s, float(b))
-        u = _best_split(s, problem, warm_point)
-        draw_u = _solve_draws(s, "budget", float(b), [w if w is not None else u for w in warm_draws])
-        a = _summarise(s, "budget", float(b), problem, u, draw_u)
-        warm_point, warm_draws = u, draw_u
-        row = {"budget": float(b)}
-        for v in s.bought:
-            row[v] = a.amounts[v]
-            lo, hi = a.amounts_interval.get(v, (math.nan, math.nan))
-            row[f"{v}_lower"], row[f"{v}_upper"] = lo, hi
-            if closed is not None:
-                row[f"{v}_closed_form"] = float(closed[v][j])
-        row["predicted"] = a.predicted
-        row["predicted_lower"], row["predicted_upper"] = a.predicted_interval or (math.nan, math.nan)
-        row["cost"] = a.cost
-        row["extrapolated"] = ",".join(a.extrapolated)
-        rows.append(row)
-        notes.extend(n for n in a.notes if n not in notes and not n.startswith("extrapolated"))
-    return Frontier(
-        table=pd.DataFrame(rows),
-        cost_law=s.cost.text,
-        variables=tuple(s.bought),
-        at=dict(s.at),
-        limits=dict(s.limits),
-        interval=s.interval if n_draws else None,
-        closed_form=closed is not None,
-        notes=tuple(notes),
-    )
+        check_budget(s, level)
+    u = best_split(s, problem)
+    draw_u = solve_draws(s, mode, level, [u] * len(s.draw_params()))
+    return summarise(s, mode, level, problem, u, draw_u)

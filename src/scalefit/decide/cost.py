@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from scalefit import syntax
-from scalefit.decide.boundary import near
+from scalefit.decide.arguments import near
 from scalefit.errors import ScalefitError
 from scalefit.validate import each, is_number, number, shown_value
 

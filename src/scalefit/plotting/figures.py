@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalefit.decide.boundary import TIE, Crossover, fit_arg, near
+from scalefit.decide.arguments import fit_arg, near
+from scalefit.decide.crossover_result import TIE, Crossover
 from scalefit.decide.paired import DRAWS_USED, difference_along, draw_columns, paired_draws
 from scalefit.errors import ScalefitError, ScalingWarning
 from scalefit.results.fit import Fit
