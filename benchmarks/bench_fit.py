@@ -501,7 +501,7 @@ def main() -> bool:
     print(
         f"  scalefit bootstrap={B}: fit+bootstrap {w_b:.3f} s wall / {c_b:.3f} s CPU, fit alone {w_0:.3f} / "
         f"{c_0:.3f}; bootstrap alone {sf_bw:.3f} s wall / {sf_bc:.3f} s CPU; "
-        f"{fit_b.bootstrap_converged:.1%} converged"
+        f"{fit_b.bootstrap.converged:.1%} converged"
     )
     print(
         f"  scipy loop of {B} least_squares refits from the optimum (analytic J): {sp_bw:.3f} s wall / "

@@ -238,7 +238,7 @@ def main() -> None:
         r = run_case(name, law, train, test, kwargs, bootstrap=args.bootstrap, seed=args.seed, starts=args.starts)
         fit = r["fit"]
         params = ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items())
-        conv = "n/a" if fit.bootstrap_converged is None else f"{fit.bootstrap_converged:.0%}"
+        conv = "n/a" if fit.bootstrap.converged is None else f"{fit.bootstrap.converged:.0%}"
         print(f"  {r['wall']:.1f} s; fit: {params}; bootstrap converged {conv}")
         print(f"  held-out runs flagged extrapolated: {r['per_run']['extrapolated'].mean():.0%}")
         for msg, n in r["warnings"].items():

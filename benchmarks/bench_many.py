@@ -278,7 +278,7 @@ def main() -> bool:
     with Measure() as ma:
         fits = by_call()
     results["a"] = {k: score(k, f) for k, f in fits.items()}
-    conv_a = np.mean([f.bootstrap_converged for f in fits.values()])
+    conv_a = np.mean([f.bootstrap.converged for f in fits.values()])
 
     # (b) one call per curve
     per_call = []
@@ -289,7 +289,7 @@ def main() -> bool:
             loop_fits[k] = scalefit.fit_law(law, g, target="Loss", seed=0, method=LeastSquares(bootstrap=B))
             per_call.append(time.perf_counter() - t0)
     results["b"] = {k: score(k, f) for k, f in loop_fits.items()}
-    conv_b = np.mean([f.bootstrap_converged for f in loop_fits.values()])
+    conv_b = np.mean([f.bootstrap.converged for f in loop_fits.values()])
 
     # (c) the scipy loop
     rng = np.random.default_rng(0)

@@ -84,7 +84,7 @@ def points(curves: list[Curve], names) -> pd.DataFrame:
                     warnings.simplefilter("ignore")
                     p = fit.predict(test, INTERVAL, extrapolation=None)
                     feats = scalefit.ExtrapolationModel.features(
-                        fit.law, fit.params, fit.ranges, fit.log_residual_scale, {fit.law.variables[0]: test["x"]}
+                        fit.law, fit.params, fit.runs.ranges, fit.log_residual_scale, {fit.law.variables[0]: test["x"]}
                     )
             except (KeyError, scalefit.ScalefitError) as exc:
                 rows.append(pd.DataFrame({**base, "x": test["x"], "y": y, "error": str(exc)[:120]}))

@@ -67,8 +67,8 @@ def main(argv=None):
         dist = fit_law(
             DISTILLED, dist_runs, target="loss", seed=0, fix={"f1": 1.0}, method=LeastSquares(bootstrap=boot)
         )
-    print(f"supervised fit ({sup.n_runs} runs): {', '.join(f'{k}={v:.4g}' for k, v in sup.params.items())}")
-    print(f"distillation fit ({dist.n_runs} runs): {', '.join(f'{k}={v:.4g}' for k, v in dist.params.items())}")
+    print(f"supervised fit ({sup.runs.n_runs} runs): {', '.join(f'{k}={v:.4g}' for k, v in sup.params.items())}")
+    print(f"distillation fit ({dist.runs.n_runs} runs): {', '.join(f'{k}={v:.4g}' for k, v in dist.params.items())}")
     crossings = []
     for teacher in TEACHERS:
         with warnings.catch_warnings():

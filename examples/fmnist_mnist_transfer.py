@@ -139,12 +139,12 @@ def main(quick: bool = False, seed: int = 0, verbose: bool = True, table: str | 
             + "  ".join(f"{d}: {e:.3f}" for d, e in errors["plain_top_heads_by_Df"].items())
         )
         for name, fit in report["fits"].items():
-            show(f"{name}: {fit.law.name} on {fit.n_runs} runs", fit.summary())
+            show(f"{name}: {fit.law.name} on {fit.runs.n_runs} runs", fit.summary())
         print("\nEq. 1 median log(observed/fitted) at each level of each variable (0 = no systematic misfit):")
         for var, by_level in levels.items():
             print(f"  {var:>3}: " + "  ".join(f"{k}: {v:+.3f}" for k, v in by_level.items()))
         print(f"  rms log residual {rms:.3f}")
-        show(f"Eq. 1 bent below chance 0.9 ({sat.law.name}) on {sat.n_runs} runs", sat.summary())
+        show(f"Eq. 1 bent below chance 0.9 ({sat.law.name}) on {sat.runs.n_runs} runs", sat.summary())
         print("  median log(observed/fitted) by level:")
         for var, by_level in sat_levels.items():
             print(f"  {var:>3}: " + "  ".join(f"{k}: {v:+.3f}" for k, v in by_level.items()))

@@ -123,3 +123,28 @@ def test_fit_law_takes_named_arguments_only_and_method_options_live_on_the_metho
     assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     assert "by" not in params and "starts" not in params and "bootstrap" not in params
     assert "by" in inspect.signature(scalefit.fit_groups).parameters
+
+
+#: A module holds one concept; past this many lines it holds several (issue 22).
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_longer_than_one_concept_needs():
+    long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
+
+
+def test_the_fit_is_a_small_record_with_one_report_per_part():
+    """``Fit`` holds at most 15 fields; what belongs to one method or one stage lives in its report."""
+    import dataclasses
+
+    from scalefit.results.reports import BayesReport, BootstrapReport, FittedRuns, Setup
+
+    fields = {f.name: f.type for f in dataclasses.fields(scalefit.Fit)}
+    assert len(fields) <= 15, sorted(fields)
+    assert {"setup", "runs", "bootstrap", "bayes"} <= set(fields)
+    for report in (Setup, FittedRuns, BootstrapReport, BayesReport):
+        assert report.__dataclass_params__.frozen, report
+    # no field of a report is restated on the fit
+    restated = {f.name for r in (Setup, FittedRuns, BootstrapReport, BayesReport) for f in dataclasses.fields(r)}
+    assert restated & set(fields) == set()

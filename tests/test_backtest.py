@@ -95,7 +95,7 @@ def test_select_law_picks_by_backtest_and_refits_on_every_run(curve):
     from scalefit import select_law
 
     chosen = select_law([M1, M2], curve, target="y", holdout="x", **FAST)  # the default: a rollout along x
-    assert chosen.law == "M2" and chosen.fit.law.name == "M2" and chosen.fit.n_runs == len(curve)
+    assert chosen.law == "M2" and chosen.fit.law.name == "M2" and chosen.fit.runs.n_runs == len(curve)
     assert chosen.backtest.best == "M2" and "Selection: 'M2'" in repr(chosen)
     assert chosen.baseline == "M1" and chosen.backtest.table["split"].nunique() == 5
     row = chosen.comparison.loc["M2"]
@@ -159,7 +159,7 @@ def test_selection_calibrates_extrapolation_intervals_and_saves_them(curve, tmp_
     from scalefit import load_fit, select_law
 
     sel = select_law([M1], curve, target="y", holdout="x", rollout=True, splits=5, calibrate=True, **FAST)
-    cal = sel.fit.extrapolation
+    cal = sel.fit.runs.extrapolation
     assert cal["variable"] == "x" and cal["splits"] == 5 and len(cal["scores"]) == len(cal["weights"]) > 5
     far = pd.DataFrame({"x": [1e8, 1e9, 1e10, 1e11]})
     p = sel.fit.predict(far, interval=0.9)
@@ -170,7 +170,7 @@ def test_selection_calibrates_extrapolation_intervals_and_saves_them(curve, tmp_
     path = tmp_path / "sel.json"
     sel.fit.to_json(path)
     again = load_fit(path)
-    assert again.extrapolation == cal
+    assert again.runs.extrapolation == cal
     pd.testing.assert_frame_equal(again.predict(far, interval=0.9), p)
     # M1 misses the floor: beyond the runs its plain bootstrap intervals are too narrow to
     # cover the truth, the calibrated ones cover it
@@ -201,7 +201,7 @@ def test_selection_with_a_mapped_holdout_column_is_calibrated(curve):
     runs = curve.rename(columns={"x": "samples"})
     sel = select_law([M2], runs, target="y", holdout="samples", mapping={"x": "samples"}, rollout=True, splits=3,
                      calibrate=True, **FAST)  # fmt: skip
-    assert sel.fit.extrapolation is not None and sel.fit.extrapolation["variable"] == "x"
+    assert sel.fit.runs.extrapolation is not None and sel.fit.runs.extrapolation["variable"] == "x"
 
 
 def test_options_a_candidate_cannot_take_and_stray_splits_are_refused(curve):

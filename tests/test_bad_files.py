@@ -89,14 +89,14 @@ def _round_trip(fit, tmp_path):
     assert path.read_text() == text
     _strict(text)
     again = load_fit(path)
-    assert again.params == fit.params and again.law == fit.law and again.method == fit.method
+    assert again.params == fit.params and again.law == fit.law and again.setup.method == fit.setup.method
     assert again.to_dict() == fit.to_dict()  # every field, non-finite numbers included
     if fit.draws is None:
         assert again.draws is None
     else:
         pd.testing.assert_frame_equal(again.draws, fit.draws)
     interval = None if fit.draws is None else 0.9
-    new = {v: [np.sqrt(lo * hi), hi] for v, (lo, hi) in fit.ranges.items()} or {v: [1e6] for v in fit.law.variables}
+    new = {v: [np.sqrt(lo * hi), hi] for v, (lo, hi) in fit.runs.ranges.items()} or {v: [1e6] for v in fit.law.variables}
     pd.testing.assert_frame_equal(again.predict(new, interval=interval), fit.predict(new, interval=interval))
     return again
 
@@ -115,7 +115,7 @@ def test_fit_at_a_bound_keeps_its_profile(floor_fit, tmp_path):
 
 def test_fit_without_bootstrap_round_trips(plain_fit, tmp_path):
     again = _round_trip(plain_fit, tmp_path)
-    assert again.draws is None and again.residuals.tolist() == plain_fit.residuals.tolist()
+    assert again.draws is None and again.runs.residuals.tolist() == plain_fit.runs.residuals.tolist()
 
 
 def test_given_parameters_round_trip_with_their_nans(tmp_path):
@@ -127,10 +127,10 @@ def test_given_parameters_round_trip_with_their_nans(tmp_path):
 
 
 def test_bayes_fit_round_trips_with_nan_r_hat(bayes_fit, tmp_path):
-    assert np.isnan(bayes_fit.diagnostics["r_hat"]["alpha"])  # one chain: R-hat is NaN
+    assert np.isnan(bayes_fit.bayes.diagnostics["r_hat"]["alpha"])  # one chain: R-hat is NaN
     again = _round_trip(bayes_fit, tmp_path)
-    assert np.isnan(again.diagnostics["r_hat"]["alpha"])
-    assert again.diagnostics["ess_bulk"] == bayes_fit.diagnostics["ess_bulk"]
+    assert np.isnan(again.bayes.diagnostics["r_hat"]["alpha"])
+    assert again.bayes.diagnostics["ess_bulk"] == bayes_fit.bayes.diagnostics["ess_bulk"]
 
 
 def test_every_non_finite_number_is_encoded_and_decoded_exactly(boot_fit, tmp_path):
@@ -143,9 +143,8 @@ def test_every_non_finite_number_is_encoded_and_decoded_exactly(boot_fit, tmp_pa
         boot_fit,
         draws=draws,
         identifiability=ident,
-        residuals=boot_fit.residuals,
         starts=dataclasses.replace(boot_fit.starts, spread={**boot_fit.starts.spread, "alpha": np.nan}),
-        misfit={**boot_fit.misfit, "rms": np.nan},
+        runs=dataclasses.replace(boot_fit.runs, misfit={**boot_fit.runs.misfit, "rms": np.nan}),
     )
     d = _strict(fit.to_json())
     assert d["draws"]["alpha"][3] == "Infinity" and d["draws"]["beta"][4] == "Infinity"
@@ -154,7 +153,7 @@ def test_every_non_finite_number_is_encoded_and_decoded_exactly(boot_fit, tmp_pa
     pd.testing.assert_frame_equal(again.draws, draws)
     assert again.draws.loc[3, "alpha"] == np.inf and again.draws.loc[4, "beta"] == np.inf
     assert again.identifiability.condition_number == np.inf and np.isnan(again.starts.spread["alpha"])
-    assert np.isnan(again.misfit["rms"])
+    assert np.isnan(again.runs.misfit["rms"])
     assert set(NONFINITE) == {"NaN", "Infinity", "-Infinity"}
     # a NaN draw is written, but never loads: fitters keep only replicates with every parameter (issue 21)
     d["draws"]["alpha"][3] = "NaN"
@@ -163,9 +162,11 @@ def test_every_non_finite_number_is_encoded_and_decoded_exactly(boot_fit, tmp_pa
 
 
 def test_text_fields_named_like_nan_stay_text(boot_fit):
-    fit = dataclasses.replace(boot_fit, target="NaN", source="Infinity", notes=("NaN",))
+    fit = dataclasses.replace(
+        boot_fit, target="NaN", setup=dataclasses.replace(boot_fit.setup, source="Infinity"), notes=("NaN",)
+    )
     again = load_fit(fit.to_json())
-    assert again.target == "NaN" and again.source == "Infinity" and again.notes == ("NaN",)
+    assert again.target == "NaN" and again.setup.source == "Infinity" and again.notes == ("NaN",)
 
 
 def test_files_of_older_versions_with_bare_nan_still_load(tmp_path):
@@ -445,7 +446,7 @@ def test_fixed_tied_and_bounded_parameters_round_trip_and_are_checked():
         method=LeastSquares(starts=50, bootstrap=0),
     )
     again = load_fit(fit.to_json())
-    assert again.to_dict() == fit.to_dict() and again.problem.fixed == {"E": 0.1}
+    assert again.to_dict() == fit.to_dict() and again.setup.problem.fixed == {"E": 0.1}
     d = fit.to_dict()
     d["params"]["A"] = 1.6
     with pytest.raises(ScalefitError, match=r"params\['A'\] = 1.6 is outside its domain \(>= 0.5 and <= 1.5; A is an"):
@@ -473,7 +474,7 @@ def test_a_fixed_negative_exponent_round_trips_and_gives_params_back(tmp_path):
     )
     assert fit.params["a"] == -0.3
     again = _round_trip(fit, tmp_path)
-    assert again.problem.fixed == {"a": -0.3}
+    assert again.setup.problem.fixed == {"a": -0.3}
     given = Fit.from_params(fit.law, fit.params, draws=fit.draws)  # refused before: "outside its range (>= 0"
     assert given.params == fit.params
     assert load_fit(given.to_json()).params == fit.params  # a given negative exponent loads too
@@ -526,7 +527,7 @@ def test_given_draws_keep_any_finite_exponent():
 def test_bootstrap_draws_removed_are_refused(boot_fit, plain_fit):
     d = boot_fit.to_dict()
     del d["draws"]
-    share = re.escape(f"{boot_fit.bootstrap_converged:g}")  # the fit's own share (1 since replicates start warm)
+    share = re.escape(f"{boot_fit.bootstrap.converged:g}")  # the fit's own share (1 since replicates start warm)
     with pytest.raises(
         ScalefitError, match=rf"draws is missing, but bootstrap_requested = 50 and bootstrap_converged = {share} say"
     ):

@@ -39,7 +39,7 @@ def bayes_fit():
 
 def test_result_holds_posterior(bayes_fit, truth):
     fit = bayes_fit
-    assert fit.method == "bayes" and fit.noise == "lognormal" and fit.chains == 2
+    assert fit.setup.method == "bayes" and fit.bayes.noise == "lognormal" and fit.bayes.chains == 2
     assert list(fit.draws.columns) == [*scalefit.paper_error.parameters, "sigma"]
     assert len(fit.draws) == 600
     for name in scalefit.paper_error.parameters:
@@ -51,7 +51,7 @@ def test_result_holds_posterior(bayes_fit, truth):
     for name, value in truth.items():
         assert s.loc[name, "lower"] <= value <= s.loc[name, "upper"], name
     assert "NUTS: 2 chains x 300 draws" in repr(fit) and "posterior median" in repr(fit)
-    assert fit.priors["alpha"].startswith("LogNormal") and "centred" in fit.priors["lambda_p"]
+    assert fit.bayes.priors["alpha"].startswith("LogNormal") and "centred" in fit.bayes.priors["lambda_p"]
 
 
 def test_predict_credible_and_predictive_intervals(bayes_fit):
@@ -77,7 +77,7 @@ def test_arviz_and_json(bayes_fit, tmp_path):
     assert idata.log_likelihood["y"].shape == (2, 300, 196)
     again = load_fit(bayes_fit.to_json(tmp_path / "b.json"))
     pd.testing.assert_frame_equal(again.draws, bayes_fit.draws)
-    assert again.diagnostics == bayes_fit.diagnostics and again.noise == "lognormal"
+    assert again.bayes.diagnostics == bayes_fit.bayes.diagnostics and again.bayes.noise == "lognormal"
     new = {"Dp": [3e6], "M": [5e7], "Df": [2e4]}
     pd.testing.assert_frame_equal(again.predict(new), bayes_fit.predict(new))
     assert again.to_arviz().posterior["alpha"].shape == (2, 300)
@@ -96,7 +96,7 @@ def test_other_noise_models(noise, runs):
         fit = fit_law(
             scalefit.paper_error, runs, target="error", method=NUTS(**{**SMALL_NUTS, "chains": 1, "noise": noise})
         )
-    assert fit.noise == noise
+    assert fit.bayes.noise == noise
     assert ("nu" in fit.draws) == (noise == "student_t")
     assert fit.params["alpha"] == pytest.approx(0.4, abs=0.1)
     assert fit.predict({"Dp": [1e6], "M": [1e7], "Df": [1e4]}).pi_upper.notna().all()
@@ -112,7 +112,7 @@ def test_prior_override_and_errors(runs):
             method=NUTS(**SMALL_NUTS, priors={"alpha": dist.Uniform(0.38, 0.41)}),
         )
     assert fit.draws["alpha"].between(0.38, 0.41).all()
-    assert fit.priors["alpha"] == "Uniform(low=0.38, high=0.41)"
+    assert fit.bayes.priors["alpha"] == "Uniform(low=0.38, high=0.41)"
     cases = [
         (dict(priors={"alpha_x": dist.Uniform(0, 1)}), ScalefitError, "not a sampled parameter"),
         (dict(priors={"alpha": 0.3}), TypeError, "numpyro distribution"),
@@ -222,12 +222,12 @@ def test_embedded_example_converges_with_default_settings(runs):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ScalingWarning)  # any diagnostic warning fails the test
         fit = fit_law(scalefit.paper_error, runs, target="error", method="bayes")
-    d = fit.diagnostics
+    d = fit.bayes.diagnostics
     assert d["chains"] == 4 and d["draws_per_chain"] in (1000, 2000, 3000, 4000)
     assert len(fit.draws) == 4 * d["draws_per_chain"]
     assert max(d["r_hat"].values()) <= 1.01 and d["divergences"] == 0
     assert min(min(d["ess_bulk"].values()), min(d["ess_tail"].values())) >= 400
-    assert fit.priors["E_inf"].startswith("Uniform(low=0, high=0.206")  # min(y): the prior is unchanged
+    assert fit.bayes.priors["E_inf"].startswith("Uniform(low=0, high=0.206")  # min(y): the prior is unchanged
 
 
 def test_short_chains_continue_until_mixed_or_max_draws(runs):
@@ -239,8 +239,8 @@ def test_short_chains_continue_until_mixed_or_max_draws(runs):
         warnings.simplefilter("ignore", ScalingWarning)
         longer = fit_law(scalefit.paper_error, runs, target="error", method=NUTS(**small, max_draws=150))
         exact = fit_law(scalefit.paper_error, runs, target="error", method=NUTS(**small, max_draws=50))
-    assert longer.diagnostics["draws_per_chain"] == 150 and len(longer.draws) == 300
-    assert exact.diagnostics["draws_per_chain"] == 50 and len(exact.draws) == 100
+    assert longer.bayes.diagnostics["draws_per_chain"] == 150 and len(longer.draws) == 300
+    assert exact.bayes.diagnostics["draws_per_chain"] == 50 and len(exact.draws) == 100
     with pytest.raises(ScalefitError, match="max_draws"):
         NUTS(draws=100, max_draws=50)
     assert NUTS().max_draws == 4000 and NUTS(draws=10).max_draws == 40

@@ -106,7 +106,7 @@ def test_validated_runs_feed_fit_law_and_input_is_untouched():
     before = t.copy()
     runs = load_runs(t, LAW, target="error", mapping={"Dp": "pretrain_images"})
     fit = fit_law(LAW, runs, method=LeastSquares(starts=4, bootstrap=0))
-    assert fit.mapping["Dp"] == "pretrain_images" and fit.target == "error"
+    assert fit.setup.mapping["Dp"] == "pretrain_images" and fit.target == "error"
     pd.testing.assert_frame_equal(t, before)
 
 

@@ -134,7 +134,7 @@ def test_too_little_sampling_warns_end_to_end():
     text = " ".join(str(w.message) for w in record)
     assert "R-hat cannot be computed with 1 chain" in text and "chains>=2" in text
     assert "2 draws per chain" in text
-    assert fit.diagnostics["ok"] is False and diagnostics_ok(fit.diagnostics)[0] is False
+    assert fit.bayes.diagnostics["ok"] is False and diagnostics_ok(fit.bayes.diagnostics)[0] is False
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +156,8 @@ def test_compare_laws_refuses_unconverged_fits(quick_fits):
     assert "30 draws per chain" in message and "force=True" in message
     # a fit saved before 'ok' existed, or with a stale 'ok': recomputed, still refused
     eq1 = quick_fits["eq1"]
-    stale = {k: v for k, v in eq1.diagnostics.items() if k not in ("ok", "problems")}
-    old = dataclasses.replace(eq1, diagnostics={**stale, "ok": True})
+    stale = {k: v for k, v in eq1.bayes.diagnostics.items() if k not in ("ok", "problems")}
+    old = dataclasses.replace(eq1, bayes=dataclasses.replace(eq1.bayes, diagnostics={**stale, "ok": True}))
     with pytest.raises(ScalefitError, match="fit 'old' did not converge"):
         compare_laws({"old": old, "without M": quick_fits["without M"]})
 

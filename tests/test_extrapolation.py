@@ -54,7 +54,7 @@ def _records(fits, truth):
         fit = fits[i]
         own = fit.predict({"x": xt}, LEVEL, extrapolation=None)
         mean = own["mean"].to_numpy()
-        f = ExtrapolationModel.features(fit.law, fit.params, fit.ranges, fit.log_residual_scale, {"x": xt})
+        f = ExtrapolationModel.features(fit.law, fit.params, fit.runs.ranges, fit.log_residual_scale, {"x": xt})
         f["spread"] = 0.5 * np.log(own["pi_upper"] / own["pi_lower"]).to_numpy()
         err.append(np.log(yt) - np.log(mean))
         for k in feats:
@@ -92,7 +92,7 @@ def test_a_model_calibrated_on_some_curves_covers_new_ones(calibrated):
 def test_intervals_widen_with_distance_and_say_how_far(calibrated):
     fits, _ = _simulated(2, 1)
     fit = fits[0]
-    hi = fit.ranges["x"][1]
+    hi = fit.runs.ranges["x"][1]
     x = np.array([1e4, hi, hi * 10, hi * 100, hi * 1000])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)  # the farthest is beyond the calibrated distances

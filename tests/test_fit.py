@@ -26,7 +26,7 @@ def test_chinchilla_reproduces_epoch_grid_replication(chinchilla_runs):
     epoch = dict(A=477.84, B=2143.86, E=1.8172, alpha=0.34731, beta=0.36718)
     assert len(chinchilla_runs) == 240
     fit = fit_law(scalefit.chinchilla, chinchilla_runs, target="loss", method=LeastSquares(bootstrap=0))
-    assert fit.objective.name == "huber" and fit.objective.delta == 1e-3
+    assert fit.setup.objective.name == "huber" and fit.setup.objective.delta == 1e-3
     for name, value in epoch.items():
         assert fit.params[name] == pytest.approx(value, rel=0.01), name
     r = np.log(scalefit.chinchilla.evaluate(epoch, chinchilla_runs)) - np.log(chinchilla_runs["loss"])
@@ -95,7 +95,7 @@ def test_objectives_are_recorded_and_differ(runs):
         o: fit_law(scalefit.paper_error, runs, target="error", objective=o, **FAST)
         for o in scalefit.fitting.lsq.OBJECTIVES
     }
-    assert {f.objective.name for f in fits.values()} == {"huber", "squared_log", "squared"}
+    assert {f.setup.objective.name for f in fits.values()} == {"huber", "squared_log", "squared"}
     assert "Huber(delta=0.001)" in repr(fits["huber"])
     assert fits["squared"].params["alpha"] != fits["huber"].params["alpha"]
     for f in fits.values():
@@ -141,8 +141,8 @@ def boot_fit():
 def test_bootstrap_intervals(boot_fit, truth):
     s = boot_fit.summary(interval=0.95)
     assert list(s.columns) == ["estimate", "how", "lower", "upper", "std"]
-    assert boot_fit.bootstrap_requested == 400 and boot_fit.bootstrap_converged > 0.9
-    assert len(boot_fit.draws) == round(400 * boot_fit.bootstrap_converged)  # failed replicates dropped
+    assert boot_fit.bootstrap.requested == 400 and boot_fit.bootstrap.converged > 0.9
+    assert len(boot_fit.draws) == round(400 * boot_fit.bootstrap.converged)  # failed replicates dropped
     for name, value in truth.items():
         assert s.loc[name, "lower"] <= value <= s.loc[name, "upper"], name
     narrow = boot_fit.summary(interval=0.5)
@@ -183,7 +183,7 @@ def test_json_round_trip(boot_fit, tmp_path):
     assert "pickle" not in text and path.read_text() == text
     again = load_fit(path)
     assert again.params == boot_fit.params and again.law == boot_fit.law
-    assert again.objective == boot_fit.objective and again.problem.free == boot_fit.problem.free
+    assert again.setup.objective == boot_fit.setup.objective and again.setup.problem.free == boot_fit.setup.problem.free
     pd.testing.assert_frame_equal(again.draws, boot_fit.draws)
     new = {"Dp": [3e6], "M": [5e7], "Df": [2e4]}
     pd.testing.assert_frame_equal(again.predict(new), boot_fit.predict(new))

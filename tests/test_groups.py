@@ -38,10 +38,10 @@ def test_every_group_gets_its_own_fit(fits):
     assert isinstance(fits, Fits) and list(fits) == ["a", "b", "c"] and fits.by == ("task",)
     for task, (e, _, c) in TRUTH.items():
         fit = fits[task]
-        assert fit.n_runs == SIZES[task] and fit.status.converged
+        assert fit.runs.n_runs == SIZES[task] and fit.status.converged
         assert fit.params["c"] == pytest.approx(c, rel=0.1)
         assert fit.params["e_inf"] == pytest.approx(e, rel=0.1)
-        assert len(fit.draws) > 150 and "group task='" in fit.source
+        assert len(fit.draws) > 150 and "group task='" in fit.setup.source
 
 
 def test_a_group_fit_equals_fitting_that_group_alone(runs, fits):

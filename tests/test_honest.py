@@ -91,7 +91,7 @@ def test_rescaling_variables_changes_nothing_a_user_sees(name):
         ref = base.predict(runs[list(law.variables)], interval=0.9)
         for col in ("mean", "ci_lower", "ci_upper"):
             np.testing.assert_allclose(pred[col], ref[col], rtol=0.02)
-        assert fit.bootstrap_converged == pytest.approx(base.bootstrap_converged, abs=0.03)
+        assert fit.bootstrap.converged == pytest.approx(base.bootstrap.converged, abs=0.03)
         assert fit.status.converged == base.status.converged
 
 
@@ -108,7 +108,7 @@ def test_bayesian_fit_converges_in_any_units():
             mapping={"Df": col},
             method=NUTS(chains=2, draws=500, max_draws=500, warmup=500, init=LeastSquares(bootstrap=0, starts=200)),
         )
-        d = fit.diagnostics
+        d = fit.bayes.diagnostics
         assert max(d["r_hat"].values()) < 1.03, (col, d["r_hat"])
         assert d["divergences"] <= 6, (col, d["divergences"])
         assert fit.params["beta"] == pytest.approx(TRUTHS["transfer_gap"]["beta"], rel=0.3)
@@ -268,7 +268,7 @@ def test_mikami_paper_error_has_no_silent_nan():
     finite = table.drop(index=[n for n in table.index if table.loc[n, "how"] == "not identified"])
     assert finite[["lower", "upper"]].notna().all().all()
     assert (finite["lower"] <= finite["estimate"]).all() and (finite["estimate"] <= finite["upper"]).all()
-    if fit.bootstrap_converged < 0.8:
+    if fit.bootstrap.converged < 0.8:
         assert any("bootstrap replicates converged" in m for m in messages)
 
 
@@ -277,8 +277,8 @@ def test_misfit_is_reported_and_residuals_by_level_are_in_the_library():
     runs = pd.read_csv(FMNIST)
     runs = runs[runs.stage == "finetune"]
     fit = _quiet_fit(scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=0))
-    assert fit.misfit["rms"] == pytest.approx(np.sqrt(np.mean(fit.residuals**2)))
-    assert fit.misfit["by"]["Df"]["flag"]
+    assert fit.runs.misfit["rms"] == pytest.approx(np.sqrt(np.mean(fit.runs.residuals**2)))
+    assert fit.runs.misfit["by"]["Df"]["flag"]
     assert "rms log-residual" in str(fit) and "LACK OF FIT along Df" in str(fit)
     table = fit.residuals_by("Df")
     assert list(table.columns) == ["runs", "mean", "rms"] and table["runs"].sum() == len(runs)
@@ -289,7 +289,7 @@ def test_misfit_is_reported_and_residuals_by_level_are_in_the_library():
 
 def test_data_drawn_from_the_law_is_not_flagged_as_misfit(runs):
     fit = _quiet_fit(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=200, bootstrap=0))
-    assert not any(d["flag"] for d in fit.misfit["by"].values())
+    assert not any(d["flag"] for d in fit.runs.misfit["by"].values())
 
 
 # -- the demo -------------------------------------------------------------------------------------

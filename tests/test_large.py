@@ -88,18 +88,18 @@ def test_bootstrap_stops_once_endpoints_settle_and_states_their_error(runs, quie
     loose = scalefit.fit_law(
         scalefit.paper_error, runs, target="error", seed=1, method=LeastSquares(bootstrap=1000, bootstrap_rtol=0.2)
     )
-    made = loose.bootstrap_requested
+    made = loose.bootstrap.requested
     assert made is not None and _fit.MIN_REPLICATES <= made < 1000 and made % _fit.BOOT_BATCH == 0
     mc = loose.bootstrap_error()
     assert list(mc.columns) == ["lower_mc", "upper_mc", "width", "relative"]
     assert (mc["relative"].dropna() <= 0.2).all() and mc.attrs["replicates"] == len(loose.draws)
-    assert set(loose.summary().attrs["bootstrap_mc_error"]) == set(loose.problem.free)
+    assert set(loose.summary().attrs["bootstrap_mc_error"]) == set(loose.setup.problem.free)
     assert "Monte-Carlo s.e." in repr(loose)
     # the replicates made are the first ones of the full run: the same resamples, the same optima
     full = scalefit.fit_law(
         scalefit.paper_error, runs, target="error", seed=1, method=LeastSquares(bootstrap=made, bootstrap_rtol=0)
     )
-    assert full.bootstrap_requested == made
+    assert full.bootstrap.requested == made
     np.testing.assert_allclose(full.draws.to_numpy(), loose.draws.to_numpy(), rtol=1e-6, atol=1e-12)
 
 
@@ -107,7 +107,7 @@ def test_bootstrap_rtol_zero_makes_every_replicate(runs, quiet):
     fit = scalefit.fit_law(
         scalefit.paper_error, runs, target="error", method=LeastSquares(starts=16, bootstrap=300, bootstrap_rtol=0)
     )
-    assert fit.bootstrap_requested == 300
+    assert fit.bootstrap.requested == 300
     with pytest.raises(TypeError, match="bootstrap_rtol"):  # a least-squares option; NUTS has posterior draws
         scalefit.NUTS(bootstrap_rtol=0.1)
 

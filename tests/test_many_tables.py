@@ -63,7 +63,7 @@ def test_300_table_sizes_compile_a_handful_of_times_with_bounded_memory(compiles
         warnings.simplefilter("ignore", scalefit.ScalingWarning)
         for n in sizes:
             fit = fit_law(LAW, _table(n, rng), target="y", **FAST)
-            assert fit.n_runs == n and len(fit.residuals) == n
+            assert fit.runs.n_runs == n and len(fit.runs.residuals) == n
             maps.append(_maps())
             rss.append(_rss_mb())
     buckets = len({bucket(n) for n in sizes})

@@ -241,7 +241,7 @@ def test_plot_draws_the_fit_own_runs_and_marks_the_others_held_out(finetune_file
     from scalefit.plotting.figures import fit_filter
 
     f = scalefit.load_fit(finetune_file)
-    assert fit_filter(f) == "stage == 'finetune'" and f.n_runs == 100
+    assert fit_filter(f) == "stage == 'finetune'" and f.runs.n_runs == 100
     runs = pd.read_csv(FMNIST)
     at = np.isclose(runs.Df, runs.Df.max(), rtol=1e-3, atol=0)  # the default slice: the largest Df
     mine, others = at & (runs.stage == "finetune"), at & (runs.stage != "finetune")

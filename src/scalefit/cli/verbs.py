@@ -44,7 +44,7 @@ def print_fit(fit) -> None:
     print(fit)
     if fit.draws is not None:
         with pd.option_context("display.float_format", "{:.5g}".format):
-            kind = "credible" if fit.method == "bayes" else "case-bootstrap percentile"
+            kind = "credible" if fit.setup.method == "bayes" else "case-bootstrap percentile"
             print(f"\nparameters (95% {kind} intervals):")
             print(fit.summary().to_string())  # whole: every column (R-hat, ESS, how), never cut
 
@@ -189,7 +189,7 @@ def check_at_names(fit, at: Sequence[list[tuple[str, object]]]) -> None:
     allowed: list[str] = list(getattr(fit, "by", ()))
     for f in fits:
         for v in f.law.variables:
-            for name in (v, f.mapping.get(v, v)):
+            for name in (v, f.setup.mapping.get(v, v)):
                 if name not in allowed:
                     allowed.append(name)
     for pairs in at:

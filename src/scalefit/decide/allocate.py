@@ -148,7 +148,7 @@ class _Setup:
         """Log amounts to start from: the middle of the fitted runs, else 1, inside the limits."""
         out = []
         for v in self.bought:
-            r = self.fit.ranges.get(v)
+            r = self.fit.runs.ranges.get(v)
             out.append(0.5 * (math.log(r[0]) + math.log(r[1])) if r and r[0] > 0 else 0.0)
         lo, hi = np.array(log_bounds(self.lo, self.hi)).T
         return np.clip(np.array(out), lo, hi)

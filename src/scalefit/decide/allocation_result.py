@@ -55,7 +55,7 @@ class Allocation:
         Variables whose optimum sits on a limit.
     extrapolated : tuple
         Variables (bought or held) whose value lies outside the range of the runs the fit
-        was made on (``fit.ranges``); empty when the fit holds no runs (see ``notes``).
+        was made on (``fit.runs.ranges``); empty when the fit holds no runs (see ``notes``).
     ranges : dict
         The fit's range of each variable, ``{variable: (low, high)}``.
     interval : float or None

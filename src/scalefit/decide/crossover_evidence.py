@@ -17,10 +17,10 @@ MISFIT_Z = 2.0  # fitted minus observed difference of a cell beyond this many no
 
 def _noise(fit: Fit) -> float:
     """A fit's rms log-residual (its runs' scatter about the law, misfit included)."""
-    m = fit.misfit
+    m = fit.runs.misfit
     if m is None or not m.get("log", True):
-        r = np.asarray(fit.data["y"], dtype=float)
-        x = {v: np.asarray(a, dtype=float) for v, a in fit.data["x"].items()}
+        r = np.asarray(fit.runs.data["y"], dtype=float)
+        x = {v: np.asarray(a, dtype=float) for v, a in fit.runs.data["x"].items()}
         with np.errstate(all="ignore"):
             pred = np.asarray(fit.law.evaluate(fit.params, x), dtype=float)
             lr = np.log(pred) - np.log(r)
@@ -44,8 +44,8 @@ def observed_cells(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], n
     shared = [v for v in fit_a.law.variables if v in fit_b.law.variables]
     cells = []
     for fit in (fit_a, fit_b):
-        frame = pd.DataFrame({v: np.asarray(a, dtype=float) for v, a in fit.data["x"].items()})
-        frame["y"] = np.asarray(fit.data["y"], dtype=float)
+        frame = pd.DataFrame({v: np.asarray(a, dtype=float) for v, a in fit.runs.data["x"].items()})
+        frame["y"] = np.asarray(fit.runs.data["y"], dtype=float)
         cells.append(frame.groupby(list(fit.law.variables), as_index=False)["y"].agg(["mean", "size"]))
     a, b = cells
     joined = a.merge(b, on=shared, suffixes=("_a", "_b"))
@@ -89,7 +89,7 @@ def crossing_caveats(fit_a: Fit, fit_b: Fit, args, conditions, checked, axis: st
     if failed:
         out.append(f"{len(failed)} of the {len(conditions)} conditions of Eq. 6 fail ({'; '.join(failed)})")
     for arg, fit in zip(args, (fit_a, fit_b), strict=True):
-        if fit.method != "given" and not fit.status.converged:
+        if fit.setup.method != "given" and not fit.status.converged:
             out.append(f"{arg} did not converge")
     if checked is not None:
         here = checked[checked["in_slice"] & ~checked["agree"]]

@@ -90,7 +90,7 @@ GOALS = ("crossing", "prediction")
 # -- argument checks ----------------------------------------------------------------------
 def _with_runs(fit: Fit, name: str) -> Fit:
     fit_arg(fit, name)
-    if not fit.data or "x" not in fit.data or fit.n_runs == 0:
+    if not fit.runs.data or "x" not in fit.runs.data or fit.runs.n_runs == 0:
         raise ScalefitError(
             f"{name} ({fit.law.name}) holds no runs (it was made with Fit.from_params); suggest_runs needs the runs "
             "a fit was made from to know what they already tell — pass a result of fit_law() or load_fit()"

@@ -61,7 +61,7 @@ class _Block:
 
     def values(self, theta_batch: np.ndarray, x: Mapping[str, np.ndarray]) -> np.ndarray:
         """The law (K, m) at K parameter vectors and m configurations."""
-        paper = self.fit.problem.paper(theta_batch)
+        paper = self.fit.setup.problem.paper(theta_batch)
         params = {k: np.asarray(v, dtype=float).reshape(-1, 1) for k, v in paper.items()}
         with np.errstate(all="ignore"):
             return np.asarray(self.fit.law.evaluate(params, x), dtype=float).reshape(len(theta_batch), -1)
@@ -83,7 +83,7 @@ class _Block:
 
 def linearise(fit: Fit, name: str, notes: list[str]) -> _Block:
     """One fit's linearisation: its free parameters at the best fit and their Fisher information."""
-    problem = fit.problem
+    problem = fit.setup.problem
     theta = problem.free_theta({n: fit.params[n] for n in problem.free})
     at_bound = set(fit.bounds or ())
     free = np.array([i for i, n in enumerate(problem.free) if n not in at_bound and np.isfinite(theta[i])], dtype=int)
@@ -92,8 +92,8 @@ def linearise(fit: Fit, name: str, notes: list[str]) -> _Block:
         notes.append(f"{name}: {', '.join(held)} at a bound of the range, held fixed in the linearisation")
     if not len(free):
         raise ScalefitError(f"{name} ({fit.law.name}): every free parameter is at a bound; nothing to linearise")
-    log = fit.noise != "normal" if fit.method == "bayes" else fit.objective.log
-    x = {v: np.asarray(a, dtype=float) for v, a in fit.data["x"].items()}
+    log = fit.bayes.noise != "normal" if fit.bayes is not None else fit.setup.objective.log
+    x = {v: np.asarray(a, dtype=float) for v, a in fit.runs.data["x"].items()}
     b = _Block(fit, free, theta, log, 1.0)
     J = b.gradient(x, log)
     if not np.isfinite(J).all():
@@ -101,7 +101,7 @@ def linearise(fit: Fit, name: str, notes: list[str]) -> _Block:
     r = np.asarray(fit._fitted_residuals(), dtype=float)
     dof = max(len(r) - len(free), 1)
     sigma2 = float(np.sum(r**2) / dof)
-    scale = float(np.mean(np.abs(np.asarray(fit.data["y"], dtype=float)))) if not log else 1.0
+    scale = float(np.mean(np.abs(np.asarray(fit.runs.data["y"], dtype=float)))) if not log else 1.0
     b.sigma2 = max(sigma2, (1e-6 * scale) ** 2)
     b.info = J.T @ J / b.sigma2
     return b

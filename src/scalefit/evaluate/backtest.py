@@ -475,7 +475,7 @@ class Selection:
     comparison: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
-        cal = self.fit.extrapolation
+        cal = self.fit.runs.extrapolation
         how = (
             f"\nprediction intervals also calibrated on {cal['splits']} rollout split(s) along {cal['variable']}"
             if cal
@@ -540,7 +540,7 @@ def select_law(
         only on stronger evidence).
     calibrate : bool
         Also widen the chosen fit's prediction intervals by its own rollout errors (split
-        conformal within this one curve; ``fit.extrapolation``). Off by default: the
+        conformal within this one curve; ``fit.runs.extrapolation``). Off by default: the
         intervals beyond the runs already come from the extrapolation model pooled over
         many real curves (:class:`~scalefit.ExtrapolationModel`), which a handful of
         rollout splits of one curve estimate less well.
@@ -607,8 +607,8 @@ def select_law(
     if isinstance(holdout, str) and holdout not in law.variables:  # a mapped variable's column
         variable = next((v for v, c in (mapping or {}).items() if c == holdout and v in law.variables), holdout)
     if calibrate and bt is not None and isinstance(holdout, str) and variable in law.variables:
-        residuals = np.asarray(fit.residuals, dtype=float)
-        if not fit.objective.log:  # residuals in the target's units: take the log errors instead
+        residuals = np.asarray(fit.runs.residuals, dtype=float)
+        if not fit.setup.objective.log:  # residuals in the target's units: take the log errors instead
             frame, _ = read_table(runs)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ScalingWarning)
@@ -616,7 +616,7 @@ def select_law(
             residuals = np.log(pred) - np.log(frame[target].to_numpy(dtype=float))
         cal = calibration(bt, name, variable, residuals)
         if cal is not None:
-            fit = dataclasses.replace(fit, extrapolation=cal)
+            fit = dataclasses.replace(fit, runs=dataclasses.replace(fit.runs, extrapolation=cal))
     return Selection(law=name, fit=fit, backtest=bt, baseline=baseline, reason=reason, comparison=comparison)
 
 

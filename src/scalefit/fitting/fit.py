@@ -34,7 +34,7 @@ from scalefit.fitting.solver import CONVERGED, Solution
 from scalefit.laws.catalogue import as_law
 from scalefit.laws.law import Law
 from scalefit.laws.terms import Term
-from scalefit.results.fit import Convergence, Fit, StartsReport
+from scalefit.results.fit import Fit
 from scalefit.results.fits import Fits
 from scalefit.results.identify import identifiability, structural_redundancy, with_unresolved
 from scalefit.results.intervals import (
@@ -51,6 +51,7 @@ from scalefit.results.intervals import (
     term_shares,
     valid_replicates,
 )
+from scalefit.results.reports import BayesReport, BootstrapReport, Convergence, FittedRuns, Setup, StartsReport
 from scalefit.tables.runs import Runs, load_runs, per_run, read_table, require_fit_ready
 
 TOP_STARTS = 10
@@ -661,28 +662,24 @@ def _assemble(t: _Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: b
     notes.extend(n for n in lack if "understate" not in n)
     fit = Fit(
         law=law,
-        method="lsq",
-        objective=obj,
         target=data.target,
-        mapping=dict(data.mapping),
-        problem=t.problem,
         params=o["params"],
         value=o["value"],
         status=status,
         starts=starts_report,
         identifiability=ident,
-        residuals=o["residuals"],
-        ranges={v: (float(a.min()), float(a.max())) for v, a in data.x.items()},
-        n_runs=len(data),
+        setup=Setup("lsq", obj, dict(data.mapping), t.problem, seed, data.source),
+        runs=FittedRuns(
+            n_runs=len(data),
+            ranges={v: (float(a.min()), float(a.max())) for v, a in data.x.items()},
+            residuals=o["residuals"],
+            data={"x": {v: a.tolist() for v, a in data.x.items()}, "y": data.y.tolist(), "noise_scale": None},
+            misfit=fit_misfit,
+        ),
         draws=draws,
-        bootstrap_converged=boot_conv,
-        seed=seed,
-        source=data.source,
-        notes=tuple(notes),
-        data={"x": {v: a.tolist() for v, a in data.x.items()}, "y": data.y.tolist(), "noise_scale": None},
         bounds={k: {**b.to_dict(), "profile": o["profiles"][k]} for k, b in bounds.items()},
-        misfit=fit_misfit,
-        bootstrap_requested=bootstrap or None,
+        bootstrap=BootstrapReport(bootstrap or None, boot_conv),
+        notes=tuple(notes),
     )
     return fit.identify()  # the one verdict: curvature, starts and the intervals of the replicates
 
@@ -900,21 +897,20 @@ def _bayesian(init: Fit, data: Runs, problem: Problem, weights, seed: int, *, no
         )
     return dataclasses.replace(
         init,
-        method="bayes",
+        setup=dataclasses.replace(init.setup, method="bayes"),
         params=median,
-        misfit=fit_misfit,
+        runs=dataclasses.replace(
+            init.runs,
+            misfit=fit_misfit,
+            data={
+                "x": {v: a.tolist() for v, a in data.x.items()},
+                "y": data.y.tolist(),
+                "noise_scale": None if noise_scale is None else noise_scale.tolist(),
+            },
+        ),
         draws=frame,
-        bootstrap_converged=None,
-        bootstrap_requested=None,
-        chains=run["chains"],
-        noise=noise,
-        diagnostics=diag,
-        data={
-            "x": {v: a.tolist() for v, a in data.x.items()},
-            "y": data.y.tolist(),
-            "noise_scale": None if noise_scale is None else noise_scale.tolist(),
-        },
-        priors={n: describe(d) for n, d in resolved.items()},
+        bootstrap=BootstrapReport(),
+        bayes=BayesReport(noise, run["chains"], diag, {n: describe(d) for n, d in resolved.items()}),
         notes=tuple(notes),
     ).identify()  # the one verdict, with the posterior's intervals
 

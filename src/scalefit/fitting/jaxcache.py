@@ -18,7 +18,8 @@ half-written entry, and an interrupted write leaves a truncated one that every l
 process reads; handing truncated bytes to XLA's deserialiser is the kind of input that
 aborts rather than raises. scalefit therefore installs its own file cache
 (:class:`AtomicFileCache`): each entry is written to a temporary file in the same directory
-and moved into place with ``os.replace`` (atomic on POSIX and Windows), so a reader sees a
+and moved into place with ``os.replace`` (:func:`scalefit.files.write_file`, the package's one
+atomic write; atomic on POSIX and Windows), so a reader sees a
 whole entry or none; every read or write error is swallowed (a miss, or an entry not kept),
 never raised; and an entry is checked to decompress before JAX deserialises it. Programs
 that compile in under ``MIN_COMPILE_SECONDS`` are not written (fewer serialisations, nothing
@@ -32,10 +33,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import jax
+
+from scalefit.files import write_file
 
 ENV = "SCALEFIT_CACHE_DIR"
 #: Compiles shorter than this are not written to disk.
@@ -96,21 +98,11 @@ class AtomicFileCache:
         if not key:
             return
         target = self._file(key)
-        tmp = None
         try:
-            if target.exists():
-                return
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path)
-            with os.fdopen(fd, "wb") as f:
-                f.write(value)
-            os.replace(tmp, target)
-            tmp = None
+            if not target.exists():
+                write_file(target, value)  # the package's one atomic write: a temporary and a rename
         except OSError:
             pass  # a full or read-only disk: the entry is not kept, the fit goes on
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
     def clear(self) -> None:
         for p in self.path.glob(f"*{_SUFFIX}"):

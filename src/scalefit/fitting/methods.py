@@ -167,7 +167,7 @@ class NUTS:
         Kept draws per chain at most (default ``4 * draws``). When ``draws`` leave a site
         short of the diagnostics' ESS (``max(400, 100 * chains)``) or R-hat (1.01), the
         chains go on from where they stopped, without a new warm-up, in blocks of
-        ``draws`` until both are met or ``max_draws`` is reached; ``fit.diagnostics``
+        ``draws`` until both are met or ``max_draws`` is reached; ``fit.bayes.diagnostics``
         reports the draws kept. ``max_draws=draws`` takes exactly ``draws``.
     noise : {"lognormal", "normal", "student_t"}
         Multiplicative, additive or robust (Student-t on log values) noise.

@@ -300,10 +300,10 @@ def _runs_frame(fit: Fit, runs) -> pd.DataFrame:
 
 
 def _own_runs(fit: Fit) -> pd.DataFrame:
-    if fit.data is None:
+    if fit.runs.data is None:
         raise ScalefitError("plot_fit() needs runs= (the table the law was fitted to): this fit holds no runs")
-    frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in fit.data["x"].items()})
-    frame[fit.target] = np.asarray(fit.data["y"], dtype=float)
+    frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in fit.runs.data["x"].items()})
+    frame[fit.target] = np.asarray(fit.runs.data["y"], dtype=float)
     return frame
 
 
@@ -317,7 +317,7 @@ def _read_runs(runs) -> tuple[pd.DataFrame, str]:
 
 
 def _columns(fit: Fit, frame: pd.DataFrame) -> dict[str, str]:
-    mapping = {v: c for v, c in fit.mapping.items() if c in frame.columns}
+    mapping = {v: c for v, c in fit.setup.mapping.items() if c in frame.columns}
     return mapping | {v: v for v in fit.law.variables if v not in mapping}
 
 
@@ -341,7 +341,7 @@ def fit_filter(fit: Fit, table: str | None = None) -> str | None:
     """The row filter a fit was made with, read from its ``source`` (``"runs.csv where
     stage == 'finetune'"``, as ``scalefit fit --where`` records it); ``None`` when it has none.
     ``table``: the name of the runs table, to split the source after it when given."""
-    source = str(fit.source or "")
+    source = str(fit.setup.source or "")
     if table and source.startswith(f"{table} where "):
         rest = source[len(table) + len(" where ") :]
     else:
@@ -380,7 +380,7 @@ def _split_runs(fit: Fit, runs, where) -> tuple[pd.DataFrame, np.ndarray, str | 
             if given:
                 raise
             raise ScalefitError(
-                f"the fit was made from the rows where {query} (its source: {fit.source!r}), and that filter does "
+                f"the fit was made from the rows where {query} (its source: {fit.setup.source!r}), and that filter does "
                 f"not apply to runs=: {exc} — give where= (--where) for this table, or where='' to draw every run"
             ) from None
         if not inside.any():
@@ -409,8 +409,8 @@ def _split_runs(fit: Fit, runs, where) -> tuple[pd.DataFrame, np.ndarray, str | 
                 usable[:] = False
             if not usable.all():
                 notes.append(f"{int((~usable).sum())} runs outside the fit's rows lack usable values and are not drawn")
-    if runs is not None and query is not None and len(fitted) != fit.n_runs:
-        notes.append(f"the fit used {fit.n_runs} runs; {len(fitted)} rows of runs= match {query}")
+    if runs is not None and query is not None and len(fitted) != fit.runs.n_runs:
+        notes.append(f"the fit used {fit.runs.n_runs} runs; {len(fitted)} rows of runs= match {query}")
     frame = pd.concat([fitted, held], ignore_index=True)
     mask = np.r_[np.ones(len(fitted), bool), np.zeros(len(held), bool)]
     return frame, mask, query, notes
@@ -651,10 +651,10 @@ def _label_strip(ax, strip) -> None:
 
 
 def _fit_runs(fit: Fit) -> pd.DataFrame | None:
-    if fit.data is None:
+    if fit.runs.data is None:
         return None
-    frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in fit.data["x"].items()})
-    frame[fit.target] = np.asarray(fit.data["y"], dtype=float)
+    frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in fit.runs.data["x"].items()})
+    frame[fit.target] = np.asarray(fit.runs.data["y"], dtype=float)
     return frame
 
 

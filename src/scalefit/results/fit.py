@@ -37,7 +37,7 @@ from scalefit.results.domain import domain, inside
 from scalefit.results.extrapolation import SPREAD_LEVEL, ExtrapolationModel
 from scalefit.results.identify import Identifiability, IntervalRule, interval_problems, with_intervals
 from scalefit.results.record import fit_dict
-from scalefit.results.reports import Convergence, StartsReport
+from scalefit.results.reports import BayesReport, BootstrapReport, Convergence, FittedRuns, Setup, StartsReport
 
 
 def _given_draws(law: Law, draws: object) -> pd.DataFrame:
@@ -242,7 +242,7 @@ def error_rate_reason(fit: Fit) -> str | None:
         return f"law {fit.law.name!r} predicts an error rate"
     if fit.law.metric is not None or not _ERROR_NAME.match(str(fit.target)):
         return None
-    y = None if fit.data is None else np.asarray(fit.data.get("y", []), dtype=float)
+    y = None if fit.runs.data is None else np.asarray(fit.runs.data.get("y", []), dtype=float)
     if y is not None and len(y) and not np.all((y >= 0) & (y <= 1)):
         return None
     return (
@@ -257,7 +257,7 @@ def _flag_error_rates(fit: Fit, out: pd.DataFrame, reason: str, interval: float 
     mean = out["mean"].to_numpy(dtype=float)
     outside = ~((mean >= 0.0) & (mean <= 1.0))  # NaN counts: nothing an error rate can be
     out["outside_0_1"] = outside
-    where = "to the fitted runs (see column extrapolated)" if fit.ranges else "to where the law was measured"
+    where = "to the fitted runs (see column extrapolated)" if fit.runs.ranges else "to where the law was measured"
     if outside.any():
         rows = out.index[outside]
         warnings.warn(
@@ -296,12 +296,12 @@ class Fit:
     Attributes
     ----------
     law : Law
+    target : str
+        The column fitted.
     params : dict
-        Best-fit parameters, paper form (``lambda_p``, not ``log A``).
+        Best-fit parameters, paper form (``lambda_p``, not ``log A``); posterior medians for NUTS.
     value : float
         Objective at ``params``.
-    objective : Objective
-        What was minimised (recorded, so fits with different losses are not confused).
     status : Convergence
         How the optimiser stopped for the chosen optimum.
     starts : StartsReport
@@ -309,47 +309,38 @@ class Fit:
         parameters agree among them.
     identifiability : Identifiability
         Condition number, trade-offs and flat directions at the optimum, in plain words.
+    setup : Setup
+        How the fit was asked for: method, objective, mapping, problem, seed, source.
+    runs : FittedRuns
+        The runs fitted (count, ranges, values, residuals) and what they say about the fit
+        (lack of fit, calibrated extrapolation).
     draws : DataFrame or None
         ``lsq``: bootstrap replicates of every parameter (paper form), one row per
         replicate. ``bayes``: posterior draws, chain-major, with ``sigma`` (and ``nu``).
-    noise, chains, diagnostics, priors
-        ``bayes`` only: the noise model, the number of chains, R-hat/ESS/divergences and
-        the priors used (as text).
-    data : dict or None
-        The runs fitted (``{"x": {variable: values}, "y": values, "noise_scale": ...}``),
-        for plots, log-likelihoods and ArviZ; ``None`` for :meth:`from_params`.
-    residuals : ndarray
-        Residuals at the optimum (log-residuals for log objectives), per run.
+    bounds : dict
+        Parameters at a bound of their range, each with its one-sided profile interval.
+    bootstrap : BootstrapReport
+        ``lsq``: replicates requested and the share that converged.
+    bayes : BayesReport or None
+        ``bayes`` only: the noise model, chains, R-hat/ESS/divergences and the priors.
+    notes : tuple of str
+        What the numbers mean and where they cannot be trusted, most consequential first.
     """
 
     law: Law
-    method: str
-    objective: Objective
     target: str
-    mapping: dict[str, str]
-    problem: Problem
     params: dict[str, float]
     value: float
     status: Convergence
     starts: StartsReport
     identifiability: Identifiability
-    residuals: np.ndarray
-    ranges: dict[str, tuple[float, float]]
-    n_runs: int
+    setup: Setup
+    runs: FittedRuns
     draws: pd.DataFrame | None = None
-    bootstrap_converged: float | None = None
-    seed: int = 0
-    source: str = "<DataFrame>"
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    chains: int = 1
-    noise: str | None = None
-    diagnostics: dict | None = None
-    data: dict | None = None
-    priors: dict | None = None
     bounds: dict[str, dict] = field(default_factory=dict)
-    misfit: dict | None = None
-    bootstrap_requested: int | None = None
-    extrapolation: dict | None = None
+    bootstrap: BootstrapReport = field(default_factory=BootstrapReport)
+    bayes: BayesReport | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_params(
@@ -391,21 +382,18 @@ class Fit:
         table = None if draws is None else _given_draws(law, draws)
         return cls(
             law=law,
-            method="given",
-            objective=Objective("huber", 1e-3),
             target=target or law.metric or "target",
-            mapping={v: v for v in law.variables},
-            problem=Problem.build(law),
             params=values,
             value=float("nan"),
             status=Convergence(0, 0, float("nan"), 0),
             starts=StartsReport(0, 0, 0, 0, [], {}),
             identifiability=Identifiability(float("nan"), []),
-            residuals=np.zeros(1),
-            ranges={},
-            n_runs=0,
+            setup=Setup(
+                "given", Objective("huber", 1e-3), {v: v for v in law.variables}, Problem.build(law),
+                source="given parameters",
+            ),
+            runs=FittedRuns(0, {}, np.zeros(1)),
             draws=table,
-            source="given parameters",
         )
 
     # -- tables ------------------------------------------------------------------------
@@ -438,18 +426,18 @@ class Fit:
         unidentified = set(self.identifiability.not_identified)
         undetermined = {u["name"] for u in self.identifiability.undetermined}
         rows = []
-        bayes = self.method == "bayes"
+        bayes = self.setup.method == "bayes"
         tail = (1.0 - interval) / 2.0
         for name in self.sites:
             # a Bayesian summary reads bounds off the draws, never off the least-squares start
             bound = None if bayes else self.bounds.get(name)
-            piled = bayes and name in self.problem.free and _piled_at_zero(self.law, name, self.draws[name], tail)
+            piled = bayes and name in self.setup.problem.free and _piled_at_zero(self.law, name, self.draws[name], tail)
             if name not in self.law.parameters:
-                how = f"noise ({self.noise})"
-            elif name in self.problem.fixed:
+                how = f"noise ({self.bayes.noise})"
+            elif name in self.setup.problem.fixed:
                 how = "fixed"
-            elif name in self.problem.tied:
-                how = f"tied to {self.problem.tied[name]}"
+            elif name in self.setup.problem.tied:
+                how = f"tied to {self.setup.problem.tied[name]}"
             elif bound is not None:
                 how = f"at {bound['side']} bound {bound['value']:g}"
             elif piled:
@@ -476,9 +464,9 @@ class Fit:
                 with np.errstate(over="ignore", invalid="ignore"):  # replicates at 1e200 give std inf
                     std = float(np.std(finite, ddof=1)) if len(finite) > 1 else np.nan
                 row.update(lower=lo, upper=hi, std=std)
-            if self.diagnostics is not None:
+            if self.bayes is not None:
                 for key in ("r_hat", "ess_bulk", "ess_tail"):
-                    row[key] = self.diagnostics[key].get(name, np.nan)
+                    row[key] = self.bayes.diagnostics[key].get(name, np.nan)
             rows.append(row)
         for combo in self.identifiability.combinations:
             estimate = float(combination_values(combo, self.params))
@@ -491,10 +479,10 @@ class Fit:
             rows.append(row)
         df = whole_frame(pd.DataFrame(rows).set_index("parameter"))  # shown whole in a REPL or notebook
         df.attrs["interval"] = interval
-        if self.misfit is not None:
-            df.attrs["residual_rms"] = self.misfit["rms"]
+        if self.runs.misfit is not None:
+            df.attrs["residual_rms"] = self.runs.misfit["rms"]
             df.attrs["lack_of_fit"] = self.lack_of_fit
-        if self.method == "lsq" and self.draws is not None:
+        if self.setup.method == "lsq" and self.draws is not None:
             mc = self.bootstrap_error(interval)
             df.attrs["bootstrap_replicates"] = len(self.draws)
             df.attrs["bootstrap_mc_error"] = {
@@ -513,10 +501,10 @@ class Fit:
         from scalefit.results.intervals import endpoint_mc_error
 
         interval = check.probability(interval, "interval")
-        if self.method != "lsq" or self.draws is None:
+        if self.setup.method != "lsq" or self.draws is None:
             raise ScalefitError("bootstrap_error() needs a least-squares fit with bootstrap replicates (bootstrap > 0)")
         rows = []
-        for name in self.problem.free:
+        for name in self.setup.problem.free:
             (lo, hi), width = endpoint_mc_error(self.draws[name].to_numpy(dtype=float), interval)
             if name in self.bounds:
                 lo = hi = float("nan")
@@ -554,16 +542,16 @@ class Fit:
             one_sided = how.startswith("at ")
             row = table.loc[name]
             rows.append((name, float(row["estimate"]), float(row["lower"]), float(row["upper"]), one_sided))
-        y = np.asarray(self.data["y"], dtype=float) if self.data else np.ones(1)
+        y = np.asarray(self.runs.data["y"], dtype=float) if self.runs.data else np.ones(1)
         y_scale = float(np.median(np.abs(y))) or 1.0
-        what = "posterior draws" if self.method == "bayes" else "bootstrap replicates"
+        what = "posterior draws" if self.setup.method == "bayes" else "bootstrap replicates"
         problems = interval_problems(rows, roles, rule, y_scale)
         return with_intervals(base, problems, rule, f"{len(self.draws)} {what}")
 
     @property
     def lack_of_fit(self) -> list[str]:
         """Variables along which the residuals show a lack of fit (see :attr:`misfit`)."""
-        return [] if self.misfit is None else [v for v, d in self.misfit["by"].items() if d["flag"]]
+        return [] if self.runs.misfit is None else [v for v, d in self.runs.misfit["by"].items() if d["flag"]]
 
     def residuals_by(self, variable: str) -> pd.DataFrame:
         """Residuals of the fitted runs grouped by the levels of ``variable``: count, mean
@@ -577,7 +565,7 @@ class Fit:
                 f"got {variable!r} ({type(variable).__name__})"
             )
         if variable not in variables:
-            by_column = {c: v for v, c in self.mapping.items() if c != v}
+            by_column = {c: v for v, c in self.setup.mapping.items() if c != v}
             hint = (
                 f" (it is the column mapped to {by_column[variable]!r}; use that name)"
                 if variable in by_column
@@ -587,23 +575,23 @@ class Fit:
                 f"residuals_by(): variable {variable!r} is not a variable of law {self.law.name!r}{hint}; "
                 f"its variables are {variables}"
             )
-        if self.data is None:
+        if self.runs.data is None:
             raise ScalefitError(
                 "residuals_by(): this fit holds no runs (it was given parameters, or saved by an old version); "
                 "refit the runs with fit_law to see residuals"
             )
-        x = {v: np.asarray(a, dtype=float) for v, a in self.data["x"].items()}
+        x = {v: np.asarray(a, dtype=float) for v, a in self.runs.data["x"].items()}
         return residuals_by(self._fitted_residuals(), x, variable)
 
     def _fitted_residuals(self) -> np.ndarray:
         """Residuals of the fitted runs at ``params`` (log-residuals for log objectives and
         for Bayesian fits with log-scale noise)."""
-        if self.method == "lsq":
-            return np.asarray(self.residuals, dtype=float)
-        x = {v: np.asarray(a, dtype=float) for v, a in self.data["x"].items()}
-        y = np.asarray(self.data["y"], dtype=float)
+        if self.setup.method == "lsq":
+            return np.asarray(self.runs.residuals, dtype=float)
+        x = {v: np.asarray(a, dtype=float) for v, a in self.runs.data["x"].items()}
+        y = np.asarray(self.runs.data["y"], dtype=float)
         pred = np.asarray(self.law.evaluate(self.params, x), dtype=float)
-        return pred - y if self.noise == "normal" else np.log(pred) - np.log(y)
+        return pred - y if self.bayes is not None and self.bayes.noise == "normal" else np.log(pred) - np.log(y)
 
     def _variables(self, data) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         """The law's variables from ``data`` of :meth:`predict`, checked: a column per variable
@@ -639,9 +627,9 @@ class Fit:
         columns = list(data.columns)
         x = {}
         for v in self.law.variables:
-            col = v if v in columns else self.mapping.get(v)
+            col = v if v in columns else self.setup.mapping.get(v)
             if col not in columns:
-                alt = f" or {self.mapping[v]!r}" if self.mapping.get(v, v) != v else ""
+                alt = f" or {self.setup.mapping[v]!r}" if self.setup.mapping.get(v, v) != v else ""
                 raise ScalefitError(
                     f"predict(): data needs a column {v!r}{alt} for law variable {v}"
                     f"{_near(v, columns)}; got columns {columns}"
@@ -675,10 +663,10 @@ class Fit:
         if r.size == 0:
             return float("nan")
         rms = float(np.sqrt(np.mean(r**2)))
-        log_scale = self.method == "bayes" and self.noise != "normal" or self.method != "bayes" and self.objective.log
+        log_scale = self.bayes.noise != "normal" if self.bayes is not None else self.setup.objective.log
         if log_scale:
             return rms
-        mid = {v: np.atleast_1d(np.sqrt(lo * hi)) for v, (lo, hi) in self.ranges.items()}
+        mid = {v: np.atleast_1d(np.sqrt(lo * hi)) for v, (lo, hi) in self.runs.ranges.items()}
         with np.errstate(all="ignore"):
             typical = float(np.abs(np.asarray(self.law.evaluate(self.params, mid), dtype=float))[0])
         return rms / typical if typical > 0 else float("nan")
@@ -731,7 +719,7 @@ class Fit:
             interval = check.probability(interval, "interval")
         seed = check.integer(seed, "seed", minimum=0)
         model = _extrapolation_model(extrapolation)
-        if interval is not None and self.draws is None and self.extrapolation is None:
+        if interval is not None and self.draws is None and self.runs.extrapolation is None:
             raise ScalefitError(
                 "predict(): this fit has no bootstrap replicates, so it has no intervals; refit with "
                 "bootstrap=1000, or call predict(..., interval=None)"
@@ -740,7 +728,7 @@ class Fit:
         out = pd.DataFrame({v: x[v] for v in self.law.variables}, index=frame.index)
         with np.errstate(over="ignore", under="ignore"):
             out["mean"] = np.asarray(self.law.evaluate(self.params, x), dtype=float)
-        if self.method == "bayes" and self.draws is not None:
+        if self.setup.method == "bayes" and self.draws is not None:
             posterior = {n: self.draws[n].to_numpy()[:, None] for n in self.law.parameters}
             with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                 out["mean"] = np.median(np.asarray(self.law.evaluate(posterior, x), dtype=float), axis=0)
@@ -773,17 +761,17 @@ class Fit:
                     own = _quantiles(new.reshape(-1, means.shape[1]), SPREAD_LEVEL)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     spread = 0.5 * np.log(np.asarray(own[1], dtype=float) / np.asarray(own[0], dtype=float))
-        if interval is not None and self.extrapolation is not None:
-            _widen_by_calibration(out, self.extrapolation, x, self.ranges, interval)
-        if self.ranges:
-            feats = ExtrapolationModel.features(self.law, self.params, self.ranges, self.log_residual_scale, x)
+        if interval is not None and self.runs.extrapolation is not None:
+            _widen_by_calibration(out, self.runs.extrapolation, x, self.runs.ranges, interval)
+        if self.runs.ranges:
+            feats = ExtrapolationModel.features(self.law, self.params, self.runs.ranges, self.log_residual_scale, x)
             feats["spread"] = np.where(np.isfinite(spread), spread, 0.0)
             if interval is not None and model is not None:
                 self._widen_beyond_runs(out, model, feats, interval)
         if interval is not None:
             self._sweep_unidentified(out, x)
-        out["extrapolated"] = np.any([(x[v] < lo) | (x[v] > hi) for v, (lo, hi) in self.ranges.items()], axis=0)
-        if self.ranges:
+        out["extrapolated"] = np.any([(x[v] < lo) | (x[v] > hi) for v, (lo, hi) in self.runs.ranges.items()], axis=0)
+        if self.runs.ranges:
             out["decades_beyond"] = feats["distance"] / np.log(10.0)
             if model is not None:
                 out["supported"] = model.supported(feats)
@@ -831,7 +819,7 @@ class Fit:
         over its bounds, at most ``+-7`` in log), the rows are marked in
         ``depends_on_unidentified`` and a :class:`~scalefit.ScalingWarning` names them.
         """
-        alone = [g[0] for g in self.identifiability.flat if len(g) == 1 and g[0] in self.problem.free]
+        alone = [g[0] for g in self.identifiability.flat if len(g) == 1 and g[0] in self.setup.problem.free]
         if not alone:
             return
         theta = self.law.to_internal(self.params)
@@ -839,9 +827,9 @@ class Fit:
         hi_all = lo_all.copy()
         moved = np.zeros(len(out), dtype=bool)
         for name in dict.fromkeys(alone):
-            i = self.problem.free.index(name)
+            i = self.setup.problem.free.index(name)
             t0 = float(theta[name])
-            lo, hi = self.problem.lo[i], self.problem.hi[i]
+            lo, hi = self.setup.problem.lo[i], self.setup.problem.hi[i]
             span = 7.0 if self.law.specs[name].role != "exponent" else 3.0
             grid = np.linspace(max(lo, t0 - span), min(hi, t0 + span), 41)
             paper = self.law.from_internal({**theta, name: grid[:, None]})
@@ -874,18 +862,18 @@ class Fit:
         """
         reps = max(1, 10_000 // means.shape[0])
         shape = (reps,) + means.shape
-        if self.noise is None:
-            r = rng.choice(self.residuals, size=shape)  # log(pred) - log(y), or pred - y
-            return means[None] * np.exp(-r) if self.objective.log else means[None] - r
+        if self.bayes is None:
+            r = rng.choice(self.runs.residuals, size=shape)  # log(pred) - log(y), or pred - y
+            return means[None] * np.exp(-r) if self.setup.objective.log else means[None] - r
         if "sigma" not in self.draws:
             raise ScalefitError(
                 "this fit used a known per-run noise_scale, which is unknown for new runs; "
                 "use the credible interval of the mean (ci_lower/ci_upper)"
             )
         sigma = self.draws["sigma"].to_numpy()[None, :, None]
-        if self.noise == "normal":
+        if self.bayes.noise == "normal":
             return means[None] + sigma * rng.standard_normal(shape)
-        if self.noise == "lognormal":
+        if self.bayes.noise == "lognormal":
             return means[None] * np.exp(sigma * rng.standard_normal(shape))
         nu = self.draws["nu"].to_numpy()[None, :, None]
         return means[None] * np.exp(sigma * rng.standard_t(np.broadcast_to(nu, shape)))
@@ -895,10 +883,10 @@ class Fit:
         self._require_bayes("log_likelihood()")
         from scalefit.fitting.bayes import log_likelihood
 
-        x = {v: np.asarray(a) for v, a in self.data["x"].items()}
-        scale = self.data.get("noise_scale")
+        x = {v: np.asarray(a) for v, a in self.runs.data["x"].items()}
+        scale = self.runs.data.get("noise_scale")
         frame = {c: self.draws[c].to_numpy() for c in self.draws.columns}
-        return log_likelihood(self.law, self.problem, self.noise, frame, x, np.asarray(self.data["y"]), scale)
+        return log_likelihood(self.law, self.setup.problem, self.bayes.noise, frame, x, np.asarray(self.runs.data["y"]), scale)
 
     def to_arviz(self):
         """ArviZ InferenceData: posterior (chain, draw) of every sampled site, the pointwise
@@ -906,11 +894,11 @@ class Fit:
         self._require_bayes("to_arviz()")
         from scalefit.results.diagnostics import to_inference_data
 
-        names = [n for n in self.sites if n not in self.problem.fixed and n not in self.problem.tied]
-        return to_inference_data(self.draws, self.chains, names, self.log_likelihood(), np.asarray(self.data["y"]))
+        names = [n for n in self.sites if n not in self.setup.problem.fixed and n not in self.setup.problem.tied]
+        return to_inference_data(self.draws, self.bayes.chains, names, self.log_likelihood(), np.asarray(self.runs.data["y"]))
 
     def _require_bayes(self, what: str) -> None:
-        if self.method != "bayes":
+        if self.setup.method != "bayes":
             raise ScalefitError(f"{what} needs posterior draws; fit with method='bayes'")
 
     # -- persistence -------------------------------------------------------------------
@@ -934,22 +922,22 @@ class Fit:
 
     # -- display -----------------------------------------------------------------------
     def __repr__(self) -> str:
-        if self.method == "given":
+        if self.setup.method == "given":
             params = ", ".join(f"{n}={v:.6g}" for n, v in self.params.items())
             draws = "" if self.draws is None else f"; {len(self.draws)} draws"
             return f"Fit of law {self.law.name!r} with given parameters (not fitted to runs{draws}): {params}"
-        bayes = self.method == "bayes"
+        bayes = self.setup.method == "bayes"
         how = (
-            f"method bayes (NUTS), noise {self.noise}"
+            f"method bayes (NUTS), noise {self.bayes.noise}"
             if bayes
-            else f"method {self.method}, objective {self.objective} = {self.value:.6g}"
+            else f"method {self.setup.method}, objective {self.setup.objective} = {self.value:.6g}"
         )
         lines = [
             f"Fit of law {self.law.name!r}: {self.target} = {self.law.formula()}",
-            f"  {how}, {self.n_runs} runs from {self.source}",
+            f"  {how}, {self.runs.n_runs} runs from {self.setup.source}",
         ]
         table = self.summary() if self.draws is not None else None
-        label = "posterior median, 95% credible" if self.method == "bayes" else "best fit, 95% bootstrap"
+        label = "posterior median, 95% credible" if self.setup.method == "bayes" else "best fit, 95% bootstrap"
         if table is not None:
             lines.append(f"  parameters ({label}):")
         names = list(self.sites) if table is None else list(table.index)
@@ -962,11 +950,11 @@ class Fit:
             if how != "free":
                 text += f"   ({how})"
             lines.append(text)
-        if self.misfit is not None:
+        if self.runs.misfit is not None:
             from scalefit.results.intervals import misfit_text
 
             flags = self.lack_of_fit
-            head = misfit_text(self.misfit)[0]
+            head = misfit_text(self.runs.misfit)[0]
             lines.append(
                 f"  residuals: {head}; "
                 + (f"LACK OF FIT along {', '.join(flags)} (see note)" if flags else "no lack of fit by level")
@@ -975,9 +963,9 @@ class Fit:
             lines.append(f"  status: {self.status.message}")
             lines.append(f"  starts: {self.starts}")
         if bayes:
-            d = self.diagnostics
+            d = self.bayes.diagnostics
             lines.append(
-                f"  NUTS: {d['chains']} chains x {d['draws_per_chain']} draws, noise {self.noise}; "
+                f"  NUTS: {d['chains']} chains x {d['draws_per_chain']} draws, noise {self.bayes.noise}; "
                 f"max R-hat {_worst(d['r_hat'].values(), max):.3f}, "
                 f"min bulk ESS {_worst(d['ess_bulk'].values(), min):.0f}, "
                 f"{d['divergences']} divergences (chains initialised at the least-squares optimum)"
@@ -985,8 +973,8 @@ class Fit:
             ok, problems = diagnostics_ok(d)
             lines.append("  sampling: converged" if ok else f"  sampling: NOT converged — {'; '.join(problems)}")
         elif self.draws is not None:
-            asked = self.bootstrap_requested or len(self.draws)
-            lsq = self.method == "lsq" and len(self.draws) > 1
+            asked = self.bootstrap.requested or len(self.draws)
+            lsq = self.setup.method == "lsq" and len(self.draws) > 1
             rel = self.bootstrap_error()["relative"].to_numpy(dtype=float) if lsq else np.array([])
             mc = (
                 f"; 95% endpoints within {np.max(rel[np.isfinite(rel)]):.1%} of their width (Monte-Carlo s.e.)"
@@ -994,7 +982,7 @@ class Fit:
                 else ""
             )
             lines.append(
-                f"  bootstrap: {asked} case-resampling replicates, {self.bootstrap_converged:.0%} converged "
+                f"  bootstrap: {asked} case-resampling replicates, {self.bootstrap.converged:.0%} converged "
                 f"({len(self.draws)} kept){mc}"
             )
         lines.append(f"  identifiability: {self.identifiability}")

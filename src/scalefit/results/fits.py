@@ -68,11 +68,11 @@ class Fits(Mapping):
             rows.append(
                 {
                     **self._key_columns(key),
-                    "runs": fit.n_runs,
+                    "runs": fit.runs.n_runs,
                     "objective": fit.value,
                     "converged": fit.status.converged,
                     "identified": fit.identifiability.ok,
-                    "bootstrap_converged": fit.bootstrap_converged,
+                    "bootstrap_converged": fit.bootstrap.converged,
                     "notes": len(fit.notes),
                     **fit.params,
                 }

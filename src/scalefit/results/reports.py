@@ -1,12 +1,18 @@
-"""How a fit's optimiser stopped (:class:`Convergence`) and what its starts found (:class:`StartsReport`)."""
+"""The parts of a fit's record: how it was asked for (:class:`Setup`), the runs it saw
+(:class:`FittedRuns`), how its optimiser stopped (:class:`Convergence`), what its starts found
+(:class:`StartsReport`), and what its bootstrap (:class:`BootstrapReport`) or sampler
+(:class:`BayesReport`) did. Each is small and immutable; :class:`~scalefit.results.fit.Fit`
+holds one of each."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from scalefit.fitting.lsq import CONVERGED_DISTANCE
+from scalefit.fitting.lsq import CONVERGED_DISTANCE, Objective
+from scalefit.fitting.problem import Problem
 from scalefit.fitting.solver import CONVERGED, STATUS_TEXT
 from scalefit.results.identify import spread_text
 
@@ -111,3 +117,64 @@ class StartsReport:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How the fit was asked for.
+
+    ``method`` is ``"lsq"`` (least squares with a bootstrap), ``"bayes"`` (NUTS) or
+    ``"given"`` (:meth:`~scalefit.results.fit.Fit.from_params`); ``objective`` what least
+    squares minimised (recorded, so fits with different losses are not confused); ``mapping``
+    the law's variables to the table's columns; ``problem`` the free and fixed parameters with
+    their bounds and the units they were fitted in; ``seed`` the random seed; ``source`` where
+    the runs came from (a file name, or ``"<DataFrame>"``).
+    """
+
+    method: str
+    objective: Objective
+    mapping: dict[str, str]
+    problem: Problem
+    seed: int = 0
+    source: str = "<DataFrame>"
+
+
+@dataclass(frozen=True)
+class FittedRuns:
+    """The runs a fit saw and what they say about it.
+
+    ``n_runs`` and ``ranges`` (each variable's smallest and largest value) describe them;
+    ``data`` holds them (``{"x": {variable: values}, "y": values, "noise_scale": ...}``; ``None``
+    for given parameters); ``residuals`` are the residuals at the optimum (log-residuals for
+    log objectives); ``misfit`` is the lack-of-fit test of those residuals; ``extrapolation``
+    the calibrated widening of intervals beyond the runs, set by a backtest (``None`` when
+    none was calibrated).
+    """
+
+    n_runs: int
+    ranges: dict[str, tuple[float, float]]
+    residuals: np.ndarray
+    data: dict | None = None
+    misfit: dict | None = None
+    extrapolation: dict | None = None
+
+
+@dataclass(frozen=True)
+class BootstrapReport:
+    """The least-squares fit's case bootstrap: ``requested`` replicates (``None`` when none
+    was run) and the share of them that ``converged``."""
+
+    requested: int | None = None
+    converged: float | None = None
+
+
+@dataclass(frozen=True)
+class BayesReport:
+    """What NUTS did: the ``noise`` model, the number of ``chains``, the convergence
+    ``diagnostics`` (R-hat, ESS, divergences, with the verdict ``ok`` and its ``problems``)
+    and the ``priors`` used, as text."""
+
+    noise: str
+    chains: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    priors: dict[str, str] = field(default_factory=dict)

@@ -83,7 +83,7 @@ from scalefit.results.fit import Fit
 from scalefit.results.fits import Fits
 from scalefit.results.identify import Identifiability
 from scalefit.results.record import FITS_FORMAT, FORMAT
-from scalefit.results.reports import Convergence, StartsReport
+from scalefit.results.reports import BayesReport, BootstrapReport, Convergence, FittedRuns, Setup, StartsReport
 
 METHODS = ("lsq", "bayes", "given")
 
@@ -467,33 +467,33 @@ class _Reader:
                 self.text(v, f"priors[{k!r}]")
         return Fit(
             law=law,
-            method=method,
-            objective=objective,
             target=target,
-            mapping=mapping,
-            problem=problem,
             params=params,
             value=self.number(d["value"], "value"),
             status=self.status(d["status"]),
             starts=self.starts(d["starts"], law),
             identifiability=self.identifiability(d["identifiability"], law),
-            residuals=residuals,
-            ranges=self.ranges(d["ranges"], law, method),
-            n_runs=n_runs,
+            setup=Setup(
+                method=method,
+                objective=objective,
+                mapping=mapping,
+                problem=problem,
+                seed=self.integer(d.get("seed", 0), "seed", 0),
+                source=self.text(d.get("source", ""), "source"),
+            ),
+            runs=FittedRuns(
+                n_runs=n_runs,
+                ranges=self.ranges(d["ranges"], law, method),
+                residuals=residuals,
+                data=data,
+                misfit=self.misfit(d.get("misfit"), law),
+                extrapolation=self.extrapolation(d.get("extrapolation"), law),
+            ),
             draws=draws,
-            bootstrap_converged=converged,
-            seed=self.integer(d.get("seed", 0), "seed", 0),
-            source=self.text(d.get("source", ""), "source"),
-            notes=tuple(notes),
-            chains=chains,
-            noise=noise,
-            diagnostics=diagnostics,
-            data=data,
-            priors=priors,
             bounds=bounds,
-            misfit=self.misfit(d.get("misfit"), law),
-            bootstrap_requested=requested,
-            extrapolation=self.extrapolation(d.get("extrapolation"), law),
+            bootstrap=BootstrapReport(requested, converged),
+            bayes=None if noise is None else BayesReport(noise, chains, diagnostics or {}, priors or {}),
+            notes=tuple(notes),
         )
 
     def header(
