@@ -17,7 +17,8 @@ from scalefit.version import __version__
 #: fit needs it — which also lets the command install its Ctrl-C handler before any import.
 _EXPORTS = {
     "decide.allocate": ("Allocation", "Frontier", "allocate", "compute_optimal"),
-    "evaluate.backtest": ("Backtest", "Selection", "backtest", "select_law"),
+    "evaluate.backtest": ("Backtest", "backtest"),
+    "evaluate.selection": ("Selection", "select_law"),
     "decide.boundary": ("Condition", "Crossover", "DistillationBoundary", "Regime", "crossover", "distillation_boundary"),
     "laws.catalogue": (
         "CATALOGUE", "bnsl", "bnsl_2", "broken_power_law", "chinchilla", "get_law", "list_laws", "muennighoff",
@@ -49,7 +50,8 @@ _EXPORTS = {
     ),
     "fitting.lsq": ("Objective",),
     "fitting.methods": ("NUTS", "LeastSquares"),
-    "plotting.figures": ("plot_boundary", "plot_difference", "plot_fit"),
+    "plotting.boundary_figures": ("plot_boundary", "plot_difference"),
+    "plotting.fit_figure": ("plot_fit",),
     "results.fit": ("Convergence", "Fit", "StartsReport"),
     "datasets": ("example_runs",),
 }  # fmt: skip
@@ -83,8 +85,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from scalefit.decide.design import RunSuggestions, suggest_runs
     from scalefit.decide.path import Path, compute_path
     from scalefit.errors import ScalefitError, ScalingWarning
-    from scalefit.evaluate.backtest import Backtest, Selection, backtest, select_law
+    from scalefit.evaluate.backtest import Backtest, backtest
     from scalefit.evaluate.compare import compare_laws
+    from scalefit.evaluate.selection import Selection, select_law
     from scalefit.fitting.fit import fit_groups, fit_law
     from scalefit.fitting.lsq import Objective
     from scalefit.fitting.methods import NUTS, LeastSquares
@@ -150,7 +153,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         Sum,
         Term,
     )
-    from scalefit.plotting.figures import plot_boundary, plot_difference, plot_fit
+    from scalefit.plotting.boundary_figures import plot_boundary, plot_difference
+    from scalefit.plotting.fit_figure import plot_fit
     from scalefit.results.extrapolation import ExtrapolationModel
     from scalefit.results.fit import Convergence, Fit, StartsReport
     from scalefit.results.fits import Fits
