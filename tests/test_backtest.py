@@ -115,7 +115,7 @@ def test_select_law_keeps_the_baseline_unless_the_evidence_separates(curve):
         base, other = laws[0].name, laws[1].name
         row = sel.comparison.loc[other]
         assert sel.baseline == base and row["splits"] == 5
-        wins = row["mean_log_ratio"] < 0 and row["t"] < -scalefit.evaluate.backtest.SEPARATION
+        wins = row["mean_log_ratio"] < 0 and row["t"] < -scalefit.evaluate.selection.SEPARATION
         assert sel.law == (other if wins else base)
         strict = select_law(laws, curve, target="y", holdout="x", separation=1e6, **FAST)
         assert strict.law == base

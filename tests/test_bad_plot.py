@@ -15,7 +15,7 @@ import pytest
 import scalefit
 from scalefit import Fit, ScalefitError, crossover, distillation_boundary, plot_boundary, plot_difference, plot_fit
 from scalefit.datasets.make_synthetic import TRUTH
-from scalefit.plotting.figures import check_image_path, image_suffixes
+from scalefit.plotting.output import check_image_path, image_suffixes
 
 PLAIN = dict(E_inf=0.05, alpha=0.4, lambda_p=0.1, beta=0.5, lambda_m=0.006, gamma=0.35, lambda_f=0.25)
 DISTILLED = dict(E_inf_prime=0.0615, alpha_prime=0.7, lambda_p_prime=0.005, beta_prime=0.55, lambda_m_prime=0.006,
@@ -56,7 +56,8 @@ def no_drawing(monkeypatch):
     def drawing():
         raise AssertionError("drawing started: the argument was not checked first")
 
-    monkeypatch.setattr("scalefit.plotting.figures._pyplot", drawing)
+    monkeypatch.setattr("scalefit.plotting.fit_figure.pyplot", drawing)
+    monkeypatch.setattr("scalefit.plotting.boundary_figures.pyplot", drawing)
 
 
 # == check_image_path (for the CLI's --out) ================================================

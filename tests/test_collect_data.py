@@ -22,7 +22,7 @@ from scalefit.collect import (
     read_images,
     synthetic_images,
 )
-from scalefit.collect import images as images_module
+from scalefit.collect import loading as images_module
 
 RNG = np.random.default_rng(0)
 

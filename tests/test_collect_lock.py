@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from scalefit.collect import WorkDir, collect, expand, grid_from_dict, runner
-from scalefit.collect import images as images_module
+from scalefit.collect import loading as images_module
 from scalefit.collect import store as store_module
 from scalefit.files import WRITING
 

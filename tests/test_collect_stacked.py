@@ -16,6 +16,7 @@ import torch.nn.functional as F  # noqa: E402
 from scalefit import ScalefitError  # noqa: E402
 from scalefit.collect import DistillLoss, HParams, collect, grid_from_dict  # noqa: E402
 from scalefit.collect import stacked as st  # noqa: E402
+from scalefit.collect import stacked_vit as sv  # noqa: E402
 from scalefit.collect.models import ModelSpec, build_model, forward_with_attention  # noqa: E402
 from scalefit.collect.train import decayed, param_groups, train  # noqa: E402
 
@@ -46,7 +47,7 @@ def close(a, b, rtol=1e-5, atol=1e-6):
 def test_every_slice_has_its_timm_twins_logits_gradients_and_attention():
     spec = ModelSpec(heads=3, depth=2, head_dim=4, patch=4, mlp_ratio=2.0)
     ms = models(3, spec, size=12, chans=2, classes=4)
-    model = st.StackedViT.from_timm(ms)
+    model = sv.StackedViT.from_timm(ms)
     x = torch.randn(3, 5, 2, 12, 12)
     y = torch.randint(0, 4, (3, 5))
     for attention in (False, True):
@@ -73,7 +74,7 @@ def test_every_slice_has_its_timm_twins_logits_gradients_and_attention():
 
 def test_copy_out_and_select_round_trip():
     ms = models(3)
-    model = st.StackedViT.from_timm(ms)
+    model = sv.StackedViT.from_timm(ms)
     twins = models(3, seed=10)
     for r in range(3):
         model.copy_to(r, twins[r])
@@ -88,7 +89,7 @@ def test_copy_out_and_select_round_trip():
 def test_weight_decay_exclusions_are_decided_on_the_unstacked_shapes():
     m = models(1)[0]
     decay = decayed(m)
-    model = st.StackedViT.from_timm([m, m])
+    model = sv.StackedViT.from_timm([m, m])
     decayed_names = {n for n, _, _, _ in model.layout[: sum(decay.values())]}
     assert decayed_names == {n for n, d in decay.items() if d}
     assert not any(decay[n] for n in ("pos_embed", "cls_token", "norm.weight", "head.bias", "blocks.0.attn.qkv.bias"))
@@ -109,8 +110,8 @@ def test_stacked_adamw_steps_equal_independent_adamws():
     ]
     totals = [hp.steps(10) for hp in hps]  # batch 128 -> 1 step per epoch: 4, 4, 2
     ms = models(3)
-    model = st.StackedViT.from_timm(ms)
-    opt = st.StackedAdamW(model, hps, totals)
+    model = sv.StackedViT.from_timm(ms)
+    opt = sv.StackedAdamW(model, hps, totals)
     refs = [
         torch.optim.AdamW(param_groups(m, hp.weight_decay), lr=hp.lr, betas=(hp.beta1, hp.beta2))
         for m, hp in zip(ms, hps, strict=True)
@@ -169,8 +170,8 @@ def test_a_ragged_bucket_equals_per_run_training_and_releases_runs_as_they_finis
     ms = models(4)
     runs = [st.Run(m, *data(n, i), hp, seed=7 + i) for i, (m, hp, n) in enumerate(zip(ms, hps, sizes, strict=True))]
     stacks = []
-    real_select = st.StackedViT.select
-    monkeypatch.setattr(st.StackedViT, "select", lambda self, keep: stacks.append(len(keep)) or real_select(self, keep))
+    real_select = sv.StackedViT.select
+    monkeypatch.setattr(sv.StackedViT, "select", lambda self, keep: stacks.append(len(keep)) or real_select(self, keep))
     alone, stats, finished = per_run_and_stacked(runs)
     assert_same_training(runs, alone, stats)
     assert [s["steps"] for s in stats] == [6, 4, 8, 2]

@@ -238,7 +238,7 @@ def finetune_file(tmp_path_factory):
 
 
 def test_plot_draws_the_fit_own_runs_and_marks_the_others_held_out(finetune_file, tmp_path, capsys):
-    from scalefit.plotting.figures import fit_filter
+    from scalefit.plotting.fit_figure import fit_filter
 
     f = scalefit.load_fit(finetune_file)
     assert fit_filter(f) == "stage == 'finetune'" and f.runs.n_runs == 100

@@ -17,7 +17,8 @@ import pytest
 from scalefit import ScalefitError
 from scalefit.cli.main import main
 from scalefit.collect import grid_from_dict, load_grid
-from scalefit.collect.images import load_images, read_cifar, read_idx, read_image_folder, read_images
+from scalefit.collect.loading import load_images, read_images
+from scalefit.collect.readers import read_cifar, read_idx, read_image_folder
 
 GRID = """name = "g"
 [model]

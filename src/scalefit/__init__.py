@@ -19,7 +19,8 @@ _EXPORTS = {
     "decide.allocate": ("allocate",),
     "decide.allocation_result": ("Allocation",),
     "decide.frontier": ("Frontier", "compute_optimal"),
-    "evaluate.backtest": ("Backtest", "Selection", "backtest", "select_law"),
+    "evaluate.backtest": ("Backtest", "backtest"),
+    "evaluate.selection": ("Selection", "select_law"),
     "decide.boundary": ("crossover", "distillation_boundary"),
     "decide.crossover_result": ("Condition", "Crossover", "DistillationBoundary", "Regime"),
     "laws.catalogue": (
@@ -52,8 +53,10 @@ _EXPORTS = {
     "laws.params": ("ParamSpec",),
     "fitting.lsq": ("Objective",),
     "fitting.methods": ("NUTS", "LeastSquares"),
-    "plotting.figures": ("plot_boundary", "plot_difference", "plot_fit"),
-    "results.fit": ("Convergence", "Fit", "StartsReport"),
+    "plotting.boundary_figures": ("plot_boundary", "plot_difference"),
+    "plotting.fit_figure": ("plot_fit",),
+    "results.fit": ("Fit",),
+    "results.reports": ("Convergence", "StartsReport"),
     "datasets": ("example_runs",),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -83,8 +86,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from scalefit.decide.frontier import Frontier, compute_optimal
     from scalefit.decide.path import Path, compute_path
     from scalefit.errors import ScalefitError, ScalingWarning
-    from scalefit.evaluate.backtest import Backtest, Selection, backtest, select_law
+    from scalefit.evaluate.backtest import Backtest, backtest
     from scalefit.evaluate.compare import compare_laws
+    from scalefit.evaluate.selection import Selection, select_law
     from scalefit.fitting.fit import fit_groups, fit_law
     from scalefit.fitting.lsq import Objective
     from scalefit.fitting.methods import NUTS, LeastSquares
@@ -138,11 +142,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         tissue_annealing,
     )
     from scalefit.laws.terms import Constant, Exponent, Pow, Power, Product, Sum, Term
-    from scalefit.plotting.figures import plot_boundary, plot_difference, plot_fit
+    from scalefit.plotting.boundary_figures import plot_boundary, plot_difference
+    from scalefit.plotting.fit_figure import plot_fit
     from scalefit.results.extrapolation import ExtrapolationModel
-    from scalefit.results.fit import Convergence, Fit, StartsReport
+    from scalefit.results.fit import Fit
     from scalefit.results.fits import Fits
     from scalefit.results.identify import Identifiability
+    from scalefit.results.reports import Convergence, StartsReport
     from scalefit.serialize.fitfile import load_fit
     from scalefit.tables.runs import Runs, load_runs
 

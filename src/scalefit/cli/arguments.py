@@ -325,7 +325,7 @@ def arg_out(path: str | None, suffixes: Sequence[str]):
 def image_out(path: str):
     """``plot --out``: a suffix matplotlib can write here, then the checks of every ``--out``."""
     try:
-        from scalefit.plotting.figures import check_image_path
+        from scalefit.plotting.output import check_image_path
     except ImportError:  # an older _plot: matplotlib's own list of formats
         from matplotlib.figure import Figure
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from scalefit.cli import verbs
+from scalefit.cli import decide_verbs, verbs
 from scalefit.cli.arguments import (
     MAX_REPLICATES,
     Parser,
@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=interval, default=0.9, help="interval probability (default 0.9)")
     p.add_argument("--out", help="save predictions here (.csv or .parquet)")
 
-    p = command("boundary", verbs.cmd_boundary, help="where distillation stops (or starts) paying, from two saved fits")
+    p = command(
+        "boundary", decide_verbs.cmd_boundary, help="where distillation stops (or starts) paying, from two saved fits"
+    )
     p.add_argument("plain", help="fit JSON of the plain law (e.g. paper_error)")
     p.add_argument("distilled", help="fit JSON of the distilled law (e.g. paper_distilled)")
     p.add_argument(
@@ -157,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--difference", action="store_true", help="boundary plots: plot the difference curve")
     p.add_argument("--out", required=True, help="image file to write (.png, .pdf, .svg)")
 
-    p = command("crossover", verbs.cmd_crossover, help="where two fitted laws cross along one variable, with intervals")
+    p = command(
+        "crossover", decide_verbs.cmd_crossover, help="where two fitted laws cross along one variable, with intervals"
+    )
     p.add_argument("fit_a", help="fit JSON of the first law")
     p.add_argument("fit_b", help="fit JSON of the second law (same metric)")
     p.add_argument("--axis", required=True, help="the variable along which the laws are compared, e.g. Df")
@@ -171,14 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout instead of text")
     p.add_argument("--out", help="save the result as JSON here (.json)")
 
-    p = command("compare", verbs.cmd_compare, help="rank Bayesian fits of different laws to the same runs (PSIS-LOO)")
+    p = command(
+        "compare", decide_verbs.cmd_compare, help="rank Bayesian fits of different laws to the same runs (PSIS-LOO)"
+    )
     p.add_argument("fits", nargs="+", help="two or more fit JSONs written by `scalefit fit --method bayes --out`")
     p.add_argument("--names", metavar="A,B,...", help="labels of the fits (default: the file names)")
     p.add_argument("--force", action="store_true", help="rank fits whose sampler did not converge (with a warning)")
     p.add_argument("--json", action="store_true", help="print the table as JSON on stdout instead of text")
     p.add_argument("--out", help="save the table here (.json or .csv)")
 
-    p = command("allocate", verbs.cmd_allocate, help="the best amounts of a law's variables for a budget or a target")
+    p = command(
+        "allocate", decide_verbs.cmd_allocate, help="the best amounts of a law's variables for a budget or a target"
+    )
     p.add_argument("fit", help="fit JSON written by `scalefit fit --out`")
     p.add_argument(
         "--cost", required=True,
@@ -207,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="save the result as JSON here (.json)")
 
     p = command(
-        "suggest", verbs.cmd_suggest, help="the next runs that most narrow a crossing or a prediction, per cost"
+        "suggest", decide_verbs.cmd_suggest, help="the next runs that most narrow a crossing or a prediction, per cost"
     )
     p.add_argument("fits", nargs="+", help="two fit JSONs (a crossing) or one (a prediction), holding their runs")
     p.add_argument(

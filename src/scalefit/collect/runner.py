@@ -36,7 +36,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalefit.collect.grid import Grid, Job, estimate, expand
+from scalefit.collect.grid import Grid
+from scalefit.collect.jobs import Job, estimate, expand
 from scalefit.collect.store import WorkDir, existing_rows, table_from_rows, write_table
 from scalefit.collect.train import check_device
 from scalefit.errors import ScalefitError

@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 import numpy as np
 
 from scalefit.collect.distill import DistillLoss
-from scalefit.collect.grid import DataSpec, Job
-from scalefit.collect.images import ImageSet, load_images
+from scalefit.collect.grid import DataSpec
+from scalefit.collect.images import ImageSet
+from scalefit.collect.jobs import Job
+from scalefit.collect.loading import load_images
 from scalefit.collect.models import ModelSpec, build_model, count_params, for_finetuning
 from scalefit.collect.store import WorkDir, atomic_save, dumps
 from scalefit.collect.subsets import nested_subsets

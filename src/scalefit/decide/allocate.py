@@ -342,15 +342,15 @@ def summarise(s: _Setup, mode: str, level: float, problem: Problem, u, draw_u) -
     extrapolated = tuple(
         v
         for v in s.fit.law.variables
-        if v in s.fit.ranges and not s.fit.ranges[v][0] * (1 - 1e-9) <= values[v] <= s.fit.ranges[v][1] * (1 + 1e-9)
+        if v in s.fit.runs.ranges and not s.fit.runs.ranges[v][0] * (1 - 1e-9) <= values[v] <= s.fit.runs.ranges[v][1] * (1 + 1e-9)
     )
     notes = []
     if extrapolated:
         shown = ", ".join(
-            f"{v}={values[v]:.3g} (runs {s.fit.ranges[v][0]:.3g} to {s.fit.ranges[v][1]:.3g})" for v in extrapolated
+            f"{v}={values[v]:.3g} (runs {s.fit.runs.ranges[v][0]:.3g} to {s.fit.runs.ranges[v][1]:.3g})" for v in extrapolated
         )
         notes.append(f"extrapolated beyond the fitted runs in {shown}: the law is unchecked there")
-    elif not s.fit.ranges:
+    elif not s.fit.runs.ranges:
         notes.append("this fit holds no runs (given parameters), so extrapolation cannot be checked")
     if at_limit:
         notes.append(f"the limits bind for {list(at_limit)}: the optimum would buy more (or less) of them")
@@ -401,7 +401,7 @@ def summarise(s: _Setup, mode: str, level: float, problem: Problem, u, draw_u) -
         limits=dict(s.limits),
         at_limit=at_limit,
         extrapolated=extrapolated,
-        ranges={k: (float(a), float(b)) for k, (a, b) in s.fit.ranges.items()},
+        ranges={k: (float(a), float(b)) for k, (a, b) in s.fit.runs.ranges.items()},
         interval=s.interval if table is not None else None,
         amounts_interval=intervals["amounts"],
         cost_interval=intervals["cost"],
