@@ -7,7 +7,6 @@ of the estimates across repetitions, so an interval that is too wide fails as su
 that is too narrow. The slow tier (``-m slow``) repeats the paper's checks at full size.
 """
 
-import math
 import warnings
 
 import numpy as np
@@ -15,6 +14,8 @@ import pandas as pd
 import pytest
 
 from scalefit import Constant, Law, LeastSquares, Power, ScalingWarning, fit_groups
+
+from .conftest import coverage_band, width_ratio
 
 pytestmark = pytest.mark.statistical
 
@@ -24,15 +25,6 @@ X = np.geomspace(10, 1e4, 12)
 SIGMA = 0.02  # multiplicative (log-normal) noise of every run
 REPS = 100
 LEVEL = 0.9
-
-
-def _band(p: float, n: int, below: float = 3.0, above: float = 2.5) -> tuple[float, float]:
-    """Coverage a correct ``p`` interval shows over ``n`` independent repetitions: ``below``
-    binomial sd under ``p`` to ``above`` over it (a correct interval falls outside with
-    probability ~0.2%; ``above`` is the smaller so that full coverage, the mark of an interval
-    too wide, is outside the band at 100 repetitions)."""
-    sd = math.sqrt(p * (1 - p) / n)
-    return p - below * sd, p + above * sd
 
 
 def _tables(seed: int = 0) -> pd.DataFrame:
@@ -51,15 +43,15 @@ def summaries():
 
 
 def test_the_band_is_two_sided_and_shrinks_with_repetitions():
-    lo, hi = _band(LEVEL, REPS)
+    lo, hi = coverage_band(LEVEL, REPS)
     assert lo < LEVEL < hi < 1.0
-    assert _band(LEVEL, 10 * REPS)[1] - _band(LEVEL, 10 * REPS)[0] < hi - lo
+    assert coverage_band(LEVEL, 10 * REPS)[1] - coverage_band(LEVEL, 10 * REPS)[0] < hi - lo
 
 
 @pytest.mark.parametrize("name", list(TRUTH))
 def test_bootstrap_intervals_cover_at_their_level_two_sided(summaries, name):
     hits = [s.loc[name, "lower"] <= TRUTH[name] <= s.loc[name, "upper"] for s in summaries.values()]
-    lo, hi = _band(LEVEL, REPS)
+    lo, hi = coverage_band(LEVEL, REPS)
     assert lo <= np.mean(hits) <= hi, (name, np.mean(hits), (lo, hi))
 
 
@@ -70,8 +62,6 @@ def test_bootstrap_intervals_are_as_wide_as_the_estimates_spread(summaries, name
     The spread of REPS estimates is itself uncertain by about 1/sqrt(2 REPS) (~9%), and a
     percentile bootstrap on 12 runs is biased narrow by a few percent; 0.7-1.4 is wide enough
     for both and still fails an interval twice too wide or too narrow."""
-    estimates = np.array([s.loc[name, "estimate"] for s in summaries.values()])
-    widths = np.array([s.loc[name, "upper"] - s.loc[name, "lower"] for s in summaries.values()])
-    z = 1.6448536269514722  # the normal quantile of a two-sided 90% interval
-    ideal = 2 * z * np.std(estimates, ddof=1)
-    assert 0.7 <= np.median(widths) / ideal <= 1.4, (name, np.median(widths), ideal)
+    estimates = [s.loc[name, "estimate"] for s in summaries.values()]
+    widths = [s.loc[name, "upper"] - s.loc[name, "lower"] for s in summaries.values()]
+    assert 0.7 <= width_ratio(widths, estimates, LEVEL) <= 1.4, (name, width_ratio(widths, estimates, LEVEL))

@@ -37,7 +37,7 @@ def observed_cells(fit_a: Fit, fit_b: Fit, axis: str, at: Mapping[str, float], n
     teacher ``Mt``, belongs to that side's cell). Observed means are compared with the
     laws at the same configuration: model-free evidence for or against the regimes.
     """
-    if not fit_a.data or not fit_b.data or not fit_a.data.get("y") or not fit_b.data.get("y"):
+    if not fit_a.runs.data or not fit_b.runs.data or not fit_a.runs.data.get("y") or not fit_b.runs.data.get("y"):
         return None
     if isinstance(axis, Path):  # cells are not indexed by a coordinate along a path (yet)
         return None
