@@ -56,7 +56,7 @@ _EXPORTS = {
     "plotting.boundary_figures": ("plot_boundary", "plot_difference"),
     "plotting.fit_figure": ("plot_fit",),
     "results.fit": ("Fit",),
-    "results.reports": ("Convergence", "StartsReport"),
+    "results.reports": ("BayesReport", "BootstrapReport", "Convergence", "FittedRuns", "Setup", "StartsReport"),
     "datasets": ("example_runs",),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -148,7 +148,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from scalefit.results.fit import Fit
     from scalefit.results.fits import Fits
     from scalefit.results.identify import Identifiability
-    from scalefit.results.reports import Convergence, StartsReport
+    from scalefit.results.reports import BayesReport, BootstrapReport, Convergence, FittedRuns, Setup, StartsReport
     from scalefit.serialize.fitfile import load_fit
     from scalefit.tables.runs import Runs, load_runs
 
@@ -156,7 +156,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
 __all__ = [
     "Allocation",
     "Backtest",
+    "BayesReport",
     "Bend",
+    "BootstrapReport",
     "CATALOGUE",
     "Condition",
     "Constant",
@@ -164,10 +166,11 @@ __all__ = [
     "Crossover",
     "DistillationBoundary",
     "Exponent",
+    "Expression",
     "ExtrapolationModel",
-    "Frontier",
     "Fit",
     "Fits",
+    "FittedRuns",
     "Frontier",
     "Identifiability",
     "Implicit",
@@ -188,6 +191,7 @@ __all__ = [
     "ScalefitError",
     "ScalingWarning",
     "Selection",
+    "Setup",
     "StartsReport",
     "Sum",
     "Term",
@@ -210,9 +214,9 @@ __all__ = [
     "data_mixing_law",
     "distillation_boundary",
     "example_runs",
-    "fit_groups",
     "exp",
     "farseer",
+    "fit_groups",
     "fit_law",
     "gao_sae",
     "get_law",
@@ -248,6 +252,4 @@ __all__ = [
     "tao_vocabulary",
     "tissue_annealing",
     "transfer_gap",
-    "Expression",
-    "farseer",
 ]

@@ -192,7 +192,7 @@ def _build(cls, fit_a, fit_b, axis, at, domain, names, args, conditions=()):
     return cls(axis=axis, at=at, domain=domain, names=tuple(names), stationary=tuple(stationary),
                crossings=tuple(crossings), regimes=tuple(regimes), closed_form=closed, draws=draws,
                conditions=tuple(conditions), coincide=coincide, checked=checked, caveats=caveats,
-               _fits=(fit_a, fit_b))  # fmt: skip
+               fits=(fit_a, fit_b))  # fmt: skip
 
 
 def _draw_table(fit_a, fit_b, axis, at, domain, shapes, args) -> pd.DataFrame | None:

@@ -102,6 +102,9 @@ class Crossover:
         converge, or the fitted winner disagrees with the runs in the ``at`` slice, or the
         laws' difference misses the observed one there by more than ``MISFIT_Z``. They
         are printed with the result and repeated in a warning when a probability is asked for.
+    fits : (Fit, Fit) or None
+        The two fits compared (``fit_a, fit_b``, or plain and distilled), which figures and
+        :func:`~scalefit.suggest_runs` read; :meth:`pair` returns them or says they are missing.
     """
 
     axis: str
@@ -117,7 +120,7 @@ class Crossover:
     coincide: bool = False
     checked: pd.DataFrame | None = field(default=None, compare=False)
     caveats: tuple[str, ...] = field(default_factory=tuple)
-    _fits: tuple[Fit, Fit] | None = field(default=None, repr=False, compare=False)
+    fits: tuple[Fit, Fit] | None = field(default=None, repr=False, compare=False)
 
     @property
     def disagreements(self) -> pd.DataFrame | None:
@@ -134,12 +137,13 @@ class Crossover:
                 stacklevel=3,
             )
 
-    def _pair(self) -> tuple[Fit, Fit]:
-        if self._fits is None:
+    def pair(self) -> tuple[Fit, Fit]:
+        """The two fits compared, ``(fit_a, fit_b)``; an error when this result was built without them."""
+        if self.fits is None:
             raise ScalefitError(
                 f"this {type(self).__name__} holds no fits; build it with crossover() or distillation_boundary()"
             )
-        return self._fits
+        return self.fits
 
     def _require_draws(self) -> None:
         if self.draws is None:
@@ -150,7 +154,7 @@ class Crossover:
     def difference(self, x) -> np.ndarray:
         """``F(x) = a(x) - b(x)`` at the best fits."""
         x = points_arg(x, "x", self.axis)
-        a, b = self._pair()
+        a, b = self.pair()
         out = difference_along(a.law, a.params, b.law, b.params, self.axis, self.at, x)
         bad = ~np.isfinite(out)
         if bad.any():
@@ -186,7 +190,7 @@ class Crossover:
         if x.ndim != 1:
             raise ScalefitError(f"{name} must be a number or a 1-d array of values of {self.axis}, got shape {x.shape}")
         self._require_draws()
-        a, b = self._pair()
+        a, b = self.pair()
         pa, pb = paired_draws(a, b)
         va = values_along(a.law, draw_columns(pa), self.axis, self.at, x[None, :])
         vb = values_along(b.law, draw_columns(pb), self.axis, self.at, x[None, :])

@@ -70,7 +70,7 @@ def _matched_crossings(cross, xs: float, sign: float) -> tuple[np.ndarray, np.nd
     same direction of change of ``F = a - b`` (so the lower and upper of two crossings are
     never confused), nearest to it in log ``x``; NaN where a pair has none. Also the index
     of each row's pair in ``paired_draws`` (rows are the pairs finite over the domain)."""
-    fa, fb = cross._pair()
+    fa, fb = cross.pair()
     pa, pb = paired_draws(fa, fb)
     check = np.geomspace(*cross.domain, CHECK)
     va = values_along(fa.law, draw_columns(pa), cross.axis, cross.at, check[None, :])

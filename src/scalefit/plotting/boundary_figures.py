@@ -25,7 +25,7 @@ def _check_boundary(boundary: object, interval: object, points: object) -> tuple
             "boundary must be a Crossover or DistillationBoundary (from crossover() or distillation_boundary()), "
             f"got {shown_value(boundary)} ({type(boundary).__name__})"
         )
-    boundary._pair()
+    boundary.pair()
     interval = probability(interval, "interval")
     points = integer(points, "points", minimum=2, fix="the number of points along the axis, e.g. points=300")
     n = 1 if boundary.draws is None else DRAWS_USED + 1
@@ -158,7 +158,7 @@ def plot_boundary(boundary: Crossover, *, interval: float = 0.9, points: int = 3
 
     runs = boolean(runs, "runs")
     plt = pyplot()
-    a, b = boundary._fits
+    a, b = boundary.fits
     lo, hi = boundary.domain
     grid = np.geomspace(lo, hi, points)
     fig, ax = plt.subplots(figsize=(7.2, 4.2))
@@ -232,7 +232,7 @@ def plot_difference(boundary: Crossover, *, interval: float = 0.9, points: int =
     ax.plot(grid, best, color="k", label=f"{boundary.names[0]} - {boundary.names[1]}")
     notes = []
     if boundary.draws is not None:
-        a, b = boundary._fits
+        a, b = boundary.fits
         pa, pb = paired_draws(a, b)
         diffs = difference_along(
             a.law, draw_columns(pa), b.law, draw_columns(pb), boundary.axis, boundary.at, grid[None, :]
@@ -257,7 +257,7 @@ def plot_difference(boundary: Crossover, *, interval: float = 0.9, points: int =
         ax.axvline(s, color="k", ls=":", lw=1, label="stationary point (best fit)" if i == 0 else None)
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
-    a, b = boundary._fits
+    a, b = boundary.fits
     if a.law.metric == b.law.metric == "error_rate":
         bottom, top = ax.get_ylim()
         if bottom < -1.05 or top > 1.05:  # two error rates differ by at most 1
