@@ -89,9 +89,16 @@ def main() -> None:
     plain = report("hand-written NumPyro model", t_plain, idata, div)
 
     t0 = time.perf_counter()
-    fit = scalefit.fit_law(scalefit.paper_error, runs, target="error", method=NUTS(chains=CHAINS, warmup=WARMUP, draws=DRAWS, max_draws=DRAWS))  # fmt: skip
+    fit = scalefit.fit_law(
+        scalefit.paper_error,
+        runs,
+        target="error",
+        method=NUTS(chains=CHAINS, warmup=WARMUP, draws=DRAWS, max_draws=DRAWS),
+    )
     t_fit = time.perf_counter() - t0
-    ours = report("scalefit fit_law(method='bayes')", t_fit, fit.bayes.diagnostics, fit.bayes.diagnostics["divergences"])
+    ours = report(
+        "scalefit fit_law(method='bayes')", t_fit, fit.bayes.diagnostics, fit.bayes.diagnostics["divergences"]
+    )
 
     print(f"\nwall time scalefit / hand-written: {t_fit / t_plain:.2f}   (target: scalefit under 60 s)")
     print(f"ESS per second scalefit / hand-written: {ours / plain:.2f}")

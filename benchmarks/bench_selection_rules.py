@@ -46,7 +46,18 @@ def backtests(names) -> pd.DataFrame:
         levels = max(max(len(law.parameters) for law in laws) + 1, distinct // 2)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            bt = scalefit.backtest(laws, train, target="Loss", holdout="x", rollout=True, min_levels=min(levels, distinct - 1), splits=SPLITS, interval=None, seed=0, method=LeastSquares(bootstrap=0))  # fmt: skip
+            bt = scalefit.backtest(
+                laws,
+                train,
+                target="Loss",
+                holdout="x",
+                rollout=True,
+                min_levels=min(levels, distinct - 1),
+                splits=SPLITS,
+                interval=None,
+                seed=0,
+                method=LeastSquares(bootstrap=0),
+            )
         rows.append(bt.table.assign(curve=i, key=str(key)))
         print(f"[{i + 1}] {key} {time.time() - t0:.0f}s", flush=True)
     return pd.concat(rows, ignore_index=True)

@@ -63,7 +63,16 @@ def _fit_all(name: str, table: pd.DataFrame, bootstrap: int):
     law, options = _law(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return scalefit.fit_groups(law, table, "curve", target="y", mapping={law.variables[0]: "x"}, method=scalefit.LeastSquares(bootstrap=bootstrap), seed=SEED, **options)  # fmt: skip
+        return scalefit.fit_groups(
+            law,
+            table,
+            "curve",
+            target="y",
+            mapping={law.variables[0]: "x"},
+            method=scalefit.LeastSquares(bootstrap=bootstrap),
+            seed=SEED,
+            **options,
+        )
 
 
 def points(curves: list[Curve], names) -> pd.DataFrame:

@@ -7,7 +7,8 @@ SYNTHETIC runs are drawn from the supervised law ``L = E + (A N^-alpha + B D^-be
 ``scalefit.get_law("busbridge_distillation")`` at its typical parameters, 1% log-normal noise.
 Each law is fitted with a case bootstrap; the distillation law's transition sharpness ``f1``
 is fixed at 1 (with 1% noise and five teachers it is not identified: left free, the fit runs
-to a hard corner, ``f1 -> 0``, and does not converge — the law's identifiability note). Then, for three teachers, the crossing is sought
+to a hard corner, ``f1 -> 0``, and does not converge — the law's identifiability note). Then, for three \
+teachers, the crossing is sought
 along student compute ``C = 6 N D`` at 20 tokens per parameter (``compute_path(20)``) with a
 90% interval, and the paper's qualitative claims are checked on the fits:
 

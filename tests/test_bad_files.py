@@ -96,7 +96,9 @@ def _round_trip(fit, tmp_path):
     else:
         pd.testing.assert_frame_equal(again.draws, fit.draws)
     interval = None if fit.draws is None else 0.9
-    new = {v: [np.sqrt(lo * hi), hi] for v, (lo, hi) in fit.runs.ranges.items()} or {v: [1e6] for v in fit.law.variables}
+    new = {v: [np.sqrt(lo * hi), hi] for v, (lo, hi) in fit.runs.ranges.items()} or {
+        v: [1e6] for v in fit.law.variables
+    }
     pd.testing.assert_frame_equal(again.predict(new, interval=interval), fit.predict(new, interval=interval))
     return again
 

@@ -44,7 +44,9 @@ def test_predict_missing_column_suggests_a_near_miss(given):
 
 def test_predict_mapped_column_is_named(boot_fit):
     fit = Fit.from_params(scalefit.paper_error, boot_fit.params)
-    fit = dataclasses.replace(fit, setup=dataclasses.replace(fit.setup, mapping={"Dp": "pretrain", "M": "M", "Df": "Df"}))
+    fit = dataclasses.replace(
+        fit, setup=dataclasses.replace(fit.setup, mapping={"Dp": "pretrain", "M": "M", "Df": "Df"})
+    )
     with pytest.raises(ScalefitError, match=r"needs a column 'Dp' or 'pretrain' for law variable Dp"):
         fit.predict({"M": [1e7], "Df": [1e4]}, interval=None)
     out = fit.predict({"pretrain": [1e6], "M": [1e7], "Df": [1e4]}, interval=None)

@@ -210,7 +210,12 @@ def test_chinchilla_posterior_medians_inside_epoch_intervals(chinchilla_runs):
     epoch = {"A": (285, 744), "B": (1042, 5810), "E": (1.769, 1.871), "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingWarning)
-        fit = fit_law(scalefit.chinchilla, chinchilla_runs, target="loss", method=NUTS(chains=2, draws=500, max_draws=500, warmup=500))
+        fit = fit_law(
+            scalefit.chinchilla,
+            chinchilla_runs,
+            target="loss",
+            method=NUTS(chains=2, draws=500, max_draws=500, warmup=500),
+        )
     for name, (lo, hi) in epoch.items():
         assert lo <= fit.params[name] <= hi, (name, fit.params[name])
 

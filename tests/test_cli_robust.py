@@ -448,7 +448,9 @@ def test_predict_at_takes_the_mapped_column_and_a_csv_keeps_extra_columns(files,
     import pandas as pd
 
     fit = scalefit.Fit.from_params(scalefit.paper_error, PARAMS)
-    dataclasses.replace(fit, setup=dataclasses.replace(fit.setup, mapping={"Dp": "pretrain", "M": "M", "Df": "Df"})).to_json(files / "m.json")
+    dataclasses.replace(
+        fit, setup=dataclasses.replace(fit.setup, mapping={"Dp": "pretrain", "M": "M", "Df": "Df"})
+    ).to_json(files / "m.json")
     assert main(["predict", str(files / "m.json"), "--at", "pretrain=1e6,M=1e7,Df=1e4"]) == 0
     assert main(["predict", str(files / "m.json"), "--at", "pretrain=1e6,M=1e7,Df=1e4,Dpp=1"]) == 2
     assert "--at names 'Dpp' (did you mean 'Dp'?)" in capsys.readouterr().err

@@ -133,7 +133,13 @@ def bayes_files(tmp_path_factory):
     runs = pd.DataFrame({"x": x, "y": (0.1 + 3 * x**-0.5) * np.exp(rng.normal(0, 0.02, 15))})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = scalefit.fit_law(scalefit.parse_law("e + b*x^-c"), runs, target="y", method=NUTS(chains=2, draws=60, max_draws=60, warmup=60, init=LeastSquares(bootstrap=0, starts=4)), seed=0)  # fmt: skip
+        fit = scalefit.fit_law(
+            scalefit.parse_law("e + b*x^-c"),
+            runs,
+            target="y",
+            method=NUTS(chains=2, draws=60, max_draws=60, warmup=60, init=LeastSquares(bootstrap=0, starts=4)),
+            seed=0,
+        )
         lsq = scalefit.fit_law(
             scalefit.parse_law("e + b*x^-c"), runs, target="y", method=LeastSquares(starts=4, bootstrap=0)
         )

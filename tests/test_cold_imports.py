@@ -40,7 +40,9 @@ PROBE = textwrap.dedent(
     df.to_csv(path, index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = scalefit.fit_law(scalefit.chinchilla, df, target="loss", method=scalefit.LeastSquares(bootstrap=0, starts=8))
+        fit = scalefit.fit_law(
+            scalefit.chinchilla, df, target="loss", method=scalefit.LeastSquares(bootstrap=0, starts=8)
+        )
         fit.summary()
         str(fit)
         rc = main(["fit", path, "--law", "chinchilla", "--target", "loss", "--bootstrap", "0", "--starts", "8"])

@@ -236,7 +236,14 @@ def test_nuts_samples_a_general_law_with_normal_noise_around_the_truth():
     rng = np.random.default_rng(0)
     n = np.geomspace(1e3, 1e7, 30)
     runs = pd.DataFrame(dict(N=n, y=law.evaluate(truth, N=n) + rng.normal(0, 0.01, n.size)))
-    fit = _fit(law, runs, target="y", objective="squared", method=NUTS(noise="normal", chains=2, draws=400, max_draws=400, warmup=400), seed=0)  # fmt: skip
+    fit = _fit(
+        law,
+        runs,
+        target="y",
+        objective="squared",
+        method=NUTS(noise="normal", chains=2, draws=400, max_draws=400, warmup=400),
+        seed=0,
+    )
     table = fit.summary()
     for k, v in truth.items():
         assert table.loc[k, "lower"] <= v <= table.loc[k, "upper"], k

@@ -128,7 +128,12 @@ def test_not_converged_is_loud(runs):
     assert not fit.status.converged
     assert "increase max_steps" in fit.status.message
     with pytest.raises(ScalefitError, match="did not converge"):
-        fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=8, explore_steps=1, polish=2, max_steps=2, bootstrap=0, throw=True))  # fmt: skip
+        fit_law(
+            scalefit.paper_error,
+            runs,
+            target="error",
+            method=LeastSquares(starts=8, explore_steps=1, polish=2, max_steps=2, bootstrap=0, throw=True),
+        )
 
 
 @pytest.fixture(scope="module")

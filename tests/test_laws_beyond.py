@@ -204,7 +204,14 @@ def test_implicit_law_bayesian_fit_recovers_truth():
     truth, x, _ = KNOWN["saturating_error"]
     law = scalefit.saturating_error
     y = law.evaluate(truth, x=x) * np.exp(np.random.default_rng(3).normal(0, 0.01, x.size))
-    fit = _fit(law, pd.DataFrame({"x": x, "y": y}), target="y", method=NUTS(chains=2, draws=300, max_draws=300, warmup=300), fix={"chance": 0.9}, seed=0)  # fmt: skip
+    fit = _fit(
+        law,
+        pd.DataFrame({"x": x, "y": y}),
+        target="y",
+        method=NUTS(chains=2, draws=300, max_draws=300, warmup=300),
+        fix={"chance": 0.9},
+        seed=0,
+    )
     for p in ("E", "A", "alpha"):
         lo, hi = np.quantile(fit.draws[p], [0.005, 0.995])
         assert lo <= truth[p] <= hi, p

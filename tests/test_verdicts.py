@@ -61,7 +61,12 @@ def test_convergence_is_judged_at_the_point_whatever_the_optimiser_said(runs):
     assert fit.status.converged and fit.status.distance <= 0.01
     assert "converged" in fit.status.message and "gradient norm" not in fit.status.message
     # stopped after a few steps from random points: far from the optimum, and said so with the distance
-    early = _quiet(scalefit.paper_error, runs, target="error", method=LeastSquares(bootstrap=0, starts=4, explore_steps=1, polish=1, max_steps=1))  # fmt: skip
+    early = _quiet(
+        scalefit.paper_error,
+        runs,
+        target="error",
+        method=LeastSquares(bootstrap=0, starts=4, explore_steps=1, polish=1, max_steps=1),
+    )
     assert not early.status.converged and early.status.distance > 0.01
     assert early.status.message.startswith("did not converge") and "standard errors" in early.status.message
 

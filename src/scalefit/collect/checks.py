@@ -121,7 +121,8 @@ def table(value: Any, where: str) -> dict:
     """A TOML table (a mapping with string keys)."""
     if not isinstance(value, Mapping):
         raise TypeError(
-            f"{where} must be a table (a [section] of key = value lines), got {shown_value(value)} ({type(value).__name__})"
+            f"{where} must be a table (a [section] of key = value lines), "
+            f"got {shown_value(value)} ({type(value).__name__})"
         )
     for key in value:
         if not isinstance(key, str):

@@ -169,7 +169,8 @@ def _pairs(value, name: str) -> tuple[tuple[int, tuple[int, ...]], ...]:
             student, teachers = pair
         else:
             raise TypeError(
-                f"{key} must be a table {{ student = 4, teachers = [2] }}, got {shown_value(pair)} ({type(pair).__name__})"
+                f"{key} must be a table {{ student = 4, teachers = [2] }}, "
+                f"got {shown_value(pair)} ({type(pair).__name__})"
             )
         student = whole(1)(student, item(key, "student"))
         teachers = int_list(teachers, item(key, "teachers"), example="[2]")

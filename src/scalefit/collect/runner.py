@@ -132,7 +132,8 @@ def check_execution(device: object, executor: object, slurm: object) -> tuple[st
     if slurm is not None:
         if not isinstance(slurm, Mapping) or not all(isinstance(k, str) for k in slurm):
             raise TypeError(
-                f"slurm must be a dict of submitit parameters (e.g. {{'slurm_partition': 'gpu'}}), got {shown_value(slurm)}"
+                "slurm must be a dict of submitit parameters (e.g. {'slurm_partition': 'gpu'}), "
+                f"got {shown_value(slurm)}"
             )
         if slurm and executor == "local":
             raise ScalefitError(

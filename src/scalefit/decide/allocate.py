@@ -342,12 +342,14 @@ def summarise(s: _Setup, mode: str, level: float, problem: Problem, u, draw_u) -
     extrapolated = tuple(
         v
         for v in s.fit.law.variables
-        if v in s.fit.runs.ranges and not s.fit.runs.ranges[v][0] * (1 - 1e-9) <= values[v] <= s.fit.runs.ranges[v][1] * (1 + 1e-9)
+        if v in s.fit.runs.ranges
+        and not s.fit.runs.ranges[v][0] * (1 - 1e-9) <= values[v] <= s.fit.runs.ranges[v][1] * (1 + 1e-9)
     )
     notes = []
     if extrapolated:
         shown = ", ".join(
-            f"{v}={values[v]:.3g} (runs {s.fit.runs.ranges[v][0]:.3g} to {s.fit.runs.ranges[v][1]:.3g})" for v in extrapolated
+            f"{v}={values[v]:.3g} (runs {s.fit.runs.ranges[v][0]:.3g} to {s.fit.runs.ranges[v][1]:.3g})"
+            for v in extrapolated
         )
         notes.append(f"extrapolated beyond the fitted runs in {shown}: the law is unchecked there")
     elif not s.fit.runs.ranges:

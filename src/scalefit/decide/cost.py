@@ -210,7 +210,8 @@ def _callable_cost(fn: Callable, variables: list[str], owner: str, name: str) ->
         if not is_number(value):
             at = ", ".join(f"{k}={float(v):.4g}" for k, v in point.items())
             raise ScalefitError(
-                f"{name}={label}{sig} returned {shown_value(value)} ({type(value).__name__}) at {at or 'no variables'}; "
+                f"{name}={label}{sig} returned {shown_value(value)} ({type(value).__name__}) "
+                f"at {at or 'no variables'}; "
                 "a cost function must return a number (or an array of numbers when called with arrays)"
             )
         return float(value)

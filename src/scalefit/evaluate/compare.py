@@ -64,14 +64,16 @@ def compare_laws(fits: Mapping[str, Fit], *, force: bool = False) -> pd.DataFram
             raise TypeError(f"compare_laws(): {name!r} is a {type(fit).__name__}, not a scalefit Fit")
         if fit.setup.method != "bayes":
             raise ScalefitError(
-                f"compare_laws(): fit {name!r} was fitted with method={fit.setup.method!r}; LOO needs posterior draws — "
-                "refit it with method='bayes'"
+                f"compare_laws(): fit {name!r} was fitted with method={fit.setup.method!r}; "
+                "LOO needs posterior draws — refit it with method='bayes'"
             )
     names = list(fits)
     first = fits[names[0]]
     for name in names[1:]:
         fit = fits[name]
-        same = fit.target == first.target and np.array_equal(np.asarray(fit.runs.data["y"]), np.asarray(first.runs.data["y"]))
+        same = fit.target == first.target and np.array_equal(
+            np.asarray(fit.runs.data["y"]), np.asarray(first.runs.data["y"])
+        )
         if not same:
             raise ScalefitError(
                 f"compare_laws(): fits {names[0]!r} and {name!r} were fitted to different runs or targets "

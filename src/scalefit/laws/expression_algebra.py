@@ -44,7 +44,8 @@ def _operand(obj: object, op: str) -> tuple[Node, tuple[str, ...], tuple[str, ..
     if is_number(obj) and math.isfinite(float(obj)):
         return ("num", float(obj)), (), (), ()
     raise TypeError(
-        f"{op}: cannot combine a law with {type(obj).__name__} {obj!r}; use laws, terms, Variable('x') and finite numbers"
+        f"{op}: cannot combine a law with {type(obj).__name__} {obj!r}; "
+        "use laws, terms, Variable('x') and finite numbers"
     )
 
 

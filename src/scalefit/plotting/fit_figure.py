@@ -154,8 +154,9 @@ def _split_runs(fit: Fit, runs, where) -> tuple[pd.DataFrame, np.ndarray, str | 
             if given:
                 raise
             raise ScalefitError(
-                f"the fit was made from the rows where {query} (its source: {fit.setup.source!r}), and that filter does "
-                f"not apply to runs=: {exc} — give where= (--where) for this table, or where='' to draw every run"
+                f"the fit was made from the rows where {query} (its source: {fit.setup.source!r}), "
+                f"and that filter does not apply to runs=: {exc} — give where= (--where) for this table, "
+                "or where='' to draw every run"
             ) from None
         if not inside.any():
             raise ScalefitError(f"where {query!r} keeps none of the {len(raw)} runs; nothing of the fit to draw")
