@@ -17,7 +17,8 @@ import pytest
 import scalefit
 from scalefit import NUTS, Constant, Fit, LeastSquares, Power, ScalefitError, ScalingWarning, fit_law, load_fit
 from scalefit.datasets.make_synthetic import TRUTH
-from scalefit.serialize.fitfile import NONFINITE
+from scalefit.files import NONFINITE
+from scalefit.serialize.fit_fields import FIELDS, FitReader
 
 FLOOR_LAW = Constant("E") + Power("x", "a", amplitude="A")
 
@@ -106,6 +107,17 @@ def _round_trip(fit, tmp_path):
 # -- strict JSON, exact round trips ----------------------------------------------------------
 def test_bootstrap_fit_round_trips_as_strict_json(boot_fit, tmp_path):
     _round_trip(boot_fit, tmp_path)
+
+
+def test_the_fields_table_names_every_top_level_key(boot_fit, floor_fit):
+    """FIELDS is the reader's one table of top-level keys: a saved fit writes only those and
+    every required one, and each names the FitReader method that reads it."""
+    required = {k for k, (needed, _, _) in FIELDS.items() if needed}
+    for fit in (boot_fit, floor_fit):
+        written = set(fit.to_dict())
+        assert written <= set(FIELDS), written - set(FIELDS)
+        assert required <= written, required - written
+    assert all(callable(getattr(FitReader, method, None)) for _, _, method in FIELDS.values())
 
 
 def test_fit_at_a_bound_keeps_its_profile(floor_fit, tmp_path):
