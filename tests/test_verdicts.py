@@ -16,8 +16,8 @@ import pytest
 import scalefit
 from scalefit import LeastSquares, ScalefitError, fit_law
 from scalefit.cli.main import main
-from scalefit.results.fit import StartsReport
 from scalefit.results.identify import IntervalRule, interval_problems, spread_text
+from scalefit.results.reports import StartsReport
 
 from .conftest import SHARED_DATA
 

@@ -45,7 +45,8 @@ from scalefit.decide.allocation_search import Problem, infeasible_error, log_bou
 from scalefit.decide.arguments import fit_arg, near
 from scalefit.decide.cost import Cost, example, formula_example, parse_cost
 from scalefit.errors import ScalefitError
-from scalefit.results.fit import Fit, error_rate_reason
+from scalefit.results.fit import Fit
+from scalefit.results.prediction import error_rate_reason
 from scalefit.validate import check_at, integer, number, probability, shown_value
 
 STARTS = 16

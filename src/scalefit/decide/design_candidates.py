@@ -11,7 +11,7 @@ import pandas as pd
 from scalefit.decide.arguments import check_domain, near
 from scalefit.decide.cost import parse_cost
 from scalefit.errors import ScalefitError, format_rows
-from scalefit.results.fit import numeric_column
+from scalefit.results.prediction import numeric_column
 from scalefit.validate import integer, shown_value, suggest
 
 POINTS = 25  # log-spaced values per variable of bounds=

@@ -35,7 +35,7 @@ def calibration(bt: Backtest, name: str, variable: str, residuals: np.ndarray) -
     """The extrapolation calibration of law ``name`` from its rollout predictions in ``bt``:
     scores ``|log predicted - log observed| / (sigma + d)`` at log-distance ``d`` beyond each
     split's largest fitted value of ``variable``, each split weighing the same (see
-    :func:`scalefit.results.fit._widen_by_calibration`). ``None`` without such predictions."""
+    :func:`scalefit.results.prediction._widen_by_calibration`). ``None`` without such predictions."""
     residuals = np.abs(residuals[np.isfinite(residuals)])
     sigma = float(np.sqrt(np.mean(residuals**2)))
     p = bt.predictions
