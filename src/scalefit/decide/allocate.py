@@ -170,17 +170,13 @@ class _Setup:
         return self.params
 
 
-def setup(fit, cost, costs, at, limits, interval, draws, seed) -> _Setup:
+def setup(fit, cost, at, limits, interval, draws, seed) -> _Setup:
     """Every argument of an allocation checked, and the cost parsed; before any work."""
     fit_arg(fit, "fit")
     variables = list(fit.law.variables)
-    if cost is not None and costs is not None:
-        raise ScalefitError("give the cost once: as the second argument (costs) or as cost=, not both")
-    name = "costs" if cost is None else "cost"
-    cost = costs if cost is None else cost
     if cost is None:
         raise ScalefitError(f"cost= is missing: say what the variables cost, {example(variables)}")
-    cost = parse_cost(cost, variables, owner=f"law {fit.law.name!r}", name=name)
+    cost = parse_cost(cost, variables, owner=f"law {fit.law.name!r}", name="cost")
     if not cost.variables:
         raise ScalefitError(
             f"{name} {cost.text!r} uses none of the law's variables {variables}, so it says nothing about what to "
@@ -273,8 +269,8 @@ def check_budget(s: _Setup, budget: float) -> None:
     even = {v: budget / len(prices) / c for v, c in prices.items()}
     if not all(np.isfinite(x) for x in even.values()):
         raise ScalefitError(
-            f"budget={budget:g} buys more than a float can hold at costs={prices}; give a smaller budget= or "
-            "larger costs="
+            f"budget={budget:g} buys more than a float can hold at cost={prices}; give a smaller budget= or "
+            "larger cost="
         )
     with np.errstate(all="ignore"):
         value = float(s.fit.law.evaluate(s.fit.params, {**s.at, **even}))
@@ -417,9 +413,8 @@ def summarise(s: _Setup, mode: str, level: float, problem: Problem, u, draw_u) -
 
 def allocate(
     fit: Fit,
-    costs: Mapping[str, float] | str | Callable | None = None,
-    *,
     cost: Mapping[str, float] | str | Callable | None = None,
+    *,
     budget: float | None = None,
     target: float | None = None,
     at: Mapping[str, float] | None = None,
@@ -434,16 +429,15 @@ def allocate(
     ----------
     fit : Fit
         A fitted law (``fit_law``, ``load_fit`` or ``Fit.from_params``).
-    costs, cost : dict, str or callable
+    cost : dict, str or callable
         What the variables cost — any expression of them: per-unit prices
         ``{"Dp": 1e-4, "Df": 1e-2}``; a formula ``"6*N*D"`` (FLOPs), ``"6*N*D/1.1e18"``
         (GPU-hours at a throughput), ``"N*D/3.6e12 + 100"`` (with a fixed cost per run),
         using numbers, the law's variables, ``+ - * / ^``, parentheses, ``log``, ``exp``,
         ``sqrt``; or a function whose parameters are named after the variables,
         ``lambda N, D: 6 * N * D``. The variables it uses are bought, except those given
-        in ``at`` (per-unit prices: every variable named is bought). Give it as ``cost=``
-        or as the second argument (named ``costs``, its older name:
-        ``allocate(fit, {"Dp": 1e-4, "Df": 5e-3}, budget=1e3)``), not both.
+        in ``at`` (per-unit prices: every variable named is bought). The second argument:
+        ``allocate(fit, {"Dp": 1e-4, "Df": 5e-3}, budget=1e3)`` or ``cost=...``.
     budget, target : float
         Exactly one: the most to spend (finite, > 0, in the units of the cost), or the value
         of the law to reach (above its floor, the irreducible error — what it reaches with
@@ -482,7 +476,7 @@ def allocate(
     >>> f"{a.amounts['N']:.2g}"
     '7.3e+10'
     """
-    s = setup(fit, cost, costs, at, limits, interval, draws, seed)
+    s = setup(fit, cost, at, limits, interval, draws, seed)
     if (budget is None) == (target is None):
         got = "neither" if budget is None else f"both (budget={budget!r}, target={target!r})"
         raise ScalefitError(f"give exactly one of budget= (the most to spend) or target= (value to reach); got {got}")
