@@ -26,7 +26,7 @@ def no_solver(monkeypatch):
     def compiled(*args, **kwargs):
         raise AssertionError("the solver was reached: the argument was not checked before work")
 
-    monkeypatch.setattr("scalefit.fitting.fit.compiled", compiled)
+    monkeypatch.setattr("scalefit.fitting.multistart.compiled", compiled)
 
 
 LSQ_OPTIONS = {"starts", "bootstrap", "explore_steps", "polish", "max_steps", "gtol", "ftol", "xtol", "throw"}

@@ -29,7 +29,7 @@ def no_solver(monkeypatch, request):
     def compiled(*args, **kwargs):
         raise AssertionError("the solver was reached: the input was not checked before work")
 
-    monkeypatch.setattr("scalefit.fitting.fit.compiled", compiled)
+    monkeypatch.setattr("scalefit.fitting.multistart.compiled", compiled)
 
 
 @pytest.mark.parametrize(

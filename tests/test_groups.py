@@ -85,7 +85,7 @@ def test_bad_groups_are_named_before_any_work(runs, monkeypatch):
     def compiled(*args, **kwargs):
         raise AssertionError("the solver was reached before the groups were checked")
 
-    monkeypatch.setattr("scalefit.fitting.fit.compiled", compiled)
+    monkeypatch.setattr("scalefit.fitting.multistart.compiled", compiled)
     with pytest.raises(ScalefitError, match=r"by='tsak' is not a column of the runs table \(did you mean 'task'\?\)"):
         fit_groups(LAW, runs, "tsak", target="y")
     with pytest.raises(TypeError, match="by must be a column name or a list of column names"):

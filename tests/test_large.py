@@ -12,8 +12,9 @@ import pytest
 
 import scalefit
 from scalefit import LeastSquares
-from scalefit.fitting import fit as _fit
+from scalefit.fitting import bootstrap as _bootstrap
 from scalefit.fitting import lsq as _lsq
+from scalefit.fitting import multistart as _multistart
 from scalefit.fitting.solver import huber_loss
 
 
@@ -51,11 +52,11 @@ def test_row_blocks_give_the_same_optimum(runs, quiet, monkeypatch):
 
 def test_screened_starts_reach_the_same_optimum(runs, quiet, monkeypatch):
     plain = _fit_eq1(runs)
-    monkeypatch.setattr(_fit, "SCREEN_ABOVE", 64)
-    monkeypatch.setattr(_fit, "SCREEN_ROWS", 64)
+    monkeypatch.setattr(_multistart, "SCREEN_ABOVE", 64)
+    monkeypatch.setattr(_multistart, "SCREEN_ROWS", 64)
     screened = _fit_eq1(runs)
     assert screened.status.converged
-    assert screened.starts.n_polished == _fit.FINAL_POLISH  # only the best few polished on every row
+    assert screened.starts.n_polished == _multistart.FINAL_POLISH  # only the best few polished on every row
     assert screened.starts.n_starts >= 64
     _same_optimum(plain, screened)
 
@@ -89,7 +90,7 @@ def test_bootstrap_stops_once_endpoints_settle_and_states_their_error(runs, quie
         scalefit.paper_error, runs, target="error", seed=1, method=LeastSquares(bootstrap=1000, bootstrap_rtol=0.2)
     )
     made = loose.bootstrap.requested
-    assert made is not None and _fit.MIN_REPLICATES <= made < 1000 and made % _fit.BOOT_BATCH == 0
+    assert made is not None and _bootstrap.MIN_REPLICATES <= made < 1000 and made % _bootstrap.BOOT_BATCH == 0
     mc = loose.bootstrap_error()
     assert list(mc.columns) == ["lower_mc", "upper_mc", "width", "relative"]
     assert (mc["relative"].dropna() <= 0.2).all() and mc.attrs["replicates"] == len(loose.draws)
@@ -146,8 +147,8 @@ def test_row_blocks_and_screen_with_a_bound_and_groups(runs, quiet, monkeypatch)
         scalefit.paper_error, two, "g", target="error", seed=3, method=LeastSquares(bootstrap=0)
     )
     monkeypatch.setattr(_lsq, "CHUNK_ROWS", 64)
-    monkeypatch.setattr(_fit, "SCREEN_ABOVE", 64)
-    monkeypatch.setattr(_fit, "SCREEN_ROWS", 64)
+    monkeypatch.setattr(_multistart, "SCREEN_ABOVE", 64)
+    monkeypatch.setattr(_multistart, "SCREEN_ROWS", 64)
     _lsq._compiled.cache_clear()
     try:
         blocked = _fit_eq1(runs, starts=16, bounds=bounds)
@@ -160,7 +161,7 @@ def test_row_blocks_and_screen_with_a_bound_and_groups(runs, quiet, monkeypatch)
     _same_optimum(plain, blocked)
     np.testing.assert_allclose(blocked.bounds["alpha"]["profile"]["stat"], plain.bounds["alpha"]["profile"]["stat"],
                                rtol=1e-5, atol=1e-8)  # fmt: skip
-    assert groups["a"].starts.n_polished == _fit.FINAL_POLISH  # screened: the best 4 on every row
-    assert groups["b"].starts.n_polished > _fit.FINAL_POLISH  # 50 runs: its own screen, kept as polished
+    assert groups["a"].starts.n_polished == _multistart.FINAL_POLISH  # screened: the best 4 on every row
+    assert groups["b"].starts.n_polished > _multistart.FINAL_POLISH  # 50 runs: its own screen, kept as polished
     for k in ("a", "b"):
         _same_optimum(plain_groups[k], groups[k])

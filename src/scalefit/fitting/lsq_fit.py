@@ -1,0 +1,220 @@
+"""The least-squares :class:`~scalefit.Fit` of one table: the table being fitted, its optimum
+(the best polished start, its convergence, the starts report, identifiability and profile
+bounds) and the Fit assembled from it with its notes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from scalefit.errors import ScalefitError
+from scalefit.fitting.lsq import CONVERGED_DISTANCE, FitData, distance_to_optimum
+from scalefit.fitting.problem import Problem
+from scalefit.fitting.solver import Solution
+from scalefit.results.fit import Fit
+from scalefit.results.identify import identifiability, with_unresolved
+from scalefit.results.intervals import (
+    MIN_CONVERGED,
+    MIN_REPLICATES,
+    at_bounds,
+    interval_halfwidth,
+    misfit,
+    misfit_text,
+    profile_bounds,
+    robust_scale,
+    term_shares,
+)
+from scalefit.results.reports import BootstrapReport, Convergence, FittedRuns, Setup, StartsReport
+from scalefit.tables.runs import Runs
+
+TOP_STARTS = 10
+
+
+@dataclasses.dataclass
+class Table:
+    """One table being fitted by least squares: the whole runs table, or one group of ``by=``."""
+
+    data: Runs
+    problem: Problem
+    case_w: np.ndarray
+    rng: np.random.Generator
+    weights: np.ndarray | None = None  # the user's weights (None: none given)
+    noise_scale: np.ndarray | None = None
+    fd: FitData | None = None
+
+
+def optimum(t: Table, sol: Solution, n_starts: int, obj, lin, profile_fn, max_steps) -> dict:
+    """The best start of one table and everything computed at it."""
+    problem, data, law = t.problem, t.data, t.problem.law
+    n = len(data)
+    logx, tgt = t.fd.logx, t.fd.target
+    f = np.where(np.isfinite(sol.f), sol.f, np.inf)
+    if not np.isfinite(f).any():
+        raise ScalefitError(
+            f"{_label(t)}the objective is not finite at any starting point; check that the target and "
+            "variables are on the scale the law expects, or pass starts= explicitly"
+        )
+    best = int(np.argmin(f))
+    u_best = np.asarray(sol.u[best])
+    theta_best = problem.theta_from_u(u_best)
+    params = {k: float(v) for k, v in problem.paper(theta_best).items()}
+    R_starts, J_starts = lin  # residuals and Jacobians at every polished start
+    J, residuals = J_starts[best], R_starts[best]
+    pred = np.asarray(law.evaluate(params, data.x), dtype=float)
+    share = term_shares(J, obj.log, pred)
+    bounds = at_bounds(problem, theta_best, share)
+    # residuals at rounding level (data drawn exactly from the law) are not noise: floor the scale at 1e-8
+    floor = 1e-8 * (1.0 if obj.log else max(float(np.median(np.abs(data.y))), 1e-300))
+    c = min(robust_scale(residuals, obj), 1.0 / floor**2)
+    distances = _start_distances(t, sol, f, obj, lin, c)
+    status = Convergence(
+        int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps, float(distances[best])
+    )
+    starts_report = _starts_report(problem, sol, f, n_starts, float(np.median(np.abs(data.y))), distances)
+    log_means = {v: float(np.mean(np.asarray(a)[:n])) for v, a in logx.items()}
+    ident = identifiability(law, problem.free, J, log_means, skip=tuple(bounds), params=params, x=data.x)
+    ident = with_unresolved(ident, {k: v for k, v in starts_report.spread.items() if k not in bounds})
+    profiles = dict(
+        profile_bounds(
+            problem, profile_fn, u_best, float(f[best]), bounds, share, obj, pred, residuals,
+            (logx, tgt, t.fd.pad(t.case_w)), max_steps,
+        )
+    )  # fmt: skip
+    return dict(
+        u_best=u_best, theta_best=theta_best, params=params, value=float(f[best]), status=status,
+        starts=starts_report, residuals=residuals, pred=pred, share=share, bounds=bounds, ident=ident,
+        profiles=profiles,
+    )  # fmt: skip
+
+
+def _start_distances(t: Table, sol: Solution, f: np.ndarray, obj, lin, c: float) -> np.ndarray:
+    """Distance of every polished start from its optimum, in standard errors
+    (:func:`~scalefit.fitting.lsq.distance_to_optimum`), parameters at a bound at that start left
+    out; ``inf`` where the objective is not finite. One rule for every start and path."""
+    problem, n = t.problem, len(t.data)
+    tgt = t.fd.target
+    out = np.full(len(f), np.inf)
+    thetas = problem.theta_from_u(np.asarray(sol.u, dtype=float))  # every start at once
+    for i in np.flatnonzero(np.isfinite(f)):
+        theta = thetas[i]
+        J, r = lin[1][i], lin[0][i]
+        pred = np.exp(r + tgt[:n]) if obj.log else r + tgt[:n]
+        skip = at_bounds(problem, theta, term_shares(J, obj.log, pred))
+        keep = [j for j, name in enumerate(problem.free) if name not in skip]
+        out[i] = distance_to_optimum(J[:, keep], r, t.case_w, obj, c)
+    return out
+
+
+def _label(t: Table) -> str:
+    return f"{t.data.source}: " if t.data.source.startswith("group ") else ""
+
+
+def assemble(t: Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: bool) -> Fit:
+    """The Fit of one table from its optimum ``o`` and bootstrap ``boot``, with its notes ranked by consequence."""
+    data, law = t.data, t.problem.law
+    draws, boot_conv, made = boot
+    bootstrap = made or bootstrap  # replicates made: fewer than requested when the intervals settled early
+    status, starts_report, ident, bounds = o["status"], o["starts"], o["ident"], o["bounds"]
+    # notes ranked by consequence: no optimum, then intervals that cannot be trusted (too few or
+    # failed replicates, a misfit larger than the intervals), then what the numbers mean (a
+    # non-unique optimum, parameters at a bound), then a misfit the intervals already cover
+    notes = []
+    if not status.converged:
+        notes.append(f"fit of law {law.name!r} did not converge: {status.message}")
+        if throw:
+            raise ScalefitError(_label(t) + notes[0])
+    notes.extend(_bootstrap_notes(bootstrap, draws, boot_conv))
+    fit_misfit = misfit(o["residuals"], data.x, obj.log)
+    lack = misfit_text(fit_misfit, interval_halfwidth(law, draws, data.x, obj.log))[1:]
+    notes.extend(n for n in lack if "understate" in n)
+    if not starts_report.unique and not ident.flat:
+        notes.append(str(starts_report))
+    notes.extend(
+        f"{b.text}; its interval is one-sided, from the bound to where the profile likelihood rises by the "
+        "chi2 one-sided critical value"
+        for b in bounds.values()
+    )
+    notes.extend(n for n in lack if "understate" not in n)
+    fit = Fit(
+        law=law,
+        target=data.target,
+        params=o["params"],
+        value=o["value"],
+        status=status,
+        starts=starts_report,
+        identifiability=ident,
+        setup=Setup("lsq", obj, dict(data.mapping), t.problem, seed, data.source),
+        runs=FittedRuns(
+            n_runs=len(data),
+            ranges={v: (float(a.min()), float(a.max())) for v, a in data.x.items()},
+            residuals=o["residuals"],
+            data={"x": {v: a.tolist() for v, a in data.x.items()}, "y": data.y.tolist(), "noise_scale": None},
+            misfit=fit_misfit,
+        ),
+        draws=draws,
+        bounds={k: {**b.to_dict(), "profile": o["profiles"][k]} for k, b in bounds.items()},
+        bootstrap=BootstrapReport(bootstrap or None, boot_conv),
+        notes=tuple(notes),
+    )
+    return fit.identify()  # the one verdict: curvature, starts and the intervals of the replicates
+
+
+def _bootstrap_notes(requested: int, draws, share):
+    if not requested:
+        return
+    if requested < MIN_REPLICATES:
+        yield (
+            f"only {requested} bootstrap replicates: intervals from so few are noise (the 2.5% and 97.5% "
+            f"points need hundreds); use bootstrap={max(1000, MIN_REPLICATES)}"
+        )
+    kept = 0 if draws is None else len(draws)
+    if kept == 0:
+        yield (
+            "no bootstrap replicate converged, so the fit has no intervals (they are NaN): raise max_steps, "
+            "or simplify the law (see the identifiability report)"
+        )
+    elif share < MIN_CONVERGED:
+        yield (
+            f"only {share:.0%} of bootstrap replicates converged ({kept} of {requested} kept; the others "
+            "diverged or stopped early and are excluded): intervals from the rest may be too narrow — raise "
+            "max_steps, or fix weakly identified parameters (see the identifiability report)"
+        )
+
+
+def _starts_report(
+    problem: Problem, sol, f: np.ndarray, n_starts: int, y_scale: float, distances: np.ndarray
+) -> StartsReport:
+    """How many polished starts converged and reached the best objective, and how much they disagree.
+
+    Convergence is the fit's one rule (``distances`` within ``CONVERGED_DISTANCE`` standard
+    errors); the spread is over the converged starts at the best objective (over every
+    start at the best objective when none converged), so a start still crawling along a
+    valley does not make the optimum look non-unique. Spreads are relative to the best
+    value, except for additive constants (``E_inf``), whose spread is also measured against
+    ``y_scale`` (the target's median): a floor that every start drives to ~0 (1e-20 here,
+    1e-60 there) changes no prediction and is not "non-unique".
+    """
+    order = np.argsort(f, kind="stable")
+    best = order[0]
+    converged = np.asarray(distances) <= CONVERGED_DISTANCE
+    at_best = np.flatnonzero(f <= f[best] + StartsReport.rtol * abs(f[best]) + 1e-12)
+    agreeing = at_best[converged[at_best]] if converged[at_best].any() else at_best
+    agreeing = np.concatenate([[best], agreeing[agreeing != best]])  # the chosen optimum first: the reference
+    paper = problem.paper(problem.theta_from_u(np.asarray(sol.u)[agreeing]))
+    spread = {}
+    for name in problem.free:
+        vals = np.asarray(paper[name], dtype=float)
+        ref = abs(float(vals[0]))
+        if problem.law.specs[name].role == "constant":
+            ref = max(ref, 1e-6 * y_scale)
+        with np.errstate(all="ignore"):  # an overflowed start gives nan: "not unique", never a warning
+            spread[name] = float((vals.max() - vals.min()) / max(ref, 1e-300))
+    return StartsReport(
+        n_starts=n_starts,
+        n_polished=len(f),
+        n_converged=int(converged.sum()),
+        n_at_best=len(at_best),
+        best_values=[float(v) for v in f[order[:TOP_STARTS]]],
+        spread=spread,
+    )
