@@ -397,9 +397,9 @@ def bad_allocate(exc, match, fit=None, costs=None, **kwargs):
     "kwargs, match",
     [
         (dict(fit="fit.json"), r"fit must be a scalefit Fit.*'fit.json' \(str\).*load_fit"),
-        (dict(costs=[("Dp", 1e-4)]), r"costs must be a dict \{variable: cost per unit\}"),
-        (dict(costs={"Dp": "1e-4"}), r"costs\['Dp'\] must be a finite number > 0, got '1e-4' \(str\)"),
-        (dict(costs={3: 1.0}), r"costs keys must be variable names"),
+        (dict(costs=[("Dp", 1e-4)]), r"cost must be a dict \{variable: cost per unit\}"),
+        (dict(costs={"Dp": "1e-4"}), r"cost\['Dp'\] must be a finite number > 0, got '1e-4' \(str\)"),
+        (dict(costs={3: 1.0}), r"cost keys must be variable names"),
         (dict(budget="10"), r"budget must be a finite number > 0, got '10' \(str\)"),
         (dict(target=True), r"target must be a finite number, got True \(bool\)"),
         (dict(at=[("M", 1e7)]), r"at must be a dict \{variable: value\}"),
@@ -416,8 +416,8 @@ def test_allocate_wrong_type(no_work, kwargs, match):
     [
         (dict(at={"M": -1}), r"at\['M'\] must be a finite number > 0, got -1"),  # returned NaN before
         (dict(at={"M": 0}), r"at\['M'\] must be a finite number > 0, got 0"),
-        (dict(costs={"Dp": 0.0, "Df": 1.0}), r"costs\['Dp'\] must be a finite number > 0, got 0.0"),
-        (dict(costs={"Dp": -1e-4}), r"costs\['Dp'\] must be a finite number > 0, got -0.0001"),
+        (dict(costs={"Dp": 0.0, "Df": 1.0}), r"cost\['Dp'\] must be a finite number > 0, got 0.0"),
+        (dict(costs={"Dp": -1e-4}), r"cost\['Dp'\] must be a finite number > 0, got -0.0001"),
         (dict(budget=0), r"budget must be a finite number > 0, got 0"),
         (dict(budget=-5.0), r"budget must be a finite number > 0, got -5.0"),
         (dict(seed=-1), r"seed must be an integer >= 0, got -1"),
@@ -440,8 +440,8 @@ def test_allocate_target_out_of_reach():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(costs={"DP": 1e-4}), r"costs= must name variables of law 'paper_error'.*'DP'.*did you mean 'Dp'"),
-        (dict(costs={}), r"costs= must name at least one variable of law 'paper_error'"),
+        (dict(costs={"DP": 1e-4}), r"cost= must name variables of law 'paper_error'.*'DP'.*did you mean 'Dp'"),
+        (dict(costs={}), r"cost= must name at least one variable of law 'paper_error'"),
         (dict(at={"m": 22e6}), r"at= names 'm', which is not a variable of the law \(did you mean 'M'\?\)"),
         (dict(at={}), r"at= is missing \['M'\]: give the values of the variables you are not buying"),
         (dict(at=None), r"at= is missing \['M'\]"),
@@ -456,7 +456,7 @@ def test_allocate_unknown_or_missing_name(no_work, kwargs, match):
     [
         (dict(budget=10.0, target=0.2), r"give exactly one of budget=.*got both \(budget=10.0, target=0.2\)"),
         (dict(budget=None), r"give exactly one of budget=.*got neither"),
-        (dict(at={"M": 22e6, "Dp": 1e6}), r"at= gives 'Dp', which costs= also buys"),
+        (dict(at={"M": 22e6, "Dp": 1e6}), r"at= gives 'Dp', which cost= also buys"),
     ],
 )
 def test_allocate_conflicting_options(no_work, kwargs, match):
@@ -470,7 +470,7 @@ def test_allocate_conflicting_options(no_work, kwargs, match):
         (dict(budget=np.nan), r"budget must be a finite number > 0, got nan"),
         (dict(target=np.nan), r"target must be a finite number, got nan"),
         (dict(target=-np.inf), r"target must be a finite number, got -inf"),
-        (dict(costs={"Dp": np.inf}), r"costs\['Dp'\] must be a finite number > 0, got inf"),
+        (dict(costs={"Dp": np.inf}), r"cost\['Dp'\] must be a finite number > 0, got inf"),
         (dict(at={"M": np.inf}), r"at\['M'\] must be a finite number > 0, got inf"),
         (dict(at={"M": np.nan}), r"at\['M'\] must be a finite number > 0, got nan"),
         (dict(budget=1e300, costs={"Dp": 1e-300, "Df": 1.0}), r"budget=1e\+300 buys more than a float can hold"),

@@ -179,18 +179,18 @@ def setup(fit, cost, at, limits, interval, draws, seed) -> _Setup:
     cost = parse_cost(cost, variables, owner=f"law {fit.law.name!r}", name="cost")
     if not cost.variables:
         raise ScalefitError(
-            f"{name} {cost.text!r} uses none of the law's variables {variables}, so it says nothing about what to "
+            f"cost {cost.text!r} uses none of the law's variables {variables}, so it says nothing about what to "
             f"buy; write it as an expression of them, e.g. {formula_example(variables)!r}"
         )
     bought, held = _bought_and_held(cost, variables, at, fit.law.name)
-    at = _check_held(at, held, bought, name)
+    at = _check_held(at, held, bought, "cost")
     limits = _limits_arg(limits, bought, held)
     interval, draws = _draws_arg(interval, draws)
     seed = integer(seed, "seed", minimum=0)
     lo = np.array([limits.get(v, (0.0, math.inf))[0] for v in bought])
     hi = np.array([limits.get(v, (0.0, math.inf))[1] for v in bought])
     s = _Setup(fit, cost, bought, at, limits, lo, hi, interval, draws, np.random.default_rng(seed))
-    _check_rising(s, name)
+    _check_rising(s, "cost")
     return s
 
 
