@@ -26,6 +26,11 @@ import numpy as np
 
 from scalefit.errors import ScalefitError
 
+#: Most starts, and most bootstrap replicates, a fit takes (each is a full least-squares
+#: problem); more are refused before any array is made, by the API and the command line alike.
+MAX_STARTS = 1_000_000
+MAX_REPLICATES = 1_000_000
+
 
 def shown_value(value: Any) -> str:
     text = repr(value)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from scalefit import files
 from scalefit.errors import ScalefitError
+from scalefit.validate import MAX_STARTS
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_BROKEN_PIPE = 0, 1, 2, 141
 DEFAULT_DOMAIN = (1e3, 1e9)
-MAX_STARTS = MAX_REPLICATES = 1_000_000  # as scalefit.fitting.methods: refused there too, with the API's names
 
 
 # -- messages -------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import argparse
 
 from scalefit.cli import decide_verbs, verbs
 from scalefit.cli.arguments import (
-    MAX_REPLICATES,
     Parser,
     arg_checked,
     arg_domain,
@@ -18,6 +17,7 @@ from scalefit.cli.arguments import (
     one_of,
     positive,
 )
+from scalefit.validate import MAX_REPLICATES
 
 
 def build_parser() -> argparse.ArgumentParser:

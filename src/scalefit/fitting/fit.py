@@ -16,6 +16,7 @@ import pandas as pd
 from scalefit import progress
 from scalefit import validate as check
 from scalefit.errors import ScalefitError, ScalingWarning, format_rows
+from scalefit.fitting import memory
 from scalefit.fitting.lsq import OBJECTIVES, Objective
 from scalefit.fitting.lsq_fit import Table
 from scalefit.fitting.methods import NUTS, LeastSquares, make_method
@@ -199,6 +200,7 @@ def _prepare(data: Runs, problem: Problem, fitter, obj: Objective, weights, rng)
 
 def _fit_tables(tables: list[Table], fitter, obj: Objective, seed: int) -> list[Fit]:
     """Least squares for every table in one vectorised pass; NUTS (from those optima) table by table."""
+    memory.release_when_crowded()  # before compiling more: a long session stays within the OS's map limit
     lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
     bootstrap = lsq.bootstrap if isinstance(fitter, LeastSquares) else 0
     with progress.enabled(lsq.progress):

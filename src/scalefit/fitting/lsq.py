@@ -27,7 +27,10 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import ScalefitError
-from scalefit.fitting import jaxcache  # noqa: F401 - enables the persistent compilation cache
+from scalefit.fitting import (
+    jaxcache,  # noqa: F401 - enables the persistent compilation cache
+    memory,
+)
 from scalefit.fitting.problem import Problem
 from scalefit.fitting.solver import MAX_STEPS, Solution, huber_loss, make_solver, square_loss
 from scalefit.laws.general import natural_value
@@ -155,6 +158,9 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
         return jax.vmap(one_table)(thetas, logx, target)
 
     return explore, advance, jacobian, residuals, profile, finish, linearised
+
+
+memory.register(_compiled.cache_clear)  # programs of up to 32 law structures, dropped when crowded
 
 
 def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, xtol: float):

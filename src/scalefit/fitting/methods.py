@@ -25,10 +25,7 @@ import pandas as pd
 from scalefit import validate as check
 from scalefit.errors import ScalefitError
 from scalefit.results.diagnostics import NOISES
-
-#: Starts beyond this many are refused before any array is made (each is a full LM problem).
-MAX_STARTS = 1_000_000
-MAX_REPLICATES = 1_000_000
+from scalefit.validate import MAX_REPLICATES, MAX_STARTS
 
 
 def _starts(value: object) -> str | int | Mapping[str, object] | pd.DataFrame:
