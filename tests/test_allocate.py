@@ -57,7 +57,7 @@ def test_errors():
         allocate(GAP, COSTS)
     with pytest.raises(ScalefitError, match="not reachable.*falls to 0.1"):
         allocate(GAP, COSTS, target=0.05)
-    with pytest.raises(ScalefitError, match="costs= must name variables"):
+    with pytest.raises(ScalefitError, match="cost= must name variables"):
         allocate(GAP, {"N": 1.0}, budget=1.0)
     fit = Fit.from_params(scalefit.paper_error, scalefit.datasets.make_synthetic.TRUTH)
     with pytest.raises(ScalefitError, match=r"at= is missing \['M'\]"):
@@ -246,7 +246,7 @@ def test_target_mode_counts_draws_that_cannot_reach_it():
         (dict(cost=3.0), TypeError, r"cost must be a dict \{variable: cost per unit\}, a cost formula.*got 3.0"),
         (dict(cost=lambda N, X: N), ScalefitError, r"has parameter 'X', which is not a variable"),
         (dict(cost=lambda *a: 1.0), ScalefitError, r"takes \*args or \*\*kwargs"),
-        (dict(cost={"N": 1.0}, costs={"N": 1.0}), ScalefitError, r"give the cost once"),
+        (dict(cost={"N": 1.0}, costs={"N": 1.0}), TypeError, r"unexpected keyword argument .costs."),  # one name
         (dict(cost=None), ScalefitError, r"cost= is missing"),
         (dict(at={"N": -1.0}), ScalefitError, r"at\['N'\] must be a finite number > 0, got -1.0"),
         (dict(at={"N": np.inf}), ScalefitError, r"at\['N'\] must be a finite number > 0, got inf"),

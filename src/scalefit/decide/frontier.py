@@ -153,7 +153,7 @@ def compute_optimal(
         ``C = k N D``, the closed form ``N* = G (C/k)^(b/(a+b))``, ``G = (a A/(b B))^(1/(a+b))``
         in the columns ``<variable>_closed_form``.
     """
-    s = setup(fit, cost, None, at, limits, interval, draws, seed)
+    s = setup(fit, cost, at, limits, interval, draws, seed)
     values = np.atleast_1d(points_arg(budgets, "budgets", "the budget (in the units of cost=)"))
     if values.size == 0:
         raise ScalefitError("budgets is empty; give at least one budget (in the units of cost=), e.g. [1e21, 1e22]")
