@@ -153,6 +153,7 @@ def test_rollout_splits_are_spread_and_a_failed_fit_ranks_last(curve):
     assert ranking.loc["M2", "score"] == pytest.approx(10 * ranking.loc["M1", "score"], rel=0.5)
 
 
+@pytest.mark.filterwarnings(r"ignore:predict\(\). \d+ of \d+ predictions lie up to:scalefit.errors.ScalingWarning")
 def test_selection_calibrates_extrapolation_intervals_and_saves_them(curve, tmp_path):
     """The winner's rollout errors widen its intervals with the distance extrapolated; the
     calibration survives a fit file; without a bootstrap the calibrated band is the interval."""

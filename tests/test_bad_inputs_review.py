@@ -80,6 +80,7 @@ def fits(runs):
         return fit_groups(LAW, runs, "task", target="y", method=LeastSquares(starts=32, bootstrap=0))
 
 
+@pytest.mark.filterwarnings(r"ignore:predict\(\). \d+ of \d+ predictions lie up to:scalefit.errors.ScalingWarning")
 def test_fits_predict_edge_cases(fits):
     with pytest.raises(ScalefitError, match="data has no rows"):
         fits.predict(pd.DataFrame({"task": [], "x": []}), interval=None)

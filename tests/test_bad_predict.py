@@ -230,6 +230,7 @@ def test_from_params_draws_noise_columns_are_ignored():
 
 
 # -- error rates outside [0, 1] ----------------------------------------------------------------
+@pytest.mark.filterwarnings(r"ignore:predict\(\). \d+ of \d+ predictions lie up to:scalefit.errors.ScalingWarning")
 def test_error_rate_above_one_is_flagged_loudly(boot_fit):
     far = {"Dp": [3e6, 1e2], "M": [5e7, 1e3], "Df": [2e4, 5.0]}
     with pytest.warns(

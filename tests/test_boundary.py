@@ -126,6 +126,7 @@ def test_conditions_of_eq6_are_evaluated():
     assert "condition FAILS: gamma > gamma'" in repr(b)
 
 
+@pytest.mark.filterwarnings(r"ignore:p_\w+(\(\))?. these probabilities:scalefit.errors.ScalingWarning")
 def test_uncertainty_from_draws():
     plain, dist = pair(0.4, 0.1, 0.7, 0.005, -0.02)
     rng = np.random.default_rng(0)
@@ -161,6 +162,7 @@ def test_clear_errors():
         distillation_boundary(plain, dist, at=AT, domain=(1e2, 1e10)).intervals()
 
 
+@pytest.mark.filterwarnings(r"ignore:p_\w+(\(\))?. these probabilities:scalefit.errors.ScalingWarning")
 def test_boundary_from_real_bootstrap_fits():
     """End to end: fit plain and distilled laws to runs generated with a known boundary; the
     90% interval of each crossing comes from pairs of bootstrap replicates."""

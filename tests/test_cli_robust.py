@@ -266,6 +266,7 @@ def test_closed_stdout_loses_no_output_file(command, files):
     )
     proc.stdout.close()  # like `| head -c 0`: nobody reads what is printed
     err = proc.stderr.read()
+    proc.stderr.close()
     assert proc.wait(timeout=300) == 141, err
     assert "Traceback" not in err and "Exception ignored" not in err
     if command == "fit":
@@ -278,6 +279,7 @@ def test_laws_into_a_closed_pipe(files):
     proc = subprocess.Popen([sys.executable, "-m", "scalefit", "laws"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()
     err = proc.stderr.read().decode()
+    proc.stderr.close()
     assert proc.wait(timeout=300) == 141 and err == "", err
 
 
@@ -384,6 +386,8 @@ def test_ctrl_c_waits_for_a_write_in_progress(tmp_path):
     assert proc.stderr.readline() == "writing\n"
     proc.send_signal(signal.SIGINT)
     err = proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
     assert proc.wait(timeout=60) == 130, err  # 130, not 0: interrupted, it did not run on to the end
     assert out.read_text() == "complete" and err == "scalefit: interrupted\n"
 

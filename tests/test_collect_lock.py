@@ -195,7 +195,7 @@ def test_a_dead_collectors_claim_is_taken_over(tmp_path):
         assert holder.startswith(f"pid {proc.pid} on host {socket.gethostname()} (since ")
     finally:
         proc.send_signal(signal.SIGKILL)  # dies without releasing anything
-        proc.wait()
+        proc.communicate()  # reaps it and closes its pipes
     assert work.claim_path("0123456789abcdef").is_file()  # its claim file is left behind ...
     with work.claim("0123456789abcdef") as claim:  # ... and blocks nobody: the kernel dropped the lock
         assert claim is not None and work.claim_holder("0123456789abcdef").startswith(f"pid {os.getpid()} ")

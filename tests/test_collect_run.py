@@ -175,7 +175,7 @@ def test_sigkill_mid_run_loses_nothing_finished(micro_grid, micro_table, tmp_pat
     while len(_rows(work)) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # reaps it and closes its pipes
     done_before = _rows(work)
     assert 3 <= len(done_before) < len(reference), "kill must land mid-collection"
     partial = pd.read_parquet(out)  # the table on disk is intact and holds only finished runs
@@ -193,6 +193,8 @@ def test_sigkill_mid_run_loses_nothing_finished(micro_grid, micro_table, tmp_pat
     assert not [p for p in work.rglob("*") if p.is_file() and "tmp" in p.name]  # no temporary left
 
 
+# the tiny preset's few runs leave parameters at bounds and unidentified: its fit notes are expected
+@pytest.mark.filterwarnings("ignore::scalefit.errors.ScalingWarning")
 def test_tiny_preset_collects_every_run_and_fits(tmp_path):
     table = collect(preset("tiny"), tmp_path / "tiny.parquet", device="cpu", progress=False)
     assert len(table) == 27 + 18 + 18

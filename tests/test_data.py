@@ -67,6 +67,7 @@ KINDS = [
 ]  # fmt: skip
 
 
+@pytest.mark.filterwarnings(r"ignore:law variable .* has only \d+ distinct:scalefit.errors.ScalingWarning")
 @pytest.mark.parametrize("kind", KINDS)
 def test_api_message(kind):
     table, mapping, message = broken(kind)
@@ -101,6 +102,8 @@ def test_parquet_and_csv_load_the_same(tmp_path):
     assert "validated for law 'paper_error'" in repr(a)
 
 
+# a 4-start fit of a small table: its notes (bounds, non-unique optimum) are expected
+@pytest.mark.filterwarnings("ignore::scalefit.errors.ScalingWarning")
 def test_validated_runs_feed_fit_law_and_input_is_untouched():
     t = small_table()
     before = t.copy()

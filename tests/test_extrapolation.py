@@ -69,6 +69,7 @@ def calibrated():
     return ExtrapolationModel.calibrate(err, feats, np.ones(len(err)), terms=("spread", "slope_distance"))
 
 
+@pytest.mark.filterwarnings(r"ignore:predict\(\). \d+ of \d+ predictions depend on:scalefit.errors.ScalingWarning")
 def test_a_model_calibrated_on_some_curves_covers_new_ones(calibrated):
     """Exchangeability across curves: calibrated on 60 curves, the intervals of 60 new curves
     of the same kind cover about 90% of their held-out points — two-sided, with a band from

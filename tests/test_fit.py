@@ -68,6 +68,8 @@ def test_identifiability_flags_unbent_curve():
     assert any("add runs at larger Dp" in m for m in fit.identifiability.messages)
 
 
+@pytest.mark.filterwarnings(r"ignore:lack of fit along:scalefit.errors.ScalingWarning")
+@pytest.mark.filterwarnings(r"ignore:\w+ at its (lower |upper )?bound:scalefit.errors.ScalingWarning")
 def test_fix_tie_and_bounds(noise_free_runs, truth):
     law = scalefit.paper_error
     fixed = fit_law(law, noise_free_runs, target="error", fix={"E_inf": truth["E_inf"]}, **FAST)

@@ -12,6 +12,7 @@ import scalefit
 from scalefit import (
     LeastSquares,
     ScalefitError,
+    ScalingWarning,
     allocate,
     compute_optimal,
     fit_groups,
@@ -31,12 +32,14 @@ def runs():
 
 @pytest.fixture(scope="module")
 def two_variable_fit(runs):
-    return fit_law("E + A*Dp^-alpha + B*Df^-beta", runs, target="error", seed=0, method=LeastSquares(bootstrap=20))
+    with pytest.warns(ScalingWarning, match=r"only 20 bootstrap replicates"):  # enough for these checks
+        return fit_law("E + A*Dp^-alpha + B*Df^-beta", runs, target="error", seed=0, method=LeastSquares(bootstrap=20))
 
 
 @pytest.fixture(scope="module")
 def fit_text(runs):
-    return fit_law("E + A*Dp^-alpha", runs, target="error", seed=0, method=LeastSquares(bootstrap=20)).to_json()
+    with pytest.warns(ScalingWarning, match=r"only 20 bootstrap replicates"):  # enough for these checks
+        return fit_law("E + A*Dp^-alpha", runs, target="error", seed=0, method=LeastSquares(bootstrap=20)).to_json()
 
 
 # -- formulas and costs: size and depth --------------------------------------------------------

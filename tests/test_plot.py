@@ -31,11 +31,20 @@ def check_png(fig, path, xlabel, ylabel, yscale="log"):
     assert img[..., :3].std() > 0.01  # not a blank canvas
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Each test's figures are closed after it (pyplot keeps every open figure alive)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture(scope="module")
 def fit():
-    return scalefit.fit_law(
-        scalefit.paper_error, scalefit.example_runs(), target="error", method=LeastSquares(starts=100, bootstrap=100)
-    )
+    with pytest.warns(scalefit.ScalingWarning, match=r"only 100 bootstrap replicates"):  # enough for a figure
+        method = LeastSquares(starts=100, bootstrap=100)
+        return scalefit.fit_law(scalefit.paper_error, scalefit.example_runs(), target="error", method=method)
 
 
 def test_plot_fit(fit, tmp_path):

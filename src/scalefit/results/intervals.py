@@ -291,6 +291,11 @@ def valid_replicates(paper: Mapping[str, np.ndarray], f: np.ndarray, converged: 
     return ok
 
 
+#: Log-residuals with an rms below this are double-precision rounding (1e-16 per operation,
+#: grown by the law's evaluation and the solver's tolerances), never evidence of a misfit.
+EXACT_RMS = 1e-9
+
+
 def misfit(residuals: np.ndarray, x: Mapping[str, np.ndarray], log_objective: bool) -> dict:
     """Residual scale and a lack-of-fit test by level of each variable.
 
@@ -299,10 +304,13 @@ def misfit(residuals: np.ndarray, x: Mapping[str, np.ndarray], log_objective: bo
     if the law fitted every level equally well. A variable is flagged when ``p`` is below
     :data:`LACK_OF_FIT_P` and the level means carry at least :data:`LACK_OF_FIT_SHARE` of the
     residuals' mean square (so small but significant structure — which data drawn from the
-    law itself show by chance — is not flagged).
+    law itself show by chance — is not flagged). Log-residuals whose rms is below
+    :data:`EXACT_RMS` are the rounding of double precision, not a trend: an exact fit (a law
+    fitted to its own noise-free values) is never flagged.
     """
     r = np.asarray(residuals, dtype=float)
     rms = float(np.sqrt(np.mean(r**2)))
+    exact = bool(log_objective and rms < EXACT_RMS)
     by: dict[str, dict] = {}
     for v, a in x.items():
         levels, index = np.unique(np.asarray(a, dtype=float), return_inverse=True)
@@ -325,7 +333,7 @@ def misfit(residuals: np.ndarray, x: Mapping[str, np.ndarray], log_objective: bo
             "worst_level": float(levels[worst]),
             "worst_mean": float(means[worst]),
             "share": share,
-            "flag": bool(p < LACK_OF_FIT_P and share >= LACK_OF_FIT_SHARE),
+            "flag": bool(p < LACK_OF_FIT_P and share >= LACK_OF_FIT_SHARE and not exact),
         }
     return {"rms": rms, "log": bool(log_objective), "by": by}
 
