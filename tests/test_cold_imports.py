@@ -39,7 +39,7 @@ PROBE = textwrap.dedent(
     path = sys.argv[1]
     df.to_csv(path, index=False)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)  # the fits' notes, not the imports
         fit = scalefit.fit_law(
             scalefit.chinchilla, df, target="loss", method=scalefit.LeastSquares(bootstrap=0, starts=8)
         )

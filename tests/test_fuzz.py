@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import scalefit
-from scalefit import LeastSquares, ScalefitError, load_fit, parse_law
+from scalefit import LeastSquares, ScalefitError, ScalingWarning, load_fit, parse_law
 from scalefit.decide.cost import parse_cost
 from scalefit.tables.query import row_mask
 
@@ -227,7 +227,7 @@ def test_query_parser_runs_no_code(text):
 @pytest.fixture(scope="module")
 def fit_dict():
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ScalingWarning)  # the fit's notes, not what is tested here
         fit = scalefit.fit_law(
             "E + A*Dp^-alpha", scalefit.example_runs(), target="error", seed=0, method=LeastSquares(bootstrap=8)
         )

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import scalefit
-from scalefit import Fit, LeastSquares, distillation_boundary, plot_boundary, plot_difference, plot_fit
+from scalefit import Fit, LeastSquares, ScalingWarning, distillation_boundary, plot_boundary, plot_difference, plot_fit
 from scalefit.cli.main import main
 
 PLAIN = dict(E_inf=0.05, alpha=0.4, lambda_p=0.1, beta=0.5, lambda_m=0.006, gamma=0.35, lambda_f=0.25)
@@ -109,7 +109,7 @@ def imagenet_fit(fit):
     runs["Df"] = runs.Df.map(share) * 1281167
     runs["error"] = 0.7 + 0.4 * fit.predict(runs)["mean"].to_numpy()  # near chance, as Mikami's: a narrow axis
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ScalingWarning)  # the fit's notes, not what is tested here
         f = scalefit.fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=32, bootstrap=30))
     return f, runs
 
@@ -136,7 +136,7 @@ def test_real_float_columns_every_slice_is_drawn():
     runs = runs[runs.stage == "finetune"].copy()
     runs["Df"] = runs["finetune_fraction"] * 4000.0 * (1 + 3e-4)  # floats that equal no typed value exactly
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ScalingWarning)  # the fit's notes, not what is tested here
         f = scalefit.fit_law(scalefit.paper_error, runs, target="error", method=LeastSquares(starts=16, bootstrap=0))
     for df in (200, 1000, 4000):
         fig = plot_fit(f, runs, x="Dp", by="M", at={"Df": df})
@@ -190,7 +190,7 @@ def test_crossover_plot_has_runs_and_labelled_interval_bars():
     runs = pd.read_csv(FMNIST)
     fits = {}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ScalingWarning)  # the fit's notes, not what is tested here
         for stage in ("finetune", "control"):
             fits[stage] = scalefit.fit_law(
                 scalefit.paper_error,
@@ -241,7 +241,7 @@ def finetune_file(tmp_path_factory):
     argv = ["fit", FMNIST, "--law", "paper_error", "--target", "error", "--where", "stage == 'finetune'",
             "--starts", "16", "--bootstrap", "0", "--out", str(path)]  # fmt: skip
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ScalingWarning)  # the fit's notes, not what is tested here
         assert main(argv) == 0
     return path
 
@@ -302,7 +302,7 @@ def test_boundary_interval_bars_sit_on_the_x_axis_not_on_the_target_axis():
     runs = pd.read_csv(FMNIST)
     fits = {}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ScalingWarning)  # the fit's notes, not what is tested here
         for stage in ("finetune", "control"):
             part = runs[runs.stage == stage]
             fits[stage] = scalefit.fit_law(

@@ -52,7 +52,7 @@ from scalefit.cli.arguments import (
     silence,
 )
 from scalefit.cli.parser import build_parser
-from scalefit.errors import ScalefitError
+from scalefit.errors import ScalefitError, ScalingWarning
 
 
 # -- output, errors and signals -----------------------------------------------------------------
@@ -201,7 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_USAGE
         debug = interrupts.debug = args.debug
         warnings.showwarning = _show_warning
-        args.func(args)
+        with warnings.catch_warnings():
+            # scalefit's notes are printed as one line each, whatever filter the caller set
+            # (``python -W error``, a test runner): the command's contract, not an error
+            warnings.simplefilter("default", ScalingWarning)
+            args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
         return EXIT_BROKEN_PIPE if "stdout" in missing else EXIT_OK
     except KeyboardInterrupt:
