@@ -67,14 +67,14 @@ class CentredAmplitude:
     scale: float
     inverse: bool  # True for a scale lambda = 1/A
 
-    def distribution(self, params):
-        shift = params[self.exponent] * self.centre
+    def distribution(self, exponent_value):
+        shift = exponent_value * self.centre
         affine = AffineTransform(-shift, -1.0) if self.inverse else AffineTransform(shift, 1.0)
         return dist.TransformedDistribution(dist.Normal(self.loc, self.scale), [affine, ExpTransform()])
 
-    def base_value(self, value: float, params: Mapping[str, float]) -> float:
+    def base_value(self, value: float, exponent_value: float) -> float:
         log_a = -np.log(value) if self.inverse else np.log(value)
-        return float(log_a - params[self.exponent] * self.centre)
+        return float(log_a - exponent_value * self.centre)
 
     def __repr__(self) -> str:
         lhs = "-log" if self.inverse else "log"
@@ -82,10 +82,6 @@ class CentredAmplitude:
             f"{lhs}(.) ~ Normal({self.loc:.3g} + {self.exponent} * {self.centre:.3g}, {self.scale:g}) "
             "[centred on its exponent]"
         )
-
-
-#: Default priors NUTS samples through a base site ``<name>_base``.
-REPARAMETERISED = (CentredAmplitude,)
 
 
 def _top_constants(law: Law) -> set[str]:
@@ -182,7 +178,7 @@ def default_priors(
 
 def describe(prior) -> str:
     """A prior as text, e.g. ``LogNormal(loc=-0.693, scale=1.5)``."""
-    if isinstance(prior, REPARAMETERISED):
+    if isinstance(prior, CentredAmplitude):
         return repr(prior)
     args = ", ".join(f"{k}={float(np.asarray(getattr(prior, k))):.4g}" for k in prior.arg_constraints)
     return f"{type(prior).__name__}({args})"
@@ -283,8 +279,8 @@ def sample(
         params = {n: jnp.asarray(v) for n, v in fixed.items()}
         for n in sorted(problem.free, key=lambda n: law.specs[n].role != "exponent"):  # exponents first
             prior = priors[n]
-            if isinstance(prior, REPARAMETERISED):
-                prior = prior.distribution(params)
+            if isinstance(prior, CentredAmplitude):
+                prior = prior.distribution(params[prior.exponent])
             params[n] = numpyro.sample(n, prior)
             params.update({m: params[t] for m, t in problem.tied.items() if t == n})
         internal = law.to_internal({n: params[n] for n in law.parameters})
@@ -300,10 +296,9 @@ def sample(
             numpyro.sample("y", likelihood, obs=obs)
 
     init_values = {n: float(init[n]) for n in (*problem.free, *noise_sites(noise, known is not None))}
-    centred = {n: p for n, p in priors.items() if isinstance(p, REPARAMETERISED)}
+    centred = {n: p for n, p in priors.items() if isinstance(p, CentredAmplitude)}
     for n, p in centred.items():
-        values = {e: _value(e, init, problem) for e in law.parameters}
-        init_values[f"{n}_base"] = p.base_value(init_values.pop(n), values)
+        init_values[f"{n}_base"] = p.base_value(init_values.pop(n), _value(p.exponent, init, problem))
     model = numpyro.handlers.reparam(model, config={n: TransformReparam() for n in centred})
     kernel = NUTS(
         model, dense_mass=True, target_accept_prob=TARGET_ACCEPT, init_strategy=init_to_value(values=init_values)
@@ -327,16 +322,16 @@ def sample(
         mcmc.run(mcmc.post_warmup_state.rng_key, extra_fields=fields)
         blocks.append(mcmc.get_samples(group_by_chain=True))
         extras.append(mcmc.get_extra_fields(group_by_chain=True))
-    samples = {k: np.concatenate([np.asarray(b[k], dtype=float) for b in blocks], axis=1) for k in blocks[0]}
-    extra = {k: np.concatenate([np.asarray(e[k]) for e in extras], axis=1) for k in fields}
-    draws = samples[sites[0]].shape[1]
+    kept = min(len(blocks) * draws, max_draws)  # per chain: a last block past max_draws is cut
+    samples = {k: np.concatenate([np.asarray(b[k], dtype=float) for b in blocks], axis=1)[:, :kept] for k in blocks[0]}
+    extra = {k: np.concatenate([np.asarray(e[k]) for e in extras], axis=1)[:, :kept] for k in fields}
     stats = {
         "divergences": int(np.asarray(extra["diverging"]).sum()),
         "max_tree_depth_hits": int((np.asarray(extra["num_steps"]) >= 2**10 - 1).sum()),
         "mean_steps": float(np.asarray(extra["num_steps"]).mean()),
     }
     out = {}
-    n_total = chains * draws
+    n_total = chains * kept
     for n in law.parameters:
         if n in problem.fixed:
             out[n] = np.full(n_total, problem.fixed[n])

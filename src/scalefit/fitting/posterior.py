@@ -24,7 +24,7 @@ def bayesian_fit(
     init: Fit, data: Runs, problem: Problem, weights, seed: int, *, noise, priors, noise_scale, **run
 ) -> Fit:
     """The NUTS fit of one table, sampled from its least-squares fit ``init`` (whose other reports it keeps)."""
-    from scalefit.fitting.bayes import REPARAMETERISED, default_priors, describe, noise_sites, resolve_priors, sample
+    from scalefit.fitting.bayes import CentredAmplitude, default_priors, describe, noise_sites, resolve_priors, sample
     from scalefit.results.diagnostics import diagnostic_notes, diagnostics
 
     law = problem.law
@@ -39,7 +39,7 @@ def bayesian_fit(
     if noise == "student_t":
         start["nu"] = 10.0
     for name in problem.free:
-        if isinstance(resolved[name], REPARAMETERISED):
+        if isinstance(resolved[name], CentredAmplitude):
             continue
         if not bool(resolved[name].support(start[name])):
             raise ScalefitError(
