@@ -1,8 +1,8 @@
-"""The installed version of scalefit, recorded in every file it writes."""
+"""The version of scalefit, recorded in every file it writes.
 
-from importlib.metadata import PackageNotFoundError, version
+Written here once and read by the build (``[tool.setuptools.dynamic]`` in ``pyproject.toml``),
+so the installed metadata and this string cannot disagree; reading it costs no
+``importlib.metadata`` scan at import (~35 ms of every fresh process).
+"""
 
-try:
-    __version__ = version("scalefit")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0+unknown"
+__version__ = "0.1.0"

@@ -28,6 +28,7 @@ import pandas as pd
 
 from scalefit.errors import ScalefitError
 from scalefit.fitting import (
+    exported,
     jaxcache,  # noqa: F401 - enables the persistent compilation cache
     memory,
 )
@@ -157,7 +158,9 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
 
         return jax.vmap(one_table)(thetas, logx, target)
 
-    return explore, advance, jacobian, residuals, profile, finish, linearised
+    stored = json.dumps([problem_key, repr(objective), gtol, ftol, xtol])  # what the programs were built for
+    functions = (explore, advance, jacobian, residuals, profile, finish, linearised)
+    return tuple(exported.Stored(f.__name__, f, stored) for f in functions)
 
 
 memory.register(_compiled.cache_clear)  # programs of up to 32 law structures, dropped when crowded

@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special  # not scipy.stats: it costs a least-squares fit ~0.5 s of import
 
 from scalefit.fitting.problem import Problem, constant_places
+from scalefit.results.distributions import chi2_1_quantile, f_survival, normal_cdf
 
 NEGLIGIBLE = 1e-6  # a term contributing less than this share of every prediction is "at 0"
 RELEASE_SHARE = 0.05  # a released term contributes about this share where it matters most
@@ -167,12 +167,6 @@ def _profile_grid(problem: Problem, i: int, theta_i: float, top_share: float, sc
     return lo + steps * span if end == "lo" else hi - steps * span
 
 
-def chi2_1_quantile(q: float) -> float:
-    """Quantile of chi-squared with 1 degree of freedom, ``scipy.stats.chi2.ppf(q, 1)``: the
-    lower regularised gamma ``P(1/2, x/2) = q`` inverted."""
-    return float(2.0 * special.gammaincinv(0.5, q))
-
-
 def robust_scale(residuals: np.ndarray, objective) -> float:
     """``c`` such that ``2 c (F(restricted) - F(best))`` is asymptotically chi-squared for the
     objective ``F = sum rho(r)``: ``c = E[psi'] / E[psi^2]`` with ``psi = rho'`` (the
@@ -185,7 +179,7 @@ def robust_scale(residuals: np.ndarray, objective) -> float:
     delta = objective.delta
     psi2 = float(np.mean(np.clip(r, -delta, delta) ** 2))
     h = max(1.06 * float(np.std(r)) * len(r) ** -0.2, delta)
-    dpsi = float(np.mean(special.ndtr((delta - r) / h) - special.ndtr((-delta - r) / h)))  # normal CDF
+    dpsi = float(np.mean(normal_cdf((delta - r) / h) - normal_cdf((-delta - r) / h)))  # normal CDF
     return dpsi / max(psi2, 1e-300)
 
 
@@ -323,7 +317,7 @@ def misfit(residuals: np.ndarray, x: Mapping[str, np.ndarray], log_objective: bo
         if ssw <= 0:
             p = 0.0 if ssb > 0 else 1.0
         else:
-            p = float(special.fdtrc(k - 1, n - k, (ssb / (k - 1)) / (ssw / (n - k))))  # F(k-1, n-k) survival
+            p = f_survival(k - 1, n - k, (ssb / (k - 1)) / (ssw / (n - k)))  # F(k-1, n-k) survival
         worst = int(np.argmax(np.abs(means)))
         spread = float(np.sqrt(np.mean(means[index] ** 2)))
         share = float(spread**2 / max(rms**2, 1e-300))

@@ -1,0 +1,148 @@
+"""Solver programs kept across processes as serialised JAX exports, so a fresh process does not
+trace them again.
+
+A fresh process spends most of its first fit tracing and lowering the solver programs to
+XLA (about 0.8 s for a Chinchilla fit; the persistent compilation cache of
+:mod:`scalefit.fitting.jaxcache` only saves the compilation after that). :class:`Stored` wraps a
+jitted function: the first call with a given structure of arguments (shapes, dtypes, static
+options) exports the lowered program (:func:`jax.export.export`) and writes it, serialised, to
+``<cache dir>/exported/``; a later process reads it back and calls it
+(``jax.jit(exported.call)``), which needs no tracing of the solver.
+
+Keys. An entry's file name is a SHA-256 of: the format version, the digest of scalefit's
+own source files and the JAX/jaxlib versions (:func:`code_digest`: any change to the code or to
+JAX makes every entry a miss), the backend, the law structure and options the functions were
+built for, the function's name, its static options and its arguments' shapes and dtypes —
+never the data.
+
+Safety. Entries are written whole, to a temporary file moved into place
+(:func:`scalefit.files.write_file`), behind a header holding the payload's SHA-256, which a
+reader checks before deserialising: a truncated or damaged entry is a miss, never bytes for
+XLA. Any failure to export, write, read or deserialise falls back to the plain jitted
+function — the same program, traced in this process. ``SCALEFIT_CACHE_DIR=off`` turns this off
+with the compilation cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jaxlib
+import numpy as np
+from jax import export
+
+from scalefit.files import write_file
+from scalefit.fitting import jaxcache
+from scalefit.fitting.solver import Solution
+
+#: Bumped when the layout of an entry changes.
+FORMAT = 1
+_MAGIC = b"scalefit-export\x00"
+
+# the solvers' result type, by a stable name, so programs returning it serialise
+export.register_namedtuple_serialization(Solution, serialized_name="scalefit.Solution")
+
+
+@functools.cache
+def code_digest() -> str:
+    """SHA-256 of every scalefit source file (path and bytes) and the JAX and jaxlib versions."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(f"{FORMAT} {jax.__version__} {jaxlib.__version__}".encode())
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def store_dir() -> Path | None:
+    """Where exports are kept: ``exported/`` in the compilation cache's directory; ``None``
+    when that cache is off."""
+    base = jaxcache.cache_dir()
+    return None if base is None else base / "exported"
+
+
+def _spec(a) -> jax.ShapeDtypeStruct:
+    a = np.asarray(a)
+    return jax.ShapeDtypeStruct(a.shape, a.dtype)
+
+
+def _read(path: Path) -> export.Exported | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head = len(_MAGIC) + 32
+    if len(data) <= head or data[: len(_MAGIC)] != _MAGIC:
+        return None
+    payload = data[head:]
+    if hashlib.sha256(payload).digest() != data[len(_MAGIC) : head]:
+        return None
+    try:
+        return export.deserialize(bytearray(payload))
+    except Exception:  # noqa: BLE001 - an entry that does not read back is a miss
+        return None
+
+
+def _write(path: Path, exp: export.Exported) -> None:
+    try:
+        payload = bytes(exp.serialize())
+    except Exception:  # noqa: BLE001 - a program that does not serialise is used, not kept
+        return
+    with contextlib.suppress(OSError):  # a full or read-only disk: not kept, the fit goes on
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file(path, _MAGIC + hashlib.sha256(payload).digest() + payload)
+
+
+class Stored:
+    """A jitted function whose programs are exported to disk and read back in later processes.
+
+    Called like the function (positional arrays, static options as keywords). ``key`` names what
+    the function was built for (law structure, objective, tolerances): the same name in another
+    process must mean the same program.
+    """
+
+    def __init__(self, name: str, fn: Callable, key: str):
+        self.name = name
+        self.fn = fn
+        self.key = key
+        self._calls: dict[tuple, Callable] = {}
+        #: How each program was obtained, in order: "read" (from disk), "exported" (traced here
+        #: and written) or "traced" (the plain jitted function: store off, or export failed).
+        self.origins: list[str] = []
+
+    def __call__(self, *args, **static):
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        shapes = tuple((np.shape(a), np.result_type(a).str) for a in leaves)
+        k = (tuple(sorted(static.items())), str(tree), shapes)
+        call = self._calls.get(k)
+        if call is None:
+            call = self._calls[k] = self._load(args, static, k)
+        return call(*args)
+
+    def _load(self, args, static, k) -> Callable:
+        plain = functools.partial(self.fn, **static)
+        directory = store_dir()
+        if directory is None:
+            self.origins.append("traced")
+            return plain
+        x64 = bool(jax.config.jax_enable_x64)
+        text = json.dumps([code_digest(), jax.default_backend(), x64, self.key, self.name, repr(k)])
+        path = directory / f"{hashlib.sha256(text.encode()).hexdigest()}.jaxexport"
+        exp = _read(path)
+        if exp is not None:
+            self.origins.append("read")
+        else:
+            try:
+                exp = export.export(jax.jit(plain))(*jax.tree_util.tree_map(_spec, args))
+            except Exception:  # noqa: BLE001 - a program that cannot be exported runs as it is
+                self.origins.append("traced")
+                return plain
+            _write(path, exp)
+            self.origins.append("exported")
+        return jax.jit(exp.call)

@@ -1,0 +1,142 @@
+"""Solver programs kept across processes as serialised JAX exports (issue 24, the cold path):
+read back instead of traced, keyed by structure (never data), damaged entries are misses,
+and a fit reads the same optimum with the store on, off, or read back."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scalefit.fitting import exported
+from scalefit.fitting.solver import Solution
+
+SRC = str(Path(exported.__file__).resolve().parents[1])
+
+
+@jax.jit
+def _program(x, table, w):
+    """A small program with a dict input and the solvers' named-tuple output."""
+    r = table["a"] * x[:, None] - table["b"]
+    cost = jnp.sum(w * r**2, axis=-1)
+    return Solution(x, cost, jnp.max(jnp.abs(r), axis=-1), jnp.zeros_like(x, dtype=int), cost < 1.0)
+
+
+def _program_with_steps(x, table, w, *, steps):
+    return _program(x * steps, table, w)
+
+
+ARGS = (np.array([1.0, 2.0, 3.0]), {"a": np.arange(4.0), "b": np.ones(4)}, np.full(4, 0.5))
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEFIT_CACHE_DIR", str(tmp_path))
+    return tmp_path / "exported"
+
+
+def _same(a: Solution, b: Solution) -> bool:
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b, strict=True))
+
+
+def test_first_call_exports_and_a_new_process_reads_back(store):
+    first = exported.Stored("program", _program, "key")
+    out = first(*ARGS)
+    assert first.origins == ["exported"]
+    assert len(list(store.glob("*.jaxexport"))) == 1
+    again = exported.Stored("program", _program, "key")  # what a new process builds
+    assert _same(again(*ARGS), out) and again.origins == ["read"]
+    assert _same(out, _program(*ARGS))  # the same program's result
+
+
+def test_each_structure_is_its_own_entry_and_data_are_not_in_the_key(store):
+    f = exported.Stored("program", _program, "key")
+    f(*ARGS)
+    f(ARGS[0] + 1.0, {"a": ARGS[1]["a"] * 2, "b": ARGS[1]["b"]}, ARGS[2])  # new values, same shapes
+    assert f.origins == ["exported"] and len(list(store.glob("*"))) == 1
+    f(np.ones(5), ARGS[1], ARGS[2])  # another shape
+    exported.Stored("program", _program, "another law")(*ARGS)  # another structure
+    g = exported.Stored("steps", _program_with_steps, "key")
+    g(*ARGS, steps=2)
+    g(*ARGS, steps=3)  # a static option is part of the key
+    assert f.origins == ["exported", "exported"] and g.origins == ["exported", "exported"]
+    assert len(list(store.glob("*"))) == 5
+    assert np.array_equal(g(*ARGS, steps=3).u, ARGS[0] * 3)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_a_damaged_entry_is_a_miss_and_is_replaced(store, damage):
+    out = exported.Stored("program", _program, "key")(*ARGS)
+    (path,) = store.glob("*.jaxexport")
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        path.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    else:
+        path.write_bytes(b"not an export at all")
+    again = exported.Stored("program", _program, "key")
+    assert _same(again(*ARGS), out) and again.origins == ["exported"]
+    assert path.read_bytes() != data[: len(data) // 2]
+    third = exported.Stored("program", _program, "key")  # rewritten whole: read back
+    assert _same(third(*ARGS), out) and third.origins == ["read"]
+
+
+def test_off_with_the_compilation_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCALEFIT_CACHE_DIR", "off")
+    f = exported.Stored("program", _program, "key")
+    assert _same(f(*ARGS), _program(*ARGS)) and f.origins == ["traced"]
+    assert exported.store_dir() is None
+
+
+def test_an_unwritable_store_still_computes(store):
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("a file where the directory should be")
+    f = exported.Stored("program", _program, "key")
+    assert _same(f(*ARGS), _program(*ARGS)) and f.origins == ["exported"]
+
+
+def test_the_code_digest_covers_scalefit_and_jax():
+    d = exported.code_digest()
+    assert len(d) == 64 and d == exported.code_digest()
+
+
+FIT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np, pandas as pd
+    import scalefit
+    from scalefit import LeastSquares, fit_law
+    rng = np.random.default_rng(3)
+    N = np.repeat(np.geomspace(1e7, 1e9, 6), 5)
+    D = np.tile(np.geomspace(1e9, 1e11, 5), 6)
+    loss = (1.7 + 400 * N**-0.34 + 2000 * D**-0.37) * np.exp(rng.normal(0, 0.01, N.size))
+    runs = pd.DataFrame({"N": N, "D": D, "loss": loss})
+    fit = fit_law(scalefit.chinchilla, runs, target="loss", method=LeastSquares(bootstrap=0))
+    print(json.dumps(fit.params))
+    """
+)
+
+
+def _fit_in_a_fresh_process(tmp_path, cache):
+    env = {k: v for k, v in os.environ.items() if k != "SCALEFIT_CACHE_DIR"}
+    env.update(SCALEFIT_CACHE_DIR=cache, PYTHONPATH=SRC, HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", FIT], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_fit_reads_the_same_optimum_with_programs_read_back(tmp_path):
+    cache = tmp_path / "cache"
+    off = _fit_in_a_fresh_process(tmp_path, "off")
+    first = _fit_in_a_fresh_process(tmp_path, str(cache))
+    entries = {p: p.stat().st_mtime_ns for p in (cache / "exported").glob("*.jaxexport")}
+    second = _fit_in_a_fresh_process(tmp_path, str(cache))
+    assert len(entries) >= 2  # the start search's programs at least
+    assert {p: p.stat().st_mtime_ns for p in (cache / "exported").glob("*.jaxexport")} == entries  # read, not rewritten
+    assert first == off and second == off  # the same programs: the same optimum to the bit
