@@ -85,6 +85,21 @@ def test_distance_to_optimum_matches_a_direct_svd():
         assert _lsq.distance_to_optimum(J, r, w, obj, 2.0) == pytest.approx(np.sqrt(2.0 * p @ p), rel=1e-9)
 
 
+def test_distances_of_a_stack_match_one_point_at_a_time():
+    rng = np.random.default_rng(1)
+    for name, n in (("huber", 700), ("squared", 12)):
+        obj = _lsq.Objective.make(name, None)
+        J, r, w = rng.normal(size=(6, n, 4)), 0.01 * rng.normal(size=(6, n)), rng.integers(0, 3, n).astype(float)
+        J[1, :, 2] = 0.0  # a parameter that cannot move the residuals at this point: as if left out
+        J[2, 0, 0] = np.nan  # not finite: infinitely far
+        got = _lsq.distances_to_optimum(J, r, w, obj, 3.0)
+        assert got[2] == np.inf
+        assert got[1] == pytest.approx(_lsq.distance_to_optimum(J[1][:, [0, 1, 3]], r[1], w, obj, 3.0), rel=1e-9)
+        for i in (0, 3, 4, 5):
+            assert got[i] == pytest.approx(_lsq.distance_to_optimum(J[i], r[i], w, obj, 3.0), rel=1e-9)
+            assert got[i] > 0
+
+
 def test_bootstrap_stops_once_endpoints_settle_and_states_their_error(runs, quiet):
     loose = scalefit.fit_law(
         scalefit.paper_error, runs, target="error", seed=1, method=LeastSquares(bootstrap=1000, bootstrap_rtol=0.2)

@@ -1,7 +1,5 @@
 """``python -m scalefit ...`` is the ``scalefit`` command."""
 
-import sys
+from scalefit.cli.main import command
 
-from scalefit.cli.main import main
-
-sys.exit(main())
+command()

@@ -31,6 +31,7 @@ into the real target: a symlink is followed and kept."""
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import signal
@@ -234,5 +235,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.close()
 
 
+def command() -> None:
+    """The ``scalefit`` console command (and ``python -m scalefit``): :func:`main`, then exit.
+
+    Before the interpreter shuts down, every object still alive is moved out of the garbage
+    collector's view (``gc.freeze``), so the shutdown's collections do not walk JAX's and
+    pandas' object graphs: ~0.1 s of every command (measured: 0.13 s -> 0.03 s from the last
+    line to the exit after a JAX computation). The process is ending: nothing lives longer, and
+    every file was written and closed by :func:`main`. Not done by :func:`main` itself, which
+    callers (tests, notebooks) run in a process that goes on."""
+    status = main()
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 
 from scalefit.errors import ScalefitError
-from scalefit.fitting.lsq import CONVERGED_DISTANCE, FitData, distance_to_optimum
+from scalefit.fitting.lsq import CONVERGED_DISTANCE, FitData, distances_to_optimum
 from scalefit.fitting.problem import Problem
 from scalefit.fitting.solver import Solution
 from scalefit.results.fit import Fit
@@ -96,13 +96,14 @@ def _start_distances(t: Table, sol: Solution, f: np.ndarray, obj, lin, c: float)
     tgt = t.fd.target
     out = np.full(len(f), np.inf)
     thetas = problem.theta_from_u(np.asarray(sol.u, dtype=float))  # every start at once
+    movable: dict[tuple[int, ...], list[int]] = {}  # starts by the parameters that can move at them
     for i in np.flatnonzero(np.isfinite(f)):
-        theta = thetas[i]
-        J, r = lin[1][i], lin[0][i]
-        pred = np.exp(r + tgt[:n]) if obj.log else r + tgt[:n]
-        skip = at_bounds(problem, theta, term_shares(J, obj.log, pred))
-        keep = [j for j, name in enumerate(problem.free) if name not in skip]
-        out[i] = distance_to_optimum(J[:, keep], r, t.case_w, obj, c)
+        J = lin[1][i]
+        pred = np.exp(lin[0][i] + tgt[:n]) if obj.log else lin[0][i] + tgt[:n]
+        skip = at_bounds(problem, thetas[i], term_shares(J, obj.log, pred))
+        movable.setdefault(tuple(j for j, name in enumerate(problem.free) if name not in skip), []).append(i)
+    for keep, rows in movable.items():
+        out[rows] = distances_to_optimum(lin[1][rows][:, :, list(keep)], lin[0][rows], t.case_w, obj, c)
     return out
 
 

@@ -22,6 +22,7 @@ Three things a percentile bootstrap gets wrong on real tables, and what scalefit
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -80,7 +81,7 @@ def at_bounds(problem: Problem, theta: np.ndarray, share: np.ndarray):
     """
     law = problem.law
     out: dict[str, Bound] = {}
-    paper = problem.paper(theta)
+    paper = functools.cache(lambda: problem.paper(theta))  # paper form only for a parameter at a bound
     place = constant_places(law)
     for i, name in enumerate(problem.free):
         role = law.specs[name].role
@@ -101,11 +102,11 @@ def at_bounds(problem: Problem, theta: np.ndarray, share: np.ndarray):
             continue
         if role in ("location", "shape") or place.get(name) in ("ceiling", "count"):
             if end is not None:
-                value = float(paper[name])
+                value = float(paper()[name])
                 out[name] = Bound(name, "lower" if end == "lo" else "upper", value, f"{name} at its bound {value:.4g}")
             continue  # a small share says nothing about such a parameter's value
         if end is not None:  # internal bounds of a scale run the other way round
-            value = float(paper[name])
+            value = float(paper()[name])
             lower = (end == "lo") != (role == "scale")
             out[name] = Bound(name, "lower" if lower else "upper", value, f"{name} at its bound {value:.4g}")
         elif not np.any(share[:, i] >= NEGLIGIBLE):
