@@ -121,7 +121,8 @@ def main() -> None:
             load_runs()[["N", "D", "loss"]].to_csv(csv, index=False)
         fit = [PY, "-m", "scalefit", "fit", str(csv), "--law", "chinchilla", "--target", "loss"]
         scipy = [PY, str(HERE / "cold_scipy.py"), str(csv)]
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; runs {args.runs}")
+        load = os.getloadavg()[0]
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {load:.2f}; runs {args.runs}")
         for cache in args.caches.split(","):
             if "point" in args.cases:
                 paired("point fit (--bootstrap 0)", [*fit, "--bootstrap", "0"], scipy, cache, args.runs, tmp)

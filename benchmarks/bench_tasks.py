@@ -79,9 +79,8 @@ def tasks():
     f = DATA / "datablations" / "datablations_contour_losses.csv"
     if f.exists():
         df = pd.read_csv(f)
-        df = pd.DataFrame(
-            {"N": df["num_params"], "D": df["token_num"], "U": df["token_num"] / df["epochs"], "loss": df["openLM_loss"]}
-        )
+        unique = df["token_num"] / df["epochs"]
+        df = pd.DataFrame({"N": df["num_params"], "D": df["token_num"], "U": unique, "loss": df["openLM_loss"]})
         law = scalefit.get_law("muennighoff_full")
         yield "datablations", law, df[df["N"] < 2.5e9], df[df["N"] >= 2.5e9], "loss"
 

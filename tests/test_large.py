@@ -4,6 +4,7 @@ The thresholds are lowered on a small table so the paths that large tables take 
 seconds; each fit is compared with the plain path's on the same table.
 """
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -117,6 +118,21 @@ def test_bootstrap_stops_once_endpoints_settle_and_states_their_error(runs, quie
     )
     assert full.bootstrap.requested == made
     np.testing.assert_allclose(full.draws.to_numpy(), loose.draws.to_numpy(), rtol=1e-6, atol=1e-12)
+
+
+def test_an_endpoint_that_cannot_settle_is_said_in_words_not_as_a_huge_percent(runs, quiet):
+    fit = scalefit.fit_law(
+        scalefit.paper_error, runs, target="error", method=LeastSquares(starts=16, bootstrap=200, bootstrap_rtol=0)
+    )
+    assert "95% endpoints within" in repr(fit)
+    name = next(p for p in fit.setup.problem.free if p not in fit.bounds and fit.law.specs[p].role != "exponent")
+    draws = fit.draws.copy()
+    draws[name] = np.exp(np.random.default_rng(0).normal(0.0, 15.0, len(draws)))  # spread over decades
+    spread = dataclasses.replace(fit, draws=draws)
+    assert spread.bootstrap_error().loc[name, "relative"] > 1.0
+    text = repr(spread)
+    assert f"NOT settled: the Monte-Carlo s.e. of {name}'s exceeds its interval's whole width" in text
+    assert "endpoints within" not in text
 
 
 def test_bootstrap_rtol_zero_makes_every_replicate(runs, quiet):

@@ -74,12 +74,20 @@ def fit_text(fit) -> str:
     elif fit.draws is not None:
         asked = fit.bootstrap.requested or len(fit.draws)
         lsq = fit.setup.method == "lsq" and len(fit.draws) > 1
-        rel = fit.bootstrap_error()["relative"].to_numpy(dtype=float) if lsq else np.array([])
-        mc = (
-            f"; 95% endpoints within {np.max(rel[np.isfinite(rel)]):.1%} of their width (Monte-Carlo s.e.)"
-            if np.isfinite(rel).any()
-            else ""
-        )
+        errors = fit.bootstrap_error()["relative"] if lsq else None
+        rel = errors.to_numpy(dtype=float) if errors is not None else np.array([])
+        mc = ""
+        if np.isfinite(rel).any():
+            worst = float(np.max(rel[np.isfinite(rel)]))
+            if worst <= 1.0:
+                mc = f"; 95% endpoints within {worst:.1%} of their width (Monte-Carlo s.e.)"
+            else:  # a percent of a width would read as a number; the endpoint is not there to settle
+                name = str(errors.index[int(np.nanargmax(rel))])
+                mc = (
+                    f"; 95% endpoints NOT settled: the Monte-Carlo s.e. of {name}'s exceeds its interval's whole "
+                    "width (its replicates spread over orders of magnitude: more replicates will not pin it; "
+                    "see identifiability)"
+                )
         lines.append(
             f"  bootstrap: {asked} case-resampling replicates, {fit.bootstrap.converged:.0%} converged "
             f"({len(fit.draws)} kept){mc}"
