@@ -153,3 +153,35 @@ def test_bad_models_and_options_are_named():
         ExtrapolationModel.calibrate(np.zeros(3), ones, np.ones(3), terms=("size",))
     with pytest.raises(ScalefitError, match="not an extrapolation model"):
         ExtrapolationModel.from_dict({"scale": "slope"})
+
+
+def _checkpoints(sizes: int):
+    """``sizes`` model sizes with 12 token counts each (checkpoints), fitted by Chinchilla."""
+    rng = np.random.default_rng(sizes)
+    N = np.repeat(np.geomspace(1e8, 1e9, sizes), 12)
+    D = np.tile(np.geomspace(1e9, 1e11, 12), sizes)
+    loss = (1.7 + 400 * N**-0.34 + 2000 * D**-0.37) * np.exp(rng.normal(0, 0.005, N.size))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        return scalefit.fit_law(
+            scalefit.chinchilla, pd.DataFrame({"N": N, "D": D, "loss": loss}), target="loss",
+            method=LeastSquares(bootstrap=200),
+        )  # fmt: skip
+
+
+def test_beyond_a_variable_with_few_values_is_not_supported():
+    """Beyond three model sizes the law's bend in N is unknown; beyond 12 token counts it is the
+    corpus's kind of extrapolation."""
+    fit = _checkpoints(3)
+    assert fit.predict({"N": [3e8], "D": [1e12]}, LEVEL)["supported"].tolist() == [True]  # beyond in D only
+    with pytest.warns(ScalingWarning, match=r"beyond the fitted runs in N \(3 distinct values\)"):
+        p = fit.predict({"N": [3e8, 1e10], "D": [1e10, 1e10]}, LEVEL)
+    assert p["supported"].tolist() == [True, False]
+
+
+def test_beyond_four_values_is_left_to_the_extrapolation_model():
+    fit = _checkpoints(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScalingWarning)
+        p = fit.predict({"N": [3e8, 1e10], "D": [1e10, 1e10]}, LEVEL)
+    assert p["supported"].tolist() == [True, True]

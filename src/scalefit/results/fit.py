@@ -460,7 +460,8 @@ class Fit:
             extrapolation model), ``extrapolated`` (outside the range of the fitted runs in
             some variable), ``decades_beyond`` (how far outside: the log10-distance beyond
             the runs summed over variables) and ``supported`` (False where that is further
-            than any curve the extrapolation model was calibrated on; a warning names them).
+            than any curve the extrapolation model was calibrated on, or beyond the runs in a
+            variable they hold at fewer than 4 distinct values; a warning names them).
 
             When the target is an error rate (the law's ``metric="error_rate"``; or a law
             with no metric, a target named like ``error``/``err``/``error_rate`` and every

@@ -335,7 +335,8 @@ def predict(
         out["decades_beyond"] = feats["distance"] / np.log(10.0)
         if model is not None:
             out["supported"] = model.supported(feats)
-            far = ~out["supported"].to_numpy(dtype=bool)
+            _flag_sparse_variables(fit, out, x)
+            far = ~model.supported(feats)
             if far.any():
                 warnings.warn(
                     f"predict(): {int(far.sum())} of {len(out)} predictions lie up to "
@@ -351,6 +352,43 @@ def predict(
         _flag_error_rates(fit, out, reason, interval)
     out.attrs["interval"] = interval
     return out
+
+
+#: A prediction beyond the runs in a variable with fewer distinct fitted values than this is not
+#: supported: a term in it has an amplitude and an exponent (and often a floor shares it), so
+#: three values leave at most one to check the law's form against — the extrapolation model's
+#: corpus extrapolates along variables with many values (data, steps), not along three model
+#: sizes. Fixed by that count, not tuned on any score.
+FEW_VALUES = 4
+
+
+def _flag_sparse_variables(fit, out: pd.DataFrame, x: Mapping[str, np.ndarray]) -> None:
+    """``supported`` False, with a warning, where a prediction goes beyond the runs in a
+    variable that the runs hold at fewer than :data:`FEW_VALUES` distinct values."""
+    data = fit.runs.data or {}
+    beyond = np.zeros(len(out), dtype=bool)
+    sparse = {}
+    for v, (lo, hi) in fit.runs.ranges.items():
+        values = (data.get("x") or {}).get(v)
+        if values is None:
+            continue
+        count = int(np.unique(np.asarray(values, dtype=float)).size)
+        rows = (np.asarray(x[v], dtype=float) > hi) | (np.asarray(x[v], dtype=float) < lo)
+        if count < FEW_VALUES and rows.any():
+            sparse[v] = count
+            beyond |= rows
+    if not sparse:
+        return
+    out["supported"] = out["supported"].to_numpy(dtype=bool) & ~beyond
+    which = ", ".join(f"{v} ({n} distinct value{'s' if n != 1 else ''})" for v, n in sparse.items())
+    warnings.warn(
+        f"predict(): {int(beyond.sum())} of {len(out)} predictions go beyond the fitted runs in {which}: so few values "
+        f"cannot show how the law bends beyond them, and the intervals' widening was calibrated on curves with many "
+        f"values (column supported). Treat those intervals as a guess; run at least {FEW_VALUES} distinct values of "
+        "the variable you extrapolate along",
+        ScalingWarning,
+        stacklevel=4,
+    )
 
 
 def widen_beyond_runs(fit, out: pd.DataFrame, model: ExtrapolationModel, feats: Mapping, interval: float) -> None:
