@@ -88,6 +88,30 @@ def test_a_damaged_entry_is_a_miss_and_is_replaced(store, damage):
     assert _same(third(*ARGS), out) and third.origins == ["read"]
 
 
+def test_a_swapped_entry_is_a_miss_not_another_programs_result(store):
+    exported.Stored("program", _program, "law one")(*ARGS)
+    (one,) = store.glob("*.jaxexport")
+    g = exported.Stored("steps", _program_with_steps, "law one")
+    g(*ARGS, steps=3)
+    (two,) = set(store.glob("*.jaxexport")) - {one}
+    one_bytes, two_bytes = one.read_bytes(), two.read_bytes()
+    one.write_bytes(two_bytes), two.write_bytes(one_bytes)  # each checksum still whole
+    again = exported.Stored("program", _program, "law one")
+    assert _same(again(*ARGS), _program(*ARGS)) and again.origins == ["exported"]
+
+
+def test_a_program_read_back_that_does_not_run_falls_back_for_good(store, monkeypatch):
+    first = exported.Stored("program", _program, "key")
+    first(*ARGS)
+    (path,) = store.glob("*.jaxexport")
+    other = (np.ones(7), ARGS[1], ARGS[2])  # another program: it takes 7 values where this call has 3
+    wrong = jax.export.export(_program)(*jax.tree_util.tree_map(jnp.asarray, other))
+    exported._write(path, wrong, bytes.fromhex(path.stem))  # right key and checksum: what a bug could leave
+    again = exported.Stored("program", _program, "key")
+    assert _same(again(*ARGS), _program(*ARGS)) and again.origins == ["traced"]
+    assert _same(again(*ARGS), _program(*ARGS)) and again.origins == ["traced"]
+
+
 def test_off_with_the_compilation_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("SCALEFIT_CACHE_DIR", "off")
     f = exported.Stored("program", _program, "key")

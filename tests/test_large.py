@@ -196,3 +196,22 @@ def test_row_blocks_and_screen_with_a_bound_and_groups(runs, quiet, monkeypatch)
     assert groups["b"].starts.n_polished > _multistart.FINAL_POLISH  # 50 runs: its own screen, kept as polished
     for k in ("a", "b"):
         _same_optimum(plain_groups[k], groups[k])
+
+
+def test_intervals_at_a_bound_at_levels_at_or_below_one_half_are_the_bound(quiet):
+    """The Self & Liang mixture's quantile is 0 at levels <= 0.5: the one-sided interval of a
+    parameter at its bound is the bound itself there (it raised a ValueError)."""
+    rng = np.random.default_rng(0)
+    N = np.repeat(np.geomspace(1e7, 1e9, 6), 5)
+    D = np.tile(np.geomspace(1e9, 1e11, 5), 6)
+    loss = (1.7 + 400 * N**-0.34 + 2000 * D**-0.37) * np.exp(rng.normal(0, 0.01, N.size))
+    fit = scalefit.fit_law(
+        scalefit.chinchilla, pd.DataFrame({"N": N, "D": D, "loss": loss}), target="loss",
+        bounds={"E": (1.75, None)}, method=LeastSquares(starts=16, bootstrap=50),
+    )  # fmt: skip
+    assert "E" in fit.bounds
+    for level in (0.3, 0.5):
+        row = fit.summary(level).loc["E"]
+        assert row["lower"] == pytest.approx(1.75) and row["upper"] == pytest.approx(1.75)
+    wide = fit.summary(0.95).loc["E"]
+    assert wide["lower"] == pytest.approx(1.75) and wide["upper"] > 1.75

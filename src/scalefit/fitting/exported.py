@@ -16,11 +16,12 @@ built for, the function's name, its static options and its arguments' shapes and
 never the data.
 
 Safety. Entries are written whole, to a temporary file moved into place
-(:func:`scalefit.files.write_file`), behind a header holding the payload's SHA-256, which a
-reader checks before deserialising: a truncated or damaged entry is a miss, never bytes for
-XLA. Any failure to export, write, read or deserialise falls back to the plain jitted
-function — the same program, traced in this process. ``SCALEFIT_CACHE_DIR=off`` turns this off
-with the compilation cache.
+(:func:`scalefit.files.write_file`), behind a header holding the entry's key and the payload's
+SHA-256, which a reader checks before deserialising: a truncated, damaged, planted or swapped
+entry is a miss, never bytes for XLA nor another program's results; a program read back whose
+first call fails is replaced by the one traced here. Any failure to export, write, read or
+deserialise falls back to the plain jitted function — the same program, traced in this process.
+``SCALEFIT_CACHE_DIR=off`` turns this off with the compilation cache.
 """
 
 from __future__ import annotations
@@ -72,16 +73,17 @@ def _spec(a) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(a.shape, a.dtype)
 
 
-def _read(path: Path) -> export.Exported | None:
+def _read(path: Path, key: bytes) -> export.Exported | None:
+    """The entry at ``path`` if it is whole and was written for ``key``; else ``None``."""
     try:
         data = path.read_bytes()
     except OSError:
         return None
-    head = len(_MAGIC) + 32
-    if len(data) <= head or data[: len(_MAGIC)] != _MAGIC:
-        return None
+    head = len(_MAGIC) + 64
+    if len(data) <= head or data[: len(_MAGIC)] != _MAGIC or data[len(_MAGIC) : len(_MAGIC) + 32] != key:
+        return None  # not ours, or written for another program (a planted or swapped file)
     payload = data[head:]
-    if hashlib.sha256(payload).digest() != data[len(_MAGIC) : head]:
+    if hashlib.sha256(payload).digest() != data[len(_MAGIC) + 32 : head]:
         return None
     try:
         return export.deserialize(bytearray(payload))
@@ -89,14 +91,14 @@ def _read(path: Path) -> export.Exported | None:
         return None
 
 
-def _write(path: Path, exp: export.Exported) -> None:
+def _write(path: Path, exp: export.Exported, key: bytes) -> None:
     try:
         payload = bytes(exp.serialize())
     except Exception:  # noqa: BLE001 - a program that does not serialise is used, not kept
         return
     with contextlib.suppress(OSError):  # a full or read-only disk: not kept, the fit goes on
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_file(path, _MAGIC + hashlib.sha256(payload).digest() + payload)
+        write_file(path, _MAGIC + key + hashlib.sha256(payload).digest() + payload)
 
 
 class Stored:
@@ -133,16 +135,38 @@ class Stored:
             return plain
         x64 = bool(jax.config.jax_enable_x64)
         text = json.dumps([code_digest(), jax.default_backend(), x64, self.key, self.name, repr(k)])
-        path = directory / f"{hashlib.sha256(text.encode()).hexdigest()}.jaxexport"
-        exp = _read(path)
+        key = hashlib.sha256(text.encode()).digest()
+        path = directory / f"{key.hex()}.jaxexport"
+        exp = _read(path, key)
         if exp is not None:
             self.origins.append("read")
-        else:
-            try:
-                exp = export.export(jax.jit(plain))(*jax.tree_util.tree_map(_spec, args))
-            except Exception:  # noqa: BLE001 - a program that cannot be exported runs as it is
-                self.origins.append("traced")
-                return plain
-            _write(path, exp)
-            self.origins.append("exported")
+            return _checked(jax.jit(exp.call), plain, self.origins)
+        try:
+            exp = export.export(jax.jit(plain))(*jax.tree_util.tree_map(_spec, args))
+        except Exception:  # noqa: BLE001 - a program that cannot be exported runs as it is
+            self.origins.append("traced")
+            return plain
+        _write(path, exp, key)
+        self.origins.append("exported")
         return jax.jit(exp.call)
+
+
+def _checked(read: Callable, plain: Callable, origins: list[str]) -> Callable:
+    """``read`` (a program read from disk), falling back for good to ``plain`` (the same
+    program traced here) if its first call fails: an entry that matches its key and checksum
+    but does not run as this call needs is a miss, never an error or a result."""
+    state: dict[str, Callable] = {}
+
+    def call(*args):
+        if "use" in state:
+            return state["use"](*args)
+        try:
+            out = jax.block_until_ready(read(*args))
+        except Exception:  # noqa: BLE001 - the plain program raises what is really wrong
+            origins[-1] = "traced"
+            state["use"] = plain
+            return plain(*args)
+        state["use"] = read
+        return out
+
+    return call

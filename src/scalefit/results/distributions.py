@@ -5,7 +5,7 @@ Importing ``scipy.special`` costs a fresh process ~0.12 s (scipy 1.17: its array
 dispatch layer), more than the rest of scalefit's own modules; a least-squares fit needs only
 the normal CDF, the chi-squared(1) quantile and the F distribution's survival function, which
 the standard library gives to double precision (``math.erfc``, :class:`statistics.NormalDist`,
-``math.lgamma``). ``tests/test_distributions.py`` checks each against ``scipy.special`` over a
+``math.lgamma``). ``tests/test_cold_imports.py`` checks each against ``scipy.special`` over a
 grid.
 """
 
@@ -26,15 +26,21 @@ _EPS = 1e-15
 def normal_cdf(x) -> np.ndarray:
     """Standard normal CDF of every element (``scipy.special.ndtr``)."""
     x = np.asarray(x, dtype=float)
-    return 0.5 * _ERFC(-x / math.sqrt(2.0)).astype(float)
+    return 0.5 * np.asarray(_ERFC(-x / math.sqrt(2.0)), dtype=float)
 
 
 def chi2_1_quantile(q: float) -> float:
     """Quantile of chi-squared with 1 degree of freedom (``scipy.stats.chi2.ppf(q, 1)``): the
-    square of a standard normal, so ``Phi^-1((1 - q) / 2) ** 2``."""
-    if not 0.0 <= q < 1.0:
-        raise ValueError(f"chi2_1_quantile needs 0 <= q < 1, got {q!r}")
-    return NormalDist().inv_cdf((1.0 - q) / 2.0) ** 2 if q > 0 else 0.0  # the lower tail: exact near q = 1
+    square of a standard normal, so ``Phi^-1((1 - q) / 2) ** 2`` (the lower tail: exact near
+    ``q = 1``); near ``q = 0``, where ``(1 - q) / 2`` rounds, the first term of its series."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"chi2_1_quantile needs 0 <= q <= 1, got {q!r}")
+    if q == 1.0:
+        return math.inf
+    if q < 1e-3:  # Phi^-1(1/2 + q/2) = s (1 + s^2/6 + 7 s^4/120 + ...), s = sqrt(2 pi) q / 2
+        s = math.sqrt(2.0 * math.pi) * q / 2.0
+        return (s * (1.0 + s * s / 6.0 + 7.0 * s**4 / 120.0)) ** 2
+    return NormalDist().inv_cdf((1.0 - q) / 2.0) ** 2
 
 
 def _fraction(a: float, b: float, x: float) -> float:
@@ -57,20 +63,38 @@ def _fraction(a: float, b: float, x: float) -> float:
     return h
 
 
-def beta_regularised(a: float, b: float, x: float) -> float:
-    """The regularised incomplete beta function ``I_x(a, b)`` (``scipy.special.betainc``)."""
+def _lgamma_step(a: float, b: float) -> float:
+    """``lgamma(a + b) - lgamma(a)``; for large ``a`` from the difference of Stirling's series
+    (the direct difference of two values near ``a log a`` loses ``eps * a log a`` to rounding)."""
+    if a < 1e4:
+        return math.lgamma(a + b) - math.lgamma(a)
+    return (a + b - 0.5) * math.log1p(b / a) + b * math.log(a) - b + (1.0 / (12.0 * (a + b)) - 1.0 / (12.0 * a))
+
+
+def beta_regularised(a: float, b: float, x: float, y: float | None = None) -> float:
+    """The regularised incomplete beta function ``I_x(a, b)`` (``scipy.special.betainc``);
+    ``y = 1 - x`` may be given where it is known more precisely than ``1 - x`` rounds to."""
+    y = 1.0 - x if y is None else y
+    if not (a > 0.0 and b > 0.0 and math.isfinite(a) and math.isfinite(b)):
+        return math.nan
     if x <= 0.0:
         return 0.0
-    if x >= 1.0:
+    if y <= 0.0:
         return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    big, small = max(a, b), min(a, b)
+    log_x = math.log1p(-y) if y < 0.5 else math.log(x)  # x near 1 (or y near 1) without rounding
+    log_y = math.log1p(-x) if x < 0.5 else math.log(y)
+    front = math.exp(_lgamma_step(big, small) - math.lgamma(small) + a * log_x + b * log_y)
     if x < (a + 1.0) / (a + b + 2.0):
         return front * _fraction(a, b, x) / a
-    return 1.0 - front * _fraction(b, a, 1.0 - x) / b
+    return 1.0 - front * _fraction(b, a, y) / b
 
 
 def f_survival(d1: float, d2: float, f: float) -> float:
     """``P(F > f)`` for F with ``(d1, d2)`` degrees of freedom (``scipy.special.fdtrc``)."""
+    if not (d1 > 0.0 and d2 > 0.0 and math.isfinite(d1) and math.isfinite(d2)) or math.isnan(f):
+        return math.nan
     if f <= 0.0:
         return 1.0
-    return beta_regularised(d2 / 2.0, d1 / 2.0, d2 / (d2 + d1 * f))
+    # x = d2 / (d2 + d1 f) and 1 - x computed apart, so a tiny d1 f / d2 is not rounded away
+    return beta_regularised(d2 / 2.0, d1 / 2.0, d2 / (d2 + d1 * f), d1 * f / (d2 + d1 * f))

@@ -215,8 +215,8 @@ def profile_end(profile: Mapping, interval: float) -> float:
     """Far end of a one-sided interval from a bound: where the profile statistic first
     reaches the chi2(1) quantile at ``2 * interval - 1`` (Self & Liang 1987: at a boundary
     the statistic is a 50:50 mixture of chi2_0 and chi2_1), or the last value scanned when
-    it never does."""
-    crit = chi2_1_quantile(2.0 * interval - 1.0)
+    it never does. At ``interval <= 0.5`` the mixture's quantile is 0: the interval is the bound."""
+    crit = chi2_1_quantile(max(2.0 * interval - 1.0, 0.0))
     values, stat = np.asarray(profile["values"], dtype=float), np.asarray(profile["stat"], dtype=float)
     above = np.flatnonzero(stat >= crit)
     if not len(above):
@@ -245,7 +245,9 @@ def parameter_interval(values: np.ndarray, estimate: float, interval: float, bou
     if not len(values):
         return float("nan"), float("nan")
     if bound is not None:  # every bound a fit records carries its profile
-        lower, upper = sorted((bound["value"], profile_end(bound["profile"], interval)))
+        # at interval <= 0.5 the mixture's quantile is 0: the interval is the bound itself
+        far = profile_end(bound["profile"], interval) if interval > 0.5 else bound["value"]
+        lower, upper = sorted((bound["value"], far))
     else:
         tail = (1.0 - interval) / 2.0
         lower, upper = float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
