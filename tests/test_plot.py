@@ -186,6 +186,8 @@ def test_legend_sits_outside_the_axes(fit):
     assert legend.x0 >= ax.get_window_extent().x1  # right of the data, never on it
 
 
+# the curve runs past the 3 fine-tuning sizes the runs have: the plot passes predict's note on
+@pytest.mark.filterwarnings(r"ignore:predict\(\). \d+ of \d+ predictions go beyond the fitted runs in Df \(3 distinct:scalefit.errors.ScalingWarning")
 def test_crossover_plot_has_runs_and_labelled_interval_bars():
     runs = pd.read_csv(FMNIST)
     fits = {}
@@ -298,6 +300,8 @@ def test_bin_draws_runs_near_a_continuous_at_value(finetune_file, capsys):
     assert f"points: {near.sum()} of 100 runs drawn" in capsys.readouterr().out
 
 
+# the curve runs past the 3 fine-tuning sizes the runs have: the plot passes predict's note on
+@pytest.mark.filterwarnings(r"ignore:predict\(\). \d+ of \d+ predictions go beyond the fitted runs in Df \(3 distinct:scalefit.errors.ScalingWarning")
 def test_boundary_interval_bars_sit_on_the_x_axis_not_on_the_target_axis():
     runs = pd.read_csv(FMNIST)
     fits = {}

@@ -185,6 +185,8 @@ def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
             f"column {column!r} ({role}) holds {what} ({raw.dtype}), not real numbers; scalefit does not convert "
             "them for you — give the column as numbers"
         )
+    if isinstance(raw.dtype, np.dtype) and kind in "fiu":  # NumPy numbers (a by= group of a numeric table)
+        return _finite(frame, column, role, raw.to_numpy(dtype=float))
     text = raw.map(lambda v: isinstance(v, str | bytes)).to_numpy(dtype=bool) if kind in "OSUT" else None
     values = pd.to_numeric(raw, errors="coerce")
     bad = values.isna() & raw.notna()
@@ -200,7 +202,10 @@ def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
             f"(e.g. {raw[text].iloc[0]!r}); scalefit does not parse text as numbers — convert the column "
             "(pd.to_numeric) or fix the file"
         )
-    arr = values.to_numpy(dtype=float)
+    return _finite(frame, column, role, values.to_numpy(dtype=float))
+
+
+def _finite(frame: pd.DataFrame, column: str, role: str, arr: np.ndarray) -> np.ndarray:
     nonfinite = ~np.isfinite(arr)
     if nonfinite.any():
         raise ScalefitError(
