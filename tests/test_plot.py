@@ -18,6 +18,12 @@ DISTILLED = dict(E_inf_prime=0.0615, alpha_prime=0.7, lambda_p_prime=0.005, beta
 AT = {"M": 22e6, "Df": 5e4, "Mt": 10e6}
 
 
+FEW_DF = (
+    r"ignore:predict\(\). \d+ of \d+ predictions go beyond the fitted runs in Df \(3 distinct"
+    ":scalefit.errors.ScalingWarning"
+)
+
+
 def check_png(fig, path, xlabel, ylabel, yscale="log"):
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
@@ -187,7 +193,7 @@ def test_legend_sits_outside_the_axes(fit):
 
 
 # the curve runs past the 3 fine-tuning sizes the runs have: the plot passes predict's note on
-@pytest.mark.filterwarnings(r"ignore:predict\(\). \d+ of \d+ predictions go beyond the fitted runs in Df \(3 distinct:scalefit.errors.ScalingWarning")
+@pytest.mark.filterwarnings(FEW_DF)
 def test_crossover_plot_has_runs_and_labelled_interval_bars():
     runs = pd.read_csv(FMNIST)
     fits = {}
@@ -301,7 +307,7 @@ def test_bin_draws_runs_near_a_continuous_at_value(finetune_file, capsys):
 
 
 # the curve runs past the 3 fine-tuning sizes the runs have: the plot passes predict's note on
-@pytest.mark.filterwarnings(r"ignore:predict\(\). \d+ of \d+ predictions go beyond the fitted runs in Df \(3 distinct:scalefit.errors.ScalingWarning")
+@pytest.mark.filterwarnings(FEW_DF)
 def test_boundary_interval_bars_sit_on_the_x_axis_not_on_the_target_axis():
     runs = pd.read_csv(FMNIST)
     fits = {}
