@@ -225,7 +225,7 @@ def test_variables_may_be_zero_where_the_law_is_defined_and_never_negative():
     assert fit.params["t2"] == pytest.approx(-1.0, abs=0.05) and fit.params["t3"] == pytest.approx(0.8, abs=0.05)
     assert np.isfinite(fit.predict(runs.iloc[:3], interval=None)["mean"]).all()
     bad = runs.assign(r1=runs.r1 - 0.5)
-    with pytest.raises(ScalefitError, match=r"column 'r1' \(law variable 'r1'\) has \d+ non-positive values"):
+    with pytest.raises(ScalefitError, match=r"column 'r1' \(law variable 'r1'\) has \d+ negative values.*>= 0"):
         _fit(law, bad, target="y", method=LeastSquares(bootstrap=0))
 
 
@@ -355,3 +355,20 @@ def test_the_python_algebra_builds_the_same_laws_as_formulas():
         exp(scalefit.bnsl)
     with pytest.raises(TypeError, match=r"exp\(\): cannot combine a law with str 'N'"):
         exp("N")
+
+
+def test_schedule_areas_of_a_warm_up_are_refused_naming_the_step():
+    lr = np.r_[np.linspace(1e-5, 1e-3, 500), np.full(1500, 1e-3), np.linspace(1e-3, 1e-4, 1000)]
+    with pytest.raises(ScalefitError, match=r"lr rises at step 1 \(a warm-up\?\).*S2 negative.*lr\[warmup_steps:\]"):
+        lr_schedule_areas(lr)
+    s1, s2 = lr_schedule_areas(lr[500:])  # after the warm-up: areas as the paper computes them
+    assert s2.min() >= 0 and s2[-1] > 0 and s1[-1] == pytest.approx(lr[500:].sum())
+
+
+def test_a_variable_that_is_0_in_some_runs_spans_the_decades_of_the_others():
+    from scalefit.results import identify
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's divide-by-zero leaked from here
+        spans = identify._spans({"r": np.array([0.0, 0.1, 0.5, 1.0]), "z": np.zeros(3)})
+    assert spans["r"] == (4, pytest.approx(1.0)) and spans["z"] == (1, 0.0)

@@ -185,3 +185,39 @@ def test_beyond_four_values_is_left_to_the_extrapolation_model():
         warnings.simplefilter("error", ScalingWarning)
         p = fit.predict({"N": [3e8, 1e10], "D": [1e10, 1e10]}, LEVEL)
     assert p["supported"].tolist() == [True, True]
+
+
+def test_a_zero_inside_runs_that_include_zero_is_not_beyond_them_whatever_else_is_asked():
+    ranges = {"N": (0.0, 1e9), "D": (1e9, 1e11)}
+    params = dict(E=1.7, A=400.0, alpha=0.34, B=2000.0, beta=0.37)
+    alone = ExtrapolationModel.features(scalefit.chinchilla, params, ranges, 0.01, {"N": [0.0], "D": [1e10]})
+    mixed = ExtrapolationModel.features(scalefit.chinchilla, params, ranges, 0.01, {"N": [0.0, 1e10], "D": [1e10] * 2})
+    assert alone["distance"].tolist() == [0.0] and mixed["distance"][0] == 0.0
+    assert mixed["distance"][1] == pytest.approx(np.log(10.0))
+    below = ExtrapolationModel.features(scalefit.chinchilla, params, {"N": (1e8, 1e9), "D": ranges["D"]}, 0.01,
+                                        {"N": [0.0], "D": [1e10]})  # fmt: skip
+    assert below["distance"].tolist() == [np.inf]  # 0 below runs that start at 1e8: beyond without end
+
+
+def test_no_converged_replicate_leaves_the_intervals_nan_beyond_the_runs_too():
+    import dataclasses
+
+    fits, _ = _simulated(5, 1)
+    none = dataclasses.replace(fits[0], draws=fits[0].draws.iloc[:0])
+    with pytest.warns(ScalingWarning, match="no bootstrap replicate of this fit converged"):
+        p = none.predict({"x": [1e4, 1e6]}, LEVEL)
+    assert p[["pi_lower", "pi_upper"]].isna().all().all()
+
+
+def test_predictions_that_are_not_positive_are_not_widened_and_say_so():
+    rng = np.random.default_rng(0)
+    law = scalefit.parse_law("-a - b*x^-c", variables=["x"])
+    x = np.geomspace(1e2, 1e4, 20)
+    runs = pd.DataFrame({"x": x, "y": -(1.0 + 2.0 * x**-0.5) + rng.normal(0, 0.002, x.size)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        fit = scalefit.fit_law(law, runs, target="y", objective="squared", method=LeastSquares(bootstrap=200))
+    with pytest.warns(ScalingWarning, match="1 of 2 predictions beyond the fitted runs are not positive"):
+        p = fit.predict({"x": [1e3, 1e5]}, LEVEL)
+    plain = fit.predict({"x": [1e3, 1e5]}, LEVEL, extrapolation=None)
+    pd.testing.assert_frame_equal(p[["pi_lower", "pi_upper"]], plain[["pi_lower", "pi_upper"]])

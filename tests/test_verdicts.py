@@ -202,3 +202,14 @@ def test_a_crossover_the_runs_agree_with_has_no_caveats():
     given = scalefit.crossover(*(scalefit.Fit.from_params(law, f.params) for f in fits), axis="x", at={},
                                domain=(1e3, 1e6))  # fmt: skip
     assert given.checked is None and "not possible" in repr(given)
+
+
+def test_one_start_at_the_best_does_not_claim_a_unique_optimum():
+    from scalefit.results.reports import StartsReport
+
+    one = StartsReport(n_starts=64, n_polished=16, n_converged=1, n_at_best=1, best_values=[1.0, 2.0],
+                       spread={"a": 0.0, "b": 0.0})  # fmt: skip
+    assert "uniqueness not checked: only one start reached the best objective" in str(one)
+    assert "optimum unique" not in str(one)
+    two = StartsReport(n_starts=64, n_polished=16, n_converged=2, n_at_best=2, best_values=[1.0], spread={"a": 0.0})
+    assert "optimum unique" in str(two)

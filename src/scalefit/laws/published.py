@@ -263,6 +263,8 @@ def lr_schedule_areas(lr, decay: float = 0.999) -> tuple[np.ndarray, np.ndarray]
     ``S1`` is the forward area ``sum_{i<=s} lr_i``; ``S2`` the annealing area
     ``sum_{i<=s} m_i`` with momentum ``m_i = decay * m_{i-1} + (lr_{i-1} - lr_i)`` (``lr_0 = lr_1``).
     One value per step: fit :data:`tissue_annealing` to a whole loss curve, one row per step.
+    Pass the schedule after its warm-up, as Tissue et al. do: a rising learning rate makes the
+    momentum negative, and ``S2`` with it (a :class:`~scalefit.ScalefitError` says where).
 
     Parameters
     ----------
@@ -287,7 +289,15 @@ def lr_schedule_areas(lr, decay: float = 0.999) -> tuple[np.ndarray, np.ndarray]
     for i, d in enumerate(drop):
         acc = decay * acc + d
         m[i] = acc
-    return np.cumsum(lr), np.cumsum(m)
+    s2 = np.cumsum(m)
+    if np.any(s2 < 0):
+        rise = int(np.flatnonzero(drop < 0)[0])
+        raise ScalefitError(
+            f"lr rises at step {rise} (a warm-up?), which makes the annealing area S2 negative (down to "
+            f"{s2.min():.3g}); Tissue et al.'s S2 counts annealing after warm-up: pass the schedule from the end of "
+            "its warm-up on (e.g. lr[warmup_steps:]) and fit the rows of those steps"
+        )
+    return np.cumsum(lr), s2
 
 
 #: A typical point of each law, for examples and tests: parameter values (made up in each

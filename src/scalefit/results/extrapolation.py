@@ -145,7 +145,8 @@ class ExtrapolationModel:
         with np.errstate(all="ignore"):
             base = np.log(np.asarray(law.evaluate(params, edge), float))
             for v, (lo, hi) in ranges.items():
-                d = np.maximum(np.log(x[v] / hi), 0.0) + np.maximum(np.log(lo / x[v]), 0.0)
+                # beyond on either side only: a 0 inside runs that include 0 is not beyond (log 0/0)
+                d = np.where(x[v] > hi, np.log(x[v] / hi), 0.0) + np.where(x[v] < lo, np.log(lo / x[v]), 0.0)
                 if not np.any(d > 0):
                     continue
                 up = {**edge, v: edge[v] * np.exp(np.where(x[v] > hi, -_STEP, _STEP))}

@@ -235,7 +235,9 @@ def _spans(x: Mapping[str, np.ndarray] | None) -> dict[str, tuple[int, float]]:
     out = {}
     for v, a in x.items():
         a = np.asarray(a, dtype=float)
-        out[v] = (len(np.unique(a)), float(np.log10(a.max() / a.min())))
+        positive = a[a > 0]  # a variable may be 0 in some runs (a mixture proportion): decades over the rest
+        decades = float(np.log10(positive.max() / positive.min())) if len(positive) else 0.0
+        out[v] = (len(np.unique(a)), decades)
     return out
 
 

@@ -94,9 +94,13 @@ def _widen_by_calibration(out: pd.DataFrame, cal: Mapping, x: Mapping, ranges: M
 
 
 def _widen_to(out: pd.DataFrame, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-    """Prediction intervals of ``rows`` widened to include ``[lo, hi]`` (the union)."""
-    out["pi_lower"] = np.where(rows, np.fmin(out["pi_lower"].to_numpy(dtype=float), lo), out["pi_lower"])
-    out["pi_upper"] = np.where(rows, np.fmax(out["pi_upper"].to_numpy(dtype=float), hi), out["pi_upper"])
+    """Prediction intervals of ``rows`` widened to include ``[lo, hi]`` (the union). A row whose
+    own interval is NaN (no replicate converged) stays NaN: no interval is not a narrow one."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    rows = rows & np.isfinite(lo) & np.isfinite(hi)
+    with np.errstate(invalid="ignore"):
+        out["pi_lower"] = np.where(rows, np.minimum(out["pi_lower"].to_numpy(dtype=float), lo), out["pi_lower"])
+        out["pi_upper"] = np.where(rows, np.maximum(out["pi_upper"].to_numpy(dtype=float), hi), out["pi_upper"])
 
 
 def _extrapolation_model(given: object) -> ExtrapolationModel | None:
@@ -402,8 +406,18 @@ def widen_beyond_runs(fit, out: pd.DataFrame, model: ExtrapolationModel, feats: 
     mean = out["mean"].to_numpy(dtype=float)
     with np.errstate(over="ignore", invalid="ignore"):
         lo, hi = mean * np.exp(lower), mean * np.exp(upper)
-    _widen_to(out, beyond, lo, hi)
+    positive = mean > 0  # the model's offsets are of log y: a prediction <= 0 has none
+    _widen_to(out, beyond & positive, lo, hi)
     out.attrs["extrapolation_model"] = repr(model)
+    left = beyond & ~positive & np.isfinite(mean)
+    if left.any():
+        warnings.warn(
+            f"predict(): {int(left.sum())} of {len(out)} predictions beyond the fitted runs are not positive, so the "
+            "extrapolation model (errors of log y) cannot widen their intervals: they are the bootstrap's alone, "
+            "which assumes the law is exact out there. Treat them as too narrow",
+            ScalingWarning,
+            stacklevel=4,
+        )
 
 
 def sweep_unidentified(fit, out: pd.DataFrame, x: Mapping[str, np.ndarray]) -> None:

@@ -108,6 +108,8 @@ class StartsReport:
             f"{self.n_starts} starts, the best {self.n_polished} polished: {self.n_converged} "
             f"converged, {self.n_at_best} reached the best objective (within rtol {self.rtol:g})"
         )
+        if self.n_at_best < 2:  # one start cannot disagree with itself
+            return text + "; uniqueness not checked: only one start reached the best objective (more starts test it)"
         if worst is None or self.unique:
             return text + f"; optimum unique (they agree on every parameter to within {UNIQUE_RTOL:.0%})"
         return text + (

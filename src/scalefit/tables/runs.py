@@ -276,12 +276,14 @@ def load_runs(
     x = {}
     for v, c in resolved.items():
         arr = _numeric(frame, c, f"law variable {v}")
-        nonpos = arr < 0 if v in getattr(law.expr, "zero_allowed", ()) else arr <= 0
+        zero_ok = v in getattr(law.expr, "zero_allowed", ())
+        nonpos = arr < 0 if zero_ok else arr <= 0
         if nonpos.any():
+            what, need = ("negative", ">= 0 (the law allows 0)") if zero_ok else ("non-positive", "> 0")
             raise ScalefitError(
-                f"column {c!r} (law variable {v!r}) has {int(nonpos.sum())} non-positive "
-                f"values in {format_rows(frame.index[nonpos])}; scaling-law variables must be "
-                "> 0 (a count of samples or parameters) — remove those rows or fix the column"
+                f"column {c!r} (law variable {v!r}) has {int(nonpos.sum())} {what} "
+                f"values in {format_rows(frame.index[nonpos])} (e.g. {arr[nonpos][0]!r}); law variable {v!r} must be "
+                f"{need} — remove those rows or fix the column"
             )
         x[v] = arr
     y = _numeric(frame, target, "target")
