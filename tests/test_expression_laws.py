@@ -372,3 +372,24 @@ def test_a_variable_that_is_0_in_some_runs_spans_the_decades_of_the_others():
         warnings.simplefilter("error")  # numpy's divide-by-zero leaked from here
         spans = identify._spans({"r": np.array([0.0, 0.1, 0.5, 1.0]), "z": np.zeros(3)})
     assert spans["r"] == (4, pytest.approx(1.0)) and spans["z"] == (1, 0.0)
+
+
+def test_a_flat_direction_of_several_parameters_is_not_swept_one_parameter_at_a_time():
+    """Mixture proportions that sum to 1: shifting every t_j by c is undone by k * exp(-c), so the
+    t_j are flat only together. Sweeping t1 alone widened intervals to 125% of the prediction
+    over values the runs rule out; only values the runs cannot tell apart may be swept."""
+    law = scalefit.get_law("data_mixing")
+    r = np.array([(i / 10, j / 10, (10 - i - j) / 10) for i in range(11) for j in range(11 - i)])
+    runs = pd.DataFrame(r, columns=["r1", "r2", "r3"]).round(10)
+    truth = dict(c=2.2, k=0.6, t1=-1.2, t2=0.4, t3=1.0)
+    runs["y"] = law.evaluate(truth, runs) * (1 + 0.01 * np.random.default_rng(0).standard_normal(len(runs)))
+    train, test = runs[runs.r1 < 0.8 - 1e-9], runs[runs.r1 >= 0.8 - 1e-9]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)  # the fit's notes on the flat direction
+        fit = scalefit.fit_law(law, train, target="y", method=LeastSquares(bootstrap=100))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = fit.predict(test, interval=0.9)
+    width = ((p["pi_upper"] - p["pi_lower"]) / p["mean"]).to_numpy()
+    assert np.all(width < 0.3) and not p["depends_on_unidentified"].any()
+    assert np.mean((test["y"].to_numpy() >= p["pi_lower"]) & (test["y"].to_numpy() <= p["pi_upper"])) >= 0.5

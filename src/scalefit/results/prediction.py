@@ -446,6 +446,10 @@ def sweep_unidentified(fit, out: pd.DataFrame, x: Mapping[str, np.ndarray]) -> N
         lo, hi = fit.setup.problem.lo[i], fit.setup.problem.hi[i]
         span = 7.0 if fit.law.specs[name].role != "exponent" else 3.0
         grid = np.linspace(max(lo, t0 - span), min(hi, t0 + span), 41)
+        grid = np.append(grid, t0)  # the optimum itself: never an empty sweep
+        grid = grid[_indistinguishable(fit, name, theta, grid)]
+        if len(grid) < 2:
+            continue
         paper = fit.law.from_internal({**theta, name: grid[:, None]})
         with np.errstate(all="ignore"):
             vals = np.asarray(fit.law.evaluate(paper, x), dtype=float)  # (grid, rows)
@@ -467,6 +471,24 @@ def sweep_unidentified(fit, out: pd.DataFrame, x: Mapping[str, np.ndarray]) -> N
             ScalingWarning,
             stacklevel=4,
         )
+
+
+def _indistinguishable(fit, name: str, theta: Mapping, grid: np.ndarray) -> np.ndarray:
+    """Which internal values ``grid`` of ``name``, moved alone, the fitted runs cannot tell from
+    the optimum: every run's prediction within the fit's log-residual scale of its value there.
+    A parameter flagged because starts disagree on it may be flat only together with others
+    (mixture weights whose shift a scale absorbs): alone it moves the runs' predictions, and
+    sweeping it alone would widen intervals over values the runs rule out."""
+    data = fit.runs.data or {}
+    if not data.get("x"):
+        return np.ones(len(grid), dtype=bool)
+    runs_x = {v: np.asarray(a, dtype=float) for v, a in data["x"].items()}
+    with np.errstate(all="ignore"):
+        base = np.asarray(fit.law.evaluate(fit.params, runs_x), dtype=float)
+        vals = np.asarray(fit.law.evaluate(fit.law.from_internal({**theta, name: grid[:, None]}), runs_x), dtype=float)
+        change = np.nanmax(np.abs(vals / base - 1.0), axis=1)
+    tol = max(float(fit.log_residual_scale), 1e-6)
+    return np.isfinite(change) & (change <= tol)
 
 
 def new_runs(fit, means: np.ndarray, rng) -> np.ndarray:
