@@ -7,8 +7,10 @@ on the REAL tables we have; the issue's own tasks are not available offline).
 For each task: ``fit_law(law, train, target=..., seed=0)`` with scalefit's defaults (Huber on
 log-residuals, ``starts="auto"``, case bootstrap), ``Fit.predict(test, interval=0.9)``; scored on
 the held-out runs by R^2 of the raw target (``1 - SSE / SST`` over the test runs, as such
-benchmarks score), the share of held-out runs inside the 90% prediction interval (target 80-95%)
-and the interval's median relative width. The baseline fitter is what such benchmarks ship:
+benchmarks score), the share of held-out runs inside the 90% prediction interval (target 80-95%),
+the interval's median relative width, and the share of held-out runs ``predict`` marks
+``supported=False`` (beyond what its extrapolation model was calibrated on, or beyond a variable
+the runs hold at fewer than 4 values). The baseline fitter is what such benchmarks ship:
 random restarts (``--restarts``, uniform draws: exponents in [0, 1], every other parameter's
 log10 in [-1, 4]) of L-BFGS-B on the mean squared error of the raw target, the law evaluated by
 ``Law.evaluate`` (exponents raw, other parameters as log10; gradients by finite differences),
@@ -124,7 +126,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; scalefit {scalefit.__version__}")
     header = f"{'task':<13} {'law':<17} {'train':>5} {'test':>4}  {'R2 scalefit':>11} {'R2 baseline':>11}"
-    print(header + f"  {'90% PI covers':>13} {'median PI width':>15}  fit s")
+    print(header + f"  {'90% PI covers':>13} {'median PI width':>15} {'unsupported':>11}  fit s")
     for name, law, train, test, target in tasks():
         t = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
@@ -136,9 +138,10 @@ def main() -> None:
         inside = (y >= pred["pi_lower"].to_numpy()) & (y <= pred["pi_upper"].to_numpy())
         width = np.median((pred["pi_upper"] - pred["pi_lower"]).to_numpy() / np.abs(pred["mean"].to_numpy()))
         base = r2(y, baseline(law, train, target, args.restarts)(test))
+        unsupported = 1.0 - float(pred["supported"].mean())
         print(
             f"{name:<13} {law.name:<17} {len(train):>5} {len(test):>4}  {r2(y, pred['mean'].to_numpy()):>11.3f} "
-            f"{base:>11.3f}  {inside.mean():>13.2f} {width:>15.3f}  {seconds:5.1f}",
+            f"{base:>11.3f}  {inside.mean():>13.2f} {width:>15.3f} {unsupported:>11.2f}  {seconds:5.1f}",
             flush=True,
         )
         notes = sorted({str(w.message).split(";")[0][:110] for w in caught})
