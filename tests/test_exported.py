@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import jax
@@ -106,7 +107,8 @@ def test_a_program_read_back_that_does_not_run_falls_back_for_good(store, monkey
     (path,) = store.glob("*.jaxexport")
     other = (np.ones(7), ARGS[1], ARGS[2])  # another program: it takes 7 values where this call has 3
     wrong = jax.export.export(_program)(*jax.tree_util.tree_map(jnp.asarray, other))
-    exported._write(path, wrong, bytes.fromhex(path.stem))  # right key and checksum: what a bug could leave
+    key = bytes.fromhex(path.stem.split("-")[1])
+    exported._write(path, wrong, key)  # right key and checksum: what a bug could leave
     again = exported.Stored("program", _program, "key")
     assert _same(again(*ARGS), _program(*ARGS)) and again.origins == ["traced"]
     assert _same(again(*ARGS), _program(*ARGS)) and again.origins == ["traced"]
@@ -124,6 +126,23 @@ def test_an_unwritable_store_still_computes(store):
     store.write_text("a file where the directory should be")
     f = exported.Stored("program", _program, "key")
     assert _same(f(*ARGS), _program(*ARGS)) and f.origins == ["exported"]
+
+
+def test_entries_of_other_versions_are_pruned_once_a_week_old(tmp_path):
+    mine = exported.code_digest()[:16]
+    week = exported.PRUNE_AFTER
+    files = {
+        "old other": (f"{'0' * 16}-aa.jaxexport", week + 60),
+        "new other": (f"{'0' * 16}-bb.jaxexport", 60),
+        "old mine": (f"{mine}-cc.jaxexport", week + 60),
+        "not ours": ("notes.txt", week + 60),
+    }
+    now = time.time()
+    for name, age in files.values():
+        (tmp_path / name).write_bytes(b"x")
+        os.utime(tmp_path / name, (now - age, now - age))
+    assert exported.prune(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for k, (n, _) in files.items() if k != "old other")
 
 
 def test_the_code_digest_covers_scalefit_and_jax():

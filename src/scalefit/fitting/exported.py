@@ -22,6 +22,10 @@ entry is a miss, never bytes for XLA nor another program's results; a program re
 first call fails is replaced by the one traced here. Any failure to export, write, read or
 deserialise falls back to the plain jitted function — the same program, traced in this process.
 ``SCALEFIT_CACHE_DIR=off`` turns this off with the compilation cache.
+
+Housekeeping. File names start with the code digest's first 16 hex digits; entries of other
+versions are deleted once a week old (:func:`prune`, on a process's first write), so upgrades
+and edits do not grow the directory without end.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,6 +71,25 @@ def store_dir() -> Path | None:
     when that cache is off."""
     base = jaxcache.cache_dir()
     return None if base is None else base / "exported"
+
+
+#: Entries written by another version of scalefit or JAX are deleted once this old (seconds):
+#: never used again by this one, and old enough that no other install still running uses them.
+PRUNE_AFTER = 7 * 24 * 3600.0
+
+
+@functools.cache
+def prune(directory: Path) -> int:
+    """Delete entries of other code versions (see :func:`code_digest`) not written for
+    :data:`PRUNE_AFTER` seconds, once per process and directory; returns how many. Errors
+    (another process deleting the same file, a read-only disk) are ignored."""
+    mine, now, gone = code_digest()[:16], time.time(), 0
+    for path in directory.glob("*.jaxexport"):
+        with contextlib.suppress(OSError):
+            if not path.name.startswith(mine + "-") and now - path.stat().st_mtime > PRUNE_AFTER:
+                path.unlink()
+                gone += 1
+    return gone
 
 
 def _spec(a) -> jax.ShapeDtypeStruct:
@@ -136,7 +160,7 @@ class Stored:
         x64 = bool(jax.config.jax_enable_x64)
         text = json.dumps([code_digest(), jax.default_backend(), x64, self.key, self.name, repr(k)])
         key = hashlib.sha256(text.encode()).digest()
-        path = directory / f"{key.hex()}.jaxexport"
+        path = directory / f"{code_digest()[:16]}-{key.hex()}.jaxexport"
         exp = _read(path, key)
         if exp is not None:
             self.origins.append("read")
@@ -147,6 +171,7 @@ class Stored:
             self.origins.append("traced")
             return plain
         _write(path, exp, key)
+        prune(directory)
         self.origins.append("exported")
         return jax.jit(exp.call)
 
