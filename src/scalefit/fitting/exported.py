@@ -164,7 +164,7 @@ class Stored:
         exp = _read(path, key)
         if exp is not None:
             self.origins.append("read")
-            return _checked(jax.jit(exp.call), plain, self.origins)
+            return _checked(jax.jit(exp.call), plain, self.origins, len(self.origins) - 1)
         try:
             exp = export.export(jax.jit(plain))(*jax.tree_util.tree_map(_spec, args))
         except Exception:  # noqa: BLE001 - a program that cannot be exported runs as it is
@@ -176,10 +176,11 @@ class Stored:
         return jax.jit(exp.call)
 
 
-def _checked(read: Callable, plain: Callable, origins: list[str]) -> Callable:
+def _checked(read: Callable, plain: Callable, origins: list[str], slot: int) -> Callable:
     """``read`` (a program read from disk), falling back for good to ``plain`` (the same
     program traced here) if its first call fails: an entry that matches its key and checksum
-    but does not run as this call needs is a miss, never an error or a result."""
+    but does not run as this call needs is a miss, never an error or a result. ``origins[slot]``
+    says which was used."""
     state: dict[str, Callable] = {}
 
     def call(*args):
@@ -188,7 +189,7 @@ def _checked(read: Callable, plain: Callable, origins: list[str]) -> Callable:
         try:
             out = jax.block_until_ready(read(*args))
         except Exception:  # noqa: BLE001 - the plain program raises what is really wrong
-            origins[-1] = "traced"
+            origins[slot] = "traced"
             state["use"] = plain
             return plain(*args)
         state["use"] = read

@@ -215,8 +215,9 @@ def profile_end(profile: Mapping, interval: float) -> float:
     """Far end of a one-sided interval from a bound: where the profile statistic first
     reaches the chi2(1) quantile at ``2 * interval - 1`` (Self & Liang 1987: at a boundary
     the statistic is a 50:50 mixture of chi2_0 and chi2_1), or the last value scanned when
-    it never does. At ``interval <= 0.5`` the mixture's quantile is 0: the interval is the bound."""
-    crit = chi2_1_quantile(max(2.0 * interval - 1.0, 0.0))
+    it never does. For ``interval > 0.5`` (below, the mixture's quantile is 0: the interval is the
+    bound itself, see :func:`parameter_interval`)."""
+    crit = chi2_1_quantile(2.0 * interval - 1.0)
     values, stat = np.asarray(profile["values"], dtype=float), np.asarray(profile["stat"], dtype=float)
     above = np.flatnonzero(stat >= crit)
     if not len(above):

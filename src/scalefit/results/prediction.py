@@ -334,13 +334,15 @@ def predict(
             widen_beyond_runs(fit, out, model, feats, interval)
     if interval is not None:
         sweep_unidentified(fit, out, x)
-    out["extrapolated"] = np.any([(x[v] < lo) | (x[v] > hi) for v, (lo, hi) in fit.runs.ranges.items()], axis=0)
+    beyond = {v: (x[v] < lo) | (x[v] > hi) for v, (lo, hi) in fit.runs.ranges.items()}  # per variable
+    out["extrapolated"] = np.any(list(beyond.values()), axis=0)
     if fit.runs.ranges:
         out["decades_beyond"] = feats["distance"] / np.log(10.0)
         if model is not None:
-            out["supported"] = model.supported(feats)
-            _flag_sparse_variables(fit, out, x)
-            far = ~model.supported(feats)
+            calibrated = model.supported(feats)
+            out["supported"] = calibrated
+            _flag_sparse_variables(fit, out, beyond)
+            far = ~calibrated
             if far.any():
                 warnings.warn(
                     f"predict(): {int(far.sum())} of {len(out)} predictions lie up to "
@@ -366,30 +368,29 @@ def predict(
 FEW_VALUES = 4
 
 
-def _flag_sparse_variables(fit, out: pd.DataFrame, x: Mapping[str, np.ndarray]) -> None:
-    """``supported`` False, with a warning, where a prediction goes beyond the runs in a
-    variable that the runs hold at fewer than :data:`FEW_VALUES` distinct values."""
-    data = fit.runs.data or {}
-    beyond = np.zeros(len(out), dtype=bool)
+def _flag_sparse_variables(fit, out: pd.DataFrame, beyond: Mapping[str, np.ndarray]) -> None:
+    """``supported`` False, with a warning, where a prediction goes beyond the runs (``beyond``:
+    per variable, which rows lie outside its fitted range) in a variable that the runs hold at
+    fewer than :data:`FEW_VALUES` distinct values."""
+    fitted = (fit.runs.data or {}).get("x") or {}
     sparse = {}
-    for v, (lo, hi) in fit.runs.ranges.items():
-        values = (data.get("x") or {}).get(v)
-        if values is None:
+    flagged = np.zeros(len(out), dtype=bool)
+    for v, rows in beyond.items():
+        if v not in fitted or not rows.any():
             continue
-        count = int(np.unique(np.asarray(values, dtype=float)).size)
-        rows = (np.asarray(x[v], dtype=float) > hi) | (np.asarray(x[v], dtype=float) < lo)
-        if count < FEW_VALUES and rows.any():
+        count = int(np.unique(np.asarray(fitted[v], dtype=float)).size)
+        if count < FEW_VALUES:
             sparse[v] = count
-            beyond |= rows
+            flagged |= rows
     if not sparse:
         return
-    out["supported"] = out["supported"].to_numpy(dtype=bool) & ~beyond
+    out["supported"] = out["supported"].to_numpy(dtype=bool) & ~flagged
     which = ", ".join(f"{v} ({n} distinct value{'s' if n != 1 else ''})" for v, n in sparse.items())
     warnings.warn(
-        f"predict(): {int(beyond.sum())} of {len(out)} predictions go beyond the fitted runs in {which}: so few values "
-        f"cannot show how the law bends beyond them, and the intervals' widening was calibrated on curves with many "
-        f"values (column supported). Treat those intervals as a guess; run at least {FEW_VALUES} distinct values of "
-        "the variable you extrapolate along",
+        f"predict(): {int(flagged.sum())} of {len(out)} predictions go beyond the fitted runs in {which}: so few "
+        "values cannot show how the law bends beyond them, and the intervals' widening was calibrated on curves "
+        f"with many values (column supported). Treat those intervals as a guess; run at least {FEW_VALUES} distinct "
+        "values of the variable you extrapolate along",
         ScalingWarning,
         stacklevel=4,
     )
