@@ -18,6 +18,7 @@ from scalefit.results.intervals import (
     MIN_CONVERGED,
     MIN_REPLICATES,
     at_bounds,
+    clear_of_bounds,
     interval_halfwidth,
     misfit,
     misfit_text,
@@ -96,13 +97,19 @@ def _start_distances(t: Table, sol: Solution, f: np.ndarray, obj, lin, c: float)
     tgt = t.fd.target
     out = np.full(len(f), np.inf)
     thetas = problem.theta_from_u(np.asarray(sol.u, dtype=float))  # every start at once
-    movable: dict[tuple[int, ...], list[int]] = {}  # starts by the parameters that can move at them
-    for i in np.flatnonzero(np.isfinite(f)):
-        J = lin[1][i]
-        pred = np.exp(lin[0][i] + tgt[:n]) if obj.log else lin[0][i] + tgt[:n]
-        skip = at_bounds(problem, thetas[i], term_shares(J, obj.log, pred))
+    finite = np.flatnonzero(np.isfinite(f))
+    if not len(finite):
+        return out
+    preds = np.exp(lin[0][finite] + tgt[:n]) if obj.log else lin[0][finite] + tgt[:n]
+    shares = np.stack([term_shares(lin[1][i], obj.log, p) for i, p in zip(finite, preds, strict=True)])
+    clear = clear_of_bounds(problem, thetas[finite], shares)
+    movable: dict[tuple[int, ...], list[int]] = {tuple(range(len(problem.free))): list(finite[clear])}
+    for i, share in zip(finite[~clear], shares[~clear], strict=True):  # starts by the parameters that can move at them
+        skip = at_bounds(problem, thetas[i], share)
         movable.setdefault(tuple(j for j, name in enumerate(problem.free) if name not in skip), []).append(i)
     for keep, rows in movable.items():
+        if not rows:
+            continue
         out[rows] = distances_to_optimum(lin[1][rows][:, :, list(keep)], lin[0][rows], t.case_w, obj, c)
     return out
 

@@ -72,6 +72,21 @@ class Bound:
         return asdict(self)
 
 
+def clear_of_bounds(problem: Problem, thetas: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """For a stack of points (``thetas``: points x free parameters; ``shares``: points x runs x
+    free parameters), which have no parameter :func:`at_bounds` could report — none within
+    :data:`NEGLIGIBLE` of an end of its range, none whose share is negligible in every run —
+    checked for all points at once (a thousand-group fit checks 16,000 polished starts). A
+    point marked False may still have none: :func:`at_bounds` decides."""
+    thetas = np.asarray(thetas, dtype=float)
+    lo, hi = np.asarray(problem.lo, dtype=float), np.asarray(problem.hi, dtype=float)
+    with np.errstate(invalid="ignore"):
+        near_lo = np.isfinite(lo) & (thetas - lo <= NEGLIGIBLE * (1.0 + np.abs(lo)))
+        near_hi = np.isfinite(hi) & (hi - thetas <= NEGLIGIBLE * (1.0 + np.abs(hi)))
+    negligible = ~np.any(np.asarray(shares) >= NEGLIGIBLE, axis=1)
+    return ~np.any(near_lo | near_hi | negligible, axis=1)
+
+
 def at_bounds(problem: Problem, theta: np.ndarray, share: np.ndarray):
     """Free parameters at a bound of their range at the optimum ``theta`` (normalised internal).
 
