@@ -164,6 +164,10 @@ def test_mikami_is_not_called_identified_beside_intervals_spanning_decades():
 
 
 # -- decisions checked against the runs ---------------------------------------------------------
+# the distilled law is not determined by these runs (three of its parameters at bounds, 78-79% of
+# replicates converge); whether one replicate's law overflows at the domain's edge, which the
+# boundary reports and leaves out, turns on rounding in the search: not what this test is about
+@pytest.mark.filterwarnings(r"ignore:\d+ of \d+ pairs of draws of plain_fit and distilled_fit:scalefit.ScalingWarning")
 def test_distillation_boundary_is_checked_against_the_observed_cells():
     runs = pd.read_csv(FMNIST)
     plain = _quiet(LAW, runs[runs.stage == "finetune"], target="error", method=LeastSquares(bootstrap=100))

@@ -39,7 +39,7 @@ from scalefit.laws.law import Law
 
 OBJECTIVES = ("huber", "squared_log", "squared")
 #: Steps per round of :func:`run_replicates`.
-ROUND_STEPS = 25
+ROUND_STEPS = 20
 #: Batch sizes of :func:`run_replicates` (the largest while replicates wait for a lane).
 LANES = (16, 64, 256)
 #: Most lanes x padded rows in one batch: beyond it a step's arrays outgrow the CPU caches and
@@ -105,15 +105,6 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
             return make_solver(None, loss, chunks=(lambda theta, d: residual(theta, d[0], d[1]), data), **options)
         return make_solver(lambda theta: residual(theta, logx, target), loss, **options)
 
-    @functools.partial(jax.jit, static_argnames=("steps",))
-    def explore(u0s, logx, target, w, *, steps):
-        """Every start of every table (leading axes: tables, starts) for at most ``steps`` steps."""
-
-        def one_table(u0s, logx, target, w):
-            return jax.vmap(solver(logx, target), in_axes=(0, None, None))(u0s, w, steps)
-
-        return jax.vmap(one_table)(u0s, logx, target, w)
-
     @functools.partial(jax.jit, static_argnames=("steps", "shared"))
     def advance(u0s, logx, target, W, *, steps, shared=False):
         """Every lane — a start, its table's data and its case weights — for at most
@@ -159,7 +150,7 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
         return jax.vmap(one_table)(thetas, logx, target)
 
     stored = json.dumps([problem_key, repr(objective), gtol, ftol, xtol])  # what the programs were built for
-    functions = (explore, advance, jacobian, residuals, profile, finish, linearised)
+    functions = (advance, jacobian, residuals, profile, finish, linearised)
     return tuple(exported.Stored(f.__name__, f, stored) for f in functions)
 
 
@@ -167,7 +158,7 @@ memory.register(_compiled.cache_clear)  # programs of up to 32 law structures, d
 
 
 def compiled(problem: Problem, objective: Objective, gtol: float, ftol: float, xtol: float):
-    """Jitted (explore, advance, jacobian, residuals, profile, finish, linearised) functions for
+    """Jitted (advance, jacobian, residuals, profile, finish, linearised) functions for
     this problem, cached."""
     key = json.dumps([problem.law.to_dict(), problem.to_dict(structure_only=True)], sort_keys=True)
     return _compiled(key, objective, gtol, ftol, xtol)

@@ -85,8 +85,9 @@ class LeastSquares:
         best 4 then polished on every row (the starts report says "the best 4 polished"). Or a grid
         ``{name: values}`` in paper form for every free parameter (their Cartesian product
         is used); or a DataFrame with one start per row and a column per free parameter. All starts are
-        optimised in one compiled, vectorised call: each for ``explore_steps`` steps, then
-        the ``polish`` best on to convergence.
+        optimised as lanes of one compiled, vectorised program (a lane that converges early
+        takes the next start): each for ``explore_steps`` steps (rounded up to whole rounds
+        of 20), then the ``polish`` best on to convergence.
     bootstrap : int
         Case-bootstrap replicates (default 1000; 0 for none), each refitted from the
         optimum (a few Newton steps each), in batches of 250 — at most this many: see

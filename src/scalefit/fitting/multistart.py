@@ -60,7 +60,7 @@ def least_squares(tables: list[Table], obj, starts, bootstrap, seed, search, thr
         ]
     what = f"fitting {problem0.law.name!r}" + (f" to {len(tables)} groups" if len(tables) > 1 else "")
     with jax.enable_x64(True), progress.task(f"{what}: multi-start search") as bar:
-        explore, advance, jacobian, residual_fn, profile_fn, finish, linearised = compiled(
+        advance, jacobian, residual_fn, profile_fn, finish, linearised = compiled(
             problem0, obj, search["gtol"], search["ftol"], search["xtol"]
         )
         for t in tables:
@@ -74,31 +74,27 @@ def least_squares(tables: list[Table], obj, starts, bootstrap, seed, search, thr
             fds, ws = [fd for fd, _ in screens], np.stack([sw for _, sw in screens])
         else:
             fds, ws = [t.fd for t in tables], w
-        logx = {v: np.stack([fd.logx[v] for fd in fds]) for v in fds[0].logx}
-        target = np.stack([fd.target for fd in fds])
 
         def run(u0s, rows=None, polish=search["polish"]):
             """Starts (tables, starts, parameters) of the tables ``rows`` (default: all): every
-            start explored, the best ``polish`` of each table polished to convergence (in
-            rounds, as bootstrap replicates); one Solution per table. The tables are padded to
-            a power-of-two count, so a few compiled sizes serve any number of them."""
+            start explored for ``explore_steps`` steps, the best ``polish`` of each table
+            polished to convergence; one Solution per table. Both stages run as lanes of
+            :func:`run_replicates` (a lane that converges early frees its place for the next
+            start), so a few compiled lane counts serve any number of tables and starts."""
             rows = np.arange(len(tables)) if rows is None else np.asarray(rows)
-            if len(tables) > 1 and len(rows) < len(tables) and LATER_TABLES < len(rows) <= LATER_TABLES**2:
-                # a later batch of a by= search: a few groups still searching, in calls of
-                # LATER_TABLES groups, so that every number of groups reuses one compiled size
-                parts = [run(u0s[i : i + LATER_TABLES], rows[i : i + LATER_TABLES], polish)
-                         for i in range(0, len(rows), LATER_TABLES)]  # fmt: skip
-                return [s for part in parts for s in part]
-            count = _count_bucket(len(rows)) if len(rows) == len(tables) else _later_bucket(len(rows), len(tables))
-            pad = np.concatenate([np.arange(len(rows)), np.zeros(count - len(rows), dtype=int)])
-            ex = explore(u0s[pad], {v: a[rows[pad]] for v, a in logx.items()}, target[rows[pad]], ws[rows[pad]],
-                         steps=search["explore_steps"])  # fmt: skip
-            ex = jax.tree.map(lambda a: np.asarray(a)[: len(rows)], ex)
-            k = min(polish, u0s.shape[1])
-            best = np.argsort(np.where(np.isfinite(ex.f), ex.f, np.inf), axis=1, kind="stable")[:, :k]
+            n = u0s.shape[1]
+            owner = np.repeat(np.arange(len(rows)), n)
+            data = [fds[r] for r in rows]
+            ex = run_replicates(
+                advance, u0s.reshape(-1, u0s.shape[-1]), owner, data, ws[rows[owner]], search["explore_steps"],
+                shared=len(tables) == 1,
+            )  # fmt: skip
+            f = np.where(np.isfinite(ex.f), ex.f, np.inf).reshape(len(rows), n)
+            k = min(polish, n)
+            best = np.argsort(f, axis=1, kind="stable")[:, :k]
             owner = np.repeat(np.arange(len(rows)), k)
             sol = run_replicates(
-                advance, ex.u[owner, best.ravel()], owner, [fds[r] for r in rows], ws[rows[owner]], max_steps,
+                advance, ex.u.reshape(len(rows), n, -1)[owner, best.ravel()], owner, data, ws[rows[owner]], max_steps,
                 shared=len(tables) == 1,
             )  # fmt: skip
             return [Solution(*(a[g * k : (g + 1) * k] for a in sol)) for g in range(len(rows))]
@@ -207,17 +203,6 @@ def _at_starts(linearised, tables: list[Table], sols: list[Solution]) -> list[tu
 def _count_bucket(n: int) -> int:
     """Tables in one compiled call: the next power of two."""
     return 1 << (int(n) - 1).bit_length()
-
-
-#: Groups per call in a later batch of a ``by=`` search (see ``run`` in :func:`least_squares`).
-LATER_TABLES = 8
-
-
-def _later_bucket(n: int, total: int) -> int:
-    """Tables in a later batch of starts (the groups still searching): the next power of 8, at
-    least 8 and at most the first batch's count — a few compiled sizes whatever the number of
-    groups (powers of two compiled up to ten more programs on the way from 1,024 groups down to 1)."""
-    return min(max(8, 1 << (3 * -(-(int(n) - 1).bit_length() // 3))), _count_bucket(total))
 
 
 def _adaptive_starts(run, tables: list[Table]) -> tuple[list[Solution], list[int]]:

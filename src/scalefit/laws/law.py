@@ -200,15 +200,16 @@ class Law(TermHolder):
         """Paper form -> internal form (``log A``, ``-log lambda``, ``log c``, exponents)."""
         self._check_params(params)
         out = {}
-        for name, spec in self.specs.items():
-            v = params[name]
-            xp = _namespace(v)
-            if spec.role == "exponent":
-                out[name] = v
-            elif spec.role == "scale":
-                out[name] = -xp.log(v)
-            else:
-                out[name] = xp.log(v)
+        with np.errstate(divide="ignore"):  # a constant, amplitude or scale at 0 is at -inf (+inf) inside
+            for name, spec in self.specs.items():
+                v = params[name]
+                xp = _namespace(v)
+                if spec.role == "exponent":
+                    out[name] = v
+                elif spec.role == "scale":
+                    out[name] = -xp.log(v)
+                else:
+                    out[name] = xp.log(v)
         return out
 
     def from_internal(self, theta: Mapping[str, Any]) -> dict[str, Any]:
