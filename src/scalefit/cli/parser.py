@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit every group of runs sharing this column's value (repeatable for several columns)",
     )  # fmt: skip
     p.add_argument("--bootstrap", type=replicates, default=None, help="bootstrap replicates (default 1000; 0: none)")
+    p.add_argument(
+        "--clusters", default=None, metavar="VAR",
+        help="bootstrap: resample this law variable's values whole (e.g. N for checkpoints of a few models)",
+    )  # fmt: skip
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--method", default="lsq", type=one_of("--method", ("lsq", "bayes")),

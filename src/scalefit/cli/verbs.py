@@ -44,7 +44,13 @@ def print_fit(fit) -> None:
     print(fit)
     if fit.draws is not None:
         with pd.option_context("display.float_format", "{:.5g}".format):
-            kind = "credible" if fit.setup.method == "bayes" else "case-bootstrap percentile"
+            kind = (
+                "credible"
+                if fit.setup.method == "bayes"
+                else "case-bootstrap percentile"
+                if fit.bootstrap.clusters is None
+                else f"cluster-bootstrap ({fit.bootstrap.clusters} resampled whole) percentile"
+            )
             print(f"\nparameters (95% {kind} intervals):")
             print(fit.summary().to_string())  # whole: every column (R-hat, ESS, how), never cut
 
@@ -113,7 +119,10 @@ def verb_method(args):
         if bayes:
             flags = ", ".join(f"--{k}" for k in bayes)
             raise ScalefitError(f"{flags} apply to --method bayes (NUTS); least squares has no such option")
-        return LeastSquares(starts=args.starts, **({} if args.bootstrap is None else {"bootstrap": args.bootstrap}))
+        given = {k: getattr(args, k) for k in ("bootstrap", "clusters") if getattr(args, k, None) is not None}
+        return LeastSquares(starts=args.starts, **given)
+    if args.clusters is not None:
+        raise ScalefitError("--clusters applies to --method lsq (the bootstrap); --method bayes has no bootstrap")
     if args.bootstrap is not None:
         raise ScalefitError("--bootstrap applies to --method lsq; --method bayes gives intervals from posterior draws")
     return NUTS(init=LeastSquares(starts=args.starts, bootstrap=0), progress=True, **bayes)

@@ -17,6 +17,18 @@ from scalefit.results.intervals import MIN_REPLICATES, endpoint_mc_error, releas
 BOOT_BATCH = 250
 
 
+def resample_counts(t, bootstrap: int) -> np.ndarray:
+    """How often each run of table ``t`` enters each of ``bootstrap`` resamples (replicates x
+    runs): runs drawn one by one (``n`` of ``n``, with replacement), or, when ``t.clusters``
+    gives each run's cluster, clusters drawn whole (``G`` of the ``G`` clusters) — every run
+    of a cluster counted as often as its cluster was drawn."""
+    n = len(t.data)
+    if t.clusters is None:
+        return t.rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float)
+    g = t.clusters.count
+    return t.rng.multinomial(g, np.full(g, 1.0 / g), size=bootstrap).astype(float)[:, t.clusters.index]
+
+
 def case_bootstrap(finish, tables: list[Table], found: list[dict], bootstrap: int, max_steps: int, rtol: float) -> list:
     """Case-bootstrap replicates of every table, in batches; per table the valid ones (paper
     form), the share that converged and the number made.
@@ -36,8 +48,7 @@ def case_bootstrap(finish, tables: list[Table], found: list[dict], bootstrap: in
     """
     plans = []  # per table: the bootstrap counts, the starts every replicate is refitted from
     for t, o in zip(tables, found, strict=True):
-        n = len(t.data)
-        counts = t.fd.pad(t.rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(float) * t.case_w)
+        counts = t.fd.pad(resample_counts(t, bootstrap) * t.case_w)
         starts = [o["u_best"]]
         if o["bounds"]:
             theta = t.problem.theta_from_u(o["u_best"])

@@ -18,7 +18,7 @@ from scalefit import validate as check
 from scalefit.errors import ScalefitError, ScalingWarning, format_rows
 from scalefit.fitting import memory
 from scalefit.fitting.lsq import OBJECTIVES, Objective
-from scalefit.fitting.lsq_fit import Table
+from scalefit.fitting.lsq_fit import Clusters, Table
 from scalefit.fitting.methods import NUTS, LeastSquares, make_method
 from scalefit.fitting.multistart import least_squares
 from scalefit.fitting.posterior import bayesian_fit
@@ -184,6 +184,14 @@ def _arguments(law, target, mapping, method, objective, delta, fix, tie, bounds,
     if mapping is not None:
         check.names(mapping, "mapping", law.variables, what="law variable", example="{'Dp': 'pretrain_images'}")
         check.each(mapping, "mapping", check.text)
+    lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
+    if lsq.clusters is not None and lsq.clusters not in law.variables:
+        near = check.suggest(lsq.clusters, law.variables)
+        raise ScalefitError(
+            f"clusters={lsq.clusters!r} is not a variable of law {law.name!r}{near}; "
+            f"name the law variable whose values the bootstrap resamples whole, one of {list(law.variables)} "
+            "(e.g. the model size N when the runs are checkpoints of a few models)"
+        )
     units = _user_priors(fitter)
     return law, fitter, obj, seed, fix, tie, bounds, units
 
@@ -195,7 +203,19 @@ def _prepare(data: Runs, problem: Problem, fitter, obj: Objective, weights, rng)
     lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
     _check_memory(lsq, len(data), len(problem.free))
     noise_scale = per_run(data, fitter.noise_scale, "noise_scale") if isinstance(fitter, NUTS) else None
-    return Table(data, problem, np.ones(len(data)) if w is None else w, rng, weights=w, noise_scale=noise_scale)
+    clusters = None
+    if lsq.clusters is not None and isinstance(fitter, LeastSquares) and fitter.bootstrap:
+        values, index = np.unique(np.asarray(data.x[lsq.clusters], dtype=float), return_inverse=True)
+        clusters = Clusters(lsq.clusters, index.ravel(), len(values))
+        if len(values) < 2:
+            raise ScalefitError(
+                f"clusters={lsq.clusters!r}: the runs hold {lsq.clusters} at one value ({values[0]:g}), so resampling "
+                "its values whole gives the same table every time; drop clusters= or fit runs at several values"
+            )
+    return Table(
+        data, problem, np.ones(len(data)) if w is None else w, rng, weights=w, noise_scale=noise_scale,
+        clusters=clusters,
+    )  # fmt: skip
 
 
 def _fit_tables(tables: list[Table], fitter, obj: Objective, seed: int) -> list[Fit]:

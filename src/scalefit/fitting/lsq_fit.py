@@ -5,6 +5,7 @@ bounds) and the Fit assembled from it with its notes."""
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from scalefit.fitting.solver import Solution
 from scalefit.results.fit import Fit
 from scalefit.results.identify import identifiability, with_unresolved
 from scalefit.results.intervals import (
+    MIN_CLUSTERS,
     MIN_CONVERGED,
     MIN_REPLICATES,
     at_bounds,
@@ -32,6 +34,15 @@ from scalefit.tables.runs import Runs
 TOP_STARTS = 10
 
 
+class Clusters(NamedTuple):
+    """A cluster bootstrap's clusters: the law ``variable`` whose values are resampled whole,
+    each run's cluster (``index``, 0 to ``count - 1``) and the number of clusters."""
+
+    variable: str
+    index: np.ndarray
+    count: int
+
+
 @dataclasses.dataclass
 class Table:
     """One table being fitted by least squares: the whole runs table, or one group of ``by=``."""
@@ -42,6 +53,7 @@ class Table:
     rng: np.random.Generator
     weights: np.ndarray | None = None  # the user's weights (None: none given)
     noise_scale: np.ndarray | None = None
+    clusters: Clusters | None = None  # a cluster bootstrap's clusters (LeastSquares.clusters)
     fd: FitData | None = None
 
 
@@ -132,7 +144,7 @@ def assemble(t: Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: boo
         notes.append(f"fit of law {law.name!r} did not converge: {status.message}")
         if throw:
             raise ScalefitError(_label(t) + notes[0])
-    notes.extend(_bootstrap_notes(bootstrap, draws, boot_conv))
+    notes.extend(_bootstrap_notes(bootstrap, draws, boot_conv, t.clusters))
     fit_misfit = misfit(o["residuals"], data.x, obj.log)
     lack = misfit_text(fit_misfit, interval_halfwidth(law, draws, data.x, obj.log))[1:]
     notes.extend(n for n in lack if "understate" in n)
@@ -144,6 +156,7 @@ def assemble(t: Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: boo
         for b in bounds.values()
     )
     notes.extend(n for n in lack if "understate" not in n)
+    clustered = (t.clusters.variable, t.clusters.count) if t.clusters is not None and bootstrap else (None, None)
     fit = Fit(
         law=law,
         target=data.target,
@@ -162,15 +175,21 @@ def assemble(t: Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: boo
         ),
         draws=draws,
         bounds={k: {**b.to_dict(), "profile": o["profiles"][k]} for k, b in bounds.items()},
-        bootstrap=BootstrapReport(bootstrap or None, boot_conv),
+        bootstrap=BootstrapReport(bootstrap or None, boot_conv, *clustered),
         notes=tuple(notes),
     )
     return fit.identify()  # the one verdict: curvature, starts and the intervals of the replicates
 
 
-def _bootstrap_notes(requested: int, draws, share):
+def _bootstrap_notes(requested: int, draws, share, clusters: Clusters | None = None):
     if not requested:
         return
+    if clusters is not None and clusters.count < MIN_CLUSTERS:
+        yield (
+            f"the bootstrap resampled {clusters.count} values of {clusters.variable} whole (clusters=): so few "
+            "give a handful of distinct resamples, and percentile intervals from them are coarse — wide where "
+            "a resample drops a value the law needs, and not a 95% interval in any exact sense"
+        )
     if requested < MIN_REPLICATES:
         yield (
             f"only {requested} bootstrap replicates: intervals from so few are noise (the 2.5% and 97.5% "

@@ -111,6 +111,14 @@ class LeastSquares:
         is then the most that are made. 0: always make ``bootstrap``. The replicates made,
         and the endpoints' Monte-Carlo error, are in the fit's summary
         (``fit.bootstrap_error()``).
+    clusters : str, optional
+        A law variable whose runs the bootstrap resamples together: it draws that variable's
+        distinct values with replacement and keeps every run at a drawn value (the cluster,
+        or block, bootstrap), instead of drawing runs one by one. Use it when runs at one
+        value share an error — many checkpoints or token counts of each of a few model sizes
+        (``clusters="N"``): the runs-by-runs bootstrap treats them as independent and gives
+        intervals far too narrow for the variable's exponent. With fewer than
+        ``MIN_CLUSTERS`` (6) distinct values the intervals are coarse, and the fit says so.
     progress : bool or None
         Show a status line on standard error while the fit runs longer than a couple of
         seconds. ``None`` (default): only when standard error is a terminal or a notebook,
@@ -127,6 +135,7 @@ class LeastSquares:
     xtol: float = 1e-7
     throw: bool = False
     bootstrap_rtol: float = 0.04
+    clusters: str | None = None
     progress: bool | None = None
 
     name: ClassVar[str] = "lsq"
@@ -145,6 +154,8 @@ class LeastSquares:
             self, "bootstrap_rtol",
             check.number(self.bootstrap_rtol, "bootstrap_rtol", low=0.0, high=1.0, fix="0 to make every replicate"),
         )  # fmt: skip
+        if self.clusters is not None:
+            set_(self, "clusters", check.text(self.clusters, "clusters"))
         if self.progress is not None:
             set_(self, "progress", check.boolean(self.progress, "progress"))
 

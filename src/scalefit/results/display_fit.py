@@ -88,8 +88,14 @@ def fit_text(fit) -> str:
                     "width (its replicates spread over orders of magnitude: more replicates will not pin it; "
                     "see identifiability)"
                 )
+        b = fit.bootstrap
+        how = (
+            "case-resampling"
+            if b.clusters is None
+            else f"cluster-resampling (the {b.cluster_count} values of {b.clusters} drawn whole)"
+        )
         lines.append(
-            f"  bootstrap: {asked} case-resampling replicates, {fit.bootstrap.converged:.0%} converged "
+            f"  bootstrap: {asked} {how} replicates, {fit.bootstrap.converged:.0%} converged "
             f"({len(fit.draws)} kept){mc}"
         )
     lines.append(f"  identifiability: {fit.identifiability}")

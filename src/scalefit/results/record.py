@@ -54,6 +54,9 @@ def fit_dict(fit) -> dict[str, Any]:
             "bounds": fit.bounds,
             "misfit": fit.runs.misfit,
             "bootstrap_requested": fit.bootstrap.requested,
+            "bootstrap_clusters": None
+            if fit.bootstrap.clusters is None
+            else {"variable": fit.bootstrap.clusters, "count": fit.bootstrap.cluster_count},
             "extrapolation": fit.runs.extrapolation,
         }
     )

@@ -164,10 +164,14 @@ class FittedRuns:
 @dataclass(frozen=True)
 class BootstrapReport:
     """The least-squares fit's case bootstrap: ``requested`` replicates (``None`` when none
-    was run) and the share of them that ``converged``."""
+    was run), the share of them that ``converged``, and — for a cluster bootstrap
+    (``LeastSquares(clusters=...)``) — the variable whose values were resampled whole and
+    how many distinct values (clusters) it has."""
 
     requested: int | None = None
     converged: float | None = None
+    clusters: str | None = None
+    cluster_count: int | None = None
 
 
 @dataclass(frozen=True)

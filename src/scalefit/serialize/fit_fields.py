@@ -67,6 +67,7 @@ FIELDS: dict[str, tuple[bool, type | tuple[type, ...] | None, str]] = {
     "bounds": (False, None, "bounds"),
     "misfit": (False, None, "misfit"),
     "bootstrap_requested": (False, None, "fit"),
+    "bootstrap_clusters": (False, None, "fit"),
     "extrapolation": (False, None, "extrapolation"),
 }
 _REQUIRED = {key: want for key, (required, want, _) in FIELDS.items() if required}
@@ -127,6 +128,7 @@ class FitReader(RunFieldsReader):
         data = self.data(d.get("data"), law, n_runs)
         requested = self.integer(d.get("bootstrap_requested"), "bootstrap_requested", 1, optional=True)
         converged = self.share(d.get("bootstrap_converged"))
+        clusters, cluster_count = self.clusters(d.get("bootstrap_clusters"), law, requested)
         draws = self.draws(d.get("draws"), law, problem, method, diagnostics, requested, converged)
         self.consistent(law, params, method, objective, residuals, data, draws)
         notes = self.lst(d.get("notes", []), "notes")
@@ -162,7 +164,7 @@ class FitReader(RunFieldsReader):
             ),
             draws=draws,
             bounds=bounds,
-            bootstrap=BootstrapReport(requested, converged),
+            bootstrap=BootstrapReport(requested, converged, clusters, cluster_count),
             bayes=None if noise is None else BayesReport(noise, chains, diagnostics or {}, priors or {}),
             notes=tuple(notes),
         )

@@ -51,6 +51,21 @@ class RunFieldsReader(JsonReader):
             raise self.fail("bootstrap_converged", f"= {value!r} must be a share in [0, 1]")
         return out
 
+    def clusters(self, value: object, law: Law, requested: int | None) -> tuple[str | None, int | None]:
+        """``bootstrap_clusters``: ``{"variable": a law variable, "count": >= 2}`` of a cluster
+        bootstrap, only beside ``bootstrap_requested``; ``(None, None)`` when absent."""
+        if value is None:
+            return None, None
+        d = self.obj(value, "bootstrap_clusters")
+        self.keys(d, "bootstrap_clusters", ("variable", "count"))
+        variable = self.text(d.get("variable"), "bootstrap_clusters.variable")
+        if variable not in law.variables:
+            raise self.fail("bootstrap_clusters.variable", f"= {variable!r} is not a variable of the law")
+        count = self.integer(d.get("count"), "bootstrap_clusters.count", 2)
+        if requested is None:
+            raise self.fail("bootstrap_clusters", "is given, but bootstrap_requested is not: no bootstrap was run")
+        return variable, count
+
     def bounds(self, d: object, law: Law) -> dict[str, dict]:
         out = {}
         for name, b in self.obj(d if d is not None else {}, "bounds").items():
