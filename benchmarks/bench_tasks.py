@@ -2,7 +2,7 @@
 the largest; scalefit's default fit against a benchmark-style fitter (issue 23's check, measured
 on the REAL tables we have; the issue's own tasks are not available offline).
 
-    .venv/bin/python benchmarks/bench_tasks.py [--bootstrap 1000] [--restarts 20]
+    .venv/bin/python benchmarks/bench_tasks.py [--bootstrap 1000] [--restarts 20] [--clusters N]
 
 For each task: ``fit_law(law, train, target=..., seed=0)`` with scalefit's defaults (Huber on
 log-residuals, ``starts="auto"``, case bootstrap), ``Fit.predict(test, interval=0.9)``; scored on
@@ -14,7 +14,9 @@ the runs hold at fewer than 4 values). The baseline fitter is what such benchmar
 random restarts (``--restarts``, uniform draws: exponents in [0, 1], every other parameter's
 log10 in [-1, 4]) of L-BFGS-B on the mean squared error of the raw target, the law evaluated by
 ``Law.evaluate`` (exponents raw, other parameters as log10; gradients by finite differences),
-the best restart kept. Nothing in scalefit was chosen by these scores.
+the best restart kept. Nothing in scalefit was chosen by these scores. ``--clusters N``: the
+scalefit fit resamples N's values whole in its bootstrap (``LeastSquares(clusters="N")``), as a
+user would for runs that are many token counts or checkpoints of a few model sizes.
 
 Tasks (data from ``../shared/data/``; a task whose file is absent is skipped):
 
@@ -123,15 +125,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--restarts", type=int, default=20)
+    ap.add_argument("--clusters", default=None, help="a law variable the bootstrap resamples whole (e.g. N)")
     args = ap.parse_args()
-    print(f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; scalefit {scalefit.__version__}")
+    print(f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; scalefit {scalefit.__version__}"
+          f"; bootstrap {args.bootstrap}, clusters {args.clusters}")  # fmt: skip
     header = f"{'task':<13} {'law':<17} {'train':>5} {'test':>4}  {'R2 scalefit':>11} {'R2 baseline':>11}"
     print(header + f"  {'90% PI covers':>13} {'median PI width':>15} {'unsupported':>11}  fit s")
     for name, law, train, test, target in tasks():
         t = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fit = scalefit.fit_law(law, train, target=target, seed=0, method=LeastSquares(bootstrap=args.bootstrap))
+            method = LeastSquares(bootstrap=args.bootstrap, clusters=args.clusters)
+            fit = scalefit.fit_law(law, train, target=target, seed=0, method=method)
             pred = fit.predict(test, interval=0.9)
         seconds = time.perf_counter() - t
         y = test[target].to_numpy(float)

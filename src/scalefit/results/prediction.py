@@ -386,11 +386,19 @@ def _flag_sparse_variables(fit, out: pd.DataFrame, beyond: Mapping[str, np.ndarr
         return
     out["supported"] = out["supported"].to_numpy(dtype=bool) & ~flagged
     which = ", ".join(f"{v} ({n} distinct value{'s' if n != 1 else ''})" for v, n in sparse.items())
+    first = next(iter(sparse))
+    clustered = fit.bootstrap.clusters in sparse
+    hint = (
+        ""
+        if clustered or fit.setup.method != "lsq"
+        else f"; if the runs at each value of {first} share an error (checkpoints or token counts of one model), "
+        f"refit with LeastSquares(clusters={first!r}) so the intervals carry it"
+    )
     warnings.warn(
         f"predict(): {int(flagged.sum())} of {len(out)} predictions go beyond the fitted runs in {which}: so few "
         "values cannot show how the law bends beyond them, and the intervals' widening was calibrated on curves "
         f"with many values (column supported). Treat those intervals as a guess; run at least {FEW_VALUES} distinct "
-        "values of the variable you extrapolate along",
+        f"values of the variable you extrapolate along{hint}",
         ScalingWarning,
         stacklevel=4,
     )
