@@ -60,11 +60,22 @@ def test_clusters_names_a_law_variable_checked_before_work():
         scalefit.fit_law(scalefit.chinchilla, runs, target="loss", method=LeastSquares(clusters="model"))
     with pytest.raises(TypeError, match="clusters must be a non-empty string"):
         LeastSquares(clusters=3)
-    with warnings.catch_warnings(), pytest.raises(ScalefitError, match=r"clusters='N': the runs hold N at one value"):
-        warnings.simplefilter("ignore", scalefit.ScalingWarning)  # N at one value: its exponent is fixed here
+    two = runs[runs.N.isin(sorted(runs.N.unique())[:2])]
+    with warnings.catch_warnings(), pytest.raises(ScalefitError, match=r"clusters='N': the runs hold N at 2 value"):
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)  # N at two values: its exponent is fixed here
+        scalefit.fit_law(scalefit.chinchilla, two, target="loss", method=LeastSquares(clusters="N"), fix={"alpha": 0.3})
+    with pytest.raises(ScalefitError, match=r"clusters='N' sets how the bootstrap resamples, but bootstrap=0"):
+        LeastSquares(bootstrap=0, clusters="N")
+    with pytest.raises(ScalefitError, match=r"NUTS\(init=LeastSquares\(clusters='N'\)\).*no bootstrap"):
         scalefit.fit_law(
-            scalefit.chinchilla, runs.assign(N=1e8), target="loss", method=LeastSquares(clusters="N"),
-            fix={"alpha": 0.3},
+            scalefit.chinchilla, runs, target="loss", method=scalefit.NUTS(init=LeastSquares(clusters="N"))
+        )
+    with pytest.raises(
+        ScalefitError, match=r"clusters='params' is the column mapped to law variable 'N'.*clusters='N'"
+    ):
+        scalefit.fit_law(
+            scalefit.chinchilla, runs.rename(columns={"N": "params"}), target="loss", mapping={"N": "params"},
+            method=LeastSquares(clusters="params"),
         )  # fmt: skip
 
 
@@ -80,7 +91,9 @@ def test_few_clusters_are_named_and_the_fit_file_keeps_them(tmp_path):
         )
     assert (fit.bootstrap.clusters, fit.bootstrap.cluster_count) == ("N", 4)
     assert any("resampled 4 values of N whole" in n and "coarse" in n for n in fit.notes)
+    assert len(fit.draws) == 300  # so few clusters: no early stop on a Monte-Carlo error they make meaningless
     assert "cluster-resampling (the 4 values of N drawn whole)" in repr(fit)
+    assert "Monte-Carlo error not given: 4 clusters" in repr(fit)
     path = tmp_path / "fit.json"
     fit.to_json(path)
     back = load_fit(path)
@@ -88,6 +101,9 @@ def test_few_clusters_are_named_and_the_fit_file_keeps_them(tmp_path):
     d = json.loads(path.read_text())
     d["bootstrap_clusters"] = {"variable": "model", "count": 4}
     with pytest.raises(ScalefitError, match=r"bootstrap_clusters.variable.*'model' is not a variable of the law"):
+        load_fit(d)
+    d["bootstrap_clusters"] = {"variable": "N", "count": 7}
+    with pytest.raises(ScalefitError, match=r"bootstrap_clusters.count.*= 7, but the stored runs hold N at 4 distinct"):
         load_fit(d)
     plain = scalefit.fit_law(scalefit.chinchilla, runs, target="loss", method=LeastSquares(bootstrap=0))
     assert plain.bootstrap.clusters is None and json.loads(plain.to_json())["bootstrap_clusters"] is None
@@ -111,3 +127,35 @@ def test_command_line_clusters(tmp_path, capsys):
     assert "clusters='model' is not a variable of law 'chinchilla'" in capsys.readouterr().err
     assert main([*args, "--clusters", "N", "--method", "bayes"]) != 0
     assert "--clusters applies to --method lsq" in capsys.readouterr().err
+
+
+def test_what_clusters_cannot_reach_is_said():
+    """A parameter at a bound gets its interval from the profile likelihood, which the cluster
+    bootstrap does not reach; clusters of single runs (values that are equal only to rounding)
+    make it a case bootstrap in all but name. Both are in the fit's notes."""
+    runs = _runs(3, sizes=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)
+        at_bound = scalefit.fit_law(
+            scalefit.chinchilla, runs, target="loss", method=LeastSquares(bootstrap=200, clusters="N"),
+            bounds={"E": (None, 1.5)},  # the truth is 1.7: E sits at its upper bound
+        )  # fmt: skip
+        jitter = runs.assign(N=runs.N * (1 + 1e-9 * np.arange(len(runs))))
+        single = scalefit.fit_law(
+            scalefit.chinchilla, jitter, target="loss", method=LeastSquares(bootstrap=200, clusters="N")
+        )
+    assert "E" in at_bound.bounds
+    assert any(n.startswith("E: at a bound") and "clusters='N' does not reach it" in n for n in at_bound.notes)
+    assert any("64 of its 64 distinct values hold a single run" in n for n in single.notes)
+
+
+def test_groups_say_their_bootstrap_was_clustered():
+    table = pd.concat([_runs(s, sizes=8).assign(task=f"t{s}") for s in (4, 5)], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)
+        fits = scalefit.fit_groups(
+            scalefit.chinchilla, table, "task", target="loss", method=LeastSquares(bootstrap=200, clusters="N")
+        )
+    assert fits.table()["clusters"].tolist() == ["N: 8", "N: 8"]
+    assert "bootstrap: cluster-resampling (the values of N drawn whole per group)" in repr(fits)
+    assert [fits[k].bootstrap.cluster_count for k in ("t4", "t5")] == [8, 8]

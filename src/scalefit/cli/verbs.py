@@ -87,7 +87,9 @@ def print_groups(fits) -> None:
     with pd.option_context("display.float_format", "{:.5g}".format):  # to_string: every row and column
         print("\none row per group:")
         print(fits.table().to_string(index=False))
-        print("\nparameters (95% intervals):")
+        clustered = sorted({f.bootstrap.clusters for f in fits.values() if f.bootstrap.clusters is not None})
+        how = f"cluster-bootstrap, {', '.join(clustered)} resampled whole, " if clustered else ""
+        print(f"\nparameters (95% {how}intervals):")
         print(fits.summary().to_string(index=False))
     for key, notes in fits.notes.items():
         for note in notes:

@@ -12,6 +12,7 @@ from scalefit.fitting.lsq_fit import Table
 from scalefit.fitting.problem import Problem
 from scalefit.fitting.solver import CONVERGED, Solution
 from scalefit.results.intervals import MIN_REPLICATES, endpoint_mc_error, released, valid_replicates
+from scalefit.results.reports import MIN_CLUSTERS
 
 #: Bootstrap replicates per table per batch, between checks of the endpoints' Monte-Carlo error.
 BOOT_BATCH = 250
@@ -44,7 +45,8 @@ def case_bootstrap(finish, tables: list[Table], found: list[dict], bootstrap: in
     (every table's batch in one call), and a table stops once the Monte-Carlo standard error
     of each endpoint of each free parameter's 95% percentile interval is at most ``rtol`` of
     that interval's width (:func:`_replicates_settled`), or when all ``bootstrap`` are made
-    (``rtol=0``: always). The replicates made are the first ones of the full run.
+    (``rtol=0``: always; and for a cluster bootstrap of fewer than ``MIN_CLUSTERS`` values, whose
+    few distinct resamples make that error meaningless). The replicates made are the first ones of the full run.
     """
     plans = []  # per table: the bootstrap counts, the starts every replicate is refitted from
     for t, o in zip(tables, found, strict=True):
@@ -80,9 +82,10 @@ def case_bootstrap(finish, tables: list[Table], found: list[dict], bootstrap: in
                 parts[g][j].append(Solution(*(a[at : at + k] for a in sol)))
                 at += k
             for g in np.flatnonzero(running):
-                done = made[g] >= bootstrap or _replicates_settled(
+                coarse = tables[g].clusters is not None and tables[g].clusters.count < MIN_CLUSTERS
+                done = made[g] >= bootstrap or (not coarse and _replicates_settled(
                     _replicate_draws(tables[g], parts[g])[0], tables[g].problem, found[g]["bounds"], rtol
-                )
+                ))  # fmt: skip
                 running[g] = not done
             bar.set(int(sum(made[g] if running[g] else bootstrap for g in range(len(tables)))))
     return [(*_replicate_draws(t, parts[g]), int(made[g])) for g, t in enumerate(tables)]

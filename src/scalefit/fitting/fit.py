@@ -185,6 +185,17 @@ def _arguments(law, target, mapping, method, objective, delta, fix, tie, bounds,
         check.names(mapping, "mapping", law.variables, what="law variable", example="{'Dp': 'pretrain_images'}")
         check.each(mapping, "mapping", check.text)
     lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
+    if isinstance(fitter, NUTS) and lsq.clusters is not None:
+        raise ScalefitError(
+            f"NUTS(init=LeastSquares(clusters={lsq.clusters!r})): clusters= sets how the least-squares bootstrap "
+            "resamples, and NUTS takes only the optimum from its init (no bootstrap); drop clusters= from init"
+        )
+    mapped = {c: v for v, c in (mapping or {}).items() if isinstance(c, str)}
+    if lsq.clusters is not None and lsq.clusters not in law.variables and lsq.clusters in mapped:
+        raise ScalefitError(
+            f"clusters={lsq.clusters!r} is the column mapped to law variable {mapped[lsq.clusters]!r}; clusters= "
+            f"takes the law variable: clusters={mapped[lsq.clusters]!r}"
+        )
     if lsq.clusters is not None and lsq.clusters not in law.variables:
         near = check.suggest(lsq.clusters, law.variables)
         raise ScalefitError(
@@ -207,10 +218,12 @@ def _prepare(data: Runs, problem: Problem, fitter, obj: Objective, weights, rng)
     if lsq.clusters is not None and isinstance(fitter, LeastSquares) and fitter.bootstrap:
         values, index = np.unique(np.asarray(data.x[lsq.clusters], dtype=float), return_inverse=True)
         clusters = Clusters(lsq.clusters, index.ravel(), len(values))
-        if len(values) < 2:
+        if len(values) < 3:
             raise ScalefitError(
-                f"clusters={lsq.clusters!r}: the runs hold {lsq.clusters} at one value ({values[0]:g}), so resampling "
-                "its values whole gives the same table every time; drop clusters= or fit runs at several values"
+                f"clusters={lsq.clusters!r}: the runs hold {lsq.clusters} at {len(values)} value(s) "
+                f"({', '.join(f'{v:g}' for v in values)}); resampling so few whole gives at most 3 distinct tables, "
+                f"half of them with {lsq.clusters} at one value — no interval; drop clusters= or fit runs at 3 or "
+                "more values"
             )
     return Table(
         data, problem, np.ones(len(data)) if w is None else w, rng, weights=w, noise_scale=noise_scale,

@@ -16,7 +16,6 @@ from scalefit.fitting.solver import Solution
 from scalefit.results.fit import Fit
 from scalefit.results.identify import identifiability, with_unresolved
 from scalefit.results.intervals import (
-    MIN_CLUSTERS,
     MIN_CONVERGED,
     MIN_REPLICATES,
     at_bounds,
@@ -28,7 +27,7 @@ from scalefit.results.intervals import (
     robust_scale,
     term_shares,
 )
-from scalefit.results.reports import BootstrapReport, Convergence, FittedRuns, Setup, StartsReport
+from scalefit.results.reports import MIN_CLUSTERS, BootstrapReport, Convergence, FittedRuns, Setup, StartsReport
 from scalefit.tables.runs import Runs
 
 TOP_STARTS = 10
@@ -145,6 +144,11 @@ def assemble(t: Table, o: dict, boot, obj, bootstrap: int, seed: int, throw: boo
         if throw:
             raise ScalefitError(_label(t) + notes[0])
     notes.extend(_bootstrap_notes(bootstrap, draws, boot_conv, t.clusters))
+    if t.clusters is not None and bootstrap and bounds:
+        notes.append(
+            f"{', '.join(bounds)}: at a bound, so its interval comes from the profile likelihood, which treats the "
+            f"runs as independent — clusters={t.clusters.variable!r} does not reach it, and it may be too narrow"
+        )
     fit_misfit = misfit(o["residuals"], data.x, obj.log)
     lack = misfit_text(fit_misfit, interval_halfwidth(law, draws, data.x, obj.log))[1:]
     notes.extend(n for n in lack if "understate" in n)
@@ -188,8 +192,18 @@ def _bootstrap_notes(requested: int, draws, share, clusters: Clusters | None = N
         yield (
             f"the bootstrap resampled {clusters.count} values of {clusters.variable} whole (clusters=): so few "
             "give a handful of distinct resamples, and percentile intervals from them are coarse — wide where "
-            "a resample drops a value the law needs, and not a 95% interval in any exact sense"
+            "a resample drops a value the law needs, and not a 95% interval in any exact sense (every requested "
+            "replicate is made; no Monte-Carlo error is given)"
         )
+    if clusters is not None:
+        sizes = np.bincount(clusters.index, minlength=clusters.count)
+        single = int(np.sum(sizes == 1))
+        if 2 * single > clusters.count:
+            yield (
+                f"clusters={clusters.variable!r}: {single} of its {clusters.count} distinct values hold a single "
+                "run, so the bootstrap is close to resampling runs one by one; values count as one cluster only "
+                "when exactly equal — round the column first if near-equal values are one model"
+            )
     if requested < MIN_REPLICATES:
         yield (
             f"only {requested} bootstrap replicates: intervals from so few are noise (the 2.5% and 97.5% "

@@ -156,6 +156,11 @@ class LeastSquares:
         )  # fmt: skip
         if self.clusters is not None:
             set_(self, "clusters", check.text(self.clusters, "clusters"))
+            if self.bootstrap == 0:
+                raise ScalefitError(
+                    f"clusters={self.clusters!r} sets how the bootstrap resamples, but bootstrap=0 makes none; "
+                    "give bootstrap > 0 (e.g. 1000) or drop clusters="
+                )
         if self.progress is not None:
             set_(self, "progress", check.boolean(self.progress, "progress"))
 

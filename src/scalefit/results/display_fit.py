@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalefit.results.diagnostics import diagnostics_ok, stored_number
+from scalefit.results.reports import MIN_CLUSTERS
 
 
 def _worst(values, pick) -> float:
@@ -77,7 +78,10 @@ def fit_text(fit) -> str:
         errors = fit.bootstrap_error()["relative"] if lsq else None
         rel = errors.to_numpy(dtype=float) if errors is not None else np.array([])
         mc = ""
-        if np.isfinite(rel).any():
+        coarse = fit.bootstrap.clusters is not None and (fit.bootstrap.cluster_count or 0) < MIN_CLUSTERS
+        if coarse:
+            mc = f"; Monte-Carlo error not given: {fit.bootstrap.cluster_count} clusters give few distinct resamples"
+        elif np.isfinite(rel).any():
             worst = float(np.max(rel[np.isfinite(rel)]))
             if worst <= 1.0:
                 mc = f"; 95% endpoints within {worst:.1%} of their width (Monte-Carlo s.e.)"

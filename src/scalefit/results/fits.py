@@ -62,7 +62,9 @@ class Fits(Mapping):
 
     def table(self) -> pd.DataFrame:
         """One row per group: the group's column(s), the runs, the objective, whether it
-        converged, the share of converged bootstrap replicates and the number of notes."""
+        converged, the share of converged bootstrap replicates, the clusters of a cluster
+        bootstrap (``"N: 6"``: N's 6 values resampled whole; empty otherwise) and the number of
+        notes."""
         rows = []
         for key, fit in self._fits.items():
             rows.append(
@@ -73,6 +75,9 @@ class Fits(Mapping):
                     "converged": fit.status.converged,
                     "identified": fit.identifiability.ok,
                     "bootstrap_converged": fit.bootstrap.converged,
+                    "clusters": ""
+                    if fit.bootstrap.clusters is None
+                    else f"{fit.bootstrap.clusters}: {fit.bootstrap.cluster_count}",
                     "notes": len(fit.notes),
                     **fit.params,
                 }
@@ -145,6 +150,11 @@ class Fits(Mapping):
             f"  {converged} of {len(fits)} converged; {noted} with notes (see .notes); "
             "per-group parameters: .summary(), one row per group: .table()",
         ]
+        clustered = sorted({f.bootstrap.clusters for f in fits if f.bootstrap.clusters is not None})
+        if clustered:
+            lines.append(
+                f"  bootstrap: cluster-resampling (the values of {', '.join(clustered)} drawn whole per group)"
+            )
         return "\n".join(lines)
 
     __str__ = __repr__

@@ -38,10 +38,6 @@ RELEASE_SHARE = 0.05  # a released term contributes about this share where it ma
 LACK_OF_FIT_P = 1e-3
 LACK_OF_FIT_SHARE = 0.2
 MIN_REPLICATES = 200
-#: A cluster bootstrap (``LeastSquares(clusters=...)``) of fewer distinct values than this is
-#: coarse: 5 values give at most 126 distinct resamples, 6 give 462 — a 95% percentile interval
-#: needs a few hundred, so below 6 the fit's notes say its intervals are coarse.
-MIN_CLUSTERS = 6
 MIN_CONVERGED = 0.8
 
 

@@ -387,12 +387,12 @@ def _flag_sparse_variables(fit, out: pd.DataFrame, beyond: Mapping[str, np.ndarr
     out["supported"] = out["supported"].to_numpy(dtype=bool) & ~flagged
     which = ", ".join(f"{v} ({n} distinct value{'s' if n != 1 else ''})" for v, n in sparse.items())
     first = next(iter(sparse))
-    clustered = fit.bootstrap.clusters in sparse
     hint = (
         ""
-        if clustered or fit.setup.method != "lsq"
+        if fit.bootstrap.clusters in sparse or fit.setup.method != "lsq" or sparse[first] < 3
         else f"; if the runs at each value of {first} share an error (checkpoints or token counts of one model), "
-        f"refit with LeastSquares(clusters={first!r}) so the intervals carry it"
+        f"refit with LeastSquares(clusters={first!r}) so the intervals carry it (from {sparse[first]} values, a "
+        "coarse band: a rough guess, not a calibrated 90%)"
     )
     warnings.warn(
         f"predict(): {int(flagged.sum())} of {len(out)} predictions go beyond the fitted runs in {which}: so few "

@@ -161,6 +161,12 @@ class FittedRuns:
     extrapolation: dict | None = None
 
 
+#: A cluster bootstrap (``LeastSquares(clusters=...)``) of fewer distinct values than this is
+#: coarse: 5 values give at most 126 distinct resamples, 6 give 462 — a 95% percentile interval
+#: needs a few hundred, so below 6 the fit's notes say its intervals are coarse.
+MIN_CLUSTERS = 6
+
+
 @dataclass(frozen=True)
 class BootstrapReport:
     """The least-squares fit's case bootstrap: ``requested`` replicates (``None`` when none

@@ -129,6 +129,13 @@ class FitReader(RunFieldsReader):
         requested = self.integer(d.get("bootstrap_requested"), "bootstrap_requested", 1, optional=True)
         converged = self.share(d.get("bootstrap_converged"))
         clusters, cluster_count = self.clusters(d.get("bootstrap_clusters"), law, requested)
+        if clusters is not None and data is not None:
+            held = int(np.unique(np.asarray(data["x"][clusters], dtype=float)).size)
+            if held != cluster_count:
+                raise self.fail(
+                    "bootstrap_clusters.count",
+                    f"= {cluster_count}, but the stored runs hold {clusters} at {held} distinct values",
+                )
         draws = self.draws(d.get("draws"), law, problem, method, diagnostics, requested, converged)
         self.consistent(law, params, method, objective, residuals, data, draws)
         notes = self.lst(d.get("notes", []), "notes")
