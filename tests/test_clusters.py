@@ -124,7 +124,14 @@ def test_command_line_clusters(tmp_path, capsys):
     assert "cluster-resampling (the 8 values of N drawn whole)" in out
     assert "95% cluster-bootstrap (N resampled whole) percentile intervals" in out
     assert main([*args, "--clusters", "model"]) != 0
-    assert "clusters='model' is not a variable of law 'chinchilla'" in capsys.readouterr().err
+    assert "--clusters model: not a variable of law chinchilla; give one of N, D" in capsys.readouterr().err
+    mapped = tmp_path / "mapped.csv"
+    _runs(2, sizes=8).rename(columns={"N": "params"}).to_csv(mapped, index=False)
+    assert main(["fit", str(mapped), "--law", "chinchilla", "--target", "loss", "--map", "N=params",
+                 "--clusters", "params"]) != 0  # fmt: skip
+    assert "--clusters takes the law variable, not its column: --clusters N" in capsys.readouterr().err
+    assert main([*args[:-1], "0", "--clusters", "N"]) != 0
+    assert "--clusters N sets how the bootstrap resamples, but --bootstrap 0 makes none" in capsys.readouterr().err
     assert main([*args, "--clusters", "N", "--method", "bayes"]) != 0
     assert "--clusters applies to --method lsq" in capsys.readouterr().err
 

@@ -131,7 +131,8 @@ def verb_method(args):
 
 
 def verb_constraints(args, law) -> dict:
-    """``--map``, ``--fix``, ``--tie``, ``--bound``: merged, names checked against the law."""
+    """``--map``, ``--fix``, ``--tie``, ``--bound``: merged, names checked against the law (and
+    ``--clusters``, which names a law variable, in the command line's own words)."""
     from scalefit import validate as check
 
     mapping, fix = merge(args.map, "--map"), merge(args.fix, "--fix")
@@ -148,6 +149,19 @@ def verb_constraints(args, law) -> dict:
     both = sorted(set(fix) & set(bounds))
     if both:
         raise ScalefitError(f"--fix and --bound both name {both[0]!r}; a fixed parameter has no bounds — give one")
+    clusters = getattr(args, "clusters", None)
+    if clusters is not None and clusters not in law.variables:
+        mapped = {c: v for v, c in (mapping or {}).items()}
+        fix_it = (
+            f"--clusters takes the law variable, not its column: --clusters {mapped[clusters]}"
+            if clusters in mapped
+            else f"give one of {', '.join(law.variables)}{check.suggest(clusters, law.variables)}"
+        )
+        raise ScalefitError(f"--clusters {clusters}: not a variable of law {law.name}; {fix_it}")
+    if clusters is not None and args.bootstrap == 0:
+        raise ScalefitError(
+            f"--clusters {clusters} sets how the bootstrap resamples, but --bootstrap 0 makes none; drop one"
+        )
     return dict(mapping=mapping or None, fix=fix or None, tie=tie or None, bounds=bounds or None)
 
 
