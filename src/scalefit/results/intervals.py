@@ -48,15 +48,21 @@ def term_shares(J: np.ndarray, log_objective: bool, pred: np.ndarray) -> np.ndar
     return np.abs(J if log_objective else J / np.where(pred == 0, 1.0, pred)[:, None])
 
 
+def _near_ends(lo, hi, t):
+    """Whether internal values ``t`` sit at the lower / upper end ``lo`` / ``hi`` of their range
+    (within :data:`NEGLIGIBLE`, relative; an infinite end is never reached), elementwise: the one
+    rule of :func:`_range_end` and :func:`clear_of_bounds`."""
+    with np.errstate(invalid="ignore"):
+        near_lo = np.isfinite(lo) & (t - lo <= NEGLIGIBLE * (1.0 + np.abs(lo)))
+        near_hi = np.isfinite(hi) & (hi - t <= NEGLIGIBLE * (1.0 + np.abs(hi)))
+    return near_lo, near_hi
+
+
 def _range_end(problem: Problem, i: int, t: float) -> str | None:
     """``"lo"``/``"hi"`` when internal value ``t`` of free parameter ``i`` sits at that end of
-    its range (within :data:`NEGLIGIBLE`, relative), else ``None``."""
-    lo, hi = problem.lo[i], problem.hi[i]
-    if np.isfinite(lo) and t - lo <= NEGLIGIBLE * (1.0 + abs(lo)):
-        return "lo"
-    if np.isfinite(hi) and hi - t <= NEGLIGIBLE * (1.0 + abs(hi)):
-        return "hi"
-    return None
+    its range (:func:`_near_ends`), else ``None``."""
+    near_lo, near_hi = _near_ends(problem.lo[i], problem.hi[i], t)
+    return "lo" if near_lo else "hi" if near_hi else None
 
 
 @dataclass(frozen=True)
@@ -78,11 +84,8 @@ def clear_of_bounds(problem: Problem, thetas: np.ndarray, shares: np.ndarray) ->
     :data:`NEGLIGIBLE` of an end of its range, none whose share is negligible in every run —
     checked for all points at once (a thousand-group fit checks 16,000 polished starts). A
     point marked False may still have none: :func:`at_bounds` decides."""
-    thetas = np.asarray(thetas, dtype=float)
     lo, hi = np.asarray(problem.lo, dtype=float), np.asarray(problem.hi, dtype=float)
-    with np.errstate(invalid="ignore"):
-        near_lo = np.isfinite(lo) & (thetas - lo <= NEGLIGIBLE * (1.0 + np.abs(lo)))
-        near_hi = np.isfinite(hi) & (hi - thetas <= NEGLIGIBLE * (1.0 + np.abs(hi)))
+    near_lo, near_hi = _near_ends(lo, hi, np.asarray(thetas, dtype=float))
     negligible = ~np.any(np.asarray(shares) >= NEGLIGIBLE, axis=1)
     return ~np.any(near_lo | near_hi | negligible, axis=1)
 
