@@ -1,6 +1,7 @@
 """A least-squares fit imports only what it needs (issue 24): no NumPyro, ArviZ, matplotlib,
-``scipy.stats``, ``scipy.special`` or pyarrow in a fresh process, from the API or the CLI. A behaviour test:
-which modules load, never how long they take."""
+``scipy.stats``, ``scipy.special``, ``scipy.linalg`` (which JAX's LAPACK set-up imports) or
+pyarrow in a fresh process, from the API or the CLI. A behaviour test: which modules load,
+never how long they take."""
 
 import json
 import math
@@ -14,7 +15,7 @@ from scipy import special, stats
 
 from scalefit.results.distributions import beta_regularised, chi2_1_quantile, f_survival, normal_cdf
 
-HEAVY = ("numpyro", "arviz", "matplotlib", "pyarrow", "scipy.stats", "scipy.special")
+HEAVY = ("numpyro", "arviz", "matplotlib", "pyarrow", "scipy.stats", "scipy.special", "scipy.linalg")
 
 PROBE = textwrap.dedent(
     """

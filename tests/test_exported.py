@@ -183,3 +183,56 @@ def test_a_fit_reads_the_same_optimum_with_programs_read_back(tmp_path):
     assert len(entries) >= 2  # the start search's programs at least
     assert {p: p.stat().st_mtime_ns for p in (cache / "exported").glob("*.jaxexport")} == entries  # read, not rewritten
     assert first == off and second == off  # the same programs: the same optimum to the bit
+
+
+LAPACK_PROGRAM = textwrap.dedent(
+    """
+    import json, sys
+    import jax, jax.numpy as jnp, numpy as np
+    from scalefit.fitting import exported
+
+    jax.config.update("jax_enable_x64", True)
+
+    def solve(a, b):  # 9 x 9: jnp.linalg.solve lowers to a LAPACK call on CPU
+        return jnp.linalg.solve(a, b)
+
+    def plain(a, b):
+        return a @ b
+
+    a = np.eye(9) * 2.0 + 0.1
+    b = np.arange(9.0)
+    f, g = exported.Stored("solve", solve, "lapack"), exported.Stored("plain", plain, "lapack")
+    x, y = np.asarray(f(a, b)), np.asarray(g(a, b))
+    print(json.dumps({"x": x.tolist(), "y": y.tolist(), "origins": f.origins + g.origins,
+                      "scipy_linalg": "scipy.linalg" in sys.modules}))
+    """
+)
+
+
+def test_a_stored_program_sets_up_lapack_only_when_it_calls_it(tmp_path):
+    """JAX's lowering of a stored program sets up its LAPACK kernels (importing scipy.linalg);
+    scalefit skips that for programs that make no LAPACK call. A program that does make one
+    still runs, read back in a fresh process, with the right answer."""
+    env = {k: v for k, v in os.environ.items() if k != "SCALEFIT_CACHE_DIR"}
+    env.update(SCALEFIT_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=SRC, HOME=str(tmp_path))
+    runs = []
+    for _ in range(2):  # exported, then read back
+        out = subprocess.run([sys.executable, "-c", LAPACK_PROGRAM], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    a, b = np.eye(9) * 2.0 + 0.1, np.arange(9.0)
+    assert [r["origins"] for r in runs] == [["exported", "exported"], ["read", "read"]]
+    for r in runs:
+        np.testing.assert_allclose(r["x"], np.linalg.solve(a, b), rtol=1e-12)
+        np.testing.assert_allclose(r["y"], a @ b, rtol=1e-15)
+        assert r["scipy_linalg"]  # the LAPACK program needed the kernels: they were set up
+
+
+def test_programs_with_and_without_a_linear_solve_are_told_apart():
+    # (the name avoids the word the check looks for: a program's source locations are in its
+    # module, and a name containing it makes the check answer "set up", the safe side)
+    spec = (jax.ShapeDtypeStruct((9, 9), np.float32), jax.ShapeDtypeStruct((9,), np.float32))
+    with_lapack = jax.export.export(jax.jit(jnp.linalg.solve))(*spec)
+    without = jax.export.export(jax.jit(lambda a, b: a @ b))(*spec)
+    assert not exported.lapack_free(with_lapack)
+    assert exported.lapack_free(without)

@@ -34,6 +34,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,10 @@ from jax import export
 from scalefit.files import write_file
 from scalefit.fitting import jaxcache
 from scalefit.fitting.solver import Solution
+
+#: How a LAPACK call is named in a program (``lapack_dgetrf_ffi``, ...): a program without one
+#: does not need JAX's LAPACK kernels set up (see :func:`lapack_free`).
+_LAPACK_TARGET = b"lapack_"
 
 #: Bumped when the layout of an entry changes.
 FORMAT = 1
@@ -164,7 +169,7 @@ class Stored:
         exp = _read(path, key)
         if exp is not None:
             self.origins.append("read")
-            return _checked(jax.jit(exp.call), plain, self.origins, len(self.origins) - 1)
+            return _checked(_caller(exp), plain, self.origins, len(self.origins) - 1)
         try:
             exp = export.export(jax.jit(plain))(*jax.tree_util.tree_map(_spec, args))
         except Exception:  # noqa: BLE001 - a program that cannot be exported runs as it is
@@ -173,7 +178,7 @@ class Stored:
         _write(path, exp, key)
         prune(directory)
         self.origins.append("exported")
-        return jax.jit(exp.call)
+        return _caller(exp)
 
 
 def _checked(read: Callable, plain: Callable, origins: list[str], slot: int) -> Callable:
@@ -196,3 +201,75 @@ def _checked(read: Callable, plain: Callable, origins: list[str], slot: int) -> 
         return out
 
     return call
+
+
+def _caller(exp: export.Exported) -> Callable:
+    """``jax.jit(exp.call)``, whose first call (the lowering) skips setting up JAX's LAPACK
+    kernels when the program makes no LAPACK call (:func:`lapack_free`)."""
+    call = jax.jit(exp.call)
+    if not lapack_free(exp):
+        return call
+    state: dict[str, bool] = {}
+
+    def first_lowered_without_lapack(*args):
+        if state:
+            return call(*args)
+        with _lapack_setup_skipped():
+            out = call(*args)
+        state["lowered"] = True
+        return out
+
+    return first_lowered_without_lapack
+
+
+def lapack_free(exp: export.Exported) -> bool:
+    """Whether the stored program calls no LAPACK kernel (its module names none).
+
+    JAX lowers a call to a stored program by first setting up its CPU LAPACK kernels, used or
+    not (jax 0.10: ``_ensure_backends_initialized``); that set-up imports ``scipy.linalg``
+    (0.1-0.3 s in a fresh process). A program lowered from JAX code sets them up only when it
+    has a LAPACK call; this lets a stored program do the same. The solvers make none for up
+    to :data:`~scalefit.fitting.solver.SMALL_SYSTEM` parameters. The check reads the
+    serialised module's bytes: a program whose source locations happen to contain the name
+    is told "not free", the safe side."""
+    return _LAPACK_TARGET not in bytes(exp.mlir_module_serialized)
+
+
+#: Set, per thread, while a LAPACK-free stored program is lowered (:func:`_lapack_setup_skipped`).
+_skipping = threading.local()
+
+
+def _skip_lapack_setup_while_flagged() -> bool:
+    """Wrap JAX's set-up hook once so that it does nothing in a thread that set ``_skipping``;
+    ``False`` where this JAX has no such hook (its lowering then runs as it is)."""
+    try:
+        from jax._src.export import _export as lowering  # noqa: PLC0415 - JAX's own lowering module
+    except ImportError:
+        return False
+    setup = getattr(lowering, "_ensure_backends_initialized", None)
+    if setup is None:
+        return False
+    if getattr(setup, "scalefit_wrapped", False):
+        return True
+
+    def ensure_backends_initialized(platforms):
+        if not getattr(_skipping, "on", False):
+            setup(platforms)
+
+    ensure_backends_initialized.scalefit_wrapped = True
+    lowering._ensure_backends_initialized = ensure_backends_initialized
+    return True
+
+
+@contextlib.contextmanager
+def _lapack_setup_skipped():
+    """Within: this thread's lowering of stored programs does not set up LAPACK kernels (other
+    threads' lowering is unchanged)."""
+    if not _skip_lapack_setup_while_flagged():
+        yield
+        return
+    _skipping.on = True
+    try:
+        yield
+    finally:
+        _skipping.on = False
