@@ -236,3 +236,16 @@ def test_programs_with_and_without_a_linear_solve_are_told_apart():
     without = jax.export.export(jax.jit(lambda a, b: a @ b))(*spec)
     assert not exported.lapack_free(with_lapack)
     assert exported.lapack_free(without)
+
+
+def test_threads_calling_a_new_program_at_once_load_it_once(store):
+    """run_replicates' streams call the same program from two threads: one loads and
+    compiles it while the other waits, and both get its results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    f = exported.Stored("program", _program, "key")
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: f(*ARGS), range(8)))
+    assert f.origins == ["exported"]
+    assert all(_same(o, outs[0]) for o in outs)
+    assert _same(outs[0], _program(*ARGS))

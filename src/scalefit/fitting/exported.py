@@ -143,6 +143,7 @@ class Stored:
         self.fn = fn
         self.key = key
         self._calls: dict[tuple, Callable] = {}
+        self._first = threading.Lock()
         #: How each program was obtained, in order: "read" (from disk), "exported" (traced here
         #: and written) or "traced" (the plain jitted function: store off, or export failed).
         self.origins: list[str] = []
@@ -152,9 +153,16 @@ class Stored:
         shapes = tuple((np.shape(a), np.result_type(a).str) for a in leaves)
         k = (tuple(sorted(static.items())), str(tree), shapes)
         call = self._calls.get(k)
-        if call is None:
-            call = self._calls[k] = self._load(args, static, k)
-        return call(*args)
+        if call is not None:
+            return call(*args)
+        with self._first:  # threads (run_replicates' streams) load and compile a program once
+            call = self._calls.get(k)
+            if call is not None:
+                return call(*args)
+            call = self._load(args, static, k)
+            out = call(*args)  # the first call lowers and compiles
+            self._calls[k] = call
+            return out
 
     def _load(self, args, static, k) -> Callable:
         plain = functools.partial(self.fn, **static)

@@ -171,7 +171,7 @@ def _resolve_mapping(law: Law, frame: pd.DataFrame, mapping: Mapping[str, str] |
 
 
 def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
-    copies = int(np.sum(frame.columns == column))
+    copies = list(frame.columns).count(column)  # (an Index of text compares slowly: by= calls this per group)
     if copies > 1:
         raise ScalefitError(
             f"column {column!r} ({role}) appears {copies} times in the runs table; scalefit will not guess which "
