@@ -229,8 +229,8 @@ def test_a_stored_program_sets_up_lapack_only_when_it_calls_it(tmp_path):
 
 
 def test_programs_with_and_without_a_linear_solve_are_told_apart():
-    # (the name avoids the word the check looks for: a program's source locations are in its
-    # module, and a name containing it makes the check answer "set up", the safe side)
+    # (a program's source locations are in its module: a name containing "custom_call" would
+    # make the check answer "set up", the safe side)
     spec = (jax.ShapeDtypeStruct((9, 9), np.float32), jax.ShapeDtypeStruct((9,), np.float32))
     with_lapack = jax.export.export(jax.jit(jnp.linalg.solve))(*spec)
     without = jax.export.export(jax.jit(lambda a, b: a @ b))(*spec)

@@ -91,26 +91,67 @@ def test_a_by_fit_is_the_same_with_one_stream_or_two(monkeypatch, two_cpus):
         assert two[key].value == pytest.approx(one[key].value, rel=1e-12)
 
 
-def test_an_error_in_one_stream_stops_the_other_and_is_raised(monkeypatch, two_cpus):
-    """A stream that fails (here: its second call) raises in the caller, and the other stream
-    stops at its next round instead of running its whole share."""
+@pytest.mark.parametrize("failing", [0, 1])
+def test_an_error_in_either_stream_stops_the_other_and_is_raised(monkeypatch, two_cpus, failing):
+    """The stream that fails (on its first call) raises in the caller, and the other stream
+    stops at its next round instead of running its whole share, whichever of the two failed."""
     import threading
 
+    n = 4096
     calls = {"n": 0}
     lock = threading.Lock()
 
     def advance(u0s, logx, target, W, *, steps, shared=False):
         with lock:
             calls["n"] += 1
-            n = calls["n"]
-        if n == 2:
-            raise RuntimeError("stream failed")
+        if (u0s[0, 0] >= n // 2) == bool(failing):  # u0s[:, 0] holds each replicate's index
+            raise RuntimeError(f"stream {failing} failed")
         k = len(u0s)
         return lsq.Solution(u0s, np.ones(k), np.ones(k), np.ones(k, dtype=int), np.full(k, lsq.MAX_STEPS))
 
     data = [lsq.FitData({"x": np.zeros(4)}, np.zeros(4), 4)]
-    n = 4096
-    with pytest.raises(RuntimeError, match="stream failed"):
-        lsq.run_replicates(advance, np.zeros((n, 2)), np.zeros(n, dtype=int), data, np.ones((n, 4)), 10_000)
-    # two streams of 2048 replicates, 256 lanes, 1 step a round: ~8,000 rounds each had they run on
-    assert calls["n"] < 100
+    u0s = np.stack([np.arange(n, dtype=float), np.zeros(n)], axis=1)
+    with pytest.raises(RuntimeError, match=f"stream {failing} failed"):
+        lsq.run_replicates(advance, u0s, np.zeros(n, dtype=int), data, np.ones((n, 4)), 10_000)
+    # each stream: 2,048 replicates in 256 lanes, 1 step a round, 10,000 steps each: 80,000
+    # rounds had it run on; it stops within the rounds it ran before the other one started
+    assert calls["n"] < 5_000
+
+
+def test_each_stream_runs_with_the_callers_jax_settings(monkeypatch, two_cpus):
+    """JAX keeps ``with jax.debug_nans(True)`` and the like per thread: the streams' threads
+    see the caller's values, not the process's defaults."""
+    import jax
+
+    seen = []
+
+    def advance(u0s, logx, target, W, *, steps, shared=False):
+        seen.append((jax.config.jax_enable_x64, jax.config.jax_debug_nans))
+        k = len(u0s)
+        return lsq.Solution(u0s, np.ones(k), np.ones(k), np.ones(k, dtype=int), np.zeros(k, dtype=int))
+
+    n = 1024
+    data = [lsq.FitData({"x": np.zeros(4)}, np.zeros(4), 4)]
+    with jax.enable_x64(True), jax.debug_nans(True):
+        lsq.run_replicates(advance, np.zeros((n, 2)), np.zeros(n, dtype=int), data, np.ones((n, 4)), 100)
+    assert len(seen) >= 4  # two streams, two full batches each
+    assert set(seen) == {(True, True)}
+
+
+def test_a_table_too_large_for_full_batches_runs_one_stream(monkeypatch, two_cpus):
+    """Two batches in flight would double the memory where it is largest: a table whose rows
+    allow only narrow batches runs them one at a time, in the calling thread."""
+    import threading
+
+    threads = set()
+
+    def advance(u0s, logx, target, W, *, steps, shared=False):
+        threads.add(threading.get_ident())
+        k = len(u0s)
+        return lsq.Solution(u0s, np.ones(k), np.ones(k), np.ones(k, dtype=int), np.zeros(k, dtype=int))
+
+    rows = lsq.LANE_ROWS // 16  # full batches of 16 lanes only
+    data = [lsq.FitData({"x": np.zeros(rows)}, np.zeros(rows), rows)]
+    n = 1024
+    lsq.run_replicates(advance, np.zeros((n, 2)), np.zeros(n, dtype=int), data, np.ones((n, rows)), 100)
+    assert threads == {threading.get_ident()}

@@ -48,9 +48,9 @@ from scalefit.files import write_file
 from scalefit.fitting import jaxcache
 from scalefit.fitting.solver import Solution
 
-#: How a LAPACK call is named in a program (``lapack_dgetrf_ffi``, ...): a program without one
-#: does not need JAX's LAPACK kernels set up (see :func:`lapack_free`).
-_LAPACK_TARGET = b"lapack_"
+#: How a program names a call to a kernel outside XLA (a LAPACK routine, ``lapack_dgetrf_ffi``,
+#: among them): a program without one needs no kernels set up (see :func:`lapack_free`).
+_CUSTOM_CALL = b"custom_call"
 
 #: Bumped when the layout of an entry changes.
 FORMAT = 1
@@ -231,16 +231,20 @@ def _caller(exp: export.Exported) -> Callable:
 
 
 def lapack_free(exp: export.Exported) -> bool:
-    """Whether the stored program calls no LAPACK kernel (its module names none).
+    """Whether the stored program calls no kernel outside XLA (its module has no custom call),
+    so no LAPACK kernel either.
 
     JAX lowers a call to a stored program by first setting up its CPU LAPACK kernels, used or
     not (jax 0.10: ``_ensure_backends_initialized``); that set-up imports ``scipy.linalg``
     (0.1-0.3 s in a fresh process). A program lowered from JAX code sets them up only when it
     has a LAPACK call; this lets a stored program do the same. The solvers make none for up
-    to :data:`~scalefit.fitting.solver.SMALL_SYSTEM` parameters. The check reads the
-    serialised module's bytes: a program whose source locations happen to contain the name
-    is told "not free", the safe side."""
-    return _LAPACK_TARGET not in bytes(exp.mlir_module_serialized)
+    to :data:`~scalefit.fitting.solver.SMALL_SYSTEM` parameters. The check is deliberately
+    broad — any custom call at all, not only those named ``lapack_``, so a kernel that a
+    later JAX sets up in the same hook is still set up (running such a program without its
+    kernel would crash the process, not raise). It reads the serialised module's bytes: a
+    program whose source locations happen to contain the words is told "not free", the
+    safe side."""
+    return _CUSTOM_CALL not in bytes(exp.mlir_module_serialized)
 
 
 #: Set, per thread, while a LAPACK-free stored program is lowered (:func:`_lapack_setup_skipped`).

@@ -15,6 +15,7 @@ Compiled solvers are cached per law, problem and shape, so a second fit is fast.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -314,7 +315,8 @@ def run_replicates(
     table, the lanes share its data (``shared=True``) rather than each taking a copy, unless
     ``shared=False``. Many replicates (a bootstrap, the starts of many groups) run as
     :func:`streams`: fixed shares in concurrent threads, each share's batches in the same order
-    whichever thread runs first.
+    whichever thread runs first, each thread with the caller's JAX settings; not for tables too
+    large for full batches (two batches in flight would double the memory where it is largest).
     Returns NumPy arrays.
     """
     n = W.shape[0]
@@ -360,25 +362,44 @@ def run_replicates(
         status[active] = sol.status[real]
         return active[(status[active] == MAX_STEPS) & (steps[active] < max_steps)]
 
-    parts = streams(n, sizes[-1])
+    # large tables (batches narrower than LANES' widest) keep one batch in memory at a time
+    parts = streams(n, sizes[-1]) if sizes[-1] >= LANES[-1] else [np.arange(n)]
     if len(parts) == 1:
         stream(parts[0])
     else:  # each stream its own fixed share, so no result depends on which thread ran first
-        x64 = bool(jax.config.jax_enable_x64)  # JAX's precision is set per thread: the caller's
+        settings = callers_settings()
 
-        def in_callers_precision(part):
-            with jax.enable_x64(x64):
-                stream(part)
+        def as_the_caller(part):
+            try:
+                with contextlib.ExitStack() as within:
+                    for name, value in settings.items():
+                        within.enter_context(getattr(jax, name)(value))
+                    stream(part)
+            except BaseException:
+                stop.set()  # whichever stream fails stops the other at its next round
+                raise
 
         with ThreadPoolExecutor(len(parts), thread_name_prefix="scalefit-lanes") as pool:
-            running = [pool.submit(in_callers_precision, part) for part in parts]
             try:
-                for done in running:
+                for done in [pool.submit(as_the_caller, part) for part in parts]:
                     done.result()
             except BaseException:
-                stop.set()
+                stop.set()  # the caller stops waiting (Ctrl-C): so do the streams
                 raise
     return Solution(u=u, f=f, grad_norm=grad, steps=steps, status=status)
+
+
+#: JAX settings that a ``with`` block sets for its own thread only (``with jax.enable_x64(True)``
+#: and the like): the caller's are set again in each stream's thread.
+THREAD_SETTINGS = (
+    "enable_x64", "debug_nans", "debug_infs", "disable_jit", "default_device", "default_matmul_precision",
+    "numpy_rank_promotion", "numpy_dtype_promotion",
+)  # fmt: skip
+
+
+def callers_settings() -> dict:
+    """The calling thread's value of each of :data:`THREAD_SETTINGS` this JAX has."""
+    return {name: getattr(jax.config, f"jax_{name}") for name in THREAD_SETTINGS if hasattr(jax, name)}
 
 
 def streams(n: int, batch: int) -> list[np.ndarray]:
