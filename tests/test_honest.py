@@ -315,3 +315,24 @@ def test_demo_prints_no_degenerate_interval_and_no_contradiction(capsys):
     for cond in re.findall(r"identified \(scaled condition number ([0-9.e+]+)", out):
         assert float(cond) < 1e8
     assert "identified (condition number" not in out
+
+
+def test_a_term_at_zero_with_a_large_amplitude_says_both():
+    """A flat target: the x term is absent from the runs, though the fitted amplitude can be
+    large beside a large exponent (a test-drive found b = 1.7e9 marked "at lower bound 0"). The
+    note gives the fitted value and how small its term is, so the two never read as a
+    contradiction; the amplitude's interval still starts at the bound."""
+    x = np.geomspace(7.9e6, 1.4e9, 40)
+    runs = pd.DataFrame({"x": x, "y": np.full(x.size, 0.5)})
+    law = scalefit.get_law("revisiting_m2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        fit = fit_law(law, runs, target="y", method=LeastSquares(bootstrap=200))
+    assert "b" in fit.bounds
+    text = fit.bounds["b"]["text"]
+    b = fit.params["b"]
+    assert text.startswith("b at its lower bound 0: the runs show no x term")
+    assert f"at the fitted b = {b:.4g}" in text
+    term = b * x ** -fit.params["c"]
+    assert np.all(term < 1e-6 * 0.5)  # what the note claims, checked on the numbers
+    assert fit.summary().loc["b", "lower"] == 0.0

@@ -132,13 +132,16 @@ def at_bounds(problem: Problem, theta: np.ndarray, share: np.ndarray):
                 out[name] = Bound(
                     name, "upper", float("inf"), f"{name} at infinity: its term is negligible in every run"
                 )
-            elif role == "constant" and place.get(name) not in (None, "floor"):
-                out[name] = Bound(
-                    name, "lower", 0.0, f"{name} at its lower bound 0: its term is negligible in every run"
-                )
             else:
-                what = "no floor" if role == "constant" else f"no {law.specs[name].variable} term"
-                out[name] = Bound(name, "lower", 0.0, f"{name} at its lower bound 0: the runs show {what}")
+                # the term is ~0 in the runs, whatever the value: with a large exponent beside it an
+                # amplitude can be 1e9 and its term still 1e-9 of every prediction — say both
+                fitted = f"below {NEGLIGIBLE:g} of every prediction at the fitted {name} = {float(paper()[name]):.4g}"
+                if role == "constant" and place.get(name) not in (None, "floor"):
+                    text = f"{name} at its lower bound 0: its term is negligible in every run ({fitted})"
+                else:
+                    what = "no floor" if role == "constant" else f"no {law.specs[name].variable} term"
+                    text = f"{name} at its lower bound 0: the runs show {what} (its term is {fitted})"
+                out[name] = Bound(name, "lower", 0.0, text)
     return out
 
 
