@@ -159,17 +159,20 @@ class Stored:
             call = self._calls.get(k)
             if call is not None:
                 return call(*args)
-            call = self._load(args, static, k)
-            out = call(*args)  # the first call lowers and compiles
+            call, free = self._load(args, static, k)
+            with _lapack_setup_skipped(free):
+                out = call(*args)  # the first call lowers and compiles
             self._calls[k] = call
             return out
 
-    def _load(self, args, static, k) -> Callable:
+    def _load(self, args, static, k) -> tuple[Callable, bool]:
+        """The program for these arguments, and whether it is a stored one that makes no LAPACK
+        call (:func:`lapack_free`: its first call is lowered without setting those up)."""
         plain = functools.partial(self.fn, **static)
         directory = store_dir()
         if directory is None:
             self.origins.append("traced")
-            return plain
+            return plain, False
         x64 = bool(jax.config.jax_enable_x64)
         text = json.dumps([code_digest(), jax.default_backend(), x64, self.key, self.name, repr(k)])
         key = hashlib.sha256(text.encode()).digest()
@@ -177,16 +180,16 @@ class Stored:
         exp = _read(path, key)
         if exp is not None:
             self.origins.append("read")
-            return _checked(_caller(exp), plain, self.origins, len(self.origins) - 1)
+            return _checked(jax.jit(exp.call), plain, self.origins, len(self.origins) - 1), lapack_free(exp)
         try:
             exp = export.export(jax.jit(plain))(*jax.tree_util.tree_map(_spec, args))
         except Exception:  # noqa: BLE001 - a program that cannot be exported runs as it is
             self.origins.append("traced")
-            return plain
+            return plain, False
         _write(path, exp, key)
         prune(directory)
         self.origins.append("exported")
-        return _caller(exp)
+        return jax.jit(exp.call), lapack_free(exp)
 
 
 def _checked(read: Callable, plain: Callable, origins: list[str], slot: int) -> Callable:
@@ -209,25 +212,6 @@ def _checked(read: Callable, plain: Callable, origins: list[str], slot: int) -> 
         return out
 
     return call
-
-
-def _caller(exp: export.Exported) -> Callable:
-    """``jax.jit(exp.call)``, whose first call (the lowering) skips setting up JAX's LAPACK
-    kernels when the program makes no LAPACK call (:func:`lapack_free`)."""
-    call = jax.jit(exp.call)
-    if not lapack_free(exp):
-        return call
-    state: dict[str, bool] = {}
-
-    def first_lowered_without_lapack(*args):
-        if state:
-            return call(*args)
-        with _lapack_setup_skipped():
-            out = call(*args)
-        state["lowered"] = True
-        return out
-
-    return first_lowered_without_lapack
 
 
 def lapack_free(exp: export.Exported) -> bool:
@@ -274,10 +258,10 @@ def _skip_lapack_setup_while_flagged() -> bool:
 
 
 @contextlib.contextmanager
-def _lapack_setup_skipped():
-    """Within: this thread's lowering of stored programs does not set up LAPACK kernels (other
-    threads' lowering is unchanged)."""
-    if not _skip_lapack_setup_while_flagged():
+def _lapack_setup_skipped(skip: bool):
+    """Within, when ``skip``: this thread's lowering of stored programs does not set up LAPACK
+    kernels (other threads' lowering is unchanged)."""
+    if not (skip and _skip_lapack_setup_while_flagged()):
         yield
         return
     _skipping.on = True
