@@ -172,7 +172,9 @@ def test_sigkill_mid_run_loses_nothing_finished(micro_grid, micro_table, tmp_pat
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while len(_rows(work)) < 3 and time.time() < deadline and proc.poll() is None:
+    # rows reach the work directory before the table is rewritten from them (a stack of runs
+    # finishes together): wait for both, or the kill can land before the table's first write
+    while (len(_rows(work)) < 3 or not out.exists()) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()  # reaps it and closes its pipes
