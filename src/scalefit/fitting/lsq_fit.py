@@ -112,7 +112,7 @@ def _start_distances(t: Table, sol: Solution, f: np.ndarray, obj, lin, c: float)
     if not len(finite):
         return out
     preds = np.exp(lin[0][finite] + tgt[:n]) if obj.log else lin[0][finite] + tgt[:n]
-    shares = np.stack([term_shares(lin[1][i], obj.log, p) for i, p in zip(finite, preds, strict=True)])
+    shares = term_shares(lin[1][finite], obj.log, preds)
     clear = clear_of_bounds(problem, thetas[finite], shares)
     movable: dict[tuple[int, ...], list[int]] = {tuple(range(len(problem.free))): list(finite[clear])}
     for i, share in zip(finite[~clear], shares[~clear], strict=True):  # starts by the parameters that can move at them

@@ -379,10 +379,19 @@ class Problem:
             return self.law.from_internal(self.to_user(self.law.to_internal(params)))
 
     # -- u <-> theta_free ------------------------------------------------------------
-    @property
+    @functools.cached_property
     def _codes(self) -> np.ndarray:
         has_lo, has_hi = np.isfinite(self.lo), np.isfinite(self.hi)
         return np.where(has_lo & has_hi, _BOTH, np.where(has_lo, _LOWER, np.where(has_hi, _UPPER, _FREE)))
+
+    @functools.cached_property
+    def _masks(self) -> tuple[np.ndarray, ...]:
+        """Per free parameter: unbounded, bounded below only, above only; the finite ends (0 for none)."""
+        codes = self._codes
+        return (
+            codes == _FREE, codes == _LOWER, codes == _UPPER,
+            np.where(np.isfinite(self.lo), self.lo, 0.0), np.where(np.isfinite(self.hi), self.hi, 0.0),
+        )  # fmt: skip
 
     def theta_and_slope(self, u):
         """Free internal parameters from unconstrained ``u``, and ``d theta / d u``.
@@ -391,13 +400,10 @@ class Problem:
         dispatch). Batched over leading axes.
         """
         xp = jnp if isinstance(u, jax.Array) else np
-        codes = self._codes
-        lo = np.where(np.isfinite(self.lo), self.lo, 0.0)
-        hi = np.where(np.isfinite(self.hi), self.hi, 0.0)
+        free, lower, upper, lo, hi = self._masks
         with np.errstate(over="ignore", invalid="ignore"):  # branches not taken may overflow
-            e = xp.exp(xp.where(codes == _FREE, 0.0, u))
+            e = xp.exp(xp.where(free, 0.0, u))
             sig = 1.0 / (1.0 + xp.exp(-u))
-            free, lower, upper = codes == _FREE, codes == _LOWER, codes == _UPPER
             # nested where, not select: the same values, without select's broadcasting (a
             # thousand-group fit maps 16,000 points here several times)
             theta = xp.where(free, u, xp.where(lower, lo + e, xp.where(upper, hi - e, lo + (hi - lo) * sig)))

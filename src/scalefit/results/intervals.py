@@ -44,8 +44,9 @@ MIN_CONVERGED = 0.8
 def term_shares(J: np.ndarray, log_objective: bool, pred: np.ndarray) -> np.ndarray:
     """Share of each prediction carried by each free log-amplitude or log-constant (runs x
     free parameters), from the residual Jacobian: for log objectives ``d log f / d theta``
-    is that share; for squared residuals the Jacobian is divided by the prediction."""
-    return np.abs(J if log_objective else J / np.where(pred == 0, 1.0, pred)[:, None])
+    is that share; for squared residuals the Jacobian is divided by the prediction. Leading
+    axes (points) may be stacked: ``J`` points x runs x parameters, ``pred`` points x runs."""
+    return np.abs(J if log_objective else J / np.where(pred == 0, 1.0, pred)[..., None])
 
 
 def _near_ends(lo, hi, t):
@@ -214,6 +215,8 @@ def profile_bounds(
     the statistic ``2 c (F(value) - F(best))`` (see :func:`robust_scale`) is stored with the
     parameter's value in the user's units, so intervals of any level read off it.
     """
+    if not bounds:
+        return
     logx, tgt, w = data
     theta = problem.theta_from_u(np.asarray(u_best))
     c = robust_scale(residuals, objective)
