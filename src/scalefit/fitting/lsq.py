@@ -149,13 +149,9 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
 
     @jax.jit
     def linearised(thetas, logx, target):
-        """Residuals and Jacobians at every start of every table (leading axes: tables,
-        starts), in one call — not one call per start."""
-
-        def one_table(th, lx, tg):
-            return jax.vmap(lambda t: (residual(t, lx, tg), jax.jacfwd(residual)(t, lx, tg)))(th)
-
-        return jax.vmap(one_table)(thetas, logx, target)
+        """Residuals and Jacobians at many points, each with its own table's data (leading
+        axis: points), in one call — not one call per point."""
+        return jax.vmap(lambda t, lx, tg: (residual(t, lx, tg), jax.jacfwd(residual)(t, lx, tg)))(thetas, logx, target)
 
     stored = json.dumps([problem_key, repr(objective), gtol, ftol, xtol])  # what the programs were built for
     functions = (advance, jacobian, residuals, profile, finish, linearised)

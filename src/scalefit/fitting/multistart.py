@@ -37,6 +37,8 @@ from scalefit.results.reports import StartsReport
 SCREEN_ABOVE, SCREEN_ROWS, SCREEN_SEED, FINAL_POLISH, SCREEN_RTOL = 2048, 1024, 0x5CA1E, 4, 1e-4
 #: ``starts="auto"``: batch size, polished per batch, most starts, polished starts that must agree.
 AUTO_BATCH, AUTO_POLISH, AUTO_MAX, AUTO_AGREE = 64, 16, 1024, 8
+#: Most points x padded rows in one call of the residuals and Jacobians at the polished starts.
+LINEARISED_ROWS = 1 << 18
 
 
 def least_squares(tables: list[Table], obj, starts, bootstrap, seed, search, throw, rtol=0.0) -> list[Fit]:
@@ -179,25 +181,28 @@ def _final_polish(advance, tables: list[Table], sols: list[Solution], w: np.ndar
 
 
 def _at_starts(linearised, tables: list[Table], sols: list[Solution]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Residuals and Jacobians (every row) at every polished start of every table, in one
-    compiled call: tables padded to a power-of-two count and starts to the most any table
-    has, so the call's cost barely grows with the number of groups (one call per start
-    cost a dispatch each: seconds for a thousand groups)."""
-    k = max(len(s.f) for s in sols)
-    count = _count_bucket(len(tables))
-    pick = np.concatenate([np.arange(len(tables)), np.zeros(count - len(tables), dtype=int)])
-    thetas = []
-    for t, sol in zip(tables, sols, strict=True):
-        th = t.problem.theta_from_u(np.asarray(sol.u, dtype=float))
-        thetas.append(np.concatenate([th, np.repeat(th[:1], k - len(th), axis=0)]))
-    thetas = np.stack(thetas)[pick]
-    logx = {v: np.stack([t.fd.logx[v] for t in tables])[pick] for v in tables[0].fd.logx}
-    target = np.stack([t.fd.target for t in tables])[pick]
-    R, J = (np.asarray(a) for a in linearised(thetas, logx, target))
-    return [
-        (R[g, : len(s.f), : len(t.data)], J[g, : len(s.f), : len(t.data)])
-        for g, (t, s) in enumerate(zip(tables, sols, strict=True))
-    ]
+    """Residuals and Jacobians (every row) at every polished start of every table: the starts
+    of all tables in a few compiled calls of a power-of-two count of points (at most
+    ``LINEARISED_ROWS`` rows in all), each point with its table's data — so the cost grows with
+    the starts polished, not with the most any one table polished times the tables (one call
+    per start cost a dispatch each: seconds for a thousand groups)."""
+    thetas = [t.problem.theta_from_u(np.asarray(sol.u, dtype=float)) for t, sol in zip(tables, sols, strict=True)]
+    owner = np.concatenate([np.full(len(th), g) for g, th in enumerate(thetas)])
+    flat = np.concatenate(thetas)
+    logx = {v: np.stack([t.fd.logx[v] for t in tables]) for v in tables[0].fd.logx}
+    target = np.stack([t.fd.target for t in tables])
+    most = max(16, 1 << max((LINEARISED_ROWS // target.shape[1]).bit_length() - 1, 0))
+    size = min(_count_bucket(len(flat)), most)
+    R, J = [], []
+    for start in range(0, len(flat), size):
+        real = np.arange(start, min(start + size, len(flat)))
+        pick = np.concatenate([real, np.full(size - len(real), real[0])])
+        t = owner[pick]
+        r, j = linearised(flat[pick], {v: a[t] for v, a in logx.items()}, target[t])
+        R.append(np.asarray(r)[: len(real)])
+        J.append(np.asarray(j)[: len(real)])
+    R, J = np.concatenate(R), np.concatenate(J)
+    return [(R[owner == g, : len(t.data)], J[owner == g, : len(t.data)]) for g, t in enumerate(tables)]
 
 
 def _count_bucket(n: int) -> int:
