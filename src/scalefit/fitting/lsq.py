@@ -232,21 +232,23 @@ def distance_to_optimum(J: np.ndarray, residuals: np.ndarray, w: np.ndarray, obj
     return float(distances_to_optimum(np.asarray(J)[None], np.asarray(residuals)[None], w, objective, c)[0])
 
 
-def distances_to_optimum(J: np.ndarray, residuals: np.ndarray, w: np.ndarray, objective: Objective, c: float):
+def distances_to_optimum(J: np.ndarray, residuals: np.ndarray, w: np.ndarray, objective: Objective, c):
     """:func:`distance_to_optimum` of a stack of points at once (``J``: points x runs x
-    parameters, ``residuals``: points x runs; one table's case weights ``w``): batched QR and
-    SVD, not a LAPACK call per point (a thousand-group fit polishes 16,000 starts)."""
+    parameters, ``residuals``: points x runs; case weights ``w``: one table's, or points x
+    runs; scale ``c``: one, or per point): batched QR and SVD, not a LAPACK call per point (a
+    thousand-group fit polishes 16,000 starts)."""
     J = np.asarray(J, dtype=float)
     r = np.asarray(residuals, dtype=float)
-    w = np.asarray(w, dtype=float)
     out = np.zeros(J.shape[0])
     if J.shape[-1] == 0 or J.shape[0] == 0:
         return out
+    w = np.broadcast_to(np.asarray(w, dtype=float), r.shape)
+    c = np.broadcast_to(np.asarray(c, dtype=float), out.shape)
     finite = np.all(np.isfinite(J), axis=(1, 2)) & np.all(np.isfinite(r), axis=1)
     out[~finite] = np.inf
     if not finite.any():
         return out
-    J, r = J[finite], r[finite]
+    J, r, w, c = J[finite], r[finite], w[finite], c[finite]
     if objective.name == "huber":
         d = objective.delta
         drho = np.clip(r, -d, d)
@@ -267,7 +269,7 @@ def distances_to_optimum(J: np.ndarray, residuals: np.ndarray, w: np.ndarray, ob
     Ur, s, _ = np.linalg.svd(R[:, :k, :k])
     keep = s > FLAT_RCOND * s[:, :1]
     projected = np.einsum("pij,pi->pj", Ur, R[:, :k, k]) * keep
-    out[finite] = np.sqrt(max(c, 0.0) * np.sum(projected * projected, axis=1))
+    out[finite] = np.sqrt(np.maximum(c, 0.0) * np.sum(projected * projected, axis=1))
     return out
 
 

@@ -56,8 +56,9 @@ class Table:
     fd: FitData | None = None
 
 
-def optimum(t: Table, sol: Solution, n_starts: int, obj, lin, profile_fn, max_steps) -> dict:
-    """The best start of one table and everything computed at it."""
+def optimum(t: Table, sol: Solution, n_starts: int, obj, lin, distances, profile_fn, max_steps) -> dict:
+    """The best start of one table and everything computed at it (``distances``: of every
+    polished start from its optimum, :func:`start_distances`)."""
     problem, data, law = t.problem, t.data, t.problem.law
     n = len(data)
     logx, tgt = t.fd.logx, t.fd.target
@@ -76,10 +77,6 @@ def optimum(t: Table, sol: Solution, n_starts: int, obj, lin, profile_fn, max_st
     pred = np.asarray(law.evaluate(params, data.x), dtype=float)
     share = term_shares(J, obj.log, pred)
     bounds = at_bounds(problem, theta_best, share)
-    # residuals at rounding level (data drawn exactly from the law) are not noise: floor the scale at 1e-8
-    floor = 1e-8 * (1.0 if obj.log else max(float(np.median(np.abs(data.y))), 1e-300))
-    c = min(robust_scale(residuals, obj), 1.0 / floor**2)
-    distances = _start_distances(t, sol, f, obj, lin, c)
     status = Convergence(
         int(sol.status[best]), int(sol.steps[best]), float(sol.grad_norm[best]), max_steps, float(distances[best])
     )
@@ -100,28 +97,50 @@ def optimum(t: Table, sol: Solution, n_starts: int, obj, lin, profile_fn, max_st
     )  # fmt: skip
 
 
-def _start_distances(t: Table, sol: Solution, f: np.ndarray, obj, lin, c: float) -> np.ndarray:
-    """Distance of every polished start from its optimum, in standard errors
-    (:func:`~scalefit.fitting.lsq.distance_to_optimum`), parameters at a bound at that start left
-    out; ``inf`` where the objective is not finite. One rule for every start and path."""
-    problem, n = t.problem, len(t.data)
-    tgt = t.fd.target
-    out = np.full(len(f), np.inf)
-    thetas = problem.theta_from_u(np.asarray(sol.u, dtype=float))  # every start at once
-    finite = np.flatnonzero(np.isfinite(f))
-    if not len(finite):
-        return out
-    preds = np.exp(lin[0][finite] + tgt[:n]) if obj.log else lin[0][finite] + tgt[:n]
-    shares = term_shares(lin[1][finite], obj.log, preds)
-    clear = clear_of_bounds(problem, thetas[finite], shares)
-    movable: dict[tuple[int, ...], list[int]] = {tuple(range(len(problem.free))): list(finite[clear])}
-    for i, share in zip(finite[~clear], shares[~clear], strict=True):  # starts by the parameters that can move at them
-        skip = at_bounds(problem, thetas[i], share)
-        movable.setdefault(tuple(j for j, name in enumerate(problem.free) if name not in skip), []).append(i)
-    for keep, rows in movable.items():
-        if not rows:
+def start_distances(tables: list[Table], sols: list[Solution], lins: list, obj) -> list[np.ndarray]:
+    """Per table, the distance of every polished start from its optimum, in standard errors
+    (:func:`~scalefit.fitting.lsq.distance_to_optimum`, with the robust scale of the table's best
+    start), parameters at a bound at that start left out; ``inf`` where the objective is not
+    finite. One rule for every start and path. The starts clear of every bound — nearly all —
+    are measured in one batched call for all tables (their rows padded with rows of weight 0,
+    which change nothing); the others table by table, grouped by the parameters that can move."""
+    out = [np.full(len(sol.f), np.inf) for sol in sols]
+    batch: list[tuple[int, np.ndarray, float]] = []  # (table, starts, scale) measured together
+    for g, (t, sol, (R, J)) in enumerate(zip(tables, sols, lins, strict=True)):
+        problem, n = t.problem, len(t.data)
+        f = np.where(np.isfinite(sol.f), sol.f, np.inf)
+        finite = np.flatnonzero(np.isfinite(f))
+        if not len(finite):
             continue
-        out[rows] = distances_to_optimum(lin[1][rows][:, :, list(keep)], lin[0][rows], t.case_w, obj, c)
+        # residuals at rounding level (data drawn exactly from the law) are not noise: floor the scale at 1e-8
+        floor = 1e-8 * (1.0 if obj.log else max(float(np.median(np.abs(t.data.y))), 1e-300))
+        c = min(robust_scale(R[int(np.argmin(f))], obj), 1.0 / floor**2)
+        thetas = problem.theta_from_u(np.asarray(sol.u, dtype=float)[finite])
+        preds = np.exp(R[finite] + t.fd.target[:n]) if obj.log else R[finite] + t.fd.target[:n]
+        shares = term_shares(J[finite], obj.log, preds)
+        clear = clear_of_bounds(problem, thetas, shares)
+        batch.append((g, finite[clear], c))
+        movable: dict[tuple[int, ...], list[int]] = {}
+        for i, theta, share in zip(finite[~clear], thetas[~clear], shares[~clear], strict=True):
+            skip = at_bounds(problem, theta, share)  # starts by the parameters that can move at them
+            movable.setdefault(tuple(j for j, name in enumerate(problem.free) if name not in skip), []).append(i)
+        for keep, rows in movable.items():
+            out[g][rows] = distances_to_optimum(J[rows][:, :, list(keep)], R[rows], t.case_w, obj, c)
+    if batch:
+        most = max(len(tables[g].data) for g, _, _ in batch)
+
+        def padded(a):  # points x runs (x parameters) -> ``most`` runs, the added rows 0
+            return np.concatenate([a, np.zeros((a.shape[0], most - a.shape[1], *a.shape[2:]))], axis=1)
+
+        J = np.concatenate([padded(lins[g][1][rows]) for g, rows, _ in batch])
+        R = np.concatenate([padded(lins[g][0][rows]) for g, rows, _ in batch])
+        w = np.concatenate([padded(np.broadcast_to(tables[g].case_w, lins[g][0][rows].shape)) for g, rows, _ in batch])
+        c = np.concatenate([np.full(len(rows), scale) for _, rows, scale in batch])
+        d = distances_to_optimum(J, R, w, obj, c)
+        at = 0
+        for g, rows, _ in batch:
+            out[g][rows] = d[at : at + len(rows)]
+            at += len(rows)
     return out
 
 

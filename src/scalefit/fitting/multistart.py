@@ -26,7 +26,7 @@ from scalefit.fitting.lsq import (
     random_starts,
     run_replicates,
 )
-from scalefit.fitting.lsq_fit import Table, assemble, optimum
+from scalefit.fitting.lsq_fit import Table, assemble, optimum, start_distances
 from scalefit.fitting.solver import Solution
 from scalefit.results.fit import Fit
 from scalefit.results.reports import StartsReport
@@ -111,9 +111,10 @@ def least_squares(tables: list[Table], obj, starts, bootstrap, seed, search, thr
             sols = _final_polish(finish, tables, sols, w, max_steps)
         bar.label = f"{what}: checking the optimum"
         at_starts = _at_starts(linearised, tables, sols)
+        distances = start_distances(tables, sols, at_starts, obj)
         found = [
-            optimum(t, sol, n, obj, lin, profile_fn, max_steps)
-            for t, sol, n, lin in zip(tables, sols, made, at_starts, strict=True)
+            optimum(t, sol, n, obj, lin, d, profile_fn, max_steps)
+            for t, sol, n, lin, d in zip(tables, sols, made, at_starts, distances, strict=True)
         ]
         bar.label = f"{what}: bootstrap"
         boots = (
