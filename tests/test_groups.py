@@ -139,3 +139,15 @@ def test_start_distances_batched_across_groups_equal_each_group_alone(runs, monk
         assert finite.sum() >= 2 and np.array_equal(finite, np.isfinite(together[g]))
         np.testing.assert_allclose(together[g][finite], alone[finite], rtol=1e-9, atol=1e-12)
         assert np.any(alone[finite] > 1e-6)  # not a comparison of zeros
+
+
+def test_a_groups_warnings_about_its_runs_become_its_notes(runs):
+    """A group whose x takes only two values: the warning a single fit gives when it loads
+    such runs is a note of that group's fit (the groups' load warnings used to be dropped),
+    and the call's one summary warning counts it; the other groups have no such note."""
+    flat = pd.DataFrame({"task": "flat", "seed": 0, "x": [1e4] * 6 + [1e6] * 6, "y": [0.5] * 6 + [0.3] * 6})
+    table = pd.concat([runs, flat], ignore_index=True)
+    with pytest.warns(scalefit.ScalingWarning, match=r"groups have notes"):
+        fits = fit_groups(LAW, table, "task", target="y", method=LeastSquares(bootstrap=0))
+    assert "only 2 distinct value(s)" in fits["flat"].notes[0] and "'x'" in fits["flat"].notes[0]
+    assert not any("distinct value" in n for task in TRUTH for n in fits[task].notes)

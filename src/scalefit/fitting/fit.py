@@ -6,6 +6,7 @@ Every argument is checked here, before any work; the least-squares search is
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Mapping
@@ -289,14 +290,20 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
         raise TypeError("with by=, give weights as a column name (each group takes its own rows)")
     if isinstance(fitter, NUTS) and fitter.noise_scale is not None and not isinstance(fitter.noise_scale, str):
         raise TypeError("with by=, give noise_scale as a column name (each group takes its own rows)")
-    tables, keys = [], []
+    tables, keys, loaded, passed = [], [], [], set()
     for key, part in frame.groupby(columns, sort=True):
         key = key if len(columns) > 1 else key[0] if isinstance(key, tuple) else key
         label = ", ".join(f"{c}={k!r}" for c, k in zip(columns, key if len(columns) > 1 else (key,), strict=True))
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ScalingWarning)  # reported once, for all groups, below
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 data = load_runs(Runs(part, source=f"group {label} of {source}"), law, target=target, mapping=mapping)
+            # a group's warnings about its runs become notes of its fit, reported with the others below
+            loaded.append(tuple(str(w.message) for w in caught if issubclass(w.category, ScalingWarning)))
+            for w in caught:  # others as they came, once each per call
+                if not issubclass(w.category, ScalingWarning) and (w.category, str(w.message)) not in passed:
+                    passed.add((w.category, str(w.message)))
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             problem = Problem.build(law, fix, tie, bounds, x=data.x, user_units=units)
             tables.append(_prepare(data, problem, fitter, obj, weights, np.random.default_rng(seed)))  # as if alone
         except ScalefitError as exc:
@@ -305,7 +312,11 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
     if not tables:
         raise ScalefitError("the runs table has no rows, so by= makes no groups")
     _warn_redundant(law, tables[0].problem)
-    fits = Fits(dict(zip(keys, _fit_tables(tables, fitter, obj, seed), strict=True)), by=tuple(columns))
+    fitted = [
+        dataclasses.replace(f, notes=(*notes, *f.notes)) if notes else f
+        for f, notes in zip(_fit_tables(tables, fitter, obj, seed), loaded, strict=True)
+    ]
+    fits = Fits(dict(zip(keys, fitted, strict=True)), by=tuple(columns))
     noted = {k: f.notes for k, f in fits.items() if f.notes}
     if noted:
         first = next(iter(noted))
