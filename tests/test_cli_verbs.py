@@ -365,3 +365,54 @@ def test_suggest_bad_input(lsq_files, fit_files, tmp_path, capsys):
     _one_error(capsys, [*base, "--budget", "0.5"], "--budget 0.5 buys none of the candidates")
     _one_error(capsys, [*base, "--out", str(tmp_path / "s.txt")], "must end in .json or .csv")
     assert not list(tmp_path.glob("s.*"))
+
+
+# -- predict --at with fits by group ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def group_fits(tmp_path_factory):
+    """A fits file of two groups, keyed by text ('a', 'b') and by number (seed 0, 1)."""
+    tmp = tmp_path_factory.mktemp("groups")
+    rng = np.random.default_rng(0)
+    parts = []
+    for seed, (task, (e, b, c)) in enumerate({"a": (0.1, 5.0, 0.3), "b": (0.2, 40.0, 0.5)}.items()):
+        x = np.geomspace(1e3, 1e8, 15)
+        y = (e + b * x**-c) * np.exp(rng.normal(0, 0.01, len(x)))
+        parts.append(pd.DataFrame({"task": task, "seed": seed, "x": x, "y": y}))
+    runs = pd.concat(parts, ignore_index=True)
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        for by in ("task", "seed"):
+            fits = scalefit.fit_groups(
+                scalefit.get_law("revisiting_m2"),
+                runs,
+                by,
+                target="y",
+                mapping={"x": "x"},
+                method=LeastSquares(bootstrap=0),
+            )
+            out[by] = (fits, tmp / f"{by}.json")
+            fits.to_json(out[by][1])
+    return out
+
+
+def test_predict_at_names_a_group_by_text_or_number(group_fits, capsys):
+    for by, value, key in (("task", "b", "b"), ("seed", "1", 1), ("seed", "1.0", 1)):
+        fits, path = group_fits[by]
+        assert main(["predict", str(path), "--at", f"{by}={value},x=1e9"]) == 0
+        out = capsys.readouterr().out
+        expected = float(fits[key].predict(pd.DataFrame({"x": [1e9]}), interval=None)["mean"].iloc[0])
+        other = float(
+            fits["a" if by == "task" else 0].predict(pd.DataFrame({"x": [1e9]}), interval=None)["mean"].iloc[0]
+        )
+        assert f"{expected:.4g}" in out and f"{other:.4g}" not in out
+
+
+def test_predict_at_group_errors_name_the_column_and_the_fitted_groups(group_fits, capsys):
+    path = str(group_fits["task"][1])
+    _one_error(
+        capsys, ["predict", path, "--at", "task=c,x=1e9"], "--at task='c' names no fitted group; task takes a, b"
+    )
+    _one_error(capsys, ["predict", path, "--at", "x=1e9"], "--at needs task=VALUE")
+    _one_error(capsys, ["predict", path, "--at", "task=b,x=abc"], "'abc' is not a number")
+    _one_error(capsys, ["predict", path, "--at", "tsak=b,x=1"], "did you mean 'task'")

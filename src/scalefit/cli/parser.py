@@ -116,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         "csv", nargs="?", help="CSV/Parquet of configurations (columns: the law's variables; other columns are ignored)"
     )
     p.add_argument(
-        "--at", action="append", type=arg_pairs("--at", "Dp=1e6,M=1e7,Df=1e4", "number"), metavar="Dp=..,M=..,Df=..",
-        help="one configuration (repeatable); every name must be a law variable (or the column it was mapped from)",
+        "--at", action="append", type=arg_pairs("--at", "Dp=1e6,M=1e7,Df=1e4"), metavar="Dp=..,M=..,Df=..",
+        help="one configuration (repeatable); every name must be a law variable (or the column it was mapped "
+        "from); with fits by group, also the grouping column(s): --at task=b,x=1e9",
     )  # fmt: skip
     p.add_argument("--interval", type=interval, default=0.9, help="interval probability (default 0.9)")
     p.add_argument("--out", help="save predictions here (.csv or .parquet)")

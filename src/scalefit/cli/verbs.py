@@ -5,6 +5,8 @@ parsed arguments. The verbs that decide from saved fits are :mod:`scalefit.cli.d
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import io
 import os
 import time
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from scalefit import files
 from scalefit.cli.arguments import (
     DEFAULT_DOMAIN,
+    arg_finite,
     arg_input,
     arg_load_fit,
     arg_out,
@@ -204,31 +207,72 @@ def table_bytes(table, suffix: str) -> bytes:
     return table.to_csv(index=False).encode()
 
 
-def check_at_names(fit, at: Sequence[list[tuple[str, object]]]) -> None:
-    """Every name given with ``predict --at`` is a law variable, the column it was mapped from,
-    or (fits by group) a grouping column: a misspelt name is an error, never ignored. (A
-    CSV of configurations may hold other columns; they are left out.)"""
+def at_configurations(fit, at: Sequence[list[tuple[str, str]]]):
+    """The configurations of ``predict --at`` as a table. Every name is a law variable, the
+    column it was mapped from, or (fits by group) a grouping column: a misspelt name is an error,
+    never ignored (a CSV of configurations may hold other columns; they are left out). A
+    variable's value must be a finite number; a grouping column's value names a fitted group
+    (``--at task=b,x=1e9``; a number matches a numeric key)."""
+    import pandas as pd
+
     from scalefit.validate import suggest
 
-    fits = list(fit.values()) if hasattr(fit, "by") else [fit]
-    allowed: list[str] = list(getattr(fit, "by", ()))
+    by = tuple(getattr(fit, "by", ()))
+    fits = list(fit.values()) if by else [fit]
+    allowed: list[str] = list(by)
     for f in fits:
         for v in f.law.variables:
             for name in (v, f.setup.mapping.get(v, v)):
                 if name not in allowed:
                     allowed.append(name)
+    keys = [k if len(by) > 1 else (k,) for k in fit] if by else []
+    rows = []
     for pairs in at:
-        for name, _ in pairs:
+        row: dict[str, object] = {}
+        for name, raw in pairs:
             if name not in allowed:
                 raise ScalefitError(
                     f"--at names {name!r}{suggest(name, allowed)}, which is not a variable of the law; with --at "
                     f"every name must be one of {', '.join(allowed)} (a law variable or the column it was mapped "
-                    f"from{', or a grouping column' if hasattr(fit, 'by') else ''}) — fix the spelling or leave it out"
+                    f"from{', or a grouping column' if by else ''}) — fix the spelling or leave it out"
                 )
+            if name in by:
+                row[name] = _group_value(name, raw, sorted({k[by.index(name)] for k in keys}, key=str))
+            else:
+                try:
+                    row[name] = arg_finite(raw, f"--at {name}", "--at Dp=1e6,M=1e7,Df=1e4")
+                except argparse.ArgumentTypeError as exc:
+                    raise ScalefitError(str(exc)) from None
+        missing = [c for c in by if c not in row]
+        if missing:
+            raise ScalefitError(
+                f"this file holds fits by group ({', '.join(by)}): --at needs {missing[0]}=VALUE to say which "
+                f"group predicts, e.g. --at {missing[0]}={keys[0][by.index(missing[0])]},... "
+                f"(fitted: {', '.join(sorted({str(k[by.index(missing[0])]) for k in keys}))[:200]})"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _group_value(column: str, raw: str, fitted: list) -> object:
+    """The fitted group key value of ``column`` that ``--at column=raw`` names: equal as text,
+    or as a number for a numeric key."""
+    import numpy as np
+
+    for value in fitted:
+        if str(value) == raw:
+            return value
+    with contextlib.suppress(ValueError):
+        number = float(raw)
+        for value in fitted:
+            if isinstance(value, int | float | np.integer | np.floating) and float(value) == number:
+                return value
+    raise ScalefitError(
+        f"--at {column}={raw!r} names no fitted group; {column} takes {', '.join(map(str, fitted))[:200]} in this file"
+    )
 
 
 def cmd_predict(args) -> None:
-    import pandas as pd
 
     if (args.at is None) == (args.csv is None):
         raise ScalefitError(
@@ -240,8 +284,7 @@ def cmd_predict(args) -> None:
         raise ScalefitError(f"--out {args.out!r} is the configurations file itself; give another name")
     fit = arg_load_fit(args.fit, groups=True)  # fits by group predict each row by its group's columns
     if args.at:
-        check_at_names(fit, args.at)
-        data = pd.DataFrame([dict(pairs) for pairs in args.at])
+        data = at_configurations(fit, args.at)
     else:
         from scalefit.tables.runs import read_table
 
