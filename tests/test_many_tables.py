@@ -93,3 +93,17 @@ def test_padding_changes_no_result():
     for name in LAW.parameters:
         assert a.params[name] == pytest.approx(b.params[name], rel=1e-6)
     assert a.value == pytest.approx(b.value, rel=1e-9)
+
+
+def test_a_problems_bounds_are_read_only():
+    """``Problem`` caches masks derived from its bounds, so the bounds cannot change under it:
+    writing to them raises instead of leaving the maps stale (built, or read back from JSON)."""
+    from scalefit.fitting.problem import Problem
+
+    problem = Problem.build(LAW, bounds={"c": (0.0, 2.0)}, x={"x": np.geomspace(1e3, 1e7, 10)})
+    for p in (problem, Problem.from_dict(LAW, problem.to_dict())):
+        theta = p.theta_from_u(np.zeros(len(p.free)))
+        for bound in (p.lo, p.hi):
+            with pytest.raises(ValueError, match="read-only"):
+                bound[0] = 1.0
+        np.testing.assert_array_equal(p.theta_from_u(np.zeros(len(p.free))), theta)

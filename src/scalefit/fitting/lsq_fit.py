@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from scalefit.errors import ScalefitError
-from scalefit.fitting.lsq import CONVERGED_DISTANCE, FitData, distances_to_optimum
+from scalefit.fitting.lsq import CONVERGED_DISTANCE, FitData, bucket, distances_to_optimum
 from scalefit.fitting.problem import Problem
 from scalefit.fitting.solver import Solution
 from scalefit.results.fit import Fit
@@ -102,8 +102,9 @@ def start_distances(tables: list[Table], sols: list[Solution], lins: list, obj) 
     (:func:`~scalefit.fitting.lsq.distance_to_optimum`, with the robust scale of the table's best
     start), parameters at a bound at that start left out; ``inf`` where the objective is not
     finite. One rule for every start and path. The starts clear of every bound — nearly all —
-    are measured in one batched call for all tables (their rows padded with rows of weight 0,
-    which change nothing); the others table by table, grouped by the parameters that can move."""
+    are measured in one batched call per row bucket (:func:`~scalefit.fitting.lsq.bucket`) for
+    all the tables in it (their rows padded with rows of weight 0, which change nothing); the
+    others table by table, grouped by the parameters that can move."""
     out = [np.full(len(sol.f), np.inf) for sol in sols]
     batch: list[tuple[int, np.ndarray, float]] = []  # (table, starts, scale) measured together
     for g, (t, sol, (R, J)) in enumerate(zip(tables, sols, lins, strict=True)):
@@ -126,19 +127,22 @@ def start_distances(tables: list[Table], sols: list[Solution], lins: list, obj) 
             movable.setdefault(tuple(j for j, name in enumerate(problem.free) if name not in skip), []).append(i)
         for keep, rows in movable.items():
             out[g][rows] = distances_to_optimum(J[rows][:, :, list(keep)], R[rows], t.case_w, obj, c)
-    if batch:
-        most = max(len(tables[g].data) for g, _, _ in batch)
+    by_size: dict[int, list[tuple[int, np.ndarray, float]]] = {}
+    for entry in batch:  # tables of one row bucket together: a small table never pays for a large one's rows
+        by_size.setdefault(bucket(len(tables[entry[0]].data)), []).append(entry)
+    for part in by_size.values():
+        most = max(len(tables[g].data) for g, _, _ in part)
 
-        def padded(a):  # points x runs (x parameters) -> ``most`` runs, the added rows 0
+        def padded(a, most=most):  # points x runs (x parameters) -> ``most`` runs, the added rows 0
             return np.concatenate([a, np.zeros((a.shape[0], most - a.shape[1], *a.shape[2:]))], axis=1)
 
-        J = np.concatenate([padded(lins[g][1][rows]) for g, rows, _ in batch])
-        R = np.concatenate([padded(lins[g][0][rows]) for g, rows, _ in batch])
-        w = np.concatenate([padded(np.broadcast_to(tables[g].case_w, lins[g][0][rows].shape)) for g, rows, _ in batch])
-        c = np.concatenate([np.full(len(rows), scale) for _, rows, scale in batch])
+        J = np.concatenate([padded(lins[g][1][rows]) for g, rows, _ in part])
+        R = np.concatenate([padded(lins[g][0][rows]) for g, rows, _ in part])
+        w = np.concatenate([padded(np.broadcast_to(tables[g].case_w, lins[g][0][rows].shape)) for g, rows, _ in part])
+        c = np.concatenate([np.full(len(rows), scale) for _, rows, scale in part])
         d = distances_to_optimum(J, R, w, obj, c)
         at = 0
-        for g, rows, _ in batch:
+        for g, rows, _ in part:
             out[g][rows] = d[at : at + len(rows)]
             at += len(rows)
     return out

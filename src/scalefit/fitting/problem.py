@@ -247,6 +247,13 @@ class Problem:
     hi: np.ndarray  # internal upper bounds of free parameters (+inf: none)
     centres: dict[str, float] = field(default_factory=dict)  # variable -> log reference (normalised form)
 
+    def __post_init__(self):
+        # read-only copies: the masks of the maps below are cached from them
+        for name in ("lo", "hi"):
+            a = np.array(getattr(self, name), dtype=float)
+            a.flags.writeable = False
+            object.__setattr__(self, name, a)
+
     @classmethod
     def build(
         cls,
