@@ -249,3 +249,18 @@ def test_threads_calling_a_new_program_at_once_load_it_once(store):
     assert f.origins == ["exported"]
     assert all(_same(o, outs[0]) for o in outs)
     assert _same(outs[0], _program(*ARGS))
+
+
+@pytest.mark.parametrize("cache", ["store", "off"])
+def test_programs_are_compiled_with_the_compiler_options(cache, tmp_path, monkeypatch):
+    """Every path of a stored program (exported here, read back, traced with the store off) is
+    compiled with ``COMPILER_OPTIONS``: an option XLA does not know makes the call fail, and
+    the real ones give the plain program's result."""
+    monkeypatch.setenv("SCALEFIT_CACHE_DIR", "off" if cache == "off" else str(tmp_path))
+    assert exported.COMPILER_OPTIONS  # the options under test
+    out = exported.Stored("program", _program, "key")(*ARGS)
+    assert _same(out, _program(*ARGS))
+    monkeypatch.setattr(exported, "COMPILER_OPTIONS", {"xla_no_such_option_here": 1})
+    for _ in range(1 if cache == "off" else 2):  # with the store: exported, then read back
+        with pytest.raises(Exception, match="xla_no_such_option_here"):
+            exported.Stored("program", _program, "other key")(*ARGS)
