@@ -156,3 +156,14 @@ def test_a_reciprocal_of_a_reciprocal_reads_back():
     # a formula of constants alone is refused, as a formula with no variable is (issue 21)
     with pytest.raises(ScalefitError, match=r"variables=\[\] for formula '1 / \(1 / c0\)': a law needs at least one"):
         parse_law(str(Law(Pow(Pow(Constant("c0"), 1.0, -1), 1.0, -1))), variables=())
+
+
+def test_a_coefficient_over_a_fixed_power_reads_as_its_amplitude():
+    """``c0 / Dp^-1`` is ``c0 * Dp^1``: both read as the power with amplitude c0, so the text a
+    law prints is a fixed point (hypothesis found ``c0 / Dp^-1`` reading back as a product,
+    whose text then read back as the amplitude form)."""
+    from scalefit import parse_law
+
+    law = parse_law("c0 / Dp^-1", variables=("Dp",))
+    assert law == parse_law("c0 * Dp^1", variables=("Dp",)) == parse_law(str(law), variables=("Dp",))
+    assert law.specs["c0"].role == "amplitude"

@@ -157,6 +157,10 @@ class _Parser:
                 raise self.fail(f, "dividing by a number is not supported; write the coefficient as a parameter")
             else:
                 built.append(self.term(f))
+        for i, (op, f) in enumerate(factors):  # 1/x^-0.5 = x^0.5 before anything is folded into it
+            t = built[i]
+            if op == "/" and isinstance(t, Power) and t.coefficient is None and t.fixed_exponent:
+                built[i], factors[i] = Power(t.variable, -t.exponent), ("*", f)
         ops = [op for op, _ in factors]
         names = [f.id if isinstance(f, ast.Name) else None for _, f in factors]
         done = [False] * len(factors)
@@ -181,10 +185,7 @@ class _Parser:
                 continue  # absorbed as a scale or an amplitude
             t = built[i] if built[i] is not None else Constant(names[i])
             if op == "/" and not (isinstance(t, Power) and done[i]):
-                if isinstance(t, Power) and t.coefficient is None and t.fixed_exponent:
-                    t = Power(t.variable, -t.exponent)  # 1/x^-0.5 = x^0.5
-                else:
-                    t = Pow(t, 1.0)
+                t = Pow(t, 1.0)
             terms.append(t)
         return terms[0] if len(terms) == 1 else Product(tuple(terms))
 
