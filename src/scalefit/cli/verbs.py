@@ -226,6 +226,7 @@ def at_configurations(fit, at: Sequence[list[tuple[str, str]]]):
                 if name not in allowed:
                     allowed.append(name)
     keys = [k if len(by) > 1 else (k,) for k in fit] if by else []
+    fitted = {c: sorted({k[i] for k in keys}, key=str) for i, c in enumerate(by)}  # each column's group values
     rows = []
     for pairs in at:
         row: dict[str, object] = {}
@@ -237,7 +238,7 @@ def at_configurations(fit, at: Sequence[list[tuple[str, str]]]):
                     f"from{', or a grouping column' if by else ''}) — fix the spelling or leave it out"
                 )
             if name in by:
-                row[name] = _group_value(name, raw, sorted({k[by.index(name)] for k in keys}, key=str))
+                row[name] = _group_value(name, raw, fitted[name])
             else:
                 try:
                     row[name] = arg_finite(raw, f"--at {name}", "--at Dp=1e6,M=1e7,Df=1e4")
@@ -247,8 +248,8 @@ def at_configurations(fit, at: Sequence[list[tuple[str, str]]]):
         if missing:
             raise ScalefitError(
                 f"this file holds fits by group ({', '.join(by)}): --at needs {missing[0]}=VALUE to say which "
-                f"group predicts, e.g. --at {missing[0]}={keys[0][by.index(missing[0])]},... "
-                f"(fitted: {', '.join(sorted({str(k[by.index(missing[0])]) for k in keys}))[:200]})"
+                f"group predicts, e.g. --at {missing[0]}={fitted[missing[0]][0]},... "
+                f"(fitted: {', '.join(map(str, fitted[missing[0]]))[:200]})"
             )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -273,7 +274,6 @@ def _group_value(column: str, raw: str, fitted: list) -> object:
 
 
 def cmd_predict(args) -> None:
-
     if (args.at is None) == (args.csv is None):
         raise ScalefitError(
             "scalefit predict needs either --at Dp=...,M=...,Df=... (repeatable) or a CSV/Parquet of configurations"
