@@ -70,6 +70,56 @@ def test_least_squares_fit_imports_no_sampler_stats_or_plotting(tmp_path):
     assert set(report["before"]) <= {"pyarrow"}  # only pandas' own import, never a scalefit one
 
 
+READ_BACK = textwrap.dedent(
+    """
+    import json, sys
+
+    import scalefit
+    from scalefit.cli.main import main
+
+    fit = scalefit.load_fit(sys.argv[1])
+    table = fit.predict({{"N": [1e8], "D": [6e9]}}, interval=0.9)
+    rc = main(["predict", sys.argv[1], "--at", "N=1e8,D=6e9"])
+    heavy = {heavy!r} + ("jax", "jaxlib", "scipy.optimize")
+    loaded = sorted(h for h in heavy if any(m == h or m.startswith(h + ".") for m in sys.modules))
+    print(json.dumps({{"loaded": loaded, "rc": rc, "mean": float(table["mean"].iloc[0]),
+                      "width": float(table["pi_upper"].iloc[0] - table["pi_lower"].iloc[0])}}))
+    """
+).format(heavy=HEAVY)
+
+
+def test_reading_a_saved_fit_and_predicting_imports_no_solver(tmp_path):
+    """``load_fit`` + ``predict`` and ``scalefit predict`` on a saved fit import neither JAX nor
+    the fitting stack: predicting from a fit made earlier is a NumPy evaluation of the law."""
+    n = np.repeat([1e7, 3e7, 1e8, 3e8, 1e9], 3)
+    d = np.tile([2e9, 6e9, 2e10], 5)
+    loss = (1.7 + 400 / n**0.34 + 410 / d**0.28) * np.exp(np.random.default_rng(0).normal(0, 0.01, len(n)))
+    import pandas as pd
+
+    import scalefit
+
+    with pytest.warns(scalefit.ScalingWarning):
+        fit = scalefit.fit_law(
+            scalefit.chinchilla,
+            pd.DataFrame({"N": n, "D": d, "loss": loss}),
+            target="loss",
+            method=scalefit.LeastSquares(bootstrap=50, starts=8),
+        )
+    fit.to_json(tmp_path / "fit.json")
+    out = subprocess.run(
+        [sys.executable, "-c", READ_BACK, str(tmp_path / "fit.json")], capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["rc"] == 0
+    expected = fit.predict({"N": [1e8], "D": [6e9]}, interval=0.9)
+    assert report["mean"] == pytest.approx(float(expected["mean"].iloc[0]), rel=1e-12)
+    width = float(expected["pi_upper"].iloc[0] - expected["pi_lower"].iloc[0])
+    assert report["width"] == pytest.approx(width, rel=1e-12) and width > 0
+    assert report["loaded"] in ([], ["pyarrow"]), f"predicting from a saved fit imported {report['loaded']}"
+
+
 @pytest.mark.parametrize("q", [0.0, 1e-20, 1e-9, 1e-6, 9.99e-4, 1e-3, 0.1, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1 - 1e-9])
 def test_chi2_quantile_without_scipy(q):
     assert chi2_1_quantile(q) == pytest.approx(float(stats.chi2.ppf(q, 1)), rel=1e-12, abs=1e-300)

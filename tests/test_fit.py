@@ -95,7 +95,7 @@ def test_fix_tie_and_bounds(noise_free_runs, truth):
 def test_objectives_are_recorded_and_differ(runs):
     fits = {
         o: fit_law(scalefit.paper_error, runs, target="error", objective=o, **FAST)
-        for o in scalefit.fitting.lsq.OBJECTIVES
+        for o in scalefit.fitting.objective.OBJECTIVES
     }
     assert {f.setup.objective.name for f in fits.values()} == {"huber", "squared_log", "squared"}
     assert "Huber(delta=0.001)" in repr(fits["huber"])

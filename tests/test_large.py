@@ -14,8 +14,10 @@ import pytest
 import scalefit
 from scalefit import LeastSquares
 from scalefit.fitting import bootstrap as _bootstrap
+from scalefit.fitting import convergence as _convergence
 from scalefit.fitting import lsq as _lsq
 from scalefit.fitting import multistart as _multistart
+from scalefit.fitting.objective import Objective
 from scalefit.fitting.solver import huber_loss
 
 
@@ -63,17 +65,16 @@ def test_screened_starts_reach_the_same_optimum(runs, quiet, monkeypatch):
 
 
 def test_newton_curvature_is_huber_second_derivative_with_a_floor():
-    loss, newton = huber_loss(1e-3), huber_loss(1e-3, newton=True)
+    loss = huber_loss(1e-3)
     r = np.array([0.0, 5e-4, -1e-3, 2e-3, -0.1])
-    np.testing.assert_allclose(np.asarray(newton.rho(r)), np.asarray(loss.rho(r)))
-    np.testing.assert_allclose(np.asarray(newton.drho(r)), np.asarray(loss.drho(r)))
-    irls = np.asarray(loss.curv(r))
-    np.testing.assert_allclose(np.asarray(newton.curv(r)), np.where(np.abs(r) <= 1e-3, 1.0, 1e-2 * irls))
+    irls = np.asarray(loss.curv(r, 0.0))
+    np.testing.assert_allclose(irls, np.where(np.abs(r) <= 1e-3, 1.0, 1e-3 / np.maximum(np.abs(r), 1e-3)))
+    np.testing.assert_allclose(np.asarray(loss.curv(r, 1.0)), np.where(np.abs(r) <= 1e-3, 1.0, 1e-2 * irls))
 
 
 def test_distance_to_optimum_matches_a_direct_svd():
     rng = np.random.default_rng(0)
-    obj = _lsq.Objective.make("huber", None)
+    obj = Objective.make("huber", None)
     for n, k in ((1500, 7), (5, 7), (40, 3)):
         J = rng.normal(size=(n, k))
         J[:, -1] = 2.0 * J[:, 0]  # a flat direction
@@ -82,22 +83,24 @@ def test_distance_to_optimum_matches_a_direct_svd():
         A = J * np.sqrt(w * curv)[:, None]
         b = np.sqrt(w / curv) * np.clip(r, -1e-3, 1e-3)
         U, s, _ = np.linalg.svd(A / np.linalg.norm(A, axis=0), full_matrices=False)
-        p = U[:, s > _lsq.FLAT_RCOND * s[0]].T @ b
-        assert _lsq.distance_to_optimum(J, r, w, obj, 2.0) == pytest.approx(np.sqrt(2.0 * p @ p), rel=1e-9)
+        p = U[:, s > _convergence.FLAT_RCOND * s[0]].T @ b
+        assert _convergence.distance_to_optimum(J, r, w, obj, 2.0) == pytest.approx(np.sqrt(2.0 * p @ p), rel=1e-9)
 
 
 def test_distances_of_a_stack_match_one_point_at_a_time():
     rng = np.random.default_rng(1)
     for name, n in (("huber", 700), ("squared", 12)):
-        obj = _lsq.Objective.make(name, None)
+        obj = Objective.make(name, None)
         J, r, w = rng.normal(size=(6, n, 4)), 0.01 * rng.normal(size=(6, n)), rng.integers(0, 3, n).astype(float)
         J[1, :, 2] = 0.0  # a parameter that cannot move the residuals at this point: as if left out
         J[2, 0, 0] = np.nan  # not finite: infinitely far
-        got = _lsq.distances_to_optimum(J, r, w, obj, 3.0)
+        got = _convergence.distances_to_optimum(J, r, w, obj, 3.0)
         assert got[2] == np.inf
-        assert got[1] == pytest.approx(_lsq.distance_to_optimum(J[1][:, [0, 1, 3]], r[1], w, obj, 3.0), rel=1e-9)
+        assert got[1] == pytest.approx(
+            _convergence.distance_to_optimum(J[1][:, [0, 1, 3]], r[1], w, obj, 3.0), rel=1e-9
+        )
         for i in (0, 3, 4, 5):
-            assert got[i] == pytest.approx(_lsq.distance_to_optimum(J[i], r[i], w, obj, 3.0), rel=1e-9)
+            assert got[i] == pytest.approx(_convergence.distance_to_optimum(J[i], r[i], w, obj, 3.0), rel=1e-9)
             assert got[i] > 0
 
 

@@ -90,8 +90,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from scalefit.evaluate.compare import compare_laws
     from scalefit.evaluate.selection import Selection, select_law
     from scalefit.fitting.fit import fit_groups, fit_law
-    from scalefit.fitting.lsq import Objective
     from scalefit.fitting.methods import NUTS, LeastSquares
+    from scalefit.fitting.objective import Objective
     from scalefit.laws.catalogue import (
         CATALOGUE,
         as_law,

@@ -22,7 +22,7 @@ from scalefit.validate import MAX_REPLICATES
 
 def build_parser() -> argparse.ArgumentParser:
     from scalefit import validate as check
-    from scalefit.fitting.lsq import OBJECTIVES
+    from scalefit.fitting.objective import OBJECTIVES
     from scalefit.laws.catalogue import CATALOGUE
     from scalefit.results.diagnostics import NOISES
 

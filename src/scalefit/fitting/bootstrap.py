@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 
 from scalefit import progress
+from scalefit.fitting.convergence import CONVERGED
 from scalefit.fitting.lsq import run_replicates
 from scalefit.fitting.lsq_fit import Table
 from scalefit.fitting.problem import Problem
-from scalefit.fitting.solver import CONVERGED, Solution
+from scalefit.fitting.solver import Solution
 from scalefit.results.intervals import MIN_REPLICATES, endpoint_mc_error, released, valid_replicates
 from scalefit.results.reports import MIN_CLUSTERS
 

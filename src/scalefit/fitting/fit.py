@@ -18,10 +18,10 @@ from scalefit import progress
 from scalefit import validate as check
 from scalefit.errors import ScalefitError, ScalingWarning, format_rows
 from scalefit.fitting import memory
-from scalefit.fitting.lsq import OBJECTIVES, Objective
 from scalefit.fitting.lsq_fit import Clusters, Table
 from scalefit.fitting.methods import NUTS, LeastSquares, make_method
 from scalefit.fitting.multistart import least_squares
+from scalefit.fitting.objective import OBJECTIVES, Objective
 from scalefit.fitting.posterior import bayesian_fit
 from scalefit.fitting.problem import Problem
 from scalefit.laws.catalogue import as_law

@@ -36,12 +36,13 @@ from scalefit.fitting import (
     jaxcache,  # noqa: F401 - enables the persistent compilation cache
     memory,
 )
+from scalefit.fitting.convergence import MAX_STEPS
+from scalefit.fitting.objective import Objective
 from scalefit.fitting.problem import Problem
-from scalefit.fitting.solver import MAX_STEPS, Solution, huber_loss, make_solver, square_loss
+from scalefit.fitting.solver import Solution, huber_loss, make_solver, square_loss
 from scalefit.laws.general import natural_value
 from scalefit.laws.law import Law
 
-OBJECTIVES = ("huber", "squared_log", "squared")
 #: Steps per round of :func:`run_replicates`.
 ROUND_STEPS = 20
 #: Batch sizes of :func:`run_replicates` (the largest while replicates wait for a lane).
@@ -53,37 +54,6 @@ STREAMS = 2
 #: Most lanes x padded rows in one batch: beyond it a step's arrays outgrow the CPU caches and
 #: each lane-step costs about twice as much (a 3,000-run table runs 16 lanes, not 256).
 LANE_ROWS = 65536
-
-
-@dataclass(frozen=True)
-class Objective:
-    """The loss that was minimised: its name and Huber ``delta`` (``None`` otherwise)."""
-
-    name: str
-    delta: float | None = None
-
-    @classmethod
-    def make(cls, name: str, delta: float | None) -> Objective:
-        if name not in OBJECTIVES:
-            raise ScalefitError(f"objective must be one of {list(OBJECTIVES)}, got {name!r}")
-        if name == "huber":
-            d = 1e-3 if delta is None else float(delta)
-            if not d > 0:
-                raise ScalefitError(f"delta (the Huber threshold) must be > 0, got {delta!r}")
-            return cls(name, d)
-        return cls(name, None)
-
-    @property
-    def log(self) -> bool:
-        """Whether residuals are taken on log values."""
-        return self.name != "squared"
-
-    def __str__(self) -> str:
-        if self.name == "huber":
-            return f"Huber(delta={self.delta:g}) on log-residuals, summed"
-        if self.name == "squared_log":
-            return "squared log-residuals, summed"
-        return "squared residuals, summed"
 
 
 def _residual(problem: Problem, objective: Objective):
@@ -102,9 +72,8 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
     problem = Problem.from_dict(Law.from_dict(law_dict), problem_dict)
     residual = _residual(problem, objective)
     loss = huber_loss(objective.delta) if objective.name == "huber" else square_loss()
-    near = huber_loss(objective.delta, newton=True) if objective.name == "huber" else loss
 
-    def solver(logx, target, loss=loss):
+    def solver(logx, target):
         options = dict(to_theta=problem.theta_and_slope, gtol=gtol, ftol=ftol, xtol=xtol)
         rows = target.shape[-1]
         if rows > CHUNK_ROWS and rows % CHUNK_ROWS == 0:  # a large table: blocks of rows, bounded memory
@@ -114,24 +83,17 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
         return make_solver(lambda theta: residual(theta, logx, target), loss, **options)
 
     @functools.partial(jax.jit, static_argnames=("steps", "shared"))
-    def advance(u0s, logx, target, W, *, steps, shared=False):
-        """Every lane — a start, its table's data and its case weights — for at most
-        ``steps`` steps (one round of :func:`run_replicates`). ``shared``: every lane fits the
-        same table (``logx`` and ``target`` without the lane axis) — several times faster per
-        step than a copy of the table per lane."""
+    def lanes(u0s, logx, target, W, newton, *, steps, shared=False):
+        """Every lane — a start, its table's data and its case weights — for at most ``steps``
+        steps (one round of :func:`run_replicates`), with the loss's IRLS curvature (``newton``
+        0) or its own (1; see :func:`~scalefit.fitting.solver.huber_loss`): an input, so both
+        are one compiled program. ``shared``: every lane fits the same table (``logx`` and
+        ``target`` without the lane axis) — several times faster per step than a copy of the
+        table per lane."""
         if shared:
-            return jax.vmap(solver(logx, target), in_axes=(0, 0, None))(u0s, W, steps)
-        return jax.vmap(lambda u, lx, t, w: solver(lx, t)(u, w, steps))(u0s, logx, target, W)
-
-    @functools.partial(jax.jit, static_argnames=("steps", "shared"))
-    def finish(u0s, logx, target, W, *, steps, shared=False):
-        """:func:`advance` with Huber's own curvature (``huber_loss(newton=True)``): for lanes that
-        start near their optimum — the final polish of a screened table, bootstrap replicates.
-        ``shared``: every lane fits the same table (``logx`` and ``target`` without the lane
-        axis) — several times faster per step than a copy of the table per lane."""
-        if shared:
-            return jax.vmap(solver(logx, target, near), in_axes=(0, 0, None))(u0s, W, steps)
-        return jax.vmap(lambda u, lx, t, w: solver(lx, t, near)(u, w, steps))(u0s, logx, target, W)
+            solve = solver(logx, target)
+            return jax.vmap(lambda u, w: solve(u, w, steps, newton=newton))(u0s, W)
+        return jax.vmap(lambda u, lx, t, w: solver(lx, t)(u, w, steps, newton=newton))(u0s, logx, target, W)
 
     @functools.partial(jax.jit, static_argnames=("max_steps",))
     def profile(u0s, masks, logx, target, w, *, max_steps):
@@ -154,8 +116,24 @@ def _compiled(problem_key: str, objective: Objective, gtol: float, ftol: float, 
         return jax.vmap(lambda t, lx, tg: (residual(t, lx, tg), jax.jacfwd(residual)(t, lx, tg)))(thetas, logx, target)
 
     stored = json.dumps([problem_key, repr(objective), gtol, ftol, xtol])  # what the programs were built for
-    functions = (advance, jacobian, residuals, profile, finish, linearised)
-    return tuple(exported.Stored(f.__name__, f, stored) for f in functions)
+    lanes_, jacobian, residuals, profile, linearised = (
+        exported.Stored(f.__name__, f, stored) for f in (lanes, jacobian, residuals, profile, linearised)
+    )
+    advance, finish = Curvature(lanes_, 0.0), Curvature(lanes_, 1.0)
+    return advance, jacobian, residuals, profile, finish, linearised
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """The lane program with one curvature: ``advance`` (IRLS, ``newton`` 0: exploring from
+    random starts) or ``finish`` (the loss's own, ``newton`` 1: polishing from near an
+    optimum). Called like the program without its ``newton`` input."""
+
+    program: exported.Stored
+    newton: float
+
+    def __call__(self, u0s, logx, target, W, **static):
+        return self.program(u0s, logx, target, W, np.float64(self.newton), **static)
 
 
 memory.register(_compiled.cache_clear)  # programs of up to 32 law structures, dropped when crowded
@@ -206,85 +184,6 @@ class FitData(NamedTuple):
         w = np.asarray(w, dtype=float)
         extra = self.target.shape[0] - self.n
         return np.concatenate([w, np.zeros(w.shape[:-1] + (extra,))], axis=-1)
-
-
-#: A least-squares fit has converged when its best point lies within this many standard
-#: errors of the optimum that the local curvature predicts (:func:`distance_to_optimum`):
-#: one rule, judged at the point itself, whatever path (starts, rounds, groups) reached it.
-CONVERGED_DISTANCE = 0.01
-#: Singular values of the scaled Jacobian below this share of the largest are flat directions
-#: (left out of the distance: no step along them changes the objective).
-FLAT_RCOND = 1e-10
-
-
-def distance_to_optimum(J: np.ndarray, residuals: np.ndarray, w: np.ndarray, objective: Objective, c: float) -> float:
-    """How far a point is from the optimum, in standard errors: ``sqrt(c * g' H^+ g)``.
-
-    ``J`` is the residual Jacobian (runs x the parameters that can move: those at a bound
-    left out), ``w`` the case weights, ``c`` the robust scale that turns objective
-    differences into chi-squared units (:func:`scalefit.results.intervals.robust_scale`). A full
-    Gauss-Newton step from the point would lower the objective by ``g' H^+ g / 2``; times
-    ``2c`` that is the squared length of the step in standard errors. The quantity depends
-    only on the point, not on how the optimiser reached it; it is invariant to rescaling
-    the parameters. Computed from the SVD of the weighted, column-scaled Jacobian (never
-    forming ``H``), with singular values below ``FLAT_RCOND`` of the largest dropped.
-    """
-    return float(distances_to_optimum(np.asarray(J)[None], np.asarray(residuals)[None], w, objective, c)[0])
-
-
-def distances_to_optimum(J: np.ndarray, residuals: np.ndarray, w: np.ndarray, objective: Objective, c):
-    """:func:`distance_to_optimum` of a stack of points at once (``J``: points x runs x
-    parameters, ``residuals``: points x runs; case weights ``w``: one table's, or points x
-    runs; scale ``c``: one, or per point): batched QR and SVD, not a LAPACK call per point (a
-    thousand-group fit polishes 16,000 starts)."""
-    J = np.asarray(J, dtype=float)
-    r = np.asarray(residuals, dtype=float)
-    out = np.zeros(J.shape[0])
-    if J.shape[-1] == 0 or J.shape[0] == 0:
-        return out
-    w = np.broadcast_to(np.asarray(w, dtype=float), r.shape)
-    c = np.broadcast_to(np.asarray(c, dtype=float), out.shape)
-    finite = np.all(np.isfinite(J), axis=(1, 2)) & np.all(np.isfinite(r), axis=1)
-    out[~finite] = np.inf
-    if not finite.any():
-        return out
-    J, r, w, c = J[finite], r[finite], w[finite], c[finite]
-    if objective.name == "huber":
-        d = objective.delta
-        drho = np.clip(r, -d, d)
-        curv = np.where(np.abs(r) <= d, 1.0, d / np.maximum(np.abs(r), d))
-    else:
-        drho, curv = 2.0 * r, np.full_like(r, 2.0)
-    A = J * np.sqrt(w * curv)[..., None]
-    b = np.sqrt(w / curv) * drho
-    norms = np.sqrt(np.sum(A * A, axis=1, keepdims=True))
-    # a column that cannot move the residuals (norm 0) becomes a zero column: its singular
-    # value is 0 and is dropped below, exactly as if the column were left out
-    scaled = np.divide(A, norms, out=np.zeros_like(A), where=norms > 0)
-    # U' b of the thin SVD A = U S V' from the R factor of [A | b] (A = Q R, so U = Q U_R and
-    # U' b = U_R' (Q' b)), the QR taken block by block: small LAPACK calls that never start
-    # BLAS threads, which contend with XLA's on a busy machine (an SVD of 3,000 x 7 took 30 ms)
-    R = _tall_r(np.concatenate([scaled, b[..., None]], axis=-1))
-    k = J.shape[-1]
-    Ur, s, _ = np.linalg.svd(R[:, :k, :k])
-    keep = s > FLAT_RCOND * s[:, :1]
-    projected = np.einsum("pij,pi->pj", Ur, R[:, :k, k]) * keep
-    out[finite] = np.sqrt(np.maximum(c, 0.0) * np.sum(projected * projected, axis=1))
-    return out
-
-
-#: Rows per block of :func:`_tall_r`.
-QR_BLOCK = 512
-
-
-def _tall_r(M: np.ndarray) -> np.ndarray:
-    """The R factor of a tall matrix's QR (``k x k`` for ``n x k``, ``n >= k``; padded with
-    zero rows when ``n < k``), block by block (TSQR); leading axes are a stack of matrices."""
-    n, k = M.shape[-2:]
-    R = np.zeros((*M.shape[:-2], 0, k))
-    for start in range(0, n, QR_BLOCK):
-        R = np.linalg.qr(np.concatenate([R, M[..., start : start + QR_BLOCK, :]], axis=-2), mode="r")
-    return np.concatenate([R, np.zeros((*M.shape[:-2], max(k - R.shape[-2], 0), k))], axis=-2)
 
 
 def run_replicates(

@@ -10,7 +10,8 @@ from typing import NamedTuple
 import numpy as np
 
 from scalefit.errors import ScalefitError
-from scalefit.fitting.lsq import CONVERGED_DISTANCE, FitData, bucket, distances_to_optimum
+from scalefit.fitting.convergence import CONVERGED_DISTANCE, distances_to_optimum
+from scalefit.fitting.lsq import FitData, bucket
 from scalefit.fitting.problem import Problem
 from scalefit.fitting.solver import Solution
 from scalefit.results.fit import Fit
@@ -99,7 +100,7 @@ def optimum(t: Table, sol: Solution, n_starts: int, obj, lin, distances, profile
 
 def start_distances(tables: list[Table], sols: list[Solution], lins: list, obj) -> list[np.ndarray]:
     """Per table, the distance of every polished start from its optimum, in standard errors
-    (:func:`~scalefit.fitting.lsq.distance_to_optimum`, with the robust scale of the table's best
+    (:func:`~scalefit.fitting.convergence.distance_to_optimum`, with the robust scale of the table's best
     start), parameters at a bound at that start left out; ``inf`` where the objective is not
     finite. One rule for every start and path. The starts clear of every bound — nearly all —
     are measured in one batched call per row bucket (:func:`~scalefit.fitting.lsq.bucket`) for

@@ -79,10 +79,12 @@ def least_squares(tables: list[Table], obj, starts, bootstrap, seed, search, thr
 
         def run(u0s, rows=None, polish=search["polish"]):
             """Starts (tables, starts, parameters) of the tables ``rows`` (default: all): every
-            start explored for ``explore_steps`` steps, the best ``polish`` of each table
-            polished to convergence; one Solution per table. Both stages run as lanes of
-            :func:`run_replicates` (a lane that converges early frees its place for the next
-            start), so a few compiled lane counts serve any number of tables and starts."""
+            start explored for ``explore_steps`` steps (IRLS curvature: robust from anywhere),
+            the best ``polish`` of each table polished to convergence (the loss's own curvature:
+            a few steps from near an optimum; the same program with another input); one
+            Solution per table. Both stages run as lanes of :func:`run_replicates` (a lane that
+            converges early frees its place for the next start), so a few compiled lane counts
+            serve any number of tables and starts."""
             rows = np.arange(len(tables)) if rows is None else np.asarray(rows)
             n = u0s.shape[1]
             owner = np.repeat(np.arange(len(rows)), n)
@@ -96,7 +98,7 @@ def least_squares(tables: list[Table], obj, starts, bootstrap, seed, search, thr
             best = np.argsort(f, axis=1, kind="stable")[:, :k]
             owner = np.repeat(np.arange(len(rows)), k)
             sol = run_replicates(
-                advance, ex.u.reshape(len(rows), n, -1)[owner, best.ravel()], owner, data, ws[rows[owner]], max_steps,
+                finish, ex.u.reshape(len(rows), n, -1)[owner, best.ravel()], owner, data, ws[rows[owner]], max_steps,
                 shared=len(tables) == 1,
             )  # fmt: skip
             return [Solution(*(a[g * k : (g + 1) * k] for a in sol)) for g in range(len(rows))]

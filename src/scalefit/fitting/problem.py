@@ -30,11 +30,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from scalefit.errors import ScalefitError
+from scalefit.laws.arrays import namespace
 from scalefit.laws.function_terms import Bend, Implicit, Repeated, Saturate
 from scalefit.laws.law import Law
 from scalefit.laws.terms import Constant, Pow, Power, Product, Sum, Term
@@ -406,7 +405,7 @@ class Problem:
         JAX in, JAX out (for the solver); numpy in, numpy out (for results, with no JAX
         dispatch). Batched over leading axes.
         """
-        xp = jnp if isinstance(u, jax.Array) else np
+        xp = namespace(u)
         free, lower, upper, lo, hi = self._masks
         with np.errstate(over="ignore", invalid="ignore"):  # branches not taken may overflow
             e = xp.exp(xp.where(free, 0.0, u))

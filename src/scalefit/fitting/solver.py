@@ -22,26 +22,25 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-RUNNING, CONVERGED_GRADIENT, CONVERGED_STEP, MAX_STEPS, STALLED, NONFINITE, CONVERGED_PRECISION = range(7)
-CONVERGED = (CONVERGED_GRADIENT, CONVERGED_STEP, CONVERGED_PRECISION)
+from scalefit.fitting.convergence import (
+    CONVERGED_GRADIENT,
+    CONVERGED_PRECISION,
+    CONVERGED_STEP,
+    MAX_STEPS,
+    NONFINITE,
+    RUNNING,
+    STALLED,
+)
+
 STALL_GTOL = 1e-6
 #: Systems of at most this many parameters are solved by :func:`small_spd_solve`, larger ones by
 #: LU (``jnp.linalg.solve``).
 SMALL_SYSTEM = 8
 
-STATUS_TEXT = {
-    RUNNING: "running",
-    CONVERGED_GRADIENT: "converged: gradient norm below gtol",
-    CONVERGED_STEP: "converged: objective and parameters stopped changing (ftol/xtol)",
-    MAX_STEPS: "stopped: max_steps exhausted before convergence",
-    STALLED: "stopped: no step lowers the objective any more (damping exceeded 1e16)",
-    NONFINITE: "stopped: the objective is not finite at the start",
-    CONVERGED_PRECISION: "converged: no step lowers the objective at machine precision, gradient ~ 0",
-}
-
-
 class Loss(NamedTuple):
-    """A residual loss ``rho`` with its derivative and IRLS curvature ``rho'(r)/r``."""
+    """A residual loss ``rho`` with its derivative and curvature ``curv(r, newton)``: IRLS's
+    ``rho'(r)/r`` where ``newton`` is 0, the loss's own second derivative where it is 1 (the
+    same for a square loss). ``newton`` is an input of the compiled program, not part of it."""
 
     name: str
     rho: Callable
@@ -49,24 +48,25 @@ class Loss(NamedTuple):
     curv: Callable
 
 
-#: Share of the IRLS curvature ``delta/|r|`` that :func:`huber_loss`'s ``newton`` form keeps
+#: Share of the IRLS curvature ``delta/|r|`` that :func:`huber_loss`'s Newton curvature keeps
 #: beyond ``delta`` (where Huber's own second derivative is 0), so that the curvature matrix
 #: stays as regular as the IRLS one.
 NEWTON_FLOOR = 1e-2
 
 
-def huber_loss(delta: float, newton: bool = False) -> Loss:
+def huber_loss(delta: float) -> Loss:
     """Huber loss: ``r^2/2`` for ``|r| <= delta``, ``delta (|r| - delta/2)`` beyond.
 
-    The curvature is IRLS's ``rho'(r)/r`` (1 inside ``delta``, ``delta/|r|`` beyond): robust
-    from any start, but near an optimum where most residuals lie beyond ``delta`` (a noisy
-    table) it converges only linearly, in tens of steps. ``newton=True`` uses Huber's own
-    second derivative (1 inside, 0 beyond — as scipy's ``least_squares`` does), keeping
-    ``NEWTON_FLOOR`` of the IRLS value beyond: Gauss-Newton for the piecewise-quadratic
-    objective, which converges in a few steps from a point near the optimum (a polish on
-    all rows from a screen optimum, a bootstrap replicate from the fit's optimum). Either
-    curvature is positive semi-definite; the objective, gradient and stopping rules are
-    the same, so both stop at the same optimum.
+    Two curvatures, chosen per call by ``newton``. IRLS's ``rho'(r)/r`` (``newton`` 0: 1
+    inside ``delta``, ``delta/|r|`` beyond) is robust from any start, but near an optimum
+    where most residuals lie beyond ``delta`` (a noisy table) it converges only linearly, in
+    tens of steps. Huber's own second derivative (``newton`` 1: 1 inside, 0 beyond — as
+    scipy's ``least_squares`` does), keeping ``NEWTON_FLOOR`` of the IRLS value beyond, is
+    Gauss-Newton for the piecewise-quadratic objective, which converges in a few steps from
+    a point near the optimum (a polished start after its exploration, a screen optimum on
+    all rows, a bootstrap replicate from the fit's optimum). Either curvature is positive
+    semi-definite; the objective, gradient and stopping rules are the same, so both stop at
+    the same optimum.
     """
 
     def rho(r):
@@ -76,18 +76,17 @@ def huber_loss(delta: float, newton: bool = False) -> Loss:
     def drho(r):
         return jnp.clip(r, -delta, delta)
 
-    beyond = NEWTON_FLOOR if newton else 1.0
-
-    def curv(r):
+    def curv(r, newton):
         a = jnp.abs(r)
+        beyond = jnp.where(newton > 0, NEWTON_FLOOR, 1.0)
         return jnp.where(a <= delta, 1.0, beyond * delta / jnp.where(a <= delta, 1.0, a))
 
     return Loss("huber", rho, drho, curv)
 
 
 def square_loss() -> Loss:
-    """Square loss ``r^2`` (sum of squared residuals)."""
-    return Loss("square", lambda r: r * r, lambda r: 2.0 * r, lambda r: jnp.full_like(r, 2.0))
+    """Square loss ``r^2`` (sum of squared residuals); both curvatures are Gauss-Newton's."""
+    return Loss("square", lambda r: r * r, lambda r: 2.0 * r, lambda r, newton: jnp.full_like(r, 2.0))
 
 
 class Solution(NamedTuple):
@@ -133,9 +132,10 @@ def make_solver(
     ftol: float,
     xtol: float,
     chunks: tuple[Callable, object] | None = None,
-) -> Callable[[jax.Array, jax.Array, jax.Array], Solution]:
-    """``solve(u0, w, max_steps, mask=None) -> Solution`` for one start ``u0`` and case weights ``w``;
-    coordinates where ``mask`` is 0 are held at their start (a profile likelihood).
+) -> Callable[..., Solution]:
+    """``solve(u0, w, max_steps, mask=None, newton=0.0) -> Solution`` for one start ``u0`` and case
+    weights ``w``; coordinates where ``mask`` is 0 are held at their start (a profile likelihood);
+    ``newton`` picks the loss's curvature (:class:`Loss`).
 
     ``residuals(theta)`` maps the free parameters to the residual vector, and
     ``to_theta(u) -> (theta, dtheta/du)`` maps the unconstrained variables to them
@@ -154,25 +154,25 @@ def make_solver(
     def objective(r, w):
         return jnp.sum(w * loss.rho(r))
 
-    def linear_part(resid, theta, slope, w):
+    def linear_part(resid, theta, slope, w, newton):
         r, jvp_fn = jax.linearize(resid, theta)
         J = jax.vmap(jvp_fn, out_axes=1)(jnp.eye(theta.shape[0], dtype=theta.dtype)) * slope
         f = objective(r, w)
         g = J.T @ (w * loss.drho(r))
-        H = (J * (w * loss.curv(r))[:, None]).T @ J
+        H = (J * (w * loss.curv(r, newton))[:, None]).T @ J
         return f, g, H
 
-    def linearise(u, w, mask):
+    def linearise(u, w, mask, newton):
         theta, slope = to_theta(u)
         slope = slope * mask  # a masked coordinate has no gradient and no curvature: it stays put
         if chunks is None:
-            return linear_part(residuals, theta, slope, w)
+            return linear_part(residuals, theta, slope, w, newton)
         residual_rows, data = chunks
         blocks = jax.tree.leaves(data)[0].shape[0]
 
         def add_block(total, block):
             part, wb = block
-            out = linear_part(lambda th: residual_rows(th, part), theta, slope, wb)
+            out = linear_part(lambda th: residual_rows(th, part), theta, slope, wb, newton)
             return jax.tree.map(jnp.add, total, out), None
 
         k = u.shape[0]
@@ -180,9 +180,9 @@ def make_solver(
         total, _ = jax.lax.scan(add_block, zero, (data, w.reshape(blocks, -1)))
         return total
 
-    def solve(u0, w, max_steps, mask=None):
+    def solve(u0, w, max_steps, mask=None, newton=0.0):
         mask = jnp.ones_like(u0) if mask is None else mask
-        f0, g0, H0 = linearise(u0, w, mask)
+        f0, g0, H0 = linearise(u0, w, mask, newton)
         k = u0.shape[0]
         eye = jnp.eye(k, dtype=u0.dtype)
         mu0 = jnp.asarray(1e-3, u0.dtype)
@@ -198,7 +198,7 @@ def make_solver(
             A = H + mu * jnp.diag(scale) + 1e-14 * jnp.trace(H) * eye / k
             d = -(small_spd_solve(A, g) if k <= SMALL_SYSTEM else jnp.linalg.solve(A, g))
             u_new = u + d
-            f_new, g_new, H_new = linearise(u_new, w, mask)
+            f_new, g_new, H_new = linearise(u_new, w, mask, newton)
             predicted = -(g @ d + 0.5 * d @ (H @ d))
             actual = f - f_new
             ok = jnp.isfinite(f_new) & (actual > 0) & (predicted > 0) & jnp.all(jnp.isfinite(d))

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from scalefit.errors import ScalefitError
+from scalefit.laws.arrays import repeat, stop_gradient
 from scalefit.laws.params import ParamSpec, check_name, latex_name
 from scalefit.laws.terms import Function, Term, as_term
 
@@ -26,10 +25,6 @@ def _softplus(z, xp):
 
 def _log_sigmoid(z, xp):
     return -_softplus(-z, xp)
-
-
-def _stop(v, xp):
-    return jax.lax.stop_gradient(v) if xp is jnp else v
 
 
 def _param_text(names) -> str:
@@ -127,13 +122,12 @@ def _implicit_solve(t, a, xp):
         return xp.clip(u - g(u) / slope(u), -60.0, 60.0)
 
     u0 = xp.clip(xp.where(t < 0, t, t / xp.maximum(a, 1e-2)), -60.0, 60.0)
-    if xp is jnp:
-        u = jax.lax.fori_loop(0, IMPLICIT_STEPS, lambda _, u: step(u), _stop(u0, xp))
-        u = _stop(u, xp)
+    if xp is not np:
+        u = stop_gradient(repeat(IMPLICIT_STEPS, step, stop_gradient(u0, xp), xp), xp)
         # one step carrying the implicit-function gradient; none where u is clipped (y at
         # its floor or ceiling, where the equation has no root and y does not move)
         inside = xp.abs(u) < 59.0
-        return u - xp.where(inside, g(u) / _stop(xp.where(inside, slope(u), 1.0), xp), 0.0)
+        return u - xp.where(inside, g(u) / stop_gradient(xp.where(inside, slope(u), 1.0), xp), 0.0)
     u = u0
     for _ in range(IMPLICIT_STEPS):
         u = step(u)

@@ -64,11 +64,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from scalefit import syntax
 from scalefit.errors import ScalefitError
+from scalefit.laws.arrays import namespace
 from scalefit.laws.expression_tree import (
     Node,
     evaluate_tree,
@@ -293,9 +293,11 @@ def is_general(law: Law) -> bool:
     return isinstance(law.expr, Expression)
 
 
-def natural_value(law: Law, theta, logx, xp=jnp):
-    """The law's value on the natural scale from internal parameters and ``log`` variables:
-    exact for an expression law (which may be <= 0), ``exp(log f)`` for the log-space algebra."""
+def natural_value(law: Law, theta, logx):
+    """The law's value on the natural scale from internal parameters and ``log`` variables
+    (JAX or NumPy): exact for an expression law (which may be <= 0), ``exp(log f)`` for the
+    log-space algebra."""
+    xp = namespace(*theta.values(), *logx.values())
     if isinstance(law.expr, Expression):
         return law.expr.natural(theta, logx, xp)
     return xp.exp(law.log_evaluate(theta, logx))

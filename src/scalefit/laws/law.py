@@ -16,24 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from scalefit.errors import ScalefitError
+from scalefit.laws.arrays import is_jax, namespace
 from scalefit.laws.function_terms import Bend, Implicit, Repeated, Saturate
 from scalefit.laws.params import ParamSpec, is_number
 from scalefit.laws.terms import Constant, Exponent, Pow, Power, Product, Sum, Term, TermHolder, as_term, power_of
 
 Metric = Literal["error_rate", "loss"]
-
-
-def _namespace(*values: Any):
-    """``jax.numpy`` if any value is a JAX array (or tracer), else ``numpy``."""
-    for v in values:
-        if isinstance(v, jax.Array):
-            return jnp
-    return np
 
 
 def _exponent_from_dict(d: Mapping[str, Any]) -> str | float:
@@ -203,7 +194,7 @@ class Law(TermHolder):
         with np.errstate(divide="ignore"):  # a constant, amplitude or scale at 0 is at -inf (+inf) inside
             for name, spec in self.specs.items():
                 v = params[name]
-                xp = _namespace(v)
+                xp = namespace(v)
                 if spec.role == "exponent":
                     out[name] = v
                 elif spec.role == "scale":
@@ -218,7 +209,7 @@ class Law(TermHolder):
         out = {}
         for name, spec in self.specs.items():
             v = theta[name]
-            xp = _namespace(v)
+            xp = namespace(v)
             if spec.role == "exponent":
                 out[name] = v
             elif spec.role == "scale":
@@ -246,7 +237,7 @@ class Law(TermHolder):
         out = {}
         for v in self.variables:
             val = x[v]
-            out[v] = val if isinstance(val, jax.Array) else np.asarray(val, dtype=float)
+            out[v] = val if is_jax(val) else np.asarray(val, dtype=float)
         return out
 
     def evaluate(self, params: Mapping[str, Any], data: Mapping[str, Any] | None = None, **variables):
@@ -263,7 +254,7 @@ class Law(TermHolder):
         """
         self._check_params(params)
         x = self._gather_variables(data, variables)
-        xp = _namespace(*params.values(), *x.values())
+        xp = namespace(*params.values(), *x.values())
         return self.expr._eval(params, x, xp)
 
     __call__ = evaluate
@@ -274,7 +265,7 @@ class Law(TermHolder):
         This is the form the fitters use: a log-sum-exp of log-terms, exact and stable
         even where a term under- or overflows in linear space.
         """
-        xp = _namespace(*theta.values(), *logx.values())
+        xp = namespace(*theta.values(), *logx.values())
         return self.expr._log_eval(theta, logx, xp)
 
     # -- serialisation -----------------------------------------------------------------

@@ -31,7 +31,7 @@ import pandas as pd
 from scalefit import validate as check
 from scalefit.errors import ScalefitError, format_rows
 from scalefit.files import write_json
-from scalefit.fitting.lsq import Objective
+from scalefit.fitting.objective import Objective
 from scalefit.fitting.problem import Problem
 from scalefit.laws.catalogue import as_law
 from scalefit.laws.law import Law

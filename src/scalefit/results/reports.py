@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from scalefit.fitting.lsq import CONVERGED_DISTANCE, Objective
+from scalefit.fitting.convergence import CONVERGED, CONVERGED_DISTANCE, STATUS_TEXT
+from scalefit.fitting.objective import Objective
 from scalefit.fitting.problem import Problem
-from scalefit.fitting.solver import CONVERGED, STATUS_TEXT
 from scalefit.results.identify import spread_text
 
 
@@ -22,7 +22,7 @@ class Convergence:
     """Whether the chosen optimum is one, judged at the point itself.
 
     ``distance`` is how far the best point lies from the optimum that the local curvature
-    predicts, in standard errors (:func:`scalefit.fitting.lsq.distance_to_optimum`); the fit has
+    predicts, in standard errors (:func:`scalefit.fitting.convergence.distance_to_optimum`); the fit has
     converged when it is at most ``CONVERGED_DISTANCE`` (0.01). The rule depends only on
     the point, so the same optimum gets the same verdict however it was reached (one fit,
     a group of ``by=``, the command line). ``code``, ``steps`` and ``grad_norm`` record how

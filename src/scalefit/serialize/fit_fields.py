@@ -19,9 +19,9 @@ import numpy as np
 
 from scalefit import validate as check
 from scalefit.errors import ScalefitError
-from scalefit.fitting.lsq import OBJECTIVES, Objective
+from scalefit.fitting.convergence import STATUS_TEXT
+from scalefit.fitting.objective import OBJECTIVES, Objective
 from scalefit.fitting.problem import Problem
-from scalefit.fitting.solver import STATUS_TEXT
 from scalefit.laws.law import Law
 from scalefit.results.diagnostics import NOISES
 from scalefit.results.domain import domain, inside

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit import validate as check
-from scalefit.fitting.lsq import Objective
+from scalefit.fitting.objective import Objective
 from scalefit.fitting.problem import Problem
 from scalefit.laws.law import Law
 from scalefit.results.domain import domain, inside
