@@ -27,6 +27,7 @@ from scalefit import (
     fit_law,
     parse_law,
 )
+from scalefit.cli.main import main
 from scalefit.laws.published import BUSBRIDGE_SUPERVISED, EXAMPLES, lr_schedule_areas
 
 ISSUE_FORMULAS = [
@@ -119,6 +120,8 @@ def test_evaluation_is_the_same_eager_jitted_and_vmapped_and_defined_at_zero():
         ("E - A*N^-a", {"variables": ["N"], "signed": ["Z"]}, r"signed= names \['Z'\], which are not parameters"),
         ("E - A*N^-a", {"variables": ["N"], "starts": {"A": (3, 1)}}, r"starts\['A'\] = \(3.0, 1.0\) must be"),
         ("E - A*N^-a", {"variables": ["N"], "starts": {"A": 3}}, r"starts\['A'\] must be a \(low, high\) range"),
+        ("E - A*N^-a", {"variables": ["N"], "starts": {"a": (-3, -1)}}, r"a is an exponent, fitted >= 0.*signed="),
+        ("E - A*N^-a", {"variables": ["N"], "starts": {"A": (-1, 1)}}, r"A is a positive constant.*signed=\['A'\]"),
         ("E - A*", {}, r"cannot be parsed"),
         ("exp(a) - b", {}, r"has no variable: no name is raised to a power or passed to log\(\)"),
         ("N^2 - N", {"variables": ["N"]}, r"has no parameters to fit \(its names \['N'\] are all variables\)"),
@@ -227,6 +230,23 @@ def test_variables_may_be_zero_where_the_law_is_defined_and_never_negative():
     bad = runs.assign(r1=runs.r1 - 0.5)
     with pytest.raises(ScalefitError, match=r"column 'r1' \(law variable 'r1'\) has \d+ negative values.*>= 0"):
         _fit(law, bad, target="y", method=LeastSquares(bootstrap=0))
+
+
+def test_a_fit_with_a_variable_at_zero_is_saved_and_read_back(tmp_path):
+    """A fit whose runs have a variable at 0 (allowed by its law) round-trips through its file:
+    the file's runs and ranges hold the 0s, and the read-back fit predicts the same."""
+    law = scalefit.data_mixing
+    rng = np.random.default_rng(3)
+    r = rng.dirichlet(np.ones(3), 30)
+    r[:3] = np.eye(3)
+    runs = pd.DataFrame({"r1": r[:, 0], "r2": r[:, 1], "r3": r[:, 2]})
+    runs["y"] = law.evaluate(EXAMPLES["data_mixing"][0], runs) * np.exp(rng.normal(0, 0.003, 30))
+    fit = _fit(law, runs, target="y", fix={"t1": 0.0}, method=LeastSquares(bootstrap=50))
+    fit.to_json(tmp_path / "fit.json")
+    back = scalefit.load_fit(tmp_path / "fit.json")
+    assert back.runs.ranges["r1"][0] == 0.0 and min(back.runs.data["x"]["r1"]) == 0.0
+    at = runs.iloc[:5].drop(columns="y")
+    pd.testing.assert_frame_equal(back.predict(at, interval=0.9), fit.predict(at, interval=0.9))
 
 
 @pytest.mark.slow
@@ -393,3 +413,31 @@ def test_a_flat_direction_of_several_parameters_is_not_swept_one_parameter_at_a_
     width = ((p["pi_upper"] - p["pi_lower"]) / p["mean"]).to_numpy()
     assert np.all(width < 0.3) and not p["depends_on_unidentified"].any()
     assert np.mean((test["y"].to_numpy() >= p["pi_lower"]) & (test["y"].to_numpy() <= p["pi_upper"])) >= 0.5
+
+
+def test_a_parameter_named_like_a_column_or_the_target_is_refused_before_work(tmp_path, capsys):
+    """A formula takes names raised to a power as variables; a column's name written as a
+    factor would be fitted as one constant. It is refused, naming the column and the fix
+    (declare the variables), as is a parameter named like the target or a by= column; declared,
+    the same formula fits the column as a variable."""
+    rng = np.random.default_rng(4)
+    runs = pd.DataFrame({"Dp": np.repeat([1e4, 1e5, 1e6], 5), "Df": np.tile([1e3, 3e3, 1e4, 3e4, 1e5], 3)})
+    runs["err"] = 2.0 * runs.Dp**0.1 * runs.Df**-0.3 * np.exp(rng.normal(0, 0.005, len(runs)))
+    runs["task"] = "a"
+    with pytest.raises(ScalefitError, match=r"parameter 'Dp' with the name of a column.*--variables Df,Dp"):
+        _fit(parse_law("b * Dp * Df^-c"), runs, target="err")
+    with pytest.raises(ScalefitError, match="parameter 'err', the name of the target column"):
+        _fit(parse_law("err + b * Df^-c"), runs, target="err")
+    with pytest.raises(ScalefitError, match="parameter 'task' with the name of a column"):
+        scalefit.fit_groups(parse_law("task + b * Df^-c"), runs, "task", target="err")
+    fit = _fit(parse_law("b * Dp^a * Df^-c", ["Dp", "Df"]), runs, target="err", method=LeastSquares(bootstrap=0))
+    assert fit.params["a"] == pytest.approx(0.1, abs=0.01) and fit.params["c"] == pytest.approx(0.3, abs=0.01)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    argv = ["fit", str(tmp_path / "runs.csv"), "--law", "b * Dp * Df^-c", "--target", "err", "--bootstrap", "0"]
+    assert main(argv) == 2 and "--variables Df,Dp" in capsys.readouterr().err
+    declared = [*argv[:3], "b * Dp^a * Df^-c", *argv[4:], "--variables", "Dp,Df", "--out", str(tmp_path / "f.json")]
+    assert main(declared) == 0
+    assert scalefit.load_fit(tmp_path / "f.json").law.variables == ("Dp", "Df")
+    assert main([*argv, "--variables", "Dp,Dp"]) == 2 and "'Dp' twice" in capsys.readouterr().err
+    assert main([*argv[:3], "chinchilla", *argv[4:], "--variables", "N"]) == 2
+    assert "catalogue law 'chinchilla' has its own (N, D)" in capsys.readouterr().err

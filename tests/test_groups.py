@@ -159,3 +159,26 @@ def test_a_groups_warnings_about_its_runs_become_its_notes(runs):
         fits = fit_groups(LAW, table, "task", target="y", method=LeastSquares(bootstrap=0))
     assert "only 2 distinct value(s)" in fits["flat"].notes[0] and "'x'" in fits["flat"].notes[0]
     assert not any("distinct value" in n for task in TRUTH for n in fits[task].notes)
+
+
+def test_group_labels_a_csv_reads_as_one_value_are_refused(tmp_path, capsys):
+    """``01``, ``1`` and ``1.0`` are three groups in the file, one number to pandas: fitting them
+    as one group would be silent; it is refused, from the API and the CLI (with --where too)."""
+    from scalefit.cli.main import main
+
+    x = np.array([1e3, 1e4, 1e5, 1e6])
+    rows = [(label, v, float(0.1 + k * v**-0.3)) for k, label in enumerate(["01", "1", "1.0"], 1) for v in x]
+    path = tmp_path / "curves.csv"
+    path.write_text("curve,x,y\n" + "".join(f"{c},{v:g},{y!r}\n" for c, v, y in rows))
+    with pytest.raises(scalefit.ScalefitError, match=r"by column 'curve' .* labels '01', '1', '1.0' that read as one"):
+        fit_groups(scalefit.get_law("revisiting_m2"), path, "curve", target="y")
+    argv = ["fit", str(path), "--law", "revisiting_m2", "--target", "y", "--by", "curve", "--bootstrap", "0"]
+    for extra in ([], ["--where", "x > 0"]):
+        assert main([*argv, *extra]) == 2
+        assert "labels '01', '1', '1.0' that read as one value" in capsys.readouterr().err
+    path.write_text("curve,x,y\n" + "".join(f"g{c},{v:g},{y!r}\n" for c, v, y in rows))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)
+        law = scalefit.get_law("revisiting_m2")
+        fits = fit_groups(law, path, "curve", target="y", method=LeastSquares(bootstrap=0))
+    assert sorted(fits) == ["g01", "g1", "g1.0"]

@@ -118,4 +118,48 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch, capsys):
     scalefit.example_runs().to_csv(runs, index=False)
     argv = ["fit", str(runs), "--law", "paper_error", "--target", "error", "--bootstrap", "0", "--starts", "20"]
     assert main([*argv, "--out", str(target)]) == 2
-    assert f"scalefit: error: {target}: No space left on device" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--out '{target}': could not write it (No space left on device), nor keep the fit" in err
+    assert target.read_text() == "{}"
+
+
+def test_a_fit_whose_out_fails_after_the_work_is_kept_and_the_place_named(tmp_path, monkeypatch, capsys):
+    """The work is never lost to a write that fails after it (a share that refused, a disk that
+    filled): the fit is kept in the temporary folder, the error names --out and the kept file."""
+    from scalefit import files
+
+    runs = tmp_path / "runs.csv"
+    scalefit.example_runs().to_csv(runs, index=False)
+    real = files.atomic_write
+
+    def refused(path, data, argument="out"):
+        if argument == "--out":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, data, argument)
+
+    monkeypatch.setattr(files, "atomic_write", refused)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    argv = ["fit", str(runs), "--law", "paper_error", "--target", "error", "--bootstrap", "0", "--starts", "20"]
+    assert main([*argv, "--out", str(tmp_path / "fit.json")]) == 2
+    err = capsys.readouterr().err
+    assert "could not write it (Permission denied); the fit was kept in" in err
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("scalefit-")]
+    assert len(kept) == 1 and str(kept[0]) in err and not (tmp_path / "fit.json").exists()
+    assert np.isfinite(scalefit.load_fit(kept[0]).params["E_inf"])
+
+
+def test_an_out_directory_that_refuses_new_files_is_named_before_any_work(tmp_path, monkeypatch, capsys):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the fit ran although --out could not be written")
+
+    monkeypatch.setattr("scalefit.fitting.fit.fit_law", no_work)
+
+    def refused(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr("tempfile.mkstemp", refused)
+    runs = tmp_path / "runs.csv"
+    scalefit.example_runs().to_csv(runs, index=False)
+    argv = ["fit", str(runs), "--law", "paper_error", "--target", "error", "--out", str(tmp_path / "fit.json")]
+    assert main(argv) == 2
+    assert f"cannot create a file in '{tmp_path}' (Read-only file system)" in capsys.readouterr().err

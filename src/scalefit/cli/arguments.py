@@ -158,13 +158,40 @@ def law_arg(name: str, options: Sequence[str]):
     return parse
 
 
-def resolve_law(text: str):
-    """The law a checked ``--law`` value names."""
+def resolve_law(text: str, variables: Sequence[str] | None = None, general: bool = False):
+    """The law a checked ``--law`` value names; ``variables`` (``--variables``) declares a
+    formula's variables, ``general`` (``--general``) makes it a general expression law."""
     from scalefit.laws.catalogue import get_law
     from scalefit.laws.formula import looks_like_formula
     from scalefit.laws.general import parse_law
 
-    return parse_law(text, name=text) if looks_like_formula(text) else get_law(text)
+    if not looks_like_formula(text):
+        law = get_law(text)
+        if variables:
+            raise ScalefitError(
+                f"--variables declares a formula's variables; catalogue law {text!r} has its own "
+                f"({', '.join(law.variables)}) — drop --variables, or map columns with --map VAR=COLUMN"
+            )
+        if general:
+            raise ScalefitError(f"--general applies to a formula --law, not to catalogue law {text!r}")
+        return law
+    return parse_law(text, variables, name=text, general=True if general else None)
+
+
+def arg_names(name: str, example: str):
+    """``NAME,NAME,...``: names, each given once."""
+
+    def parse(text: str) -> list[str]:
+        names = [part.strip() for part in text.split(",")]
+        if not text.strip() or any(not n for n in names):
+            raise argparse.ArgumentTypeError(f"{name} expects NAME,NAME,... (e.g. {example}), got {text!r}")
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise argparse.ArgumentTypeError(f"{name} names {twice!r} twice in {text!r}; give each name once")
+        return names
+
+    parse.__name__ = name
+    return parse
 
 
 def arg_finite(text: str, what: str, example: str) -> float:

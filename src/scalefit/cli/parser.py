@@ -10,6 +10,7 @@ from scalefit.cli.arguments import (
     arg_checked,
     arg_domain,
     arg_integer,
+    arg_names,
     arg_pairs,
     arg_probability,
     arg_starts,
@@ -50,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=law_arg("--law", list(CATALOGUE)),
         help=f'catalogue law ({", ".join(CATALOGUE)}) or a formula, e.g. "e + b*x^-c"',
     )
+    p.add_argument(
+        "--variables", type=arg_names("--variables", "Dp,Df"), metavar="NAME,NAME",
+        help="a formula's variables (default: every name raised to a power), e.g. --variables Dp,Df",
+    )  # fmt: skip
+    p.add_argument(
+        "--general", action="store_true",
+        help="fit a formula as a general expression law (evaluated without logs: variables may be 0)",
+    )  # fmt: skip
     p.add_argument("--target", required=True, help="column the law predicts (e.g. error)")
     p.add_argument("--where", help="keep rows matching a filter, e.g. \"stage == 'finetune' and Dp > 1e5\"")
     p.add_argument(

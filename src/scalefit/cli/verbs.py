@@ -172,9 +172,13 @@ def cmd_fit(args) -> None:
     from scalefit.fitting.fit import fit_groups, fit_law
 
     out = arg_out(args.out, (".json",))
-    law = resolve_law(args.law)
+    law = resolve_law(args.law, args.variables, args.general)
     constraints = verb_constraints(args, law)
     with NotesOnce() as caught:
+        if args.by and args.where:  # the file's own labels, before the filter makes it a table
+            from scalefit.tables.runs import check_group_labels
+
+            check_group_labels(args.runs, [args.by] if isinstance(args.by, str) else list(args.by))
         runs = verb_where(args.runs, args.where)
         options = dict(target=args.target, objective=args.objective, delta=args.delta, seed=args.seed, **constraints)
         if args.by:
@@ -183,13 +187,37 @@ def cmd_fit(args) -> None:
             fit = fit_law(law, runs, method=verb_method(args), **options)
     caught.replay(n for f in (fit.values() if args.by else [fit]) for n in f.notes)
     if out is not None:  # saved before anything is printed: a closed stdout loses nothing
-        files.atomic_write(out, fit.to_json(), "--out")
+        keep_or_fall_back(out, args.out, fit.to_json(), "fits" if args.by else "fit")
     if args.by:
         print_groups(fit)
     else:
         print_fit(fit)
     if out is not None:
         print(f"\nsaved {'fits' if args.by else 'fit'} to {args.out}")
+
+
+def keep_or_fall_back(out, given: str, data: str, what: str) -> None:
+    """Write ``data`` to ``--out``; if that fails after the work (a disk that filled, a share that
+    refused), keep it in the system's temporary folder and say where, so no work is lost."""
+    import tempfile
+
+    try:
+        files.atomic_write(out, data, "--out")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        try:
+            fd, kept = tempfile.mkstemp(prefix="scalefit-", suffix=".json")
+            os.close(fd)
+            files.write_file(kept, data.encode())
+        except OSError as again:
+            raise ScalefitError(
+                f"--out {given!r}: could not write it ({reason}), nor keep the {what} in the temporary folder "
+                f"({again.strerror or again}); free some space and run again"
+            ) from None
+        raise ScalefitError(
+            f"--out {given!r}: could not write it ({reason}); the {what} {'were' if what == 'fits' else 'was'} "
+            f"kept in {kept} — move that file where you want it"
+        ) from None
 
 
 def print_predictions(table) -> None:

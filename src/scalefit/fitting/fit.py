@@ -30,7 +30,7 @@ from scalefit.laws.terms import Term
 from scalefit.results.fit import Fit
 from scalefit.results.fits import Fits
 from scalefit.results.identify import structural_redundancy
-from scalefit.tables.runs import Runs, load_runs, per_run, read_table, require_fit_ready
+from scalefit.tables.runs import Runs, check_group_labels, load_runs, per_run, read_table, require_fit_ready
 
 
 def fit_law(
@@ -275,6 +275,7 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
                 f"by column {c!r} has missing values in {format_rows(frame.index[missing])}; every run needs "
                 "a group — fill them in or drop those rows"
             )
+    check_group_labels(runs, columns)
     variable_of = {(mapping or {}).get(v, v): v for v in law.variables}
     for c in columns:
         if c in variable_of:

@@ -35,6 +35,7 @@ import numpy as np
 from scalefit.errors import ScalefitError
 from scalefit.laws.arrays import namespace
 from scalefit.laws.function_terms import Bend, Implicit, Repeated, Saturate
+from scalefit.laws.general import is_general
 from scalefit.laws.law import Law
 from scalefit.laws.terms import Constant, Pow, Power, Product, Sum, Term
 
@@ -49,8 +50,14 @@ def _internal_value(law: Law, name: str, value: float, what: str) -> float:
     if spec.role == "exponent":
         return value
     if value < 0 or (value == 0 and spec.role != "constant"):
+        fix = (
+            f" — or, if {name} may be negative, declare it signed: parse_law(formula, signed=[{name!r}])"
+            if is_general(law)
+            else ""
+        )
         raise ScalefitError(
-            f"{what} for {name!r} must be > 0 ({name} is a {spec.role}; its paper-form value is positive), got {value}"
+            f"{what} for {name!r} must be > 0 ({name} is a {spec.role}; its paper-form value is positive), "
+            f"got {value}{fix}"
         )
     with np.errstate(divide="ignore"):
         return float(-np.log(value) if spec.role == "scale" else np.log(value))

@@ -40,8 +40,9 @@ Targets and variables
 ---------------------
 Variables may be 0 where the law is defined there (mixture proportions); negative variable
 values are refused. Where targets are <= 0 or cross zero, fit on the natural scale with
-``objective="squared"`` (least squares, additive residuals) or ``noise="normal"`` (NUTS,
-``y ~ Normal(f, sigma)``): the log-residual objectives need positive targets and say so.
+``objective="squared"`` (least squares, additive residuals) or ``NUTS(noise="normal")`` (``y ~
+Normal(f, sigma)``) with ``objective="squared"`` too (its starting fit is a least-squares one):
+the log-residual objectives need positive targets and say so.
 
 What is slower or less stable than the log-space path
 -----------------------------------------------------
@@ -118,9 +119,22 @@ class Expression(Term):
             if unknown:
                 raise ScalefitError(f"{what}= names {unknown}, which are not parameters of the formula; its "
                                     f"parameters are {params}")  # fmt: skip
+        roles = self.roles
         for n, lo, hi in self.start_ranges:
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
                 raise ScalefitError(f"starts[{n!r}] = ({lo}, {hi}) must be a finite (low, high) range with low < high")
+            # a range outside the parameter's own would start every draw at its bound: refused
+            if roles[n] == "exponent" and lo < 0:
+                raise ScalefitError(
+                    f"starts[{n!r}] = ({lo:g}, {hi:g}) reaches below 0, but {n} is an exponent, fitted >= 0 (the "
+                    f"sign written before it says whether the term falls or grows); give a range within [0, inf), "
+                    f"or let {n} take either sign with signed=[{n!r}]"
+                )
+            if roles[n] == "constant" and lo <= 0:
+                raise ScalefitError(
+                    f"starts[{n!r}] = ({lo:g}, {hi:g}) reaches 0 or below, but {n} is a positive constant (fitted as "
+                    f"log {n}); give a range of positive values, or let {n} take either sign with signed=[{n!r}]"
+                )
 
     # -- structure ------------------------------------------------------------------------
     @property

@@ -173,7 +173,7 @@ tao_vocabulary = _law(
     "Tao et al. 2024, 'Scaling Laws with Vocabulary: Larger Models Deserve Larger Vocabularies', NeurIPS 2024, "
     "arXiv:2407.13623, Eq. 5 (unigram-normalised loss, which may be negative)",
     "unigram-normalised loss vs non-vocabulary parameters Nnv, vocabulary parameters Nv and tokens D",
-    "targets may be < 0: fit with objective='squared' (or NUTS noise='normal'); E trades off with the "
+    "targets may be < 0: fit with objective='squared' (with NUTS: noise='normal' as well); E trades off with the "
     "amplitudes unless every variable spans >= 1 decade",
 )
 

@@ -7,6 +7,7 @@ column, the rows (by the table's index; 0-based data rows for CSV/Parquet) and t
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Mapping
@@ -106,6 +107,31 @@ def read_table(source: pd.DataFrame | str | os.PathLike | Runs) -> tuple[pd.Data
     except Exception as exc:  # pandas/pyarrow parser errors have many types
         raise ScalefitError(f"could not read runs file {str(path)!r}: {exc}") from exc
     return _checked_frame(frame, str(path), f"runs file {str(path)!r}"), str(path)
+
+
+def check_group_labels(source: object, columns: list[str]) -> None:
+    """In a text file, grouping ``columns`` whose labels read as one value (``01``, ``1`` and
+    ``1.0`` all read as the number 1) would merge different groups: refused, naming them."""
+    if not isinstance(source, str | os.PathLike) or Path(source).suffix.lower() not in (".csv", ".txt", ".tsv"):
+        return
+    sep = "\t" if Path(source).suffix.lower() == ".tsv" else ","
+    try:
+        raw = pd.read_csv(source, sep=sep, usecols=columns, dtype=str, keep_default_na=False)
+        read = pd.read_csv(source, sep=sep, usecols=columns)
+    except (ValueError, OSError):
+        return  # a column that is not there, an unreadable file: reported where the table is read
+    for c in columns:
+        spellings: dict[object, set[str]] = {}
+        for value, text in zip(read[c].tolist(), raw[c].tolist(), strict=True):
+            if not (isinstance(value, float) and math.isnan(value)):
+                spellings.setdefault(value, set()).add(text.strip())
+        merged = next((sorted(t) for t in spellings.values() if len(t) > 1), None)
+        if merged:
+            raise ScalefitError(
+                f"by column {c!r} of {str(source)!r} has labels {', '.join(map(repr, merged))} that read as one "
+                "value, so their runs would be fitted as one group; give each group a label of its own (e.g. "
+                "a letter in front: g01, g1)"
+            )
 
 
 def _no_repeats(columns: list, where: str) -> None:
@@ -273,6 +299,7 @@ def load_runs(
         raise ScalefitError(
             f"column {target!r} is both the target and law variable {var!r}; choose a different target= or mapping"
         )
+    _check_parameter_names(law, frame, target)
     x = {}
     for v, c in resolved.items():
         arr = _numeric(frame, c, f"law variable {v}")
@@ -280,10 +307,16 @@ def load_runs(
         nonpos = arr < 0 if zero_ok else arr <= 0
         if nonpos.any():
             what, need = ("negative", ">= 0 (the law allows 0)") if zero_ok else ("non-positive", "> 0")
+            general = (
+                f"; if the law is defined at {v} = 0, write it as a general expression law, evaluated without "
+                f"log {v}: parse_law(formula, general=True) (CLI: --general)"
+                if not zero_ok and np.all(arr >= 0)
+                else ""
+            )
             raise ScalefitError(
                 f"column {c!r} (law variable {v!r}) has {int(nonpos.sum())} {what} "
-                f"values in {format_rows(frame.index[nonpos])} (e.g. {arr[nonpos][0]!r}); law variable {v!r} must be "
-                f"{need} — remove those rows or fix the column"
+                f"values in {format_rows(frame.index[nonpos])} (e.g. {float(arr[nonpos][0])!r}); law variable {v!r} "
+                f"must be {need} — remove those rows or fix the column{general}"
             )
         x[v] = arr
     y = _numeric(frame, target, "target")
@@ -308,6 +341,26 @@ def load_runs(
                 stacklevel=2,
             )
     return Runs(frame, src, law, target, resolved, x, y)
+
+
+def _check_parameter_names(law: Law, frame: pd.DataFrame, target: str) -> None:
+    """A law parameter may not share its name with a column of the runs table: in a formula,
+    only names raised to a power (or declared) are variables, so a column's name written as a
+    factor would be fitted as a constant — never read from the table — and its fitted value
+    would stand where the column's values are expected (the fits' tables, predictions)."""
+    for p in law.parameters:
+        if p == target:
+            raise ScalefitError(
+                f"law {law.name!r} has a parameter {p!r}, the name of the target column; a parameter is fitted, the "
+                f"target is what the law predicts — rename the parameter in the formula"
+            )
+        if p in frame.columns:
+            raise ScalefitError(
+                f"law {law.name!r} has a parameter {p!r} with the name of a column of the runs table, so {p} would be "
+                f"fitted as one constant, not read from the column. If {p} is a variable, declare it: "
+                f"parse_law(formula, variables=[...]) (CLI: --variables {','.join([*law.variables, p])}); if it is a "
+                "parameter, rename it in the formula (or rename the column)"
+            )
 
 
 def require_fit_ready(runs: Runs, n_free: int, log_target: bool) -> None:
