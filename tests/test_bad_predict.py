@@ -287,3 +287,24 @@ def test_which_laws_are_error_rates():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert "outside_0_1" not in fit.predict(tiny, interval=None)
+
+
+def test_predicting_from_a_fit_that_did_not_converge_warns():
+    """A fit that did not converge still predicts (the user may want to look), with a warning
+    that says so; a converged fit predicts without it."""
+    x = np.geomspace(1e3, 1e6, 8)
+    flat = pd.DataFrame({"x": x, "y": np.full(8, 0.3)})  # no dependence on x: the exponent is flat
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)
+        fit = scalefit.fit_law(scalefit.revisiting_m2, flat, target="y", method=scalefit.LeastSquares(bootstrap=0))
+    assert not fit.status.converged
+    with pytest.warns(scalefit.ScalingWarning, match=r"predict\(\): this fit did not converge.*refit before"):
+        fit.predict({"x": [1e4]}, interval=None)
+    good = pd.DataFrame({"x": x, "y": 0.1 + 3 * x**-0.4})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)
+        fit = scalefit.fit_law(scalefit.revisiting_m2, good, target="y", method=scalefit.LeastSquares(bootstrap=0))
+    assert fit.status.converged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit.predict({"x": [1e4]}, interval=None)

@@ -122,6 +122,9 @@ def test_evaluation_is_the_same_eager_jitted_and_vmapped_and_defined_at_zero():
         ("E - A*N^-a", {"variables": ["N"], "starts": {"A": 3}}, r"starts\['A'\] must be a \(low, high\) range"),
         ("E - A*N^-a", {"variables": ["N"], "starts": {"a": (-3, -1)}}, r"a is an exponent, fitted >= 0.*signed="),
         ("E - A*N^-a", {"variables": ["N"], "starts": {"A": (-1, 1)}}, r"A is a positive constant.*signed=\['A'\]"),
+        ("E - A*N^(10^1000)", {"variables": ["N"]}, r"do not give a finite number \(in '10\^1000'\)"),
+        ("E - A*N^-(2^2000)", {"variables": ["N"]}, r"do not give a finite number \(in '2\^2000'\)"),
+        ("E - A*N^(1/0)", {"variables": ["N"]}, r"do not give a finite number \(in '1/0'\)"),
         ("E - A*", {}, r"cannot be parsed"),
         ("exp(a) - b", {}, r"has no variable: no name is raised to a power or passed to log\(\)"),
         ("N^2 - N", {"variables": ["N"]}, r"has no parameters to fit \(its names \['N'\] are all variables\)"),
@@ -441,3 +444,17 @@ def test_a_parameter_named_like_a_column_or_the_target_is_refused_before_work(tm
     assert main([*argv, "--variables", "Dp,Dp"]) == 2 and "'Dp' twice" in capsys.readouterr().err
     assert main([*argv[:3], "chinchilla", *argv[4:], "--variables", "N"]) == 2
     assert "catalogue law 'chinchilla' has its own (N, D)" in capsys.readouterr().err
+
+
+def test_refusals_of_negative_bounds_and_zero_variables_name_the_general_path_fix():
+    """A bound below 0 for a general law's constant says how to let it be negative (signed=); a
+    variable at 0 that the log-space form cannot take says to write the law as a general one."""
+    n = np.geomspace(1e6, 1e9, 12)
+    runs = pd.DataFrame({"N": n, "y": -0.5 + 3 * n**-0.1})
+    with pytest.raises(ScalefitError, match=r"bounds low for 'c' must be > 0 .*signed=\['c'\]"):
+        _fit(parse_law("-c + A*N^-alpha", ["N"]), runs, target="y", objective="squared", bounds={"c": (-1, 1)})
+    zero = pd.DataFrame({"N": np.r_[0.0, n], "y": np.r_[1.0, 1 + n**-0.1]})
+    with pytest.raises(ScalefitError, match=r"law variable 'N' must be > 0 .*parse_law\(formula, general=True\)"):
+        _fit(parse_law("E + A*(N + d)^-alpha", ["N"]), zero, target="y")
+    general = parse_law("E + A*(N + d)^-alpha", ["N"], general=True)
+    assert "N" in general.expr.zero_allowed

@@ -182,3 +182,29 @@ def test_group_labels_a_csv_reads_as_one_value_are_refused(tmp_path, capsys):
         law = scalefit.get_law("revisiting_m2")
         fits = fit_groups(law, path, "curve", target="y", method=LeastSquares(bootstrap=0))
     assert sorted(fits) == ["g01", "g1", "g1.0"]
+
+
+def test_a_by_column_mixing_numbers_and_text_is_refused(runs):
+    """``1`` and ``'1'`` would be two groups that print alike (and one unreachable by --at)."""
+    mixed = runs.assign(task=[1 if i % 2 else "1" for i in range(len(runs))])
+    with pytest.raises(scalefit.ScalefitError, match=r"by column 'task' mixes number and text values"):
+        fit_groups(LAW, mixed, "task", target="y")
+
+
+def test_the_command_line_shows_the_first_groups_of_many_and_says_where_the_rest_are(tmp_path, capsys):
+    from scalefit.cli import verbs
+    from scalefit.cli.main import main
+
+    x = np.geomspace(1e3, 1e6, 6)
+    n = verbs.SHOWN_GROUPS + 7
+    parts = [pd.DataFrame({"curve": f"c{g:03d}", "x": x, "y": 0.1 + (1 + g % 5) * x**-0.3}) for g in range(n)]
+    frame = pd.concat(parts)
+    frame.to_csv(tmp_path / "curves.csv", index=False)
+    argv = ["fit", str(tmp_path / "curves.csv"), "--law", "revisiting_m2", "--target", "y", "--by", "curve"]
+    assert main([*argv, "--bootstrap", "0", "--out", str(tmp_path / "fits.json")]) == 0
+    out = capsys.readouterr().out
+    assert "... and 7 more rows: every group's are in the --out file" in out
+    assert "parameters (no intervals: no bootstrap replicates):" in out
+    table = out.split("\none row per group:\n")[1].split("\nparameters (")[0]
+    assert f"c{verbs.SHOWN_GROUPS - 1:03d}" in table and f"c{verbs.SHOWN_GROUPS:03d}" not in table
+    assert len(scalefit.load_fit(tmp_path / "fits.json")) == n

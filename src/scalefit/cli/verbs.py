@@ -83,20 +83,37 @@ class NotesOnce:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
-def print_groups(fits) -> None:
+#: Groups (and notes) ``scalefit fit --by`` prints in full; beyond, the first of them and a count.
+SHOWN_GROUPS = 50
+
+
+def print_groups(fits, saved: bool = False) -> None:
     import pandas as pd
+
+    def shown(table: pd.DataFrame, rows_per_group: int) -> str:
+        limit = SHOWN_GROUPS * rows_per_group
+        text = table.head(limit).to_string(index=False)
+        if len(table) > limit:
+            where = "the --out file" if saved else "--out FILE.json"
+            text += f"\n... and {len(table) - limit} more rows: every group's are in {where} (fits.table() in Python)"
+        return text
 
     print(fits)
     with pd.option_context("display.float_format", "{:.5g}".format):  # to_string: every row and column
         print("\none row per group:")
-        print(fits.table().to_string(index=False))
+        print(shown(fits.table(), 1))
         clustered = sorted({f.bootstrap.clusters for f in fits.values() if f.bootstrap.clusters is not None})
         how = f"cluster-bootstrap, {', '.join(clustered)} resampled whole, " if clustered else ""
-        print(f"\nparameters (95% {how}intervals):")
-        print(fits.summary().to_string(index=False))
-    for key, notes in fits.notes.items():
-        for note in notes:
-            print(f"note [{key}]: {note}")
+        drawn = any(f.draws is not None for f in fits.values())
+        heading = f"95% {how}intervals" if drawn else "no intervals: no bootstrap replicates"
+        print(f"\nparameters ({heading}):")
+        summary = fits.summary()
+        print(shown(summary, max(1, len(summary) // max(1, len(fits)))))
+    notes = [(key, note) for key, group in fits.notes.items() for note in group]
+    for key, note in notes[:SHOWN_GROUPS]:
+        print(f"note [{key}]: {note}")
+    if len(notes) > SHOWN_GROUPS:
+        print(f"... and {len(notes) - SHOWN_GROUPS} more notes (fits.notes in Python)")
 
 
 def verb_where(source: str, where: str | None):
@@ -189,7 +206,7 @@ def cmd_fit(args) -> None:
     if out is not None:  # saved before anything is printed: a closed stdout loses nothing
         keep_or_fall_back(out, args.out, fit.to_json(), "fits" if args.by else "fit")
     if args.by:
-        print_groups(fit)
+        print_groups(fit, saved=out is not None)
     else:
         print_fit(fit)
     if out is not None:

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import warnings
 from collections.abc import Mapping
+from numbers import Number
 
 import numpy as np
 import pandas as pd
@@ -274,6 +275,13 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
             raise ScalefitError(
                 f"by column {c!r} has missing values in {format_rows(frame.index[missing])}; every run needs "
                 "a group — fill them in or drop those rows"
+            )
+        kinds = {"text" if isinstance(v, str) else "number" if isinstance(v, Number) else type(v).__name__
+                 for v in frame[c].tolist()}  # fmt: skip
+        if len(kinds) > 1:
+            raise ScalefitError(
+                f"by column {c!r} mixes {' and '.join(sorted(kinds))} values, so 1 and '1' would be two groups that "
+                "print alike; make the column one type (e.g. frame[column].astype(str))"
             )
     check_group_labels(runs, columns)
     variable_of = {(mapping or {}).get(v, v): v for v in law.variables}

@@ -12,6 +12,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from scalefit import syntax
 from scalefit.errors import ScalefitError
 from scalefit.laws.params import check_name, latex_name, number_text
@@ -59,6 +61,20 @@ class TreeReader:
         )
 
     def read(self, node: ast.AST) -> Node:
+        out = self._read(node)
+        if out[0] in ("sum", "prod", "pow", "neg", "call") and all(
+            n[0] not in ("var", "par") for n in walk_tree(out)
+        ):  # numbers only (10^1000, -(2^2000)): their value must be a finite number
+            with np.errstate(all="ignore"):
+                try:
+                    value = float(evaluate_tree(out, {}, {}, None, np))
+                except (OverflowError, ValueError, ZeroDivisionError):
+                    value = math.nan
+            if not math.isfinite(value):
+                raise self.fail(node, "the numbers there do not give a finite number")
+        return out
+
+    def _read(self, node: ast.AST) -> Node:
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, ast.Add | ast.Sub):
                 parts = syntax.chain(node, (ast.Add, ast.Sub))

@@ -289,6 +289,13 @@ def predict(
             "bootstrap=1000, or call predict(..., interval=None)"
         )
     frame, x = prediction_variables(fit, data)
+    if fit.setup.method == "lsq" and not fit.status.converged:
+        warnings.warn(
+            f"predict(): this fit {fit.status.message}. Its predictions come from a point that is not the "
+            "optimum: refit before relying on them",
+            ScalingWarning,
+            stacklevel=3,
+        )
     out = pd.DataFrame({v: x[v] for v in fit.law.variables}, index=frame.index)
     with np.errstate(over="ignore", under="ignore"):
         out["mean"] = np.asarray(fit.law.evaluate(fit.params, x), dtype=float)
