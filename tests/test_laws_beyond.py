@@ -247,7 +247,9 @@ def test_m4_on_nmt_is_at_least_as_good_as_published():
         g = df[(df.Domain == "NMT") & (df.Model == model)].rename(columns={"Seen Examples": "x"})
         train, test = g[g.Training == 1], g[g.Training == 0]
         fit = _fit(scalefit.revisiting_m4, train, target="Loss", seed=0, method=LeastSquares(bootstrap=0))
-        pred = fit.predict(test, interval=None)["mean"].to_numpy()
+        with warnings.catch_warnings():  # three of the four crawl along a flat direction: predict says so
+            warnings.simplefilter("ignore", scalefit.ScalingWarning)
+            pred = fit.predict(test, interval=None)["mean"].to_numpy()
         got[model] = float(np.sqrt(np.mean((np.log(pred) - np.log(test.Loss.to_numpy())) ** 2)))
     for model, want in PUBLISHED_M4.items():
         assert got[model] <= want * 1.10, (model, got[model], want)

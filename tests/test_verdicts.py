@@ -43,7 +43,7 @@ def test_status_and_starts_are_the_same_through_fit_law_by_and_the_cli(tmp_path,
             scalefit.paper_error, plain, "stage", target="error", method=LeastSquares(bootstrap=0)
         )
     grouped = groups["finetune"]
-    assert grouped.value == alone.value
+    assert grouped.value == pytest.approx(alone.value, rel=1e-12)  # lane programs of other widths: the last bit
     assert grouped.status.message == alone.status.message
     assert str(grouped.starts) == str(alone.starts)
     assert str(grouped.identifiability) == str(alone.identifiability)
