@@ -336,3 +336,16 @@ def test_a_term_at_zero_with_a_large_amplitude_says_both():
     term = b * x ** -fit.params["c"]
     assert np.all(term < 1e-6 * 0.5)  # what the note claims, checked on the numbers
     assert fit.summary().loc["b", "lower"] == 0.0
+
+
+def test_unsettled_endpoints_from_few_replicates_ask_for_more_not_that_more_cannot_help(chinchilla_runs):
+    """With 100 replicates a 95% endpoint rests on 2.5 replicates per tail, so its Monte-Carlo
+    error can exceed the interval: the words say to rerun with more, and do not claim that more
+    replicates will not pin it (1,000 settle Chinchilla's B to within 10% of its width)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        fit = fit_law(scalefit.chinchilla, chinchilla_runs, target="loss", method=LeastSquares(bootstrap=100))
+    text = str(fit)
+    assert "the Monte-Carlo s.e. of B's exceeds its interval's whole width (100 replicates leave 2.5 in each" in text
+    assert "rerun with bootstrap=1000 or more" in text and "will not pin it" not in text
+    assert "identifiability: identified" in text

@@ -12,6 +12,10 @@ import numpy as np
 from scalefit.results.diagnostics import diagnostics_ok, stored_number
 from scalefit.results.reports import MIN_CLUSTERS
 
+#: Replicates in each tail of a 95% percentile interval below which its endpoints are noise that
+#: more replicates settle (25: the default 1,000 replicates).
+TAIL_REPLICATES = 25
+
 
 def _worst(values, pick) -> float:
     """``max``/``min`` of diagnostics, NaN if any is NaN (a NaN R-hat is a failure, not skipped)."""
@@ -85,12 +89,27 @@ def fit_text(fit) -> str:
             worst = float(np.max(rel[np.isfinite(rel)]))
             if worst <= 1.0:
                 mc = f"; 95% endpoints within {worst:.1%} of their width (Monte-Carlo s.e.)"
-            else:  # a percent of a width would read as a number; the endpoint is not there to settle
+            else:  # a percent of a width would read as a number; say why the endpoint is not settled
                 name = str(errors.index[int(np.nanargmax(rel))])
+                kept = len(fit.draws)
+                values = fit.draws[name].to_numpy(dtype=float)
+                lo, hi = np.nanquantile(values, [0.025, 0.975])
+                decades = np.log10(hi / lo) if lo > 0 and np.isfinite(hi / lo) else np.inf
+                if 0.025 * kept < TAIL_REPLICATES:  # few replicates in a tail: more of them do settle it
+                    why = (
+                        f"{kept} replicates leave {0.025 * kept:.3g} in each 2.5% tail; rerun with "
+                        f"bootstrap={max(1000, 40 * TAIL_REPLICATES)} or more"
+                    )
+                elif decades > 2:
+                    why = (
+                        "its replicates spread over orders of magnitude: more replicates will not pin it; "
+                        "see identifiability"
+                    )
+                else:
+                    why = "rerun with more replicates"
                 mc = (
                     f"; 95% endpoints NOT settled: the Monte-Carlo s.e. of {name}'s exceeds its interval's whole "
-                    "width (its replicates spread over orders of magnitude: more replicates will not pin it; "
-                    "see identifiability)"
+                    f"width ({why})"
                 )
         b = fit.bootstrap
         how = (
