@@ -458,3 +458,21 @@ def test_refusals_of_negative_bounds_and_zero_variables_name_the_general_path_fi
         _fit(parse_law("E + A*(N + d)^-alpha", ["N"]), zero, target="y")
     general = parse_law("E + A*(N + d)^-alpha", ["N"], general=True)
     assert "N" in general.expr.zero_allowed
+
+
+def test_a_law_undefined_at_some_runs_or_configurations_names_them():
+    """Clark's law takes log E: at E = 0 it is not defined. A fit whose runs include E = 0
+    names the row (not only "not finite at any starting point"); a prediction there is NaN
+    with a warning that says the law is not defined there (not "far outside the runs")."""
+    rng = np.random.default_rng(0)
+    runs = pd.DataFrame({"N": np.repeat([1e8, 3e8, 1e9, 3e9], 4), "E": np.tile([1.0, 4.0, 16.0, 64.0], 4)})
+    truth = {"a": -0.08, "b": -0.03, "c": 0.003, "d": 1.5}
+    runs["loss"] = np.asarray(scalefit.clark_moe.evaluate(truth, runs)) * np.exp(rng.normal(0, 0.005, 16))
+    fit = _fit(scalefit.clark_moe, runs, target="loss", method=LeastSquares(bootstrap=100))
+    undefined = r"law is not finite at the fitted parameters in row 0 \(e.g. N=1e\+09, E=0\)"
+    with pytest.warns(ScalingWarning, match=undefined):
+        table = fit.predict({"N": [1e9, 1e9], "E": [0.0, 8.0]}, interval=0.9)
+    assert np.isnan(table["mean"][0]) and np.isfinite(table[["mean", "pi_lower", "pi_upper"]].iloc[1]).all()
+    bad = pd.concat([runs, pd.DataFrame({"N": [1e9], "E": [0.0], "loss": [3.0]})], ignore_index=True)
+    with pytest.raises(ScalefitError, match=r"not finite and > 0 .* at any start in row 16 \(e.g. N=1e\+09, E=0\)"):
+        _fit(scalefit.clark_moe, bad, target="loss", method=LeastSquares(bootstrap=0))

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scalefit.errors import ScalefitError
+from scalefit.errors import ScalefitError, format_rows
 from scalefit.fitting.convergence import CONVERGED_DISTANCE, distances_to_optimum
 from scalefit.fitting.lsq import FitData, bucket
 from scalefit.fitting.problem import Problem
@@ -66,8 +66,7 @@ def optimum(t: Table, sol: Solution, n_starts: int, obj, lin, distances, profile
     f = np.where(np.isfinite(sol.f), sol.f, np.inf)
     if not np.isfinite(f).any():
         raise ScalefitError(
-            f"{_label(t)}the objective is not finite at any starting point; check that the target and "
-            "variables are on the scale the law expects, or pass starts= explicitly"
+            f"{_label(t)}the objective is not finite at any starting point; {_undefined_rows(t, sol, obj.log)}"
         )
     best = int(np.argmin(f))
     u_best = np.asarray(sol.u[best])
@@ -147,6 +146,28 @@ def start_distances(tables: list[Table], sols: list[Solution], lins: list, obj) 
             out[g][rows] = d[at : at + len(rows)]
             at += len(rows)
     return out
+
+
+def _undefined_rows(t: Table, sol: Solution, log: bool) -> str:
+    """Why no start gave a finite objective: the runs where the law is not finite (nor, for a
+    log objective, > 0) at every start — a log or a negative power of a variable at 0 — or the
+    generic advice."""
+    problem, data = t.problem, t.data
+    bad = np.ones(len(data), dtype=bool)
+    with np.errstate(all="ignore"):
+        for u in np.asarray(sol.u, dtype=float)[:8]:
+            params = {k: float(v) for k, v in problem.paper(problem.theta_from_u(u)).items()}
+            pred = np.asarray(t.problem.law.evaluate(params, data.x), dtype=float)
+            bad &= ~np.isfinite(pred) | (log & (pred <= 0))
+    if bad.any() and not bad.all():
+        first = int(np.flatnonzero(bad)[0])
+        at = ", ".join(f"{v}={data.x[v][first]:g}" for v in problem.law.variables)
+        what = "finite and > 0 (the objective takes its log)" if log else "finite"
+        return (
+            f"the law is not {what} at any start in {format_rows(data.frame.index[bad])} (e.g. {at}): it is not "
+            "defined there (a log or a negative power of 0?) — remove those rows or write a law defined there"
+        )
+    return "check that the target and variables are on the scale the law expects, or pass starts= explicitly"
 
 
 def _label(t: Table) -> str:

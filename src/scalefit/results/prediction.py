@@ -303,6 +303,17 @@ def predict(
         posterior = {n: fit.draws[n].to_numpy()[:, None] for n in fit.law.parameters}
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             out["mean"] = np.median(np.asarray(fit.law.evaluate(posterior, x), dtype=float), axis=0)
+    undefined = ~np.isfinite(out["mean"].to_numpy(dtype=float))
+    if undefined.any():
+        first = int(np.flatnonzero(undefined)[0])
+        at = ", ".join(f"{v}={x[v][first]:g}" for v in fit.law.variables)
+        warnings.warn(
+            f"predict(): the law is not finite at the fitted parameters in {format_rows(out.index[undefined])} "
+            f"(e.g. {at}): it is not defined there (a log or a negative power of 0?), so those rows have no "
+            "prediction (NaN)",
+            ScalingWarning,
+            stacklevel=3,
+        )
     spread = np.full(len(out), np.nan)  # half the log-width of the fit's own 90% prediction interval
     if interval is not None and fit.draws is None:  # calibrated by a backtest only: no confidence interval
         out["ci_lower"] = out["ci_upper"] = np.nan
@@ -322,7 +333,7 @@ def predict(
             with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                 means = np.asarray(fit.law.evaluate(boot, x), dtype=float)  # (B, m)
             means = np.where(np.isfinite(means), means, np.nan)
-            _warn_nonfinite(means, out.index)
+            _warn_nonfinite(means[:, ~undefined], out.index[~undefined])  # undefined rows: warned above
             out["ci_lower"], out["ci_upper"] = _quantiles(means, interval)
             with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                 new = new_runs(fit, means, np.random.default_rng(seed))
@@ -349,11 +360,11 @@ def predict(
             calibrated = model.supported(feats)
             out["supported"] = calibrated
             _flag_sparse_variables(fit, out, beyond)
-            far = ~calibrated
+            far = ~calibrated & ~undefined  # an undefined row is warned about above
             if far.any():
                 warnings.warn(
                     f"predict(): {int(far.sum())} of {len(out)} predictions lie up to "
-                    f"{out['decades_beyond'].max():.2g} decades beyond the fitted runs, further than any curve "
+                    f"{out['decades_beyond'][far].max():.2g} decades beyond the fitted runs, further than any curve "
                     f"the extrapolation model was calibrated on ({model.max_distance / np.log(10):.2g} decades; "
                     "column supported). The runs do not support that extrapolation: its intervals are widened "
                     "in proportion, which is a guess. Run closer to where you predict",
