@@ -416,3 +416,22 @@ def test_predict_at_group_errors_name_the_column_and_the_fitted_groups(group_fit
     _one_error(capsys, ["predict", path, "--at", "x=1e9"], "--at needs task=VALUE")
     _one_error(capsys, ["predict", path, "--at", "task=b,x=abc"], "'abc' is not a number")
     _one_error(capsys, ["predict", path, "--at", "tsak=b,x=1"], "did you mean 'task'")
+
+
+def test_predict_at_takes_a_variable_or_its_column_in_any_row_but_not_both(tmp_path, capsys):
+    """``--at x=...`` and ``--at steps=...`` (the column x was mapped from) in two rows make one
+    table of x, not two half-empty columns; naming both in one row is refused."""
+    x = np.geomspace(1e3, 1e6, 10)
+    pd.DataFrame({"steps": x, "y": 0.1 + 3 * x**-0.4}).to_csv(tmp_path / "runs.csv", index=False)
+    fit_file = str(tmp_path / "fit.json")
+    argv = ["fit", str(tmp_path / "runs.csv"), "--law", "revisiting_m2", "--target", "y", "--map", "x=steps"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        assert main([*argv, "--bootstrap", "0", "--out", fit_file]) == 0
+    capsys.readouterr()
+    out = tmp_path / "pred.csv"
+    assert main(["predict", fit_file, "--at", "x=1e4", "--at", "steps=1e5", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table["x"]) == [1e4, 1e5] and "steps" not in table and table["mean"].notna().all()
+    capsys.readouterr()
+    _one_error(capsys, ["predict", fit_file, "--at", "x=1e4,steps=1e5"], "--at gives x twice")

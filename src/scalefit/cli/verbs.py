@@ -265,9 +265,11 @@ def at_configurations(fit, at: Sequence[list[tuple[str, str]]]):
     by = tuple(getattr(fit, "by", ()))
     fits = list(fit.values()) if by else [fit]
     allowed: list[str] = list(by)
+    variable: dict[str, str] = {}  # a mapped column's name -> its law variable: every row names the same columns
     for f in fits:
         for v in f.law.variables:
             for name in (v, f.setup.mapping.get(v, v)):
+                variable.setdefault(name, v)
                 if name not in allowed:
                     allowed.append(name)
     keys = [k if len(by) > 1 else (k,) for k in fit] if by else []
@@ -286,9 +288,15 @@ def at_configurations(fit, at: Sequence[list[tuple[str, str]]]):
                 row[name] = _group_value(name, raw, fitted[name])
             else:
                 try:
-                    row[name] = arg_finite(raw, f"--at {name}", "--at Dp=1e6,M=1e7,Df=1e4")
+                    value = arg_finite(raw, f"--at {name}", "--at Dp=1e6,M=1e7,Df=1e4")
                 except argparse.ArgumentTypeError as exc:
                     raise ScalefitError(str(exc)) from None
+                if variable[name] in row:
+                    raise ScalefitError(
+                        f"--at gives {variable[name]} twice ({name!r} is the column of law variable "
+                        f"{variable[name]!r}); give each variable once"
+                    )
+                row[variable[name]] = value
         missing = [c for c in by if c not in row]
         if missing:
             raise ScalefitError(
