@@ -154,7 +154,7 @@ def cmd_crossover(args) -> None:
     def show() -> None:
         print(c)
         if c.draws is None:
-            say("scalefit: note: these fits have no bootstrap or posterior draws, so no intervals are shown")
+            say(f"scalefit: note: {c.without_draws()}, so no intervals are shown")
             return
         with pd.option_context("display.float_format", "{:.4g}".format):
             print(f"\n{args.interval:.0%} intervals over {len(c.draws)} pairs of draws:")

@@ -147,9 +147,18 @@ class Crossover:
 
     def _require_draws(self) -> None:
         if self.draws is None:
-            raise ScalefitError(
-                "these fits have no bootstrap or posterior draws; refit with bootstrap= or method='bayes'"
-            )
+            raise ScalefitError(f"{self.without_draws()}; refit with bootstrap= or method='bayes'")
+
+    def without_draws(self) -> str:
+        """Which of the two fits has no bootstrap or posterior draws (intervals need both)."""
+        if self.fits is not None:
+            lacking = [n for n, f in zip(self.names, self.fits, strict=True) if f.draws is None]
+            if len(lacking) == 1:
+                return (
+                    f"fit {lacking[0]!r} has no bootstrap or posterior draws (the other has; intervals pair the "
+                    "draws of both)"
+                )
+        return "these fits have no bootstrap or posterior draws"
 
     def difference(self, x) -> np.ndarray:
         """``F(x) = a(x) - b(x)`` at the best fits."""
