@@ -412,11 +412,14 @@ def test_predict_at_names_a_group_by_text_or_number(group_fits, capsys):
 def test_predict_at_group_errors_name_the_column_and_the_fitted_groups(group_fits, capsys):
     path = str(group_fits["task"][1])
     _one_error(
-        capsys, ["predict", path, "--at", "task=c,x=1e9"], "--at task='c' names no fitted group; task takes a, b"
+        capsys, ["predict", path, "--at", "task=c,x=1e9"], "--at task='c' names no fitted group; task takes 'a', 'b'"
     )
     _one_error(capsys, ["predict", path, "--at", "x=1e9"], "--at needs task=VALUE")
     _one_error(capsys, ["predict", path, "--at", "task=b,x=abc"], "'abc' is not a number")
     _one_error(capsys, ["predict", path, "--at", "tsak=b,x=1"], "did you mean 'task'")
+    long = "9" * 5000  # a value is echoed shortened, not 5,000 digits twice
+    err = _one_error(capsys, ["predict", path, "--at", f"task=b,x={long}"], "must be a finite number")
+    assert len(err) < 400
 
 
 def test_predict_at_takes_a_variable_or_its_column_in_any_row_but_not_both(tmp_path, capsys):

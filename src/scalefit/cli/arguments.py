@@ -13,6 +13,7 @@ from pathlib import Path
 
 from scalefit import files
 from scalefit.errors import ScalefitError
+from scalefit.syntax import shown
 from scalefit.validate import MAX_STARTS
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_BROKEN_PIPE = 0, 1, 2, 141
@@ -169,11 +170,11 @@ def resolve_law(text: str, variables: Sequence[str] | None = None, general: bool
         law = get_law(text)
         if variables:
             raise ScalefitError(
-                f"--variables declares a formula's variables; catalogue law {text!r} has its own "
+                f"--variables declares a formula's variables; catalogue law {shown(text)} has its own "
                 f"({', '.join(law.variables)}) — drop --variables, or map columns with --map VAR=COLUMN"
             )
         if general:
-            raise ScalefitError(f"--general applies to a formula --law, not to catalogue law {text!r}")
+            raise ScalefitError(f"--general applies to a formula --law, not to catalogue law {shown(text)}")
         return law
     return parse_law(text, variables, name=text, general=True if general else None)
 
@@ -184,10 +185,10 @@ def arg_names(name: str, example: str):
     def parse(text: str) -> list[str]:
         names = [part.strip() for part in text.split(",")]
         if not text.strip() or any(not n for n in names):
-            raise argparse.ArgumentTypeError(f"{name} expects NAME,NAME,... (e.g. {example}), got {text!r}")
+            raise argparse.ArgumentTypeError(f"{name} expects NAME,NAME,... (e.g. {example}), got {shown(text)}")
         if len(set(names)) != len(names):
             twice = next(n for n in names if names.count(n) > 1)
-            raise argparse.ArgumentTypeError(f"{name} names {twice!r} twice in {text!r}; give each name once")
+            raise argparse.ArgumentTypeError(f"{name} names {twice!r} twice in {shown(text)}; give each name once")
         return names
 
     parse.__name__ = name
@@ -198,9 +199,11 @@ def arg_finite(text: str, what: str, example: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{what}={text!r}: {text!r} is not a number (e.g. {example})") from None
+        raise argparse.ArgumentTypeError(
+            f"{what}={shown(text)}: {shown(text)} is not a number (e.g. {example})"
+        ) from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{what}={text!r}: the value must be a finite number, not {text!r}")
+        raise argparse.ArgumentTypeError(f"{what}={shown(text)}: the value must be a finite number, not {shown(text)}")
     return value
 
 
@@ -210,7 +213,7 @@ def arg_range(
     """``LOW:HIGH`` of ``--bound`` (``--limit``, ``--bounds``), either side empty for no limit."""
     if ":" not in text:
         raise argparse.ArgumentTypeError(
-            f"{flag} expects NAME=LOW:HIGH (either side may be empty), got {what}={text!r}; e.g. {flag} {example}"
+            f"{flag} expects NAME=LOW:HIGH (either side may be empty), got {what}={shown(text)}; e.g. {flag} {example}"
         )
     sides = []
     for side in text.split(":", 1):
@@ -222,16 +225,16 @@ def arg_range(
             value = float(side)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"{flag} {what}={text!r}: LOW and HIGH must be numbers or empty, got {side!r}"
+                f"{flag} {what}={shown(text)}: LOW and HIGH must be numbers or empty, got {shown(side)}"
             ) from None
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(
-                f"{flag} {what}={text!r}: {side!r} is not a usable limit; leave that side empty for no limit"
+                f"{flag} {what}={shown(text)}: {shown(side)} is not a usable limit; leave that side empty for no limit"
             )
         sides.append(value)
     low, high = sides
     if low is not None and high is not None and not low < high:
-        raise argparse.ArgumentTypeError(f"{flag} {what}={text!r}: LOW must be below HIGH")
+        raise argparse.ArgumentTypeError(f"{flag} {what}={shown(text)}: LOW must be below HIGH")
     return low, high
 
 
@@ -249,7 +252,7 @@ def arg_pairs(flag: str, example: str, value: str = "text"):
             if not raw:
                 raise argparse.ArgumentTypeError(f"{flag} {key}= has no value after '=' (e.g. {flag} {example})")
             if key in out:
-                raise argparse.ArgumentTypeError(f"{flag} {text!r} gives {key!r} twice; give each name once")
+                raise argparse.ArgumentTypeError(f"{flag} {shown(text)} gives {key!r} twice; give each name once")
             if value == "number":
                 out[key] = arg_finite(raw, f"{flag} {key}", f"{flag} {example}")
             elif value == "range":
@@ -263,7 +266,7 @@ def arg_pairs(flag: str, example: str, value: str = "text"):
 
 
 def arg_domain(text: str) -> tuple[float, float]:
-    what = f"--domain must be LOW:HIGH with 0 < low < high (finite numbers), got {text!r}; e.g. --domain 1e4:1e8"
+    what = f"--domain must be LOW:HIGH with 0 < low < high (finite numbers), got {shown(text)}; e.g. --domain 1e4:1e8"
     parts = text.split(":")
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(what)

@@ -27,6 +27,7 @@ from scalefit.cli.arguments import (
 )
 from scalefit.cli.decide_verbs import fit_names
 from scalefit.errors import ScalefitError
+from scalefit.syntax import shown
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -322,7 +323,8 @@ def _group_value(column: str, raw: str, fitted: list) -> object:
             if isinstance(value, int | float | np.integer | np.floating) and float(value) == number:
                 return value
     raise ScalefitError(
-        f"--at {column}={raw!r} names no fitted group; {column} takes {', '.join(map(str, fitted))[:200]} in this file"
+        f"--at {column}={shown(raw)} names no fitted group; {column} takes "
+        f"{', '.join(map(repr, fitted))[:200]} in this file"
     )
 
 
