@@ -439,3 +439,9 @@ def test_predict_at_takes_a_variable_or_its_column_in_any_row_but_not_both(tmp_p
     assert list(table["x"]) == [1e4, 1e5] and "steps" not in table and table["mean"].notna().all()
     capsys.readouterr()
     _one_error(capsys, ["predict", fit_file, "--at", "x=1e4,steps=1e5"], "--at gives x twice")
+
+
+def test_predict_from_a_fits_file_of_no_groups_says_so(tmp_path, capsys):
+    path = tmp_path / "empty.json"
+    scalefit.Fits({}, by=("task",)).to_json(path)
+    _one_error(capsys, ["predict", str(path), "--at", "task=a,x=1e3"], "holds no groups, so there is no fit")

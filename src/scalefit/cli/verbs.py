@@ -274,6 +274,8 @@ def at_configurations(fit, at: Sequence[list[tuple[str, str]]]):
                 if name not in allowed:
                     allowed.append(name)
     keys = [k if len(by) > 1 else (k,) for k in fit] if by else []
+    if by and not keys:
+        raise ScalefitError("this fits file holds no groups, so there is no fit to predict with")
     fitted = {c: sorted({k[i] for k in keys}, key=str) for i, c in enumerate(by)}  # each column's group values
     rows = []
     for pairs in at:
