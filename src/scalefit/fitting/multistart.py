@@ -37,11 +37,13 @@ from scalefit.results.reports import StartsReport
 SCREEN_ABOVE, SCREEN_ROWS, SCREEN_SEED, FINAL_POLISH, SCREEN_RTOL = 2048, 1024, 0x5CA1E, 4, 1e-4
 #: ``starts="auto"``: batch size, polished per batch, most starts, polished starts that must agree.
 AUTO_BATCH, AUTO_POLISH, AUTO_MAX, AUTO_AGREE = 64, 16, 1024, 8
-#: Lane counts of the polish: the exploring ones but the smallest, so a fit's 16 polished starts
-#: run in the program its 64 starts explored in (a few Newton steps each: padding them costs a
-#: warm fit little, and a fresh process reads, or a machine's first fit compiles, one program
-#: fewer).
-POLISH_LANES = LANES[1:]
+#: Lane counts of the polish of tables padded to at most ``POLISH_PADDED_ROWS`` rows (or screens of
+#: so many): the exploring ones but the smallest, so a fit's 16 polished starts run in the program
+#: its 64 starts explored in (a few Newton steps each: padding them fourfold costs a 240-run fit
+#: ~9 ms warm, and a fresh process reads, or a machine's first fit compiles, one program fewer).
+#: Larger tables polish in lanes of every count: there the padding costs more than a program
+#: (a 3,000-row table's 1,024-row screen: 0.14-0.21 s -> 0.27 s warm). Set by those costs.
+POLISH_LANES, POLISH_PADDED_ROWS = LANES[1:], 256
 #: Most points x padded rows in one call of the residuals and Jacobians at the polished starts.
 LINEARISED_ROWS = 1 << 18
 
@@ -104,7 +106,7 @@ def least_squares(tables: list[Table], obj, starts, bootstrap, seed, search, thr
             owner = np.repeat(np.arange(len(rows)), k)
             sol = run_replicates(
                 finish, ex.u.reshape(len(rows), n, -1)[owner, best.ravel()], owner, data, ws[rows[owner]], max_steps,
-                sizes=POLISH_LANES, shared=len(tables) == 1,
+                sizes=POLISH_LANES if fds[0].target.shape[-1] <= POLISH_PADDED_ROWS else LANES, shared=len(tables) == 1,
             )  # fmt: skip
             return [Solution(*(a[g * k : (g + 1) * k] for a in sol)) for g in range(len(rows))]
 
