@@ -87,7 +87,8 @@ class LeastSquares:
         is used); or a DataFrame with one start per row and a column per free parameter. All starts are
         optimised as lanes of one compiled, vectorised program (a lane that converges early
         takes the next start): each for ``explore_steps`` steps (rounded up to whole rounds
-        of 20), then the ``polish`` best on to convergence.
+        of 20, with the IRLS curvature), then the ``polish`` best on to convergence (with
+        Huber's own curvature: a few Newton steps).
     bootstrap : int
         Case-bootstrap replicates (default 1000; 0 for none), each refitted from the
         optimum (a few Newton steps each), in batches of 250 — at most this many: see
