@@ -431,7 +431,7 @@ def test_a_parameter_named_like_a_column_or_the_target_is_refused_before_work(tm
         _fit(parse_law("b * Dp * Df^-c"), runs, target="err")
     with pytest.raises(ScalefitError, match="parameter 'err', the name of the target column"):
         _fit(parse_law("err + b * Df^-c"), runs, target="err")
-    with pytest.raises(ScalefitError, match="parameter 'task' with the name of a column"):
+    with pytest.raises(ScalefitError, match="by='task' is also the name of a parameter"):
         scalefit.fit_groups(parse_law("task + b * Df^-c"), runs, "task", target="err")
     fit = _fit(parse_law("b * Dp^a * Df^-c", ["Dp", "Df"]), runs, target="err", method=LeastSquares(bootstrap=0))
     assert fit.params["a"] == pytest.approx(0.1, abs=0.01) and fit.params["c"] == pytest.approx(0.3, abs=0.01)
@@ -469,10 +469,21 @@ def test_a_law_undefined_at_some_runs_or_configurations_names_them():
     truth = {"a": -0.08, "b": -0.03, "c": 0.003, "d": 1.5}
     runs["loss"] = np.asarray(scalefit.clark_moe.evaluate(truth, runs)) * np.exp(rng.normal(0, 0.005, 16))
     fit = _fit(scalefit.clark_moe, runs, target="loss", method=LeastSquares(bootstrap=100))
-    undefined = r"law is not finite at the fitted parameters in row 0 \(e.g. N=1e\+09, E=0\)"
+    undefined = r"law is not defined at the fitted parameters in row 0 \(e.g. N=1e\+09, E=0;"
     with pytest.warns(ScalingWarning, match=undefined):
         table = fit.predict({"N": [1e9, 1e9], "E": [0.0, 8.0]}, interval=0.9)
     assert np.isnan(table["mean"][0]) and np.isfinite(table[["mean", "pi_lower", "pi_upper"]].iloc[1]).all()
     bad = pd.concat([runs, pd.DataFrame({"N": [1e9], "E": [0.0], "loss": [3.0]})], ignore_index=True)
     with pytest.raises(ScalefitError, match=r"not finite and > 0 .* at any start in row 16 \(e.g. N=1e\+09, E=0\)"):
         _fit(scalefit.clark_moe, bad, target="loss", method=LeastSquares(bootstrap=0))
+
+
+def test_a_saved_law_with_a_start_range_beyond_its_parameter_still_reads_back():
+    """``parse_law`` refuses a start range below an exponent's 0; a law saved before that rule
+    (its range is clipped into the bounds when starts are drawn) still reads back."""
+    law = parse_law("E + A*x^-a", ["x"], general=True, starts={"a": (0.1, 1.0)})
+    d = json.loads(json.dumps(law.to_dict()))
+    d["expr"]["starts"] = {"a": [-0.5, 1.0]}
+    assert Law.from_dict(d).expr.start_ranges == (("a", -0.5, 1.0),)
+    with pytest.raises(ScalefitError, match="a is an exponent, fitted >= 0"):
+        parse_law("E + A*x^-a", ["x"], general=True, starts={"a": (-0.5, 1.0)})

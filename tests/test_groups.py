@@ -208,3 +208,20 @@ def test_the_command_line_shows_the_first_groups_of_many_and_says_where_the_rest
     table = out.split("\none row per group:\n")[1].split("\nparameters (")[0]
     assert f"c{verbs.SHOWN_GROUPS - 1:03d}" in table and f"c{verbs.SHOWN_GROUPS:03d}" not in table
     assert len(scalefit.load_fit(tmp_path / "fits.json")) == n
+
+
+def test_a_catalogue_laws_parameter_beside_a_column_of_its_name_fits_unless_it_is_the_group_key(runs):
+    """A catalogue law's variables are declared, so its parameter ``e_inf`` beside an unrelated
+    ``e_inf`` column is no misread formula: it fits. Grouping by that column would put the group
+    and the fitted value in one column of the fits' table: refused."""
+    m2 = scalefit.get_law("revisiting_m2")  # e_inf + b * x^-c, from the catalogue
+    with_column = runs.assign(e_inf="metadata")
+    one = with_column[with_column.task == with_column.task.iloc[0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scalefit.ScalingWarning)
+        fit = scalefit.fit_law(m2, one, target="y", method=LeastSquares(bootstrap=0))
+    assert fit.status.converged
+    with pytest.raises(scalefit.ScalefitError, match=r"by='e_inf' is also the name of a parameter"):
+        fit_groups(m2, with_column, "e_inf", target="y")
+    with pytest.raises(scalefit.ScalefitError, match=r"parameter 'e_inf' with the name of a column"):
+        scalefit.fit_law(LAW, one, target="y")  # the same law built by hand: not the catalogue's

@@ -349,3 +349,24 @@ def test_unsettled_endpoints_from_few_replicates_ask_for_more_not_that_more_cann
     assert "the Monte-Carlo s.e. of B's exceeds its interval's whole width (100 replicates leave 2.5 in each" in text
     assert "rerun with bootstrap=1000 or more" in text and "will not pin it" not in text
     assert "identifiability: identified" in text
+
+
+def test_unsettled_endpoints_of_a_parameter_that_reaches_zero_are_not_judged_in_decades(monkeypatch):
+    """A signed parameter's replicates cannot spread 'over orders of magnitude' (its ratio is not
+    defined): with plenty of replicates, an unsettled endpoint asks for more, not 'will not pin it'
+    (the Monte-Carlo error is set here: real ones that large need pathological tails)."""
+    import dataclasses
+
+    x = np.geomspace(1e2, 1e6, 15)
+    runs = pd.DataFrame({"x": x, "y": 3 * x**-0.3 + 0.4})
+    law = scalefit.parse_law("c + A*x^-a", ["x"], signed=["c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        fit = fit_law(law, runs, target="y", objective="squared", method=LeastSquares(bootstrap=50))
+    rng = np.random.default_rng(0)
+    draws = fit.draws.sample(2000, replace=True, random_state=0).reset_index(drop=True)
+    draws["c"] = 0.01 * rng.standard_cauchy(2000)  # replicates on both sides of 0
+    errors = fit.bootstrap_error().assign(relative=[2.0, 0.1, 0.1])
+    monkeypatch.setattr(scalefit.Fit, "bootstrap_error", lambda self, interval=0.95: errors)
+    text = str(dataclasses.replace(fit, draws=draws))
+    assert "the Monte-Carlo s.e. of c's exceeds its interval's whole width (rerun with more replicates)" in text

@@ -130,14 +130,14 @@ def test_a_fit_whose_out_fails_after_the_work_is_kept_and_the_place_named(tmp_pa
 
     runs = tmp_path / "runs.csv"
     scalefit.example_runs().to_csv(runs, index=False)
-    real = files.atomic_write
+    real = files.write_file
 
-    def refused(path, data, argument="out"):
-        if argument == "--out":
-            raise PermissionError(13, "Permission denied", str(path))
-        return real(path, data, argument)
+    def refused(target, data, temporaries=None):  # the --out file only: the fallback's write goes through
+        if os.path.basename(target) == "fit.json":
+            raise PermissionError(13, "Permission denied", str(target))
+        return real(target, data, temporaries)
 
-    monkeypatch.setattr(files, "atomic_write", refused)
+    monkeypatch.setattr(files, "write_file", refused)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     argv = ["fit", str(runs), "--law", "paper_error", "--target", "error", "--bootstrap", "0", "--starts", "20"]
     assert main([*argv, "--out", str(tmp_path / "fit.json")]) == 2

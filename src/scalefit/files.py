@@ -94,15 +94,18 @@ def output_path(
         )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ScalefitError(f"{argument} {text!r}: the directory {str(parent)!r} is not writable by you")
-    try:  # os.access trusts permission bits; a read-only or special file system refuses only a real create
-        fd, probe = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".scalefit-probe", dir=parent)
-    except OSError as exc:
-        raise ScalefitError(
-            f"{argument} {text!r}: cannot create a file in {str(parent)!r} ({exc.strerror or exc}); "
-            "write somewhere else"
-        ) from None
-    os.close(fd)
-    os.unlink(probe)
+    # os.access trusts permission bits; a read-only or special file system refuses only a real
+    # create: the temporary the write will make (same name pattern, held like a write)
+    with WRITING:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{real.name}.", suffix=TEMPORARY_SUFFIX, dir=parent)
+        except OSError as exc:
+            raise ScalefitError(
+                f"{argument} {text!r}: cannot create a file in {str(parent)!r} ({exc.strerror or exc}); "
+                "write somewhere else"
+            ) from None
+        os.close(fd)
+        os.unlink(probe)
     return real
 
 

@@ -220,7 +220,7 @@ def keep_or_fall_back(out, given: str, data: str, what: str) -> None:
     import tempfile
 
     try:
-        files.atomic_write(out, data, "--out")
+        files.write_file(out, data.encode())  # the path checked before the work: no second check to fail
     except OSError as exc:
         reason = exc.strerror or str(exc)
         try:

@@ -295,6 +295,11 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
             )
         if c == target:
             raise ScalefitError(f"by={c!r} is the target column; group by a column the law does not use")
+        if c in law.parameters:
+            raise ScalefitError(
+                f"by={c!r} is also the name of a parameter of law {law.name!r}: the fits' table would hold the group "
+                "and the fitted value in one column; rename the column (or the parameter, in a formula)"
+            )
     if weights is not None and not isinstance(weights, str):
         raise TypeError("with by=, give weights as a column name (each group takes its own rows)")
     if isinstance(fitter, NUTS) and fitter.noise_scale is not None and not isinstance(fitter.noise_scale, str):

@@ -119,11 +119,16 @@ class Expression(Term):
             if unknown:
                 raise ScalefitError(f"{what}= names {unknown}, which are not parameters of the formula; its "
                                     f"parameters are {params}")  # fmt: skip
-        roles = self.roles
         for n, lo, hi in self.start_ranges:
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
                 raise ScalefitError(f"starts[{n!r}] = ({lo}, {hi}) must be a finite (low, high) range with low < high")
-            # a range outside the parameter's own would start every draw at its bound: refused
+
+    def check_start_ranges(self) -> None:
+        """``starts=`` ranges outside a parameter's own range (an exponent's below 0, a positive
+        constant's at or below 0) would start every draw at its bound: refused where a law is
+        written (:func:`parse_law`), not where a saved one is read back (it is clipped there)."""
+        roles = self.roles
+        for n, lo, hi in self.start_ranges:
             if roles[n] == "exponent" and lo < 0:
                 raise ScalefitError(
                     f"starts[{n!r}] = ({lo:g}, {hi:g}) reaches below 0, but {n} is an exponent, fitted >= 0 (the "
@@ -365,6 +370,7 @@ def parse_general(
             "the parameters, e.g. 'E + A*N^-alpha'"
         )
     expr = Expression(formula.strip(), vs, _names_arg(signed, "signed"), _starts_arg(starts))
+    expr.check_start_ranges()
     return Law(expr, name=name, metric=metric, reference=reference, description=description)
 
 

@@ -94,13 +94,14 @@ def fit_text(fit) -> str:
                 kept = len(fit.draws)
                 values = fit.draws[name].to_numpy(dtype=float)
                 lo, hi = np.nanquantile(values, [0.025, 0.975])
-                decades = np.log10(hi / lo) if lo > 0 and np.isfinite(hi / lo) else np.inf
+                with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                    decades = np.log10(hi / lo) if lo > 0 else np.nan  # a spread in decades (inf: diverged)
                 if 0.025 * kept < TAIL_REPLICATES:  # few replicates in a tail: more of them do settle it
                     why = (
                         f"{kept} replicates leave {0.025 * kept:.3g} in each 2.5% tail; rerun with "
                         f"bootstrap={max(1000, 40 * TAIL_REPLICATES)} or more"
                     )
-                elif decades > 2:
+                elif decades > 2:  # NaN (a parameter that reaches 0 or below): not judged in decades
                     why = (
                         "its replicates spread over orders of magnitude: more replicates will not pin it; "
                         "see identifiability"

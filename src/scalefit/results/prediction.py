@@ -297,20 +297,19 @@ def predict(
             stacklevel=3,
         )
     out = pd.DataFrame({v: x[v] for v in fit.law.variables}, index=frame.index)
-    with np.errstate(over="ignore", under="ignore"):
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         out["mean"] = np.asarray(fit.law.evaluate(fit.params, x), dtype=float)
+    undefined = np.isnan(out["mean"].to_numpy(dtype=float))  # at the best fit: NaN, not an overflow (inf)
     if fit.setup.method == "bayes" and fit.draws is not None:
         posterior = {n: fit.draws[n].to_numpy()[:, None] for n in fit.law.parameters}
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             out["mean"] = np.median(np.asarray(fit.law.evaluate(posterior, x), dtype=float), axis=0)
-    undefined = ~np.isfinite(out["mean"].to_numpy(dtype=float))
     if undefined.any():
         first = int(np.flatnonzero(undefined)[0])
         at = ", ".join(f"{v}={x[v][first]:g}" for v in fit.law.variables)
         warnings.warn(
-            f"predict(): the law is not finite at the fitted parameters in {format_rows(out.index[undefined])} "
-            f"(e.g. {at}): it is not defined there (a log or a negative power of 0?), so those rows have no "
-            "prediction (NaN)",
+            f"predict(): the law is not defined at the fitted parameters in {format_rows(out.index[undefined])} "
+            f"(e.g. {at}; a log or a negative power of 0?), so those rows have no prediction (NaN)",
             ScalingWarning,
             stacklevel=3,
         )

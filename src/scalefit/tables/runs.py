@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import ScalefitError, ScalingWarning, format_rows
-from scalefit.laws.catalogue import as_law
+from scalefit.laws.catalogue import CATALOGUE, as_law
 from scalefit.laws.law import Law
 from scalefit.laws.terms import Term
 
@@ -344,17 +344,19 @@ def load_runs(
 
 
 def _check_parameter_names(law: Law, frame: pd.DataFrame, target: str) -> None:
-    """A law parameter may not share its name with a column of the runs table: in a formula,
-    only names raised to a power (or declared) are variables, so a column's name written as a
-    factor would be fitted as a constant — never read from the table — and its fitted value
-    would stand where the column's values are expected (the fits' tables, predictions)."""
+    """A law parameter may not share its name with the target column; nor, unless the law is
+    one of the catalogue's (whose variables are declared), with another column of the runs
+    table: in a formula only names raised to a power (or declared) are variables, so a
+    column's name written as a factor would be fitted as a constant — never read from the
+    table. (A catalogue law's ``E`` beside an unrelated ``E`` column is no such mistake.)"""
+    catalogued = CATALOGUE.get(law.name) == law
     for p in law.parameters:
         if p == target:
             raise ScalefitError(
                 f"law {law.name!r} has a parameter {p!r}, the name of the target column; a parameter is fitted, the "
                 f"target is what the law predicts — rename the parameter in the formula"
             )
-        if p in frame.columns:
+        if p in frame.columns and not catalogued:
             raise ScalefitError(
                 f"law {law.name!r} has a parameter {p!r} with the name of a column of the runs table, so {p} would be "
                 f"fitted as one constant, not read from the column. If {p} is a variable, declare it: "
