@@ -445,3 +445,23 @@ def test_predict_from_a_fits_file_of_no_groups_says_so(tmp_path, capsys):
     path = tmp_path / "empty.json"
     scalefit.Fits({}, by=("task",)).to_json(path)
     _one_error(capsys, ["predict", str(path), "--at", "task=a,x=1e3"], "holds no groups, so there is no fit")
+
+
+def test_fit_errors_give_the_command_lines_flags_not_the_apis_arguments(tmp_path, capsys):
+    """Advice in `scalefit fit`'s errors names its flags (--fix, --objective, --signed), and
+    --signed lets a formula's floor go negative from the command line."""
+    n = np.geomspace(1e6, 1e9, 12)
+    pd.DataFrame({"N": n, "y": -0.5 + 3 * n**-0.1}).to_csv(tmp_path / "neg.csv", index=False)
+    pd.DataFrame({"x": [1e3, 1e4], "y": [0.5, 0.4]}).to_csv(tmp_path / "tiny.csv", index=False)
+    neg = ["fit", str(tmp_path / "neg.csv"), "--target", "y", "--bootstrap", "0"]
+    _one_error(capsys, [*neg, "--law", "-c + A*N^-alpha", "--bound", "c=-1:1"], "declare it signed: --signed c")
+    _one_error(capsys, [*neg, "--law", "-c + A*N^-alpha"], "use --objective squared for targets")
+    _one_error(capsys, [*neg, "--law", "chinchilla", "--signed", "E"], "--signed applies to a formula --law")
+    tiny = ["fit", str(tmp_path / "tiny.csv"), "--law", "revisiting_m2", "--target", "y", "--bootstrap", "0"]
+    assert main(tiny) == 2  # a warning (two values of x) and the error, both in the command's words
+    err = capsys.readouterr().err
+    assert "fix the exponent with --fix c=..." in err and "fix parameters with --fix NAME=VALUE" in err
+    assert "fix={" not in err
+    out = str(tmp_path / "fit.json")
+    assert main([*neg, "--law", "c + A*N^-alpha", "--signed", "c", "--objective", "squared", "--out", out]) == 0
+    assert scalefit.load_fit(out).params["c"] == pytest.approx(-0.5, rel=1e-6)

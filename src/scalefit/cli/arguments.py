@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -159,9 +160,53 @@ def law_arg(name: str, options: Sequence[str]):
     return parse
 
 
-def resolve_law(text: str, variables: Sequence[str] | None = None, general: bool = False):
+#: The API's spelling in messages -> ``scalefit fit``'s flags (:class:`fit_flags`).
+FIT_FLAGS = (
+    (r"fix=\{'([^']+)': ([^{}]*)\}", r"--fix \1=\2"),
+    (r"fix=\{(name: value|\.\.\.)\}", "--fix NAME=VALUE"),
+    (r"objective='(\w+)'", r"--objective \1"),
+    (r"\bbootstrap=(\d+)", r"--bootstrap \1"),
+    (r"LeastSquares\(clusters='([^']+)'\)", r"--clusters \1"),
+    (r"parse_law\(formula, variables=\[\.\.\.\]\) \(CLI: (--variables [^)]*)\)", r"\1"),
+    (r"parse_law\(formula, general=True\) \(CLI: --general\)", "--general"),
+    (r"parse_law\(formula, signed=\['([^']+)'\]\)", r"--signed \1"),
+)
+
+
+def as_fit_flags(text: str) -> str:
+    """``text`` with the API's arguments written as ``scalefit fit``'s flags (:data:`FIT_FLAGS`)."""
+    for api, flag in FIT_FLAGS:
+        text = re.sub(api, flag, text)
+    return text
+
+
+class fit_flags:
+    """Within, the advice of a ScalefitError and of the warnings shown is given as ``scalefit
+    fit``'s flags, not the API's arguments: ``fix={'alpha': ...}`` -> ``--fix alpha=...``,
+    ``objective='squared'`` -> ``--objective squared`` (:func:`as_fit_flags`)."""
+
+    def __enter__(self):
+        self.show = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            return self.show(as_fit_flags(str(message)), category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        warnings.showwarning = self.show
+        if not isinstance(exc, ScalefitError) or as_fit_flags(str(exc)) == str(exc):
+            return False
+        raise ScalefitError(as_fit_flags(str(exc))) from None
+
+
+def resolve_law(
+    text: str, variables: Sequence[str] | None = None, general: bool = False, signed: Sequence[str] | None = None
+):
     """The law a checked ``--law`` value names; ``variables`` (``--variables``) declares a
-    formula's variables, ``general`` (``--general``) makes it a general expression law."""
+    formula's variables, ``general`` (``--general``) makes it a general expression law and
+    ``signed`` (``--signed``) names its parameters that may take either sign."""
     from scalefit.laws.catalogue import get_law
     from scalefit.laws.formula import looks_like_formula
     from scalefit.laws.general import parse_law
@@ -173,10 +218,11 @@ def resolve_law(text: str, variables: Sequence[str] | None = None, general: bool
                 f"--variables declares a formula's variables; catalogue law {shown(text)} has its own "
                 f"({', '.join(law.variables)}) — drop --variables, or map columns with --map VAR=COLUMN"
             )
-        if general:
-            raise ScalefitError(f"--general applies to a formula --law, not to catalogue law {shown(text)}")
+        if general or signed:
+            flag = "--general" if general else "--signed"
+            raise ScalefitError(f"{flag} applies to a formula --law, not to catalogue law {shown(text)}")
         return law
-    return parse_law(text, variables, name=text, general=True if general else None)
+    return parse_law(text, variables, name=text, general=True if general else None, signed=signed or None)
 
 
 def arg_names(name: str, example: str):

@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a formula's variables (default: every name raised to a power), e.g. --variables Dp,Df",
     )  # fmt: skip
     p.add_argument(
+        "--signed", type=arg_names("--signed", "c,E"), metavar="NAME,NAME",
+        help="a formula's parameters that may take either sign (a floor a paper lets go negative)",
+    )  # fmt: skip
+    p.add_argument(
         "--general", action="store_true",
         help="fit a formula as a general expression law (evaluated without logs: variables may be 0)",
     )  # fmt: skip

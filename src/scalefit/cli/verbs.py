@@ -20,6 +20,7 @@ from scalefit.cli.arguments import (
     arg_input,
     arg_load_fit,
     arg_out,
+    fit_flags,
     image_out,
     merge,
     resolve_law,
@@ -187,10 +188,15 @@ def verb_constraints(args, law) -> dict:
 
 
 def cmd_fit(args) -> None:
+    with fit_flags():  # the API's advice given as this command's flags
+        _fit(args)
+
+
+def _fit(args) -> None:
     from scalefit.fitting.fit import fit_groups, fit_law
 
     out = arg_out(args.out, (".json",))
-    law = resolve_law(args.law, args.variables, args.general)
+    law = resolve_law(args.law, args.variables, args.general, args.signed)
     constraints = verb_constraints(args, law)
     with NotesOnce() as caught:
         if args.by and args.where:  # the file's own labels, before the filter makes it a table
