@@ -465,3 +465,25 @@ def test_fit_errors_give_the_command_lines_flags_not_the_apis_arguments(tmp_path
     out = str(tmp_path / "fit.json")
     assert main([*neg, "--law", "c + A*N^-alpha", "--signed", "c", "--objective", "squared", "--out", out]) == 0
     assert scalefit.load_fit(out).params["c"] == pytest.approx(-0.5, rel=1e-6)
+
+
+def test_predict_at_names_a_group_key_with_commas_or_spaces_in_double_quotes(tmp_path, capsys):
+    x = np.geomspace(1e3, 1e6, 8)
+    keys = ["a,b", "  sp ", "plain"]
+    parts = [pd.DataFrame({"curve": k, "x": x, "y": 0.1 + (i + 1) * x**-0.3}) for i, k in enumerate(keys)]
+    pd.concat(parts).to_csv(tmp_path / "keys.csv", index=False)
+    fits = str(tmp_path / "keys.json")
+    argv = ["fit", str(tmp_path / "keys.csv"), "--law", "revisiting_m2", "--target", "y", "--by", "curve"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        assert main([*argv, "--bootstrap", "0", "--out", fits]) == 0
+    capsys.readouterr()
+    out = tmp_path / "p.csv"
+    assert main(["predict", fits, "--at", 'curve="a,b",x=1e4', "--at", 'curve="  sp ",x=1e4', "--out", str(out)]) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table["curve"]) == ["a,b", "  sp "]
+    expected = [0.1 + k * 1e4**-0.3 for k in (1, 2)]
+    np.testing.assert_allclose(table["mean"], expected, rtol=1e-3)
+    capsys.readouterr()
+    _one_error(capsys, ["predict", fits, "--at", "curve=sp,x=1e4"], "goes in double quotes")
+    _one_error(capsys, ["predict", fits, "--at", 'curve="a,b,x=1e4'], "opens a double quote it does not close")

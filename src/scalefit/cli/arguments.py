@@ -284,15 +284,36 @@ def arg_range(
     return low, high
 
 
+def _pairs(text: str, flag: str) -> list[str]:
+    """``text`` split at the commas outside double quotes (a quoted value may hold commas)."""
+    parts, current, quoted = [], [], False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    if quoted:
+        raise argparse.ArgumentTypeError(f'{flag} {shown(text)} opens a double quote it does not close')
+    return [*parts, "".join(current)]
+
+
 def arg_pairs(flag: str, example: str, value: str = "text"):
-    """``type=`` for ``NAME=VALUE[,NAME=VALUE...]``: a list of (name, value) pairs."""
+    """``type=`` for ``NAME=VALUE[,NAME=VALUE...]``: a list of (name, value) pairs. A value in
+    double quotes is taken exactly as written between them (commas and spaces included)."""
 
     def parse(text: str) -> list[tuple[str, object]]:
         out: dict[str, object] = {}
-        for part in text.split(","):
+        for part in _pairs(text, flag):
             if "=" not in part:
                 raise argparse.ArgumentTypeError(f"{flag} expects NAME=VALUE, got {part!r} (e.g. {flag} {example})")
             key, raw = (s.strip() for s in part.split("=", 1))
+            if len(raw) >= 2 and raw[0] == raw[-1] == '"':  # quoted: exactly what is inside
+                raw = part.split("=", 1)[1].strip()[1:-1]
+                if not raw:
+                    raise argparse.ArgumentTypeError(f'{flag} {key}="" has an empty value (e.g. {flag} {example})')
             if not key:
                 raise argparse.ArgumentTypeError(f"{flag} {part!r} has no name before '=' (e.g. {flag} {example})")
             if not raw:

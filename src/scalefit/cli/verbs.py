@@ -332,7 +332,8 @@ def _group_value(column: str, raw: str, fitted: list) -> object:
                 return value
     raise ScalefitError(
         f"--at {column}={shown(raw)} names no fitted group; {column} takes "
-        f"{', '.join(map(repr, fitted))[:200]} in this file"
+        f"{', '.join(map(repr, fitted))[:200]} in this file (a key with commas or spaces goes in double "
+        f"quotes: --at '{column}=\"a, b\",...')"
     )
 
 
