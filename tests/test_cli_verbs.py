@@ -487,3 +487,30 @@ def test_predict_at_names_a_group_key_with_commas_or_spaces_in_double_quotes(tmp
     capsys.readouterr()
     _one_error(capsys, ["predict", fits, "--at", "curve=sp,x=1e4"], "goes in double quotes")
     _one_error(capsys, ["predict", fits, "--at", 'curve="a,b,x=1e4'], "opens a double quote it does not close")
+
+
+def test_fit_formula_flags_and_their_messages(tmp_path, capsys):
+    """A formula whose variable is only a factor fits with --variables (the --law check waits for
+    it); --signed names a variable: said so; a log-space formula's negative bound points to
+    --signed; a two-level variable without an exponent gets no bogus --fix advice; a data value
+    spelled like an API argument (a column named bootstrap) is not rewritten into a flag."""
+    p = np.array([0.1, 0.2, 0.3, 0.5, 0.7])
+    pd.DataFrame({"p": p, "y": 1 + p}).to_csv(tmp_path / "lin.csv", index=False)
+    lin = ["fit", str(tmp_path / "lin.csv"), "--target", "y", "--bootstrap", "0"]
+    assert main([*lin, "--law", "a + b*p", "--variables", "p"]) == 0
+    capsys.readouterr()
+    _one_error(capsys, [*lin, "--law", "a + b*p"], "give --variables NAME,... naming the columns")
+    _one_error(capsys, [*lin, "--law", "a + b*p^c", "--signed", "p"], "(p: a variable, not a parameter)")
+    _one_error(capsys, [*lin, "--law", "a + b*p^-c", "--variables", "p", "--bound", "a=-1:1"], "--signed a")
+    s2 = pd.DataFrame({"N": np.repeat([1e6, 1e7, 1e8], 2), "S2": np.tile([0.0, 1.0], 3)})
+    s2["y"] = 1 + 3 * s2.N**-0.2 - 0.1 * s2.S2
+    s2.to_csv(tmp_path / "s2.csv", index=False)
+    argv = ["fit", str(tmp_path / "s2.csv"), "--law", "c + A*N^-alpha - C*S2", "--variables", "N,S2"]
+    assert main([*argv, "--target", "y", "--bootstrap", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "law variable 'S2' (column 'S2') has only 2 distinct value(s)" in err and "--fix S2" not in err
+    bs = pd.DataFrame({"bootstrap": [0.0, 1.0, 10.0, 100.0], "y": [1.0, 0.9, 0.7, 0.5]})
+    bs.to_csv(tmp_path / "bs.csv", index=False)
+    argv = ["fit", str(tmp_path / "bs.csv"), "--law", "e + b*bootstrap^-c", "--general", "--target", "y"]
+    err = _one_error(capsys, [*argv, "--bootstrap", "0"], "not finite and > 0")
+    assert "e.g. bootstrap=0)" in err and "--bootstrap 0)" not in err

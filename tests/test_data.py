@@ -31,7 +31,8 @@ def broken(kind):
     t = small_table()
     mapping = {"Dp": "pretrain_images"}
     if kind == "missing_column":
-        return t.drop(columns="Df"), mapping, r"no column 'Df' for law variable 'Df'.*mapping=\{'Df'"
+        # the API's mapping={'Df': ...}; the command line's --map Df=...
+        return t.drop(columns="Df"), mapping, r"no column 'Df' for law variable 'Df'.*(mapping=\{'Df'|--map Df=)"
     if kind == "nan":
         t.loc[[2, 5], "M"] = np.nan
         return t, mapping, r"column 'M' .*NaN or infinite values in rows 2, 5; .*remove or fill"

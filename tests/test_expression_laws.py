@@ -487,3 +487,13 @@ def test_a_saved_law_with_a_start_range_beyond_its_parameter_still_reads_back():
     assert Law.from_dict(d).expr.start_ranges == (("a", -0.5, 1.0),)
     with pytest.raises(ScalefitError, match="a is an exponent, fitted >= 0"):
         parse_law("E + A*x^-a", ["x"], general=True, starts={"a": (-0.5, 1.0)})
+
+
+def test_a_target_below_zero_under_nuts_lognormal_noise_names_the_noise_fix():
+    n = np.geomspace(1e6, 1e9, 12)
+    runs = pd.DataFrame({"N": n, "y": -0.5 + 3 * n**-0.1})
+    law = parse_law("c + A*N^-alpha", ["N"], signed=["c"])
+    with pytest.raises(ScalefitError, match=r"NUTS's noise model takes log y — use NUTS\(noise='normal'\)"):
+        _fit(law, runs, target="y", objective="squared", method=scalefit.NUTS(draws=10, warmup=10, chains=1))
+    with pytest.raises(ScalefitError, match=r"the objective compares log values — use objective='squared'"):
+        _fit(law, runs, target="y")

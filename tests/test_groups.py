@@ -225,3 +225,12 @@ def test_a_catalogue_laws_parameter_beside_a_column_of_its_name_fits_unless_it_i
         fit_groups(m2, with_column, "e_inf", target="y")
     with pytest.raises(scalefit.ScalefitError, match=r"parameter 'e_inf' with the name of a column"):
         scalefit.fit_law(LAW, one, target="y")  # the same law built by hand: not the catalogue's
+
+
+def test_group_labels_a_csv_reads_as_missing_are_named(tmp_path):
+    x = np.array([1e3, 1e4, 1e5, 1e6])
+    rows = [(label, v, float(0.1 + k * v**-0.3)) for k, label in enumerate(["NA", "b"], 1) for v in x]
+    path = tmp_path / "curves.csv"
+    path.write_text("curve,x,y\n" + "".join(f"{c},{v:g},{y!r}\n" for c, v, y in rows))
+    with pytest.raises(scalefit.ScalefitError, match=r"by column 'curve' .* labels 'NA' that read as missing values"):
+        fit_groups(scalefit.get_law("revisiting_m2"), path, "curve", target="y")

@@ -139,9 +139,11 @@ def one_of(name: str, options: Sequence[str], fix: str = ""):
     return parse
 
 
-def law_arg(name: str, options: Sequence[str]):
+def law_arg(name: str, options: Sequence[str], declared: bool = False):
     """``--law``: a catalogue name, or a formula (a string with an operator, e.g.
-    ``"e + b*x^-c"``; see :func:`scalefit.parse_law`), checked when the arguments are parsed."""
+    ``"e + b*x^-c"``; see :func:`scalefit.parse_law`), checked when the arguments are parsed —
+    a formula only for its syntax where the command declares its variables (``declared``:
+    ``scalefit fit --variables``; :func:`resolve_law` reads it whole with them, before any work)."""
     catalogue = one_of(name, options, "; see `scalefit laws`, or give a formula such as 'e + b*x^-c'")
 
     def parse(text: str) -> str:
@@ -151,6 +153,14 @@ def law_arg(name: str, options: Sequence[str]):
         if not looks_like_formula(text):
             return catalogue(text)
         try:
+            if declared:
+                from scalefit import syntax
+
+                try:
+                    syntax.parse(text.strip().replace("^", "**"), f"formula {shown(text)}")
+                except SyntaxError as exc:
+                    raise ScalefitError(f"formula {shown(text)} cannot be parsed ({exc.msg})") from None
+                return text.strip()
             parse_law(text, name=text.strip())
         except ScalefitError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
@@ -165,7 +175,18 @@ FIT_FLAGS = (
     (r"fix=\{'([^']+)': ([^{}]*)\}", r"--fix \1=\2"),
     (r"fix=\{(name: value|\.\.\.)\}", "--fix NAME=VALUE"),
     (r"objective='(\w+)'", r"--objective \1"),
-    (r"\bbootstrap=(\d+)", r"--bootstrap \1"),
+    (r"NUTS\(noise='(\w+)'\)", r"--noise \1"),
+    (r"\b(use|refit with|with) bootstrap=(\d+)", r"\1 --bootstrap \2"),
+    (r"give variables=\(\.\.\.\)", "give --variables NAME,..."),
+    (r"\bsigned= names", "--signed names"),
+    (r"mapping=\{'([^']+)': '([^']+)'\}", r"--map \1=\2"),
+    (r"mapping=\{'([^']+)': <([^>]+)>\}", r"--map \1=<\2>"),
+    (r"choose a different target= or mapping", "choose a different --target or --map"),
+    (r"fit without by=", "fit without --by"),
+    (r"\bby='([^']+)'", r"--by \1"),
+    (r"tie=\{'([^']+)': '([^']+)'\}", r"--tie \1=\2"),
+    (r"drop clusters=", "drop --clusters"),
+    (r"\bclusters='([^']+)'", r"--clusters \1"),
     (r"LeastSquares\(clusters='([^']+)'\)", r"--clusters \1"),
     (r"parse_law\(formula, variables=\[\.\.\.\]\) \(CLI: (--variables [^)]*)\)", r"\1"),
     (r"parse_law\(formula, general=True\) \(CLI: --general\)", "--general"),

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--law",
         required=True,
-        type=law_arg("--law", list(CATALOGUE)),
+        type=law_arg("--law", list(CATALOGUE), declared=True),
         help=f'catalogue law ({", ".join(CATALOGUE)}) or a formula, e.g. "e + b*x^-c"',
     )
     p.add_argument(

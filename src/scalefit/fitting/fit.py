@@ -211,7 +211,8 @@ def _arguments(law, target, mapping, method, objective, delta, fix, tie, bounds,
 
 def _prepare(data: Runs, problem: Problem, fitter, obj: Objective, weights, rng) -> Table:
     """Checks that need the validated table, before any work; the table to fit."""
-    require_fit_ready(data, len(problem.free), obj.log or (isinstance(fitter, NUTS) and fitter.noise != "normal"))
+    log_noise = isinstance(fitter, NUTS) and fitter.noise != "normal"
+    require_fit_ready(data, len(problem.free), obj.log or log_noise, "objective" if obj.log else "noise")
     w = per_run(data, weights, "weights")
     lsq = fitter if isinstance(fitter, LeastSquares) else fitter.init
     _check_memory(lsq, len(data), len(problem.free))
@@ -264,6 +265,7 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
         raise TypeError(f"by must be a column name or a list of column names, got {by!r}")
     if len(set(columns)) != len(columns):
         raise ScalefitError(f"by={by!r} names a column twice; give each column once")
+    check_group_labels(runs, [c for c in columns if c in frame.columns])  # before pandas' reading is trusted
     for c in columns:
         if c not in frame.columns:
             raise ScalefitError(
@@ -283,7 +285,6 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
                 f"by column {c!r} mixes {' and '.join(sorted(kinds))} values, so 1 and '1' would be two groups that "
                 "print alike; make the column one type (e.g. frame[column].astype(str))"
             )
-    check_group_labels(runs, columns)
     variable_of = {(mapping or {}).get(v, v): v for v in law.variables}
     for c in columns:
         if c in variable_of:

@@ -34,6 +34,7 @@ import numpy as np
 
 from scalefit.errors import ScalefitError
 from scalefit.laws.arrays import namespace
+from scalefit.laws.catalogue import CATALOGUE
 from scalefit.laws.function_terms import Bend, Implicit, Repeated, Saturate
 from scalefit.laws.general import is_general
 from scalefit.laws.law import Law
@@ -50,9 +51,9 @@ def _internal_value(law: Law, name: str, value: float, what: str) -> float:
     if spec.role == "exponent":
         return value
     if value < 0 or (value == 0 and spec.role != "constant"):
-        fix = (
+        fix = (  # a formula (a catalogue law's parameters keep their signs)
             f" — or, if {name} may be negative, declare it signed: parse_law(formula, signed=[{name!r}])"
-            if is_general(law)
+            if is_general(law) or CATALOGUE.get(law.name) != law
             else ""
         )
         raise ScalefitError(

@@ -21,7 +21,7 @@ from scalefit.laws.params import check_name, latex_name, number_text
 #: Functions of the general language: name -> (min args, max args or None, description).
 FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "exp": (1, 1, "exp(z)"),
-    "log": (1, 1, "log(z), natural"),
+    "log": (1, 1, "log(z) (natural)"),
     "sqrt": (1, 1, "sqrt(z)"),
     "sigmoid": (1, 1, "sigmoid(z) = 1/(1 + exp(-z))"),
     "softplus": (1, 1, "softplus(z) = log(1 + exp(z))"),

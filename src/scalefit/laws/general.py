@@ -117,7 +117,9 @@ class Expression(Term):
         for group, what in ((self.signed, "signed"), (tuple(r[0] for r in self.start_ranges), "starts")):
             unknown = [n for n in group if n not in params]
             if unknown:
-                raise ScalefitError(f"{what}= names {unknown}, which are not parameters of the formula; its "
+                variables = [n for n in unknown if n in vs]
+                also = f" ({', '.join(variables)}: a variable, not a parameter)" if variables else ""
+                raise ScalefitError(f"{what}= names {unknown}, which are not parameters of the formula{also}; its "
                                     f"parameters are {params}")  # fmt: skip
         for n, lo, hi in self.start_ranges:
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):

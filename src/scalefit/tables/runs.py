@@ -122,9 +122,17 @@ def check_group_labels(source: object, columns: list[str]) -> None:
         return  # a column that is not there, an unreadable file: reported where the table is read
     for c in columns:
         spellings: dict[object, set[str]] = {}
+        missing: set[str] = set()
         for value, text in zip(read[c].tolist(), raw[c].tolist(), strict=True):
             if not (isinstance(value, float) and math.isnan(value)):
                 spellings.setdefault(value, set()).add(text.strip())
+            elif text.strip():
+                missing.add(text.strip())
+        if missing:
+            raise ScalefitError(
+                f"by column {c!r} of {str(source)!r} has labels {', '.join(map(repr, sorted(missing)))} that read as "
+                "missing values (pandas reads 'NA', 'None', 'null', 'nan'... so); give those groups other labels"
+            )
         merged = next((sorted(t) for t in spellings.values() if len(t) > 1), None)
         if merged:
             raise ScalefitError(
@@ -333,10 +341,15 @@ def load_runs(
         levels = np.unique(x[v])
         if len(levels) < MIN_LEVELS:
             exps = [s.name for s in law.specs.values() if s.variable == v and s.role == "exponent"]
+            what = (
+                f"its exponent {exps} is not identified by these runs — add runs at a third value of {v}, or fix "
+                f"the exponent with fix={{'{exps[0]}': ...}}"
+                if exps
+                else f"how the law bends along {v} (a power or any curve in it) is not identified by so few — add "
+                f"runs at a third value of {v}"
+            )
             warnings.warn(
-                f"law variable {v!r} (column {c!r}) has only {len(levels)} distinct value(s) "
-                f"{levels.tolist()}; its exponent {exps} is not identified by these runs — add "
-                f"runs at a third value of {v}, or fix the exponent with fix={{'{exps[0] if exps else v}': ...}}",
+                f"law variable {v!r} (column {c!r}) has only {len(levels)} distinct value(s) {levels.tolist()}; {what}",
                 ScalingWarning,
                 stacklevel=2,
             )
@@ -365,15 +378,20 @@ def _check_parameter_names(law: Law, frame: pd.DataFrame, target: str) -> None:
             )
 
 
-def require_fit_ready(runs: Runs, n_free: int, log_target: bool) -> None:
-    """Checks that depend on how the law is fitted, not only on the table."""
+def require_fit_ready(runs: Runs, n_free: int, log_target: bool, why: str = "objective") -> None:
+    """Checks that depend on how the law is fitted, not only on the table; ``why``: what takes
+    the target's log — ``"objective"`` (least squares), or ``"noise"`` (NUTS's noise model)."""
     if log_target:
         nonpos = runs.y <= 0
         if nonpos.any():
+            fix = (
+                "the objective compares log values — use objective='squared'"
+                if why == "objective"
+                else "NUTS's noise model takes log y — use NUTS(noise='normal')"
+            )
             raise ScalefitError(
                 f"target column {runs.target!r} has {int(nonpos.sum())} values <= 0 in "
-                f"{format_rows(runs.frame.index[nonpos])}; the objective compares log values — "
-                "use objective='squared' for targets that can be 0, or remove those rows"
+                f"{format_rows(runs.frame.index[nonpos])}; {fix} for targets that can be 0, or remove those rows"
             )
     if len(runs) < n_free:
         raise ScalefitError(
