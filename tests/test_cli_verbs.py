@@ -499,6 +499,9 @@ def test_fit_formula_flags_and_their_messages(tmp_path, capsys):
     lin = ["fit", str(tmp_path / "lin.csv"), "--target", "y", "--bootstrap", "0"]
     assert main([*lin, "--law", "a + b*p", "--variables", "p"]) == 0
     capsys.readouterr()
+    assert main([*lin[:-1], "30", "--law", "a + b*p", "--variables", "p"]) == 0  # the printed notes too
+    out = capsys.readouterr().out
+    assert "only 30 bootstrap replicates" in out and "use --bootstrap 1000" in out and "bootstrap=1000" not in out
     _one_error(capsys, [*lin, "--law", "a + b*p"], "give --variables NAME,... naming the columns")
     _one_error(capsys, [*lin, "--law", "a + b*p^c", "--signed", "p"], "(p: a variable, not a parameter)")
     _one_error(capsys, [*lin, "--law", "a + b*p^-c", "--variables", "p", "--bound", "a=-1:1"], "--signed a")

@@ -20,6 +20,7 @@ from scalefit.cli.arguments import (
     arg_input,
     arg_load_fit,
     arg_out,
+    as_fit_flags,
     fit_flags,
     image_out,
     merge,
@@ -46,7 +47,7 @@ def cmd_laws(args) -> None:
 def print_fit(fit) -> None:
     import pandas as pd
 
-    print(fit)
+    print(as_fit_flags(str(fit)))  # the notes' advice in this command's flags
     if fit.draws is not None:
         with pd.option_context("display.float_format", "{:.5g}".format):
             kind = (
@@ -100,7 +101,7 @@ def print_groups(fits, saved: bool = False) -> None:
             text += f"\n... and {len(table) - limit} more rows: every group's are in {where} (fits.table() in Python)"
         return text
 
-    print(fits)
+    print(as_fit_flags(str(fits)))
     with pd.option_context("display.float_format", "{:.5g}".format):  # to_string: every row and column
         print("\none row per group:")
         print(shown(fits.table(), 1))
@@ -113,7 +114,7 @@ def print_groups(fits, saved: bool = False) -> None:
         print(shown(summary, max(1, len(summary) // max(1, len(fits)))))
     notes = [(key, note) for key, group in fits.notes.items() for note in group]
     for key, note in notes[:SHOWN_GROUPS]:
-        print(f"note [{key}]: {note}")
+        print(f"note [{key}]: {as_fit_flags(note)}")
     if len(notes) > SHOWN_GROUPS:
         print(f"... and {len(notes) - SHOWN_GROUPS} more notes (fits.notes in Python)")
 
