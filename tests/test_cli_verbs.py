@@ -517,3 +517,17 @@ def test_fit_formula_flags_and_their_messages(tmp_path, capsys):
     argv = ["fit", str(tmp_path / "bs.csv"), "--law", "e + b*bootstrap^-c", "--general", "--target", "y"]
     err = _one_error(capsys, [*argv, "--bootstrap", "0"], "not finite and > 0")
     assert "e.g. bootstrap=0)" in err and "--bootstrap 0)" not in err
+
+
+def test_predict_advice_to_refit_gives_the_fit_commands_flags(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    n, d = np.repeat([1e8, 3e8, 1e9], 8), np.tile(np.geomspace(1e9, 1e11, 8), 3)
+    loss = (1.7 + 400 * n**-0.34 + 410 * d**-0.28) * np.exp(rng.normal(0, 0.01, 24))
+    pd.DataFrame({"N": n, "D": d, "loss": loss}).to_csv(tmp_path / "three.csv", index=False)
+    fit_file = str(tmp_path / "three.json")
+    argv = ["fit", str(tmp_path / "three.csv"), "--law", "chinchilla", "--target", "loss", "--bootstrap", "200"]
+    assert main([*argv, "--out", fit_file]) == 0
+    capsys.readouterr()
+    assert main(["predict", fit_file, "--at", "N=1e10,D=1e11"]) == 0  # beyond 3 model sizes: a warning
+    err = capsys.readouterr().err
+    assert "refit with --clusters N so the intervals carry it" in err and "LeastSquares(" not in err

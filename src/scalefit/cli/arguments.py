@@ -172,6 +172,7 @@ def law_arg(name: str, options: Sequence[str], declared: bool = False):
 
 #: The API's spelling in messages -> ``scalefit fit``'s flags (:class:`fit_flags`).
 FIT_FLAGS = (
+    (r"LeastSquares\(clusters='([^']+)'\)", r"--clusters \1"),
     (r"fix=\{'([^']+)': ([^{}]*)\}", r"--fix \1=\2"),
     (r"fix=\{(name: value|\.\.\.)\}", "--fix NAME=VALUE"),
     (r"objective='(\w+)'", r"--objective \1"),
@@ -187,7 +188,6 @@ FIT_FLAGS = (
     (r"tie=\{'([^']+)': '([^']+)'\}", r"--tie \1=\2"),
     (r"drop clusters=", "drop --clusters"),
     (r"\bclusters='([^']+)'", r"--clusters \1"),
-    (r"LeastSquares\(clusters='([^']+)'\)", r"--clusters \1"),
     (r"parse_law\(formula, variables=\[\.\.\.\]\) \(CLI: (--variables [^)]*)\)", r"\1"),
     (r"parse_law\(formula, general=True\) \(CLI: --general\)", "--general"),
     (r"parse_law\(formula, signed=\['([^']+)'\]\)", r"--signed \1"),

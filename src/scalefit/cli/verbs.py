@@ -339,6 +339,11 @@ def _group_value(column: str, raw: str, fitted: list) -> object:
 
 
 def cmd_predict(args) -> None:
+    with fit_flags():  # advice to refit, in `scalefit fit`'s flags (--bootstrap, --clusters)
+        _predict(args)
+
+
+def _predict(args) -> None:
     if (args.at is None) == (args.csv is None):
         raise ScalefitError(
             "scalefit predict needs either --at Dp=...,M=...,Df=... (repeatable) or a CSV/Parquet of configurations"
