@@ -93,7 +93,7 @@ SHOWN_GROUPS = 50
 def print_groups(fits, saved: bool = False) -> None:
     import pandas as pd
 
-    def shown(table: pd.DataFrame, rows_per_group: int) -> str:
+    def first_groups(table: pd.DataFrame, rows_per_group: int) -> str:
         limit = SHOWN_GROUPS * rows_per_group
         text = table.head(limit).to_string(index=False)
         if len(table) > limit:
@@ -104,14 +104,14 @@ def print_groups(fits, saved: bool = False) -> None:
     print(as_fit_flags(str(fits)))
     with pd.option_context("display.float_format", "{:.5g}".format):  # to_string: every row and column
         print("\none row per group:")
-        print(shown(fits.table(), 1))
+        print(first_groups(fits.table(), 1))
         clustered = sorted({f.bootstrap.clusters for f in fits.values() if f.bootstrap.clusters is not None})
         how = f"cluster-bootstrap, {', '.join(clustered)} resampled whole, " if clustered else ""
         drawn = any(f.draws is not None for f in fits.values())
         heading = f"95% {how}intervals" if drawn else "no intervals: no bootstrap replicates"
         print(f"\nparameters ({heading}):")
         summary = fits.summary()
-        print(shown(summary, max(1, len(summary) // max(1, len(fits)))))
+        print(first_groups(summary, max(1, len(summary) // max(1, len(fits)))))
     notes = [(key, note) for key, group in fits.notes.items() for note in group]
     for key, note in notes[:SHOWN_GROUPS]:
         print(f"note [{key}]: {as_fit_flags(note)}")
@@ -203,7 +203,7 @@ def _fit(args) -> None:
         if args.by and args.where:  # the file's own labels, before the filter makes it a table
             from scalefit.tables.runs import check_group_labels
 
-            check_group_labels(args.runs, [args.by] if isinstance(args.by, str) else list(args.by))
+            check_group_labels(args.runs, list(args.by))
         runs = verb_where(args.runs, args.where)
         options = dict(target=args.target, objective=args.objective, delta=args.delta, seed=args.seed, **constraints)
         if args.by:

@@ -265,7 +265,7 @@ def _fit_groups(law, runs, by, target, mapping, fitter, obj, fix, tie, bounds, w
         raise TypeError(f"by must be a column name or a list of column names, got {by!r}")
     if len(set(columns)) != len(columns):
         raise ScalefitError(f"by={by!r} names a column twice; give each column once")
-    check_group_labels(runs, [c for c in columns if c in frame.columns])  # before pandas' reading is trusted
+    check_group_labels(runs, [c for c in columns if c in frame.columns], frame)  # before pandas' reading is trusted
     for c in columns:
         if c not in frame.columns:
             raise ScalefitError(

@@ -34,7 +34,7 @@ import numpy as np
 
 from scalefit.errors import ScalefitError
 from scalefit.laws.arrays import namespace
-from scalefit.laws.catalogue import CATALOGUE
+from scalefit.laws.catalogue import is_catalogued
 from scalefit.laws.function_terms import Bend, Implicit, Repeated, Saturate
 from scalefit.laws.general import is_general
 from scalefit.laws.law import Law
@@ -53,7 +53,7 @@ def _internal_value(law: Law, name: str, value: float, what: str) -> float:
     if value < 0 or (value == 0 and spec.role != "constant"):
         fix = (  # a formula (a catalogue law's parameters keep their signs)
             f" — or, if {name} may be negative, declare it signed: parse_law(formula, signed=[{name!r}])"
-            if is_general(law) or CATALOGUE.get(law.name) != law
+            if is_general(law) or not is_catalogued(law)
             else ""
         )
         raise ScalefitError(

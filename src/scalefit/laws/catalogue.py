@@ -271,6 +271,12 @@ def list_laws() -> dict[str, Law]:
     return dict(CATALOGUE)
 
 
+def is_catalogued(law: Law) -> bool:
+    """Whether ``law`` is the catalogue's law of its name (declared variables, signs kept)."""
+    known = CATALOGUE.get(law.name)
+    return known is law or known == law
+
+
 def get_law(name: str) -> Law:
     """A catalogue law by name, with an error listing the names if it is unknown.
 

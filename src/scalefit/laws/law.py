@@ -129,6 +129,12 @@ class Law(TermHolder):
         """Variable names, in order of appearance in the formula."""
         return self.expr.variables()
 
+    @property
+    def zero_allowed(self) -> tuple[str, ...]:
+        """Variables that may be 0 in the runs (a general expression law's: it is evaluated
+        without their logs); none for the log-space algebra."""
+        return tuple(getattr(self.expr, "zero_allowed", ()))
+
     def __add__(self, other: Term | Law) -> Law:
         return Law(self.expr + as_term(other, "+"))
 

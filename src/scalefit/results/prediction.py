@@ -260,7 +260,7 @@ def prediction_variables(fit, data) -> tuple[pd.DataFrame, dict[str, np.ndarray]
             (np.isnan(arr), "missing (NaN) values"),
             (np.isinf(arr), "infinite values"),
             (arr < 0, "negative values")
-            if v in getattr(fit.law.expr, "zero_allowed", ())  # a general law may be defined at 0
+            if v in fit.law.zero_allowed  # a general law may be defined at 0
             else (arr <= 0, "non-positive values"),
         ):
             if bad.any():

@@ -37,7 +37,7 @@ class RunFieldsReader(JsonReader):
             if not isinstance(pair, list) or len(pair) != 2:
                 raise self.fail(where, f"must be a pair [low, high], got {pair!r:.60}")
             lo, hi = (self.number(x, f"{where}[{i}]", finite=True) for i, x in enumerate(pair))
-            zero_ok = v in getattr(law.expr, "zero_allowed", ())  # a general law may be defined at 0
+            zero_ok = v in law.zero_allowed  # a general law may be defined at 0
             if not (0 <= lo <= hi if zero_ok else 0 < lo <= hi):
                 need = "non-negative" if zero_ok else "positive"
                 raise self.fail(where, f"= [{lo:g}, {hi:g}] must be {need} with low <= high")
@@ -116,7 +116,7 @@ class RunFieldsReader(JsonReader):
         x = self.obj(d["x"], "data['x']")
         self.keys(x, "data['x']", law.variables)
         out_x = {}
-        zero_ok = getattr(law.expr, "zero_allowed", ())  # a general law may be defined at 0, as load_runs allows
+        zero_ok = law.zero_allowed  # a general law may be defined at 0, as load_runs allows
         for v in law.variables:
             arr = self.numbers(x[v], f"data['x'][{v!r}]", finite=True)
             if len(arr) != n_runs or np.any(arr < 0 if v in zero_ok else arr <= 0):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import ScalefitError, ScalingWarning, format_rows
-from scalefit.laws.catalogue import CATALOGUE, as_law
+from scalefit.laws.catalogue import as_law, is_catalogued
 from scalefit.laws.law import Law
 from scalefit.laws.terms import Term
 
@@ -109,15 +109,16 @@ def read_table(source: pd.DataFrame | str | os.PathLike | Runs) -> tuple[pd.Data
     return _checked_frame(frame, str(path), f"runs file {str(path)!r}"), str(path)
 
 
-def check_group_labels(source: object, columns: list[str]) -> None:
+def check_group_labels(source: object, columns: list[str], read: pd.DataFrame | None = None) -> None:
     """In a text file, grouping ``columns`` whose labels read as one value (``01``, ``1`` and
-    ``1.0`` all read as the number 1) would merge different groups: refused, naming them."""
+    ``1.0`` all read as the number 1) would merge different groups: refused, naming them.
+    ``read``: the file as :func:`read_table` read it, when the caller has it (else read here)."""
     if not isinstance(source, str | os.PathLike) or Path(source).suffix.lower() not in (".csv", ".txt", ".tsv"):
         return
     sep = "\t" if Path(source).suffix.lower() == ".tsv" else ","
     try:
         raw = pd.read_csv(source, sep=sep, usecols=columns, dtype=str, keep_default_na=False)
-        read = pd.read_csv(source, sep=sep, usecols=columns)
+        read = pd.read_csv(source, sep=sep, usecols=columns) if read is None else read
     except (ValueError, OSError):
         return  # a column that is not there, an unreadable file: reported where the table is read
     for c in columns:
@@ -311,7 +312,7 @@ def load_runs(
     x = {}
     for v, c in resolved.items():
         arr = _numeric(frame, c, f"law variable {v}")
-        zero_ok = v in getattr(law.expr, "zero_allowed", ())
+        zero_ok = v in law.zero_allowed
         nonpos = arr < 0 if zero_ok else arr <= 0
         if nonpos.any():
             what, need = ("negative", ">= 0 (the law allows 0)") if zero_ok else ("non-positive", "> 0")
@@ -362,7 +363,7 @@ def _check_parameter_names(law: Law, frame: pd.DataFrame, target: str) -> None:
     table: in a formula only names raised to a power (or declared) are variables, so a
     column's name written as a factor would be fitted as a constant — never read from the
     table. (A catalogue law's ``E`` beside an unrelated ``E`` column is no such mistake.)"""
-    catalogued = CATALOGUE.get(law.name) == law
+    catalogued = is_catalogued(law)
     for p in law.parameters:
         if p == target:
             raise ScalefitError(
