@@ -46,6 +46,18 @@ def fit_files(tmp_path_factory):
     return paths
 
 
+def _fit_file(tmp_path, capsys, runs: pd.DataFrame, *flags: str) -> str:
+    """``runs`` written as a CSV and fitted by ``scalefit fit ... --bootstrap 0``, its notes
+    silenced; the path of the saved fit (file)."""
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    out = str(tmp_path / "fit.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        assert main(["fit", str(tmp_path / "runs.csv"), *flags, "--bootstrap", "0", "--out", out]) == 0
+    capsys.readouterr()
+    return out
+
+
 def _one_error(capsys, argv, match=""):
     assert main(argv) == 2, argv
     err = capsys.readouterr().err
@@ -426,13 +438,8 @@ def test_predict_at_takes_a_variable_or_its_column_in_any_row_but_not_both(tmp_p
     """``--at x=...`` and ``--at steps=...`` (the column x was mapped from) in two rows make one
     table of x, not two half-empty columns; naming both in one row is refused."""
     x = np.geomspace(1e3, 1e6, 10)
-    pd.DataFrame({"steps": x, "y": 0.1 + 3 * x**-0.4}).to_csv(tmp_path / "runs.csv", index=False)
-    fit_file = str(tmp_path / "fit.json")
-    argv = ["fit", str(tmp_path / "runs.csv"), "--law", "revisiting_m2", "--target", "y", "--map", "x=steps"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ScalingWarning)
-        assert main([*argv, "--bootstrap", "0", "--out", fit_file]) == 0
-    capsys.readouterr()
+    runs = pd.DataFrame({"steps": x, "y": 0.1 + 3 * x**-0.4})
+    fit_file = _fit_file(tmp_path, capsys, runs, "--law", "revisiting_m2", "--target", "y", "--map", "x=steps")
     out = tmp_path / "pred.csv"
     assert main(["predict", fit_file, "--at", "x=1e4", "--at", "steps=1e5", "--out", str(out)]) == 0
     table = pd.read_csv(out)
@@ -471,13 +478,7 @@ def test_predict_at_names_a_group_key_with_commas_or_spaces_in_double_quotes(tmp
     x = np.geomspace(1e3, 1e6, 8)
     keys = ["a,b", "  sp ", "plain"]
     parts = [pd.DataFrame({"curve": k, "x": x, "y": 0.1 + (i + 1) * x**-0.3}) for i, k in enumerate(keys)]
-    pd.concat(parts).to_csv(tmp_path / "keys.csv", index=False)
-    fits = str(tmp_path / "keys.json")
-    argv = ["fit", str(tmp_path / "keys.csv"), "--law", "revisiting_m2", "--target", "y", "--by", "curve"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ScalingWarning)
-        assert main([*argv, "--bootstrap", "0", "--out", fits]) == 0
-    capsys.readouterr()
+    fits = _fit_file(tmp_path, capsys, pd.concat(parts), "--law", "revisiting_m2", "--target", "y", "--by", "curve")
     out = tmp_path / "p.csv"
     assert main(["predict", fits, "--at", 'curve="a,b",x=1e4', "--at", 'curve="  sp ",x=1e4', "--out", str(out)]) == 0
     table = pd.read_csv(out, keep_default_na=False)
